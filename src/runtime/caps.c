@@ -1,0 +1,50 @@
+/* Capabilities: the sandbox keeps Docker's default set minus CAP_MKNOD and CAP_NET_RAW:
+ * enough for package managers (chown, setuid to _apt, ...), nothing that administers
+ * the kernel (no SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE, SYS_RAWIO, ...). */
+#include <errno.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agentcell/util.h"
+#include "runtime/runtime.h"
+
+static const int keep[] = {CAP_CHOWN,       CAP_DAC_OVERRIDE, CAP_FOWNER,           CAP_FSETID,
+			   CAP_KILL,        CAP_SETGID,       CAP_SETUID,           CAP_SETPCAP,
+			   CAP_SYS_CHROOT,  CAP_AUDIT_WRITE,  CAP_NET_BIND_SERVICE, CAP_SETFCAP};
+
+static bool kept(int cap)
+{
+	for (size_t i = 0; i < AC_ARRAY_SIZE(keep); i++)
+		if (keep[i] == cap)
+			return true;
+	return false;
+}
+
+int ac_caps_limit_bounding(ac_error_t **err)
+{
+	for (int cap = 0; cap <= 63; cap++) {
+		if (kept(cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL) /* past the kernel's last capability */
+				break;
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot drop capability %d", cap);
+		}
+	}
+	return 0;
+}
+
+int ac_caps_drop_to_sandbox_set(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2] = {{0}};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(keep); i++) {
+		d[keep[i] / 32].effective |= 1u << (keep[i] % 32);
+		d[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -1;
+	return (int)syscall(SYS_capset, &h, d);
+}

@@ -1,0 +1,429 @@
+/* Caller side of starting a sandbox: cgroup, user namespace, the builder process (host
+ * root, private mount namespace) and the sandbox's init, with one report pipe back. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "agentcell/util.h"
+#include "runtime/runtime.h"
+#include "runtime/report.h"
+
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+void ac_report(int fd, int type, int a, int b, const char *fmt, ...)
+{
+	ac_report_t m = {.type = type, .a = a, .b = b};
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(m.text, sizeof(m.text), fmt, ap);
+		va_end(ap);
+	}
+	if (fd >= 0)
+		(void)!write(fd, &m, sizeof(m));
+}
+
+static void report_error(int fd, ac_error_t *e)
+{
+	ac_report(fd, AC_REPORT_ERROR, e ? (int)e->kind : AC_ERR_BACKEND, e ? e->errnum : 0, "%s",
+		  e ? e->msg : "sandbox set-up failed");
+}
+
+static volatile sig_atomic_t forward_to = 0;
+static void forward_signal(int sig)
+{
+	if (forward_to > 0)
+		kill(forward_to, sig);
+}
+
+static void forward_signals(pid_t to)
+{
+	struct sigaction sa = {.sa_handler = forward_signal};
+	sigemptyset(&sa.sa_mask);
+	forward_to = to;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static volatile sig_atomic_t init_got_signal;
+static void init_note_signal(int sig) { init_got_signal = sig; }
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Ephemeral init (PID 1): run the command, relay signals, enforce the timeout. When
+ * init exits the kernel kills everything left in the namespace. */
+__attribute__((noreturn)) static void init_run(const ac_rt_spec_t *spec, const ac_cmd_t *cmd,
+					       int report)
+{
+	static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	struct sigaction sa = {.sa_handler = init_note_signal};
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < AC_ARRAY_SIZE(relayed); i++) {
+		/* PID 1 only receives signals it has a handler for. */
+		sigaction(relayed[i], &sa, NULL);
+		sigaddset(&set, relayed[i]);
+	}
+	sigaction(SIGCHLD, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		ac_report(report, AC_REPORT_ERROR, AC_ERR_INTERNAL, errno, "pipe");
+		_exit(125);
+	}
+	ac_spawn_t sp = {.cmd = cmd,
+			 .base_env = spec->env,
+			 .default_cwd = spec->mount_cwd ? "/workspace" : "/",
+			 .hostname = spec->name,
+			 .fds = {cmd->stdin_open ? 0 : -1, 1, 2},
+			 .tty_slave = -1,
+			 .errpipe = ep[1]};
+	pid_t child = fork();
+	if (child < 0) {
+		ac_report(report, AC_REPORT_ERROR, AC_ERR_BACKEND, errno, "fork");
+		_exit(125);
+	}
+	if (child == 0)
+		ac_spawn_exec(&sp);
+	close(ep[1]);
+	int msg[2];
+	if (ac_read_all(ep[0], msg, sizeof(msg)) == sizeof(msg)) {
+		ac_report(report, AC_REPORT_EXEC_FAILED, msg[0], msg[1], "%s", cmd->argv[0]);
+		_exit(msg[1] == ENOENT ? 127 : 126);
+	}
+	close(ep[0]);
+
+	int64_t deadline = cmd->timeout > 0 ? now_ns() + (int64_t)(cmd->timeout * 1e9) : 0;
+	for (;;) {
+		struct timespec ts, *tsp = NULL;
+		if (deadline) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0) {
+				ac_report(report, AC_REPORT_TIMEOUT, 0, 0, NULL);
+				_exit(124);
+			}
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+			tsp = &ts;
+		}
+		siginfo_t si;
+		int sig = sigtimedwait(&set, &si, tsp);
+		if (sig < 0)
+			continue; /* EAGAIN (deadline) or EINTR */
+		if (sig != SIGCHLD) {
+			kill(-child, sig); /* the command leads its own session */
+			continue;
+		}
+		int status;
+		pid_t p;
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (p != child)
+				continue;
+			if (WIFSIGNALED(status)) {
+				ac_report(report, AC_REPORT_EXIT, 128 + WTERMSIG(status), WTERMSIG(status), NULL);
+				_exit(128 + WTERMSIG(status));
+			}
+			ac_report(report, AC_REPORT_EXIT, WEXITSTATUS(status), 0, NULL);
+			_exit(WEXITSTATUS(status));
+		}
+	}
+}
+
+typedef struct launch {
+	const ac_rt_spec_t *spec;
+	const ac_cmd_t *cmd; /* NULL: persistent supervisor */
+	int userns_fd;
+	int listen_fd;
+	int log_fd;
+	ac_cgroup_t *cg;
+	int report[2];
+} launch_t;
+
+/* The builder: host root in a private mount namespace. */
+__attribute__((noreturn)) static void builder(launch_t *l)
+{
+	const ac_rt_spec_t *spec = l->spec;
+	int rep = l->report[1];
+	ac_error_t *err = NULL;
+	char staging[4200];
+
+	close(l->report[0]);
+	if (l->cmd)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	else
+		setsid();
+	snprintf(staging, sizeof(staging), "%s/base/mnt", spec->home);
+	if (ac_cgroup_attach_self(l->cg, &err) < 0)
+		goto fail;
+	if (unshare(CLONE_NEWNS) < 0) {
+		ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot create a mount namespace");
+		goto fail;
+	}
+	if (ac_rootfs_build(spec, l->userns_fd, staging, &err) < 0)
+		goto fail;
+	char root[4300];
+	snprintf(root, sizeof(root), "%s/root", staging);
+	if (chdir(root) < 0) {
+		ac_error_set(&err, AC_ERR_BACKEND, errno, "chdir %s", root);
+		goto fail;
+	}
+	if (ac_userns_enter(l->userns_fd, &err) < 0)
+		goto fail;
+	if (unshare(NS_FLAGS) < 0) {
+		ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot create the sandbox namespaces");
+		goto fail;
+	}
+	pid_t init = fork();
+	if (init < 0) {
+		ac_error_set(&err, AC_ERR_BACKEND, errno, "fork");
+		goto fail;
+	}
+	if (init == 0) {
+		if (l->cmd)
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (ac_rootfs_enter(spec->name, &err) < 0 || ac_caps_limit_bounding(&err) < 0)
+			goto fail;
+		/* Keeps /proc/1/{exe,fd,mem,...} out of the sandbox's reach. */
+		prctl(PR_SET_DUMPABLE, 0);
+		if (l->cmd)
+			init_run(spec, l->cmd, rep);
+		ac_report(rep, AC_REPORT_READY, 0, 0, NULL);
+		close(rep);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			close(null);
+		}
+		if (l->log_fd >= 0) {
+			dup2(l->log_fd, 2);
+			close(l->log_fd);
+		}
+		ac_supervisor_main(l->listen_fd, spec);
+	}
+	if (!l->cmd) {
+		ac_report(rep, AC_REPORT_PID, init, 0, NULL);
+		_exit(0);
+	}
+	/* Ephemeral: wait for init, relaying SIGTERM/SIGHUP; SIGINT/SIGQUIT from the
+	 * terminal reach init directly (same process group). */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	forward_signals(init);
+	int status;
+	while (waitpid(init, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(125);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+fail:
+	report_error(rep, err);
+	_exit(125);
+}
+
+static int launch(launch_t *l, pid_t *builder_pid, ac_error_t **err)
+{
+	if (ac_seccomp_prepare_cached(l->spec->home, err) < 0)
+		return -1;
+	if (pipe2(l->report, O_CLOEXEC) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(l->report[0]);
+		close(l->report[1]);
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fork");
+	}
+	if (pid == 0)
+		builder(l);
+	close(l->report[1]);
+	*builder_pid = pid;
+	return 0;
+}
+
+static int lease_slot(const char *home, uint32_t *slot, ac_error_t **err)
+{
+	char dir[4200], path[4300];
+	snprintf(dir, sizeof(dir), "%s/locks", home);
+	if (ac_mkdir_p_at(AT_FDCWD, dir, 0700, err) < 0)
+		return -1;
+	const uint32_t first = AC_SLOTS_PERSISTENT, count = AC_SLOTS_TOTAL - AC_SLOTS_PERSISTENT;
+	uint32_t start = (uint32_t)getpid() % count;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t s = first + (start + i) % count;
+		snprintf(path, sizeof(path), "%s/slot-%u.lock", dir, s);
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", path);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			*slot = s;
+			return fd;
+		}
+		close(fd);
+	}
+	return ac_error_set(err, AC_ERR_BACKEND, 0, "no free uid range for another sandbox");
+}
+
+static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, ac_error_t **err)
+{
+	ac_report_t m;
+	ssize_t n;
+	int rc = 0;
+	while ((n = ac_read_all(fd, &m, sizeof(m))) == sizeof(m)) {
+		m.text[sizeof(m.text) - 1] = 0;
+		switch (m.type) {
+		case AC_REPORT_ERROR:
+			rc = ac_error_set(err, (ac_error_kind_t)m.a, 0, "%s", m.text);
+			if (*err)
+				(*err)->errnum = m.b;
+			break;
+		case AC_REPORT_EXEC_FAILED:
+			if (m.a == 2)
+				rc = ac_error_set(err, AC_ERR_INVALID, 0, "unknown user: %s", strerror(m.b));
+			else if (m.a == 1)
+				rc = ac_error_set(err, AC_ERR_INVALID, m.b, "cannot enter the working directory");
+			else
+				rc = ac_error_set(err, AC_ERR_NOT_FOUND, m.b, "cannot execute '%s'", m.text);
+			if (res)
+				res->exit_code = m.b == ENOENT ? 127 : 126;
+			break;
+		case AC_REPORT_EXIT:
+			if (res) {
+				res->exit_code = m.a;
+				res->signal = m.b;
+			}
+			break;
+		case AC_REPORT_TIMEOUT:
+			if (res) {
+				res->exit_code = 124;
+				res->timed_out = true;
+			}
+			break;
+		case AC_REPORT_PID:
+			if (init_pid)
+				*init_pid = m.a;
+			break;
+		case AC_REPORT_READY:
+			if (ready)
+				*ready = true;
+			return rc;
+		}
+	}
+	return rc;
+}
+
+int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res, ac_error_t **err)
+{
+	ac_rt_spec_t spec = *spec_in;
+	uint32_t slot = 0;
+	char leaf[64];
+	static unsigned counter;
+	_cleanup_close_ int lease = lease_slot(spec.home, &slot, err);
+	if (lease < 0)
+		return -1;
+	spec.uid_base = ac_slot_uid_base(slot);
+	snprintf(leaf, sizeof(leaf), "run-%d-%u", (int)getpid(), counter++);
+	launch_t l = {.spec = &spec, .cmd = cmd, .listen_fd = -1, .log_fd = -1};
+	if (ac_cgroup_create(leaf, &spec.limits, &l.cg, err) < 0)
+		return -1;
+	int rc = -1;
+	l.userns_fd = ac_userns_fd(spec.uid_base, err);
+	if (l.userns_fd < 0)
+		goto out;
+	pid_t b;
+	/* The terminal's SIGINT reaches the sandbox's init directly; SIGTERM/SIGHUP sent to
+	 * us are relayed. */
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit, old_term, old_hup;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	if (launch(&l, &b, err) < 0)
+		goto restore;
+	struct sigaction fwd = {.sa_handler = forward_signal};
+	sigemptyset(&fwd.sa_mask);
+	forward_to = b;
+	sigaction(SIGTERM, &fwd, &old_term);
+	sigaction(SIGHUP, &fwd, &old_hup);
+	int status;
+	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
+		;
+	ac_reap_helpers();
+	forward_to = 0;
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	*res = (ac_result_t){.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
+	rc = read_reports(l.report[0], res, NULL, NULL, err);
+	close(l.report[0]);
+	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 125 && !res->signal && res->exit_code == 125)
+		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox failed to start");
+restore:
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	close(l.userns_fd);
+out:
+	if (ac_cgroup_destroy(l.cg, rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	ac_cgroup_free(l.cg);
+	return rc;
+}
+
+int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, ac_error_t **err)
+{
+	launch_t l = {.spec = spec, .cmd = NULL, .listen_fd = -1, .log_fd = -1};
+	int rc = -1;
+	char path[4200];
+	if (ac_cgroup_create(spec->name, &spec->limits, &l.cg, err) < 0)
+		return -1;
+	l.userns_fd = ac_userns_fd(spec->uid_base, err);
+	if (l.userns_fd < 0)
+		goto out;
+	l.listen_fd = ac_proto_listen(spec->socket_path, err);
+	if (l.listen_fd < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s.log", spec->socket_path);
+	l.log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600);
+	pid_t b, init = 0;
+	if (launch(&l, &b, err) < 0)
+		goto out;
+	int status;
+	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
+		;
+	ac_reap_helpers();
+	bool ready = false;
+	rc = read_reports(l.report[0], NULL, &init, &ready, err);
+	close(l.report[0]);
+	if (rc == 0 && (!ready || init <= 0))
+		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox's supervisor exited during start-up");
+	if (rc < 0 && init > 0)
+		kill(init, SIGKILL);
+	if (rc == 0)
+		*pid_out = init;
+out:
+	if (l.userns_fd >= 0)
+		close(l.userns_fd);
+	if (l.listen_fd >= 0)
+		close(l.listen_fd);
+	if (l.log_fd >= 0)
+		close(l.log_fd);
+	if (rc < 0) {
+		unlink(spec->socket_path);
+		ac_cgroup_destroy(l.cg, NULL);
+	}
+	ac_cgroup_free(l.cg);
+	return rc;
+}

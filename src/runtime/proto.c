@@ -1,0 +1,404 @@
+/* Exec wire protocol (see proto.h): framing, descriptor passing, request validation,
+ * and the caller's side of an exec. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+
+#include "agentcell/util.h"
+#include "runtime/proto.h"
+#include "runtime/report.h"
+#include "runtime/runtime.h"
+
+#define MAX_ARGS 4096
+#define MAX_STR (64 * 1024)
+
+int ac_proto_send(int sock, json_t *msg, const int *fds, int nfds)
+{
+	char *body = json_dumps(msg, JSON_COMPACT);
+	if (!body) {
+		errno = ENOMEM;
+		return -1;
+	}
+	size_t len = strlen(body);
+	uint32_t hdr = (uint32_t)len;
+	struct iovec iov[2] = {{&hdr, sizeof(hdr)}, {body, len}};
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	if (nfds > 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	int rc = 0;
+	if (n < 0) {
+		rc = -1;
+	} else if ((size_t)n < sizeof(hdr) + len) {
+		/* Descriptors went with the first bytes; the rest is plain data. */
+		size_t done = (size_t)n;
+		if (done < sizeof(hdr)) {
+			rc = ac_write_all(sock, (char *)&hdr + done, sizeof(hdr) - done);
+			done = sizeof(hdr);
+		}
+		if (rc == 0)
+			rc = ac_write_all(sock, body + (done - sizeof(hdr)), len - (done - sizeof(hdr)));
+	}
+	free(body);
+	return rc;
+}
+
+int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds)
+{
+	uint32_t hdr;
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {&hdr, sizeof(hdr)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	for (int i = 0; i < maxfds; i++)
+		fds[i] = -1;
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int nf = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		int *in = (int *)CMSG_DATA(c);
+		for (int i = 0; i < nf; i++) {
+			if (i < maxfds)
+				fds[i] = in[i];
+			else
+				close(in[i]);
+		}
+	}
+	if (n == 0) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	if ((size_t)n < sizeof(hdr) && ac_read_all(sock, (char *)&hdr + n, sizeof(hdr) - (size_t)n) != (ssize_t)(sizeof(hdr) - (size_t)n)) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (hdr == 0 || hdr > AC_PROTO_MAX_MSG) {
+		errno = EPROTO;
+		return -1;
+	}
+	char *body = malloc(hdr + 1);
+	if (!body)
+		return -1;
+	if (ac_read_all(sock, body, hdr) != (ssize_t)hdr) {
+		free(body);
+		errno = EPROTO;
+		return -1;
+	}
+	body[hdr] = 0;
+	*msg = json_loadb(body, hdr, JSON_REJECT_DUPLICATES, NULL);
+	free(body);
+	if (!*msg || !json_is_object(*msg)) {
+		json_decref(*msg);
+		*msg = NULL;
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+static char **string_array(json_t *a, size_t max, bool need_eq, char **errmsg, const char *what)
+{
+	if (!a)
+		return NULL;
+	if (!json_is_array(a) || json_array_size(a) > max) {
+		*errmsg = strdup(what);
+		return NULL;
+	}
+	char **v = calloc(json_array_size(a) + 1, sizeof(char *));
+	if (!v)
+		return NULL;
+	size_t i;
+	json_t *it;
+	json_array_foreach(a, i, it)
+	{
+		const char *s = json_string_value(it);
+		if (!s || strlen(s) > MAX_STR || strlen(s) != json_string_length(it) ||
+		    (need_eq && (!strchr(s, '=') || s[0] == '='))) {
+			free(v);
+			*errmsg = strdup(what);
+			return NULL;
+		}
+		v[i] = (char *)s;
+	}
+	return v;
+}
+
+int ac_proto_parse_request(json_t *req, ac_cmd_t *cmd, char **errmsg)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	*errmsg = NULL;
+	cmd->argv = string_array(json_object_get(req, "argv"), MAX_ARGS, false, errmsg, "invalid argv");
+	if (!cmd->argv || !cmd->argv[0] || !cmd->argv[0][0]) {
+		if (!*errmsg)
+			*errmsg = strdup("argv must be a non-empty array of strings");
+		free(cmd->argv);
+		cmd->argv = NULL;
+		return -1;
+	}
+	cmd->env = string_array(json_object_get(req, "env"), MAX_ARGS, true, errmsg, "env entries must be KEY=VALUE strings");
+	if (*errmsg)
+		goto bad;
+	json_t *v;
+	if ((v = json_object_get(req, "cwd"))) {
+		if (!json_is_string(v) || json_string_value(v)[0] != '/') {
+			*errmsg = strdup("cwd must be an absolute path");
+			goto bad;
+		}
+		cmd->cwd = json_string_value(v);
+	}
+	if ((v = json_object_get(req, "user"))) {
+		if (!json_is_string(v) || !json_string_value(v)[0]) {
+			*errmsg = strdup("user must be a string");
+			goto bad;
+		}
+		cmd->user = json_string_value(v);
+	}
+	if ((v = json_object_get(req, "timeout"))) {
+		if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e9) {
+			*errmsg = strdup("timeout must be a non-negative number of seconds");
+			goto bad;
+		}
+		cmd->timeout = json_number_value(v);
+	}
+	cmd->tty = json_is_true(json_object_get(req, "tty"));
+	cmd->stdin_open = json_is_true(json_object_get(req, "stdin"));
+	json_int_t r = json_integer_value(json_object_get(req, "rows")), c = json_integer_value(json_object_get(req, "cols"));
+	cmd->rows = (r > 0 && r < 10000) ? (unsigned short)r : 24;
+	cmd->cols = (c > 0 && c < 10000) ? (unsigned short)c : 80;
+	return 0;
+bad:
+	free(cmd->argv);
+	free(cmd->env);
+	cmd->argv = cmd->env = NULL;
+	return -1;
+}
+
+json_t *ac_proto_build_request(const ac_cmd_t *cmd)
+{
+	json_t *req = json_object(), *argv = json_array(), *env = json_array();
+	for (char **a = cmd->argv; a && *a; a++)
+		json_array_append_new(argv, json_string(*a));
+	for (char **e = cmd->env; e && *e; e++)
+		json_array_append_new(env, json_string(*e));
+	json_object_set_new(req, "argv", argv);
+	json_object_set_new(req, "env", env);
+	if (cmd->cwd)
+		json_object_set_new(req, "cwd", json_string(cmd->cwd));
+	if (cmd->user)
+		json_object_set_new(req, "user", json_string(cmd->user));
+	if (cmd->timeout > 0)
+		json_object_set_new(req, "timeout", json_real(cmd->timeout));
+	json_object_set_new(req, "tty", json_boolean(cmd->tty));
+	json_object_set_new(req, "stdin", json_boolean(cmd->stdin_open));
+	json_object_set_new(req, "rows", json_integer(cmd->rows));
+	json_object_set_new(req, "cols", json_integer(cmd->cols));
+	return req;
+}
+
+/* sun_path holds 108 bytes; a long $AGENTCELL_HOME goes through /proc/self/fd/N. */
+static int sock_addr(const char *path, struct sockaddr_un *sa, int *dirfd_out, ac_error_t **err)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	*dirfd_out = -1;
+	if (strlen(path) < sizeof(sa->sun_path)) {
+		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
+		return 0;
+	}
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *dir = strndup(path, slash ? (size_t)(slash - path) : 0);
+	int fd = open(dir && *dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", dir);
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", fd, slash ? slash + 1 : path);
+	*dirfd_out = fd;
+	return 0;
+}
+
+int ac_proto_listen(const char *path, ac_error_t **err)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int dfd = -1;
+	if (sock_addr(path, &sa, &dfd, err) < 0)
+		return -1;
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "socket");
+	unlink(path);
+	mode_t old = umask(077);
+	int r = bind(s, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(s, 512) < 0) {
+		close(s);
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot listen on %s", path);
+	}
+	return s;
+}
+
+static volatile sig_atomic_t pending_signal;
+static void note_signal(int sig) { pending_signal = sig; }
+
+/* Copies what is readable from in to out; returns bytes copied, 0 on EOF, -1 on error. */
+static ssize_t pump(int in, int out)
+{
+	char buf[16384];
+	ssize_t n = read(in, buf, sizeof(buf));
+	if (n > 0 && ac_write_all(out, buf, (size_t)n) < 0)
+		return -1;
+	return n;
+}
+
+int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int dfd = -1;
+	if (sock_addr(socket_path, &sa, &dfd, err) < 0)
+		return -1;
+	_cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "socket");
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return ac_error_set(err, AC_ERR_STATE, errno, "cannot reach the sandbox's supervisor");
+	json_t *req = ac_proto_build_request(cmd);
+	int sendfds[3] = {cmd->stdin_open ? fds[0] : -1, fds[1], fds[2]};
+	int nfds = cmd->tty ? 0 : 3;
+	if (!cmd->tty && sendfds[0] < 0) {
+		/* The supervisor supplies /dev/null: send stdout twice as a placeholder and say so. */
+		sendfds[0] = fds[1];
+		json_object_set_new(req, "stdin", json_false());
+	}
+	int rc = ac_proto_send(s, req, sendfds, nfds);
+	json_decref(req);
+	if (rc < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot send the request to the supervisor");
+
+	json_t *msg = NULL;
+	int master[1] = {-1};
+	if (ac_proto_recv(s, &msg, master, 1) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor did not answer");
+	json_t *e = json_object_get(msg, "error");
+	if (e) {
+		int stage = (int)json_integer_value(json_object_get(msg, "stage"));
+		int en = (int)json_integer_value(json_object_get(msg, "errno"));
+		res->exit_code = en == ENOENT && stage == 3 ? 127 : 126;
+		ac_error_kind_t kind = stage == 3 ? AC_ERR_NOT_FOUND : stage == 0 ? AC_ERR_INVALID : AC_ERR_INVALID;
+		rc = ac_error_set(err, kind, 0, "%s", json_string_value(e) ? json_string_value(e) : "exec failed");
+		json_decref(msg);
+		if (master[0] >= 0)
+			close(master[0]);
+		return rc;
+	}
+	json_decref(msg);
+
+	/* Relay our signals (Ctrl-C reaches only us: the command leads its own session). */
+	struct sigaction sa_sig = {.sa_handler = note_signal}, old[5];
+	sigemptyset(&sa_sig.sa_mask);
+	static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(relayed); i++)
+		sigaction(relayed[i], &sa_sig, &old[i]);
+	struct termios saved;
+	bool raw = false;
+	if (master[0] >= 0 && isatty(fds[0]) && tcgetattr(fds[0], &saved) == 0) {
+		struct termios t = saved;
+		cfmakeraw(&t);
+		raw = tcsetattr(fds[0], TCSANOW, &t) == 0;
+	}
+	bool in_open = master[0] >= 0 && cmd->stdin_open, out_open = master[0] >= 0;
+	rc = -1;
+	for (;;) {
+		int sig = pending_signal;
+		if (sig) {
+			pending_signal = 0;
+			if (sig == SIGWINCH && master[0] >= 0) {
+				struct winsize ws;
+				if (ioctl(fds[0], TIOCGWINSZ, &ws) == 0 || ioctl(fds[1], TIOCGWINSZ, &ws) == 0)
+					ioctl(master[0], TIOCSWINSZ, &ws);
+			} else if (sig != SIGWINCH) {
+				json_t *m = json_pack("{si}", "signal", sig);
+				ac_proto_send(s, m, NULL, 0);
+				json_decref(m);
+			}
+		}
+		struct pollfd p[3] = {{s, POLLIN, 0}, {in_open ? fds[0] : -1, POLLIN, 0}, {out_open ? master[0] : -1, POLLIN, 0}};
+		int n = poll(p, 3, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ac_error_set(err, AC_ERR_INTERNAL, errno, "poll");
+			break;
+		}
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (pump(master[0], fds[1]) <= 0)
+				out_open = false;
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (pump(fds[0], master[0]) <= 0) {
+				in_open = false;
+				/* End of input: a pty sees ^D at the start of a line. */
+				char eot = 4;
+				(void)!write(master[0], &eot, 1);
+			}
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			msg = NULL;
+			if (ac_proto_recv(s, &msg, master + 0, 0) < 0) {
+				ac_error_set(err, AC_ERR_BACKEND, 0, "lost the connection to the sandbox's supervisor");
+				break;
+			}
+			if (json_object_get(msg, "exit_code")) {
+				res->exit_code = (int)json_integer_value(json_object_get(msg, "exit_code"));
+				res->signal = (int)json_integer_value(json_object_get(msg, "signal"));
+				res->timed_out = json_is_true(json_object_get(msg, "timed_out"));
+				json_decref(msg);
+				/* Drain what the pty still holds. */
+				if (out_open) {
+					fcntl(master[0], F_SETFL, O_NONBLOCK);
+					while (pump(master[0], fds[1]) > 0)
+						;
+				}
+				rc = 0;
+				break;
+			}
+			json_decref(msg);
+		}
+	}
+	if (raw)
+		tcsetattr(fds[0], TCSANOW, &saved);
+	for (size_t i = 0; i < AC_ARRAY_SIZE(relayed); i++)
+		sigaction(relayed[i], &old[i], NULL);
+	if (master[0] >= 0)
+		close(master[0]);
+	return rc;
+}

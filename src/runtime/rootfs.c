@@ -1,0 +1,467 @@
+/* The sandbox root file system.
+ *
+ * Builder side (host root, private mount namespace): the lower layers are idmapped
+ * (host uid 0 appears as sandbox root) read-only clones of the host base skeleton and of
+ * the host's /usr (or of an image directory); each gets a writable overlay whose upper
+ * layer is the sandbox's own (on disk for persistent sandboxes, on a tmpfs for runs).
+ * Init side (inside the new namespaces): /proc with masks, /dev/pts, hostname, lo,
+ * pivot_root. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agentcell/util.h"
+#include "runtime/runtime.h"
+
+#define BASE_VERSION 1
+
+/* Top-level host directories that are either symlinks into /usr (merged /usr) or real
+ * directories that get an overlay of their own. */
+static const char *host_top_dirs[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+
+/* Never copied into a sandbox, whatever their mode. */
+static const char *etc_denied[] = {"shadow", "shadow-", "gshadow", "gshadow-", "sudoers",
+				   "ssh_host_rsa_key", "ssh_host_ecdsa_key", "ssh_host_ed25519_key",
+				   "ssh_host_dsa_key", "opasswd", "machine-id"};
+
+static bool denied_name(const char *n)
+{
+	for (size_t i = 0; i < AC_ARRAY_SIZE(etc_denied); i++)
+		if (strcmp(n, etc_denied[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Copies what any host user could read (world-readable files, world-searchable
+ * directories, symlinks), keeping modes and owners. Anything private to a host user or
+ * group (shadow, ssh host keys, ssl/private, ...) stays out. */
+static int copy_tree(int sfd, int dfd, ac_error_t **err)
+{
+	DIR *d = fdopendir(sfd);
+	if (!d) {
+		close(sfd);
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fdopendir");
+	}
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d))) {
+		const char *n = de->d_name;
+		struct stat st;
+		if (!strcmp(n, ".") || !strcmp(n, "..") || denied_name(n))
+			continue;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t l = readlinkat(dirfd(d), n, target, sizeof(target) - 1);
+			if (l < 0)
+				continue;
+			target[l] = 0;
+			if (symlinkat(target, dfd, n) == 0)
+				(void)!fchownat(dfd, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+		} else if (S_ISDIR(st.st_mode)) {
+			if ((st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
+				continue;
+			if (mkdirat(dfd, n, 0700) < 0)
+				return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", n);
+			int s2 = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (s2 >= 0 && d2 >= 0)
+				rc = copy_tree(s2, d2, err);
+			else if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0) {
+				(void)!fchown(d2, st.st_uid, st.st_gid);
+				fchmod(d2, st.st_mode & 07777);
+				close(d2);
+			}
+		} else if (S_ISREG(st.st_mode)) {
+			if (!(st.st_mode & S_IROTH))
+				continue;
+			_cleanup_close_ int in = openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (in < 0)
+				continue;
+			_cleanup_close_ int out = openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (out < 0)
+				return ac_error_set(err, AC_ERR_INTERNAL, errno, "create %s", n);
+			char buf[65536];
+			ssize_t r;
+			while ((r = read(in, buf, sizeof(buf))) > 0)
+				if (ac_write_all(out, buf, (size_t)r) < 0)
+					return ac_error_set(err, AC_ERR_INTERNAL, errno, "write %s", n);
+			(void)!fchown(out, st.st_uid, st.st_gid);
+			fchmod(out, st.st_mode & 07777);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int copy_host_dir(const char *src, int dstroot, const char *dst, ac_error_t **err)
+{
+	struct stat st;
+	if (stat(src, &st) < 0)
+		return 0;
+	if (ac_mkdir_p_at(dstroot, dst, 0755, err) < 0)
+		return -1;
+	int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int d = openat(dstroot, dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s < 0 || d < 0) {
+		if (s >= 0)
+			close(s);
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "open %s", src);
+	}
+	fchmod(d, st.st_mode & 07777);
+	return copy_tree(s, d, err);
+}
+
+static int build_base(const char *dir, ac_error_t **err)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "open %s", dir);
+	static const struct {
+		const char *path;
+		mode_t mode;
+	} dirs[] = {{"dev", 0755},     {"proc", 0555},    {"sys", 0555},       {"tmp", 01777},
+		    {"root", 0700},    {"home", 0755},    {"workspace", 0755}, {"run", 0755},
+		    {"mnt", 0755},     {"opt", 0755},     {"srv", 0755},       {"media", 0755},
+		    {"usr", 0755},     {"var", 0755},     {"var/tmp", 01777},  {"var/log", 0755},
+		    {"var/cache", 0755}, {"var/lib", 0755}, {"var/spool", 0755}, {"var/mail", 02775}};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(dirs); i++) {
+		if (mkdirat(fd, dirs[i].path, dirs[i].mode) < 0 && errno != EEXIST)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", dirs[i].path);
+		(void)!fchmodat(fd, dirs[i].path, dirs[i].mode, 0);
+	}
+	for (size_t i = 0; i < AC_ARRAY_SIZE(host_top_dirs); i++) {
+		char hp[32], target[256];
+		struct stat st;
+		snprintf(hp, sizeof(hp), "/%s", host_top_dirs[i]);
+		if (lstat(hp, &st) < 0)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t l = readlink(hp, target, sizeof(target) - 1);
+			if (l < 0)
+				continue;
+			target[l] = 0;
+			if (symlinkat(target, fd, host_top_dirs[i]) < 0)
+				return ac_error_set(err, AC_ERR_INTERNAL, errno, "symlink %s", hp);
+		} else if (S_ISDIR(st.st_mode)) {
+			mkdirat(fd, host_top_dirs[i], 0755);
+		}
+	}
+	if (copy_host_dir("/etc", fd, "etc", err) < 0 ||
+	    copy_host_dir("/var/lib/dpkg", fd, "var/lib/dpkg", err) < 0)
+		return -1;
+	/* A sandbox has its own identity. */
+	unlinkat(fd, "etc/hostname", 0);
+	return 0;
+}
+
+int ac_rootfs_host_base(const char *home, char **path_out, ac_error_t **err)
+{
+	struct stat e, v;
+	if (stat("/etc", &e) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "stat /etc");
+	if (stat("/var/lib/dpkg", &v) < 0)
+		memset(&v, 0, sizeof(v));
+	char *path = NULL;
+	/* Named after what it was copied from: a change to the host's /etc or package
+	 * database gives a new base; sandboxes keep their own upper layers either way. */
+	if (asprintf(&path, "%s/base/host-%d-%llx-%llx", home, BASE_VERSION,
+		     (unsigned long long)e.st_mtim.tv_sec * 1000000000ull + (unsigned long long)e.st_mtim.tv_nsec,
+		     (unsigned long long)v.st_mtim.tv_sec * 1000000000ull + (unsigned long long)v.st_mtim.tv_nsec) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	if (access(path, F_OK) == 0) {
+		*path_out = path;
+		return 0;
+	}
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s/base", home);
+	if (ac_mkdir_p_at(AT_FDCWD, tmp, 0700, err) < 0)
+		goto fail;
+	snprintf(tmp, sizeof(tmp), "%s/base/.tmp-XXXXXX", home);
+	if (!mkdtemp(tmp)) {
+		ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdtemp %s", tmp);
+		goto fail;
+	}
+	chmod(tmp, 0755);
+	if (build_base(tmp, err) < 0) {
+		ac_error_prefix(err, "cannot build the host base in %s", tmp);
+		ac_rm_rf_at(AT_FDCWD, tmp, NULL);
+		goto fail;
+	}
+	if (rename(tmp, path) < 0) {
+		int e2 = errno;
+		ac_rm_rf_at(AT_FDCWD, tmp, NULL);
+		if (e2 != EEXIST && e2 != ENOTEMPTY) { /* else: a concurrent caller won */
+			ac_error_set(err, AC_ERR_INTERNAL, e2, "rename %s", path);
+			goto fail;
+		}
+	}
+	*path_out = path;
+	return 0;
+fail:
+	free(path);
+	return -1;
+}
+
+/* Clones src (recursively) as a detached mount, idmapped through userns_fd, and
+ * attaches it at dst. */
+static int idmap_mount(const char *src, const char *dst, int userns_fd, uint64_t attrs,
+		       ac_error_t **err)
+{
+	_cleanup_close_ int fd = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "open_tree %s", src);
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | attrs, .userns_fd = (uint64_t)userns_fd};
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno,
+				    "cannot make an idmapped mount of %s (the kernel and the file "
+				    "system must support idmapped mounts)",
+				    src);
+	if (move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "move_mount %s", dst);
+	return 0;
+}
+
+static int mkdir_owned(const char *path, mode_t mode, uid_t uid, ac_error_t **err)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", path);
+	if (chown(path, uid, uid) < 0 || chmod(path, mode) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "chown %s", path);
+	return 0;
+}
+
+static int mount_overlay(const char *lower, const char *layers, const char *layer, const char *dst,
+			 uid_t uid, ac_error_t **err)
+{
+	char upper[4200], work[4200], opts[9000];
+	snprintf(upper, sizeof(upper), "%s/upper/%s", layers, layer);
+	snprintf(work, sizeof(work), "%s/work/%s", layers, layer);
+	if (ac_mkdir_p_at(AT_FDCWD, work, 0700, err) < 0 || ac_mkdir_p_at(AT_FDCWD, upper, 0755, err) < 0)
+		return -1;
+	struct stat st;
+	if (stat(upper, &st) == 0 && st.st_uid != uid && chown(upper, uid, uid) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "chown %s", upper);
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	if (mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot mount the overlay at %s", dst);
+	return 0;
+}
+
+static int make_dev(const char *root, uid_t uid, uint64_t shm_mb, ac_error_t **err)
+{
+	char p[4200], opts[128];
+	snprintf(p, sizeof(p), "%s/dev", root);
+	snprintf(opts, sizeof(opts), "mode=0755,size=64k,uid=%u,gid=%u", uid, uid);
+	if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NOEXEC, opts) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /dev");
+	_cleanup_close_ int dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "open /dev");
+	static const struct {
+		const char *name;
+		unsigned maj, min;
+	} nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+		     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(nodes); i++) {
+		if (mknodat(dfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "mknod /dev/%s", nodes[i].name);
+		(void)!fchmodat(dfd, nodes[i].name, 0666, 0);
+		(void)!fchownat(dfd, nodes[i].name, uid, uid, 0);
+	}
+	static const struct {
+		const char *name, *target;
+	} links[] = {{"fd", "/proc/self/fd"},   {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+		     {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(links); i++) {
+		if (symlinkat(links[i].target, dfd, links[i].name) < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "symlink /dev/%s", links[i].name);
+		(void)!fchownat(dfd, links[i].name, uid, uid, AT_SYMLINK_NOFOLLOW);
+	}
+	if (mkdirat(dfd, "pts", 0755) < 0 || mkdirat(dfd, "shm", 01777) < 0 || mkdirat(dfd, "mqueue", 01777) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mkdir /dev/pts");
+	(void)!fchownat(dfd, "pts", uid, uid, 0);
+	snprintf(p, sizeof(p), "%s/dev/shm", root);
+	snprintf(opts, sizeof(opts), "mode=1777,size=%llum,uid=%u,gid=%u", (unsigned long long)shm_mb, uid, uid);
+	if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /dev/shm");
+	return 0;
+}
+
+int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging, ac_error_t **err)
+{
+	char p[4200], q[4200], layers[4200], opts[256];
+	uid_t uid = spec->uid_base;
+	const bool host = strcmp(spec->image, "host") == 0;
+	_cleanup_free_ char *base = NULL;
+
+	if (host && ac_rootfs_host_base(spec->home, &base, err) < 0)
+		return -1;
+	/* Nothing done here may reach the host's mount table. */
+	if (ac_mkdir_p_at(AT_FDCWD, staging, 0700, err) < 0)
+		return -1;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "make / private");
+	if (mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=50%") < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount the staging tmpfs at %s", staging);
+	if (spec->data_dir)
+		snprintf(layers, sizeof(layers), "%s", spec->data_dir);
+	else
+		snprintf(layers, sizeof(layers), "%s/layers", staging);
+	snprintf(p, sizeof(p), "%s/lower", staging);
+	if (ac_mkdir_p_at(AT_FDCWD, p, 0700, err) < 0)
+		return -1;
+
+	/* The root overlay. */
+	snprintf(p, sizeof(p), "%s/lower/root", staging);
+	snprintf(q, sizeof(q), "%s/root", staging);
+	if (mkdir(p, 0700) < 0 || mkdir(q, 0755) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir in %s", staging);
+	if (idmap_mount(host ? base : spec->image, p, userns_fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0)
+		return -1;
+	if (mount_overlay(p, layers, "root", q, uid, err) < 0)
+		return -1;
+	const char *root = q;
+
+	if (host) {
+		/* The host's /usr (and any top-level lib/bin directory that is not a symlink
+		 * into it) as overlays of their own, so root inside can install into them. */
+		const char *extra[1 + AC_ARRAY_SIZE(host_top_dirs)];
+		size_t n = 0;
+		extra[n++] = "usr";
+		for (size_t i = 0; i < AC_ARRAY_SIZE(host_top_dirs); i++) {
+			struct stat st;
+			snprintf(p, sizeof(p), "/%s", host_top_dirs[i]);
+			if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+				extra[n++] = host_top_dirs[i];
+		}
+		for (size_t i = 0; i < n; i++) {
+			char host_path[64], dst[4300];
+			snprintf(host_path, sizeof(host_path), "/%s", extra[i]);
+			snprintf(p, sizeof(p), "%s/lower/%s", staging, extra[i]);
+			snprintf(dst, sizeof(dst), "%s/%s", root, extra[i]);
+			if (mkdir(p, 0700) < 0)
+				return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", p);
+			if (idmap_mount(host_path, p, userns_fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0 ||
+			    mount_overlay(p, layers, extra[i], dst, uid, err) < 0)
+				return -1;
+		}
+	} else {
+		/* An image may lack the mount points. */
+		static const char *mps[] = {"dev", "proc", "tmp", "workspace"};
+		for (size_t i = 0; i < AC_ARRAY_SIZE(mps); i++) {
+			struct stat st;
+			snprintf(p, sizeof(p), "%s/%s", root, mps[i]);
+			if (lstat(p, &st) < 0 && mkdir_owned(p, strcmp(mps[i], "tmp") ? 0755 : 01777, uid, err) < 0)
+				return -1;
+		}
+	}
+
+	snprintf(p, sizeof(p), "%s/tmp", root);
+	snprintf(opts, sizeof(opts), "mode=1777,size=%llum,uid=%u,gid=%u", (unsigned long long)spec->tmp_mb, uid, uid);
+	if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /tmp");
+	if (make_dev(root, uid, spec->tmp_mb, err) < 0)
+		return -1;
+	if (spec->mount_cwd) {
+		snprintf(p, sizeof(p), "%s/workspace", root);
+		if (idmap_mount(spec->mount_cwd, p, userns_fd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0)
+			return -1;
+	}
+	if (spec->read_only) {
+		/* Only the overlays: /tmp, /dev/shm and /workspace stay writable. */
+		if (mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only root");
+		if (host) {
+			snprintf(p, sizeof(p), "%s/usr", root);
+			if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+				return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only /usr");
+		}
+	}
+	return 0;
+}
+
+/* --- init side --- */
+
+static const char *proc_masked[] = {"kcore", "keys", "timer_list", "sched_debug", "latency_stats",
+				    "kmsg", "kpagecount", "kpageflags", "kpagecgroup", "config.gz",
+				    "vmallocinfo", "slabinfo", "pagetypeinfo"};
+static const char *proc_masked_dirs[] = {"acpi", "scsi", "asound", "driver", "tty/driver"};
+static const char *proc_readonly[] = {"sys", "sysrq-trigger", "bus", "fs", "irq"};
+
+int ac_rootfs_enter(const char *hostname, ac_error_t **err)
+{
+	char p[256];
+	const char *null = "dev/null";
+	const unsigned long pflags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+	if (mount("proc", "proc", "proc", pflags, NULL) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /proc");
+	for (size_t i = 0; i < AC_ARRAY_SIZE(proc_masked); i++) {
+		snprintf(p, sizeof(p), "proc/%s", proc_masked[i]);
+		if (access(p, F_OK) == 0 && mount(null, p, NULL, MS_BIND, NULL) < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "mask /proc/%s", proc_masked[i]);
+	}
+	for (size_t i = 0; i < AC_ARRAY_SIZE(proc_masked_dirs); i++) {
+		snprintf(p, sizeof(p), "proc/%s", proc_masked_dirs[i]);
+		if (access(p, F_OK) == 0 &&
+		    mount("tmpfs", p, "tmpfs", MS_RDONLY | pflags, "size=0,mode=0555") < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "mask /proc/%s", proc_masked_dirs[i]);
+	}
+	for (size_t i = 0; i < AC_ARRAY_SIZE(proc_readonly); i++) {
+		snprintf(p, sizeof(p), "proc/%s", proc_readonly[i]);
+		if (access(p, F_OK) < 0)
+			continue;
+		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | pflags, NULL) < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only /proc/%s", proc_readonly[i]);
+	}
+	if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 &&
+	    mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /dev/pts");
+	mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL); /* optional */
+
+	if (sethostname(hostname, strlen(hostname)) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "sethostname");
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		struct ifreq ifr = {0};
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+		if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+			ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+			ioctl(s, SIOCSIFFLAGS, &ifr);
+		}
+	}
+	/* The new root came from the builder's (more privileged) mount namespace, so it is
+	 * locked, and pivot_root refuses locked mounts: stack an unlocked recursive bind of
+	 * it on itself and step into that. */
+	_cleanup_close_ int rfd = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (rfd < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "clone the root");
+	if (move_mount(rfd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "attach the root");
+	if (fchdir(rfd) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "enter the root");
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only
+	 * the sandbox's tree, with no path back to the host's. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "chdir /");
+	return 0;
+}

@@ -1,0 +1,136 @@
+/* The native isolation runtime: one kernel facility per file.
+ *
+ * Process tree of a sandbox (see docs/ARCHITECTURE.md):
+ *   caller (host root) --fork--> builder (host root, private mount ns: builds the root fs)
+ *   builder --setns(userns) + unshare(pid,net,ipc,uts,cgroup,mnt) + fork--> init (PID 1)
+ *   init: /proc, /dev/pts, masks, pivot_root, then either runs one command (ephemeral run)
+ *   or serves exec requests on a unix socket (supervisor). */
+#ifndef AGENTCELL_RUNTIME_H
+#define AGENTCELL_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agentcell/error.h"
+#include "agentcell/types.h"
+
+#define AC_UID_RANGE 65536u
+#define AC_UID_BASE_FIRST 0x40000000u /* host uid of slot 0's root */
+#define AC_SLOTS_PERSISTENT 32768u    /* slots [0, 32768) belong to persistent sandboxes */
+#define AC_SLOTS_TOTAL 49152u         /* [32768, 49152) are leased by ephemeral runs */
+
+static inline uint32_t ac_slot_uid_base(uint32_t slot) { return AC_UID_BASE_FIRST + slot * AC_UID_RANGE; }
+
+typedef struct ac_rt_limits {
+	uint64_t memory_mb; /* 0: unlimited */
+	double cpus;        /* 0: unlimited */
+	uint64_t pids;      /* 0: unlimited */
+} ac_rt_limits_t;
+
+/* Everything the runtime needs to build and start one sandbox. */
+typedef struct ac_rt_spec {
+	const char *home;       /* $AGENTCELL_HOME */
+	const char *name;       /* hostname and cgroup leaf */
+	const char *image;      /* "host" or an absolute directory */
+	const char *data_dir;   /* persistent overlay dirs; NULL: upper on a tmpfs (ephemeral) */
+	const char *mount_cwd;  /* host directory bound at /workspace, or NULL */
+	const char *socket_path; /* supervisor socket (persistent only) */
+	uint32_t uid_base;
+	ac_rt_limits_t limits;
+	uint64_t tmp_mb;    /* size of /tmp */
+	bool read_only;
+	char **env;         /* sandbox-wide KEY=VALUE, NULL-terminated, may be NULL */
+} ac_rt_spec_t;
+
+/* --- cgroup.c --- */
+typedef struct ac_cgroup ac_cgroup_t;
+/* Creates the sandbox's cgroup(s) (v2, or v1 memory/cpu/pids) and applies limits. */
+int ac_cgroup_create(const char *leaf, const ac_rt_limits_t *lim, ac_cgroup_t **out, ac_error_t **err);
+/* Opens an existing sandbox cgroup without creating it (for stop/resize/cleanup). */
+int ac_cgroup_open(const char *leaf, ac_cgroup_t **out, ac_error_t **err);
+int ac_cgroup_set_limits(ac_cgroup_t *cg, const ac_rt_limits_t *lim, ac_error_t **err);
+/* Moves pid into the cgroup(s). */
+int ac_cgroup_attach(ac_cgroup_t *cg, pid_t pid, ac_error_t **err);
+/* Moves the calling single-threaded process into the cgroup(s), cheaply (see cgroup.c). */
+int ac_cgroup_attach_self(ac_cgroup_t *cg, ac_error_t **err);
+/* Kills whatever is left inside, waits for it to be empty and removes the directories. */
+int ac_cgroup_destroy(ac_cgroup_t *cg, ac_error_t **err);
+void ac_cgroup_free(ac_cgroup_t *cg);
+/* Removes empty leftover cgroups of ephemeral runs (prefix "run-"); best effort. */
+void ac_cgroup_gc_runs(void);
+/* Which cgroup version drives the limits: 1 or 2; 0 if none usable. Root path in *root. */
+int ac_cgroup_mode(const char **root);
+/* For tests: point the runtime at a different cgroup root and version. */
+void ac_cgroup_set_root_for_tests(const char *root, int version);
+
+/* --- userns.c --- */
+/* A user namespace mapping [0, 65536) to [uid_base, uid_base+65536), as an fd. */
+int ac_userns_fd(uint32_t uid_base, ac_error_t **err);
+/* Reaps the short-lived helpers left by ac_userns_fd (non-blocking). */
+void ac_reap_helpers(void);
+/* Enter userns_fd and become its root. */
+int ac_userns_enter(int userns_fd, ac_error_t **err);
+
+/* --- rootfs.c (builder side, host root, private mount namespace) --- */
+/* Host base skeleton (filtered /etc, dpkg db, mount points), built once and reused. */
+int ac_rootfs_host_base(const char *home, char **path_out, ac_error_t **err);
+/* Builds the sandbox root at <staging>/root. */
+int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging, ac_error_t **err);
+/* Inside the new namespaces (init), with the new root as the working directory (the
+ * path to it is not searchable by the sandbox's uids): /proc, /dev/pts, masks, hostname,
+ * lo, pivot_root. */
+int ac_rootfs_enter(const char *hostname, ac_error_t **err);
+
+/* --- seccomp.c --- */
+/* Compiles (once per process) and loads the sandbox's seccomp filter. Async-signal-safe
+ * after ac_seccomp_prepare() has run. */
+int ac_seccomp_prepare(ac_error_t **err);
+/* The same, through a cache file under home/base. */
+int ac_seccomp_prepare_cached(const char *home, ac_error_t **err);
+int ac_seccomp_load(void);
+
+/* --- caps.c --- */
+/* Limits the bounding set to the sandbox's capabilities. */
+int ac_caps_limit_bounding(ac_error_t **err);
+/* Drops effective/permitted/inheritable to the sandbox set (and clears ambient). */
+int ac_caps_drop_to_sandbox_set(void);
+
+/* --- spawn.c (inside the sandbox) --- */
+typedef struct ac_spawn {
+	const ac_cmd_t *cmd;
+	char **base_env;      /* sandbox env */
+	const char *default_cwd;
+	const char *hostname;
+	int fds[3];           /* stdin/stdout/stderr for the command; -1: /dev/null */
+	int tty_slave;        /* >= 0: make this the controlling tty and 0/1/2 */
+	int errpipe;          /* CLOEXEC write end: errno of a failed exec */
+} ac_spawn_t;
+/* In a forked child: set up and execve; never returns. */
+__attribute__((noreturn)) void ac_spawn_exec(const ac_spawn_t *sp);
+/* Resolve a user spec against the sandbox's /etc/passwd (no NSS: never loads sandbox code). */
+int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t homelen);
+
+/* --- launch.c (caller side) --- */
+/* Runs one command in a fresh ephemeral sandbox and waits for it. */
+int ac_rt_run(const ac_rt_spec_t *spec, const ac_cmd_t *cmd, ac_result_t *res, ac_error_t **err);
+/* Starts a persistent sandbox's supervisor; returns its host pid once it serves requests. */
+int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, ac_error_t **err);
+
+/* --- supervisor.c --- */
+/* The persistent sandbox's PID 1 loop. Never returns. */
+__attribute__((noreturn)) void ac_supervisor_main(int listen_fd, const ac_rt_spec_t *spec);
+
+/* --- exec client (proto.c) --- */
+/* Runs cmd in the sandbox whose supervisor listens on socket_path, streaming through the
+ * given descriptors (or a pty when cmd->tty). */
+int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
+	       ac_error_t **err);
+
+/* --- proc.c --- */
+/* Start time (clock ticks since boot) of pid, 0 if it does not exist. */
+unsigned long long ac_proc_starttime(pid_t pid);
+/* The kernel's boot id (36 chars). */
+int ac_boot_id(char out[37]);
+
+#endif

@@ -1,0 +1,279 @@
+/* The persistent sandbox's PID 1. It accepts exec connections and forks one "shim" per
+ * exec, so it never blocks on a command; it reaps every orphan of the namespace. The
+ * shim (a subreaper) reads the request, forks the command with the caller's descriptors
+ * (or a pty), reports the start, relays signals, enforces the timeout over the whole
+ * command tree, and reports the real exit status. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "agentcell/util.h"
+#include "runtime/proto.h"
+#include "runtime/runtime.h"
+
+static const char *stage_text(int stage)
+{
+	switch (stage) {
+	case 1:
+		return "cannot enter the working directory";
+	case 2:
+		return "unknown user";
+	case 3:
+		return "cannot execute";
+	default:
+		return "cannot set up the command";
+	}
+}
+
+/* Every descendant of the shim, found through the parent links in /proc (the shim is a
+ * subreaper, so orphans of the command stay below it). */
+static int kill_descendants(pid_t self, int sig)
+{
+	pid_t pids[4096], ppids[4096];
+	int n = 0, killed = 0;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < 4096) {
+		int pid = atoi(de->d_name);
+		if (pid <= 1)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t l = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (l <= 0)
+			continue;
+		buf[l] = 0;
+		char *p = strrchr(buf, ')');
+		int ppid;
+		if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
+			continue;
+		pids[n] = pid;
+		ppids[n++] = ppid;
+	}
+	closedir(d);
+	/* Mark descendants: repeat until no new ones (the tree is shallow in practice). */
+	bool mark[4096] = {0};
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (int i = 0; i < n; i++) {
+			if (mark[i])
+				continue;
+			bool child = ppids[i] == self;
+			for (int j = 0; !child && j < n; j++)
+				child = mark[j] && pids[j] == ppids[i];
+			if (child) {
+				mark[i] = changed = true;
+				kill(pids[i], sig);
+				killed++;
+			}
+		}
+	}
+	return killed;
+}
+
+static void reply(int conn, json_t *m)
+{
+	ac_proto_send(conn, m, NULL, 0);
+	json_decref(m);
+}
+
+__attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, int sigfd)
+{
+	json_t *req = NULL;
+	int fds[3];
+	ac_cmd_t cmd;
+	char *errmsg = NULL;
+
+	if (ac_proto_recv(conn, &req, fds, 3) < 0)
+		_exit(1);
+	if (ac_proto_parse_request(req, &cmd, &errmsg) < 0) {
+		reply(conn, json_pack("{ss si si}", "error", errmsg ? errmsg : "invalid request", "stage", 0, "errno", EINVAL));
+		_exit(1);
+	}
+	if (!cmd.stdin_open && fds[0] >= 0) {
+		close(fds[0]);
+		fds[0] = -1;
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+	int master = -1, slave = -1;
+	if (cmd.tty) {
+		master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		int unlock = 0;
+		if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+		    (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+			reply(conn, json_pack("{ss si si}", "error", "cannot allocate a pseudo-terminal", "stage", 4, "errno", errno));
+			_exit(1);
+		}
+		struct winsize ws = {.ws_row = cmd.rows, .ws_col = cmd.cols};
+		ioctl(master, TIOCSWINSZ, &ws);
+	}
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		_exit(1);
+	ac_spawn_t sp = {.cmd = &cmd,
+			 .base_env = spec->env,
+			 .default_cwd = spec->mount_cwd ? "/workspace" : "/",
+			 .hostname = spec->name,
+			 .fds = {fds[0], fds[1], fds[2]},
+			 .tty_slave = slave,
+			 .errpipe = ep[1]};
+	pid_t child = fork();
+	if (child < 0) {
+		reply(conn, json_pack("{ss si si}", "error", "cannot fork", "stage", 4, "errno", errno));
+		_exit(1);
+	}
+	if (child == 0) {
+		close(conn);
+		close(sigfd);
+		ac_spawn_exec(&sp);
+	}
+	close(ep[1]);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (slave >= 0)
+		close(slave);
+	int em[2];
+	if (ac_read_all(ep[0], em, sizeof(em)) == sizeof(em)) {
+		char text[600];
+		if (em[0] == 3)
+			snprintf(text, sizeof(text), "cannot execute '%s': %s", cmd.argv[0], strerror(em[1]));
+		else if (em[0] == 2)
+			snprintf(text, sizeof(text), "unknown user '%s'", cmd.user ? cmd.user : "0");
+		else if (em[0] == 1)
+			snprintf(text, sizeof(text), "cannot enter the working directory '%s': %s",
+				 cmd.cwd ? cmd.cwd : "/", strerror(em[1]));
+		else
+			snprintf(text, sizeof(text), "%s: %s", stage_text(em[0]), strerror(em[1]));
+		reply(conn, json_pack("{ss si si}", "error", text, "stage", em[0], "errno", em[1]));
+		waitpid(child, NULL, 0);
+		_exit(1);
+	}
+	close(ep[0]);
+	json_t *started = json_pack("{si}", "started", (int)child);
+	ac_proto_send(conn, started, &master, master >= 0 ? 1 : 0);
+	json_decref(started);
+	if (master >= 0)
+		close(master);
+
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool timed_out = false, conn_open = true;
+	int status = 0;
+	for (bool done = false; !done;) {
+		int wait_ms = -1;
+		if (cmd.timeout > 0 && !timed_out) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			double left = cmd.timeout - ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9);
+			if (left <= 0) {
+				timed_out = true;
+				kill(-child, SIGKILL);
+				kill_descendants(getpid(), SIGKILL);
+				continue;
+			}
+			wait_ms = (int)(left * 1000) + 1;
+		}
+		struct pollfd p[2] = {{sigfd, POLLIN, 0}, {conn_open ? conn : -1, POLLIN, 0}};
+		if (poll(p, 2, wait_ms) < 0 && errno != EINTR)
+			_exit(1);
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			(void)!read(sigfd, &si, sizeof(si));
+			int st;
+			pid_t w;
+			while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+				if (w == child) {
+					status = st;
+					done = true;
+				}
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			json_t *m = NULL;
+			if (ac_proto_recv(conn, &m, NULL, 0) < 0) {
+				/* The caller is gone: nobody will read the output or the status. */
+				conn_open = false;
+				kill(-child, SIGKILL);
+				kill_descendants(getpid(), SIGKILL);
+				continue;
+			}
+			json_int_t sig = json_integer_value(json_object_get(m, "signal"));
+			if (sig > 0 && sig < NSIG)
+				kill(-child, (int)sig);
+			json_decref(m);
+		}
+	}
+	if (timed_out) {
+		/* Whatever the command left behind goes too. */
+		while (kill_descendants(getpid(), SIGKILL) > 0) {
+			int st;
+			while (waitpid(-1, &st, WNOHANG) > 0)
+				;
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (timed_out)
+		code = 124;
+	if (conn_open)
+		reply(conn, json_pack("{si si sb}", "exit_code", code, "signal",
+				      WIFSIGNALED(status) ? WTERMSIG(status) : 0, "timed_out", timed_out));
+	_exit(0);
+}
+
+void ac_supervisor_main(int listen_fd, const ac_rt_spec_t *spec)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0)
+		_exit(1);
+	for (;;) {
+		struct pollfd p[2] = {{listen_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof(si)) > 0)
+				;
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+		}
+		if (p[0].revents & POLLIN) {
+			int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c < 0)
+				continue;
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(listen_fd);
+				/* The shim's own signalfd: the supervisor's is shared file state. */
+				close(sigfd);
+				int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+				if (sfd < 0)
+					_exit(1);
+				shim(c, spec, sfd);
+			}
+			close(c);
+		}
+	}
+}
