@@ -156,6 +156,26 @@ typedef struct launch {
 	int report[2];
 } launch_t;
 
+/* Closes every descriptor but 0, 1, 2 and keep[]: the caller's descriptors (its lock
+ * on the sandbox, the state directory) must not live on in a long-lived supervisor. */
+static void close_fds_except(const int *keep, int n)
+{
+	unsigned from = 3;
+	for (;;) {
+		int next = -1;
+		for (int i = 0; i < n; i++)
+			if (keep[i] >= (int)from && (next < 0 || keep[i] < next))
+				next = keep[i];
+		if (next < 0) {
+			close_range(from, ~0u, 0);
+			return;
+		}
+		if ((unsigned)next > from)
+			close_range(from, (unsigned)next - 1, 0);
+		from = (unsigned)next + 1;
+	}
+}
+
 /* The builder: host root in a private mount namespace. */
 __attribute__((noreturn)) static void builder(launch_t *l)
 {
@@ -165,6 +185,8 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 	char staging[4200];
 
 	close(l->report[0]);
+	const int keep[] = {rep, l->userns_fd, l->listen_fd, l->log_fd};
+	close_fds_except(keep, (int)AC_ARRAY_SIZE(keep));
 	if (l->cmd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	else

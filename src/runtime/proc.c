@@ -23,6 +23,8 @@ unsigned long long ac_proc_starttime(pid_t pid)
 	if (!p)
 		return 0;
 	p += 2; /* field 3 (state) */
+	if (*p == 'Z' || *p == 'X')
+		return 0; /* dead, not yet reaped by its parent */
 	for (int field = 3; field < 22 && p; field++) {
 		p = strchr(p, ' ');
 		if (p)

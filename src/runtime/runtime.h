@@ -18,7 +18,7 @@
 #define AC_UID_RANGE 65536u
 #define AC_UID_BASE_FIRST 0x40000000u /* host uid of slot 0's root */
 #define AC_SLOTS_PERSISTENT 32768u    /* slots [0, 32768) belong to persistent sandboxes */
-#define AC_SLOTS_TOTAL 49152u         /* [32768, 49152) are leased by ephemeral runs */
+#define AC_SLOTS_TOTAL 49151u         /* [32768, 49152) are leased by ephemeral runs */
 
 static inline uint32_t ac_slot_uid_base(uint32_t slot) { return AC_UID_BASE_FIRST + slot * AC_UID_RANGE; }
 
@@ -128,7 +128,7 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 	       ac_error_t **err);
 
 /* --- proc.c --- */
-/* Start time (clock ticks since boot) of pid, 0 if it does not exist. */
+/* Start time (clock ticks since boot) of pid; 0 if it does not exist or is a zombie. */
 unsigned long long ac_proc_starttime(pid_t pid);
 /* The kernel's boot id (36 chars). */
 int ac_boot_id(char out[37]);

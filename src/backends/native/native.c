@@ -1,0 +1,208 @@
+/* The native backend: Linux namespaces, cgroups, seccomp and overlayfs (src/runtime/).
+ * Layout under $AGENTCELL_HOME: run/<name>.sock (supervisor), run/<name>.pid (its host
+ * pid, start time and boot id), run/<name>.sock.log, data/<name>/{upper,work}. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include "agentcell/backend.h"
+#include "agentcell/util.h"
+#include "core/internal.h"
+#include "runtime/runtime.h"
+
+typedef struct native_paths {
+	char sock[1200], pidfile[1200], log[1200], data[1200];
+} native_paths_t;
+
+static void paths(ac_manager_t *m, const char *name, native_paths_t *p)
+{
+	const char *h = ac_manager_home(m);
+	snprintf(p->sock, sizeof(p->sock), "%s/run/%s.sock", h, name);
+	snprintf(p->pidfile, sizeof(p->pidfile), "%s/run/%s.pid", h, name);
+	snprintf(p->log, sizeof(p->log), "%s/run/%s.sock.log", h, name);
+	snprintf(p->data, sizeof(p->data), "%s/data/%s", h, name);
+}
+
+/* Fills spec from a state; env points into a NULL-terminated array to free. */
+static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec, char ***env_out,
+			   ac_error_t **err)
+{
+	json_t *env = json_object_get(st, "env");
+	size_t n = json_array_size(env);
+	char **e = calloc(n + 1, sizeof(char *));
+	if (!e)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	for (size_t i = 0, k = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(env, i));
+		if (s && strchr(s, '='))
+			e[k++] = (char *)s;
+	}
+	long long slot = ac_state_int(st, "uid_slot", -1);
+	uint64_t mem = (uint64_t)ac_state_int(st, "memory_mb", 512);
+	*spec = (ac_rt_spec_t){
+		.home = ac_manager_home(m),
+		.name = ac_state_str(st, "name", "sandbox"),
+		.image = ac_state_str(st, "image", "host"),
+		.mount_cwd = ac_state_str(st, "mount_cwd", NULL),
+		.uid_base = slot >= 0 ? ac_slot_uid_base((uint32_t)slot) : 0,
+		.limits = {.memory_mb = mem,
+			   .cpus = ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
+			   .pids = (uint64_t)ac_state_int(st, "pids_limit", 512)},
+		.tmp_mb = mem ? (mem < 1024 ? mem : 1024) : 1024,
+		.read_only = ac_state_bool(st, "read_only", false),
+		.env = e,
+	};
+	*env_out = e;
+	return 0;
+}
+
+static bool read_pidfile(const char *path, long *pid, unsigned long long *start, char boot[37])
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (ac_read_file_at(AT_FDCWD, path, 4096, &buf, &len, NULL) < 0)
+		return false;
+	json_t *j = json_loads(buf, 0, NULL);
+	if (!j)
+		return false;
+	*pid = (long)ac_state_int(j, "pid", 0);
+	*start = (unsigned long long)ac_state_int(j, "starttime", 0);
+	snprintf(boot, 37, "%s", ac_state_str(j, "boot_id", ""));
+	json_decref(j);
+	return *pid > 0;
+}
+
+/* Alive means: same boot, same pid, same start time (no pid reuse). */
+static bool supervisor_alive(const char *pidfile, long *pid_out)
+{
+	long pid;
+	unsigned long long start;
+	char boot[37], now_boot[37];
+	if (!read_pidfile(pidfile, &pid, &start, boot))
+		return false;
+	ac_boot_id(now_boot);
+	if (strcmp(boot, now_boot) != 0 || ac_proc_starttime((pid_t)pid) != start)
+		return false;
+	if (pid_out)
+		*pid_out = pid;
+	return true;
+}
+
+static bool native_is_running(ac_manager_t *m, const json_t *st, long *pid)
+{
+	native_paths_t p;
+	paths(m, ac_state_str(st, "name", ""), &p);
+	return supervisor_alive(p.pidfile, pid);
+}
+
+static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
+{
+	native_paths_t p;
+	ac_rt_spec_t spec;
+	_cleanup_free_ char **env = NULL;
+	const char *name = ac_state_str(st, "name", "");
+	paths(m, name, &p);
+	if (spec_from_state(m, st, &spec, &env, err) < 0)
+		return -1;
+	if (ac_state_int(st, "uid_slot", -1) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, 0, "sandbox '%s' has no uid range in its state", name);
+	spec.data_dir = p.data;
+	spec.socket_path = p.sock;
+	if (spec.mount_cwd && access(spec.mount_cwd, F_OK) < 0)
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "the mounted directory %s is gone", spec.mount_cwd);
+	if (strcmp(spec.image, "host") != 0 && access(spec.image, F_OK) < 0)
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "image directory '%s' does not exist", spec.image);
+	if (ac_mkdir_p_at(AT_FDCWD, p.data, 0700, err) < 0)
+		return -1;
+	pid_t pid;
+	if (ac_rt_start(&spec, &pid, err) < 0)
+		return -1;
+	char boot[37], buf[256];
+	ac_boot_id(boot);
+	int n = snprintf(buf, sizeof(buf), "{\"pid\":%d,\"starttime\":%llu,\"boot_id\":\"%s\"}\n", (int)pid,
+			 ac_proc_starttime(pid), boot);
+	if (ac_write_file_atomic_at(AT_FDCWD, p.pidfile, buf, (size_t)n, 0600, err) < 0) {
+		kill(pid, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
+static int native_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
+{
+	native_paths_t p;
+	const char *name = ac_state_str(st, "name", "");
+	paths(m, name, &p);
+	long pid;
+	if (supervisor_alive(p.pidfile, &pid)) {
+		/* pidfd, then the identity check again: the kill cannot hit a reused pid. */
+		int pfd = pidfd_open((pid_t)pid, 0);
+		if (pfd >= 0) {
+			long again;
+			if (supervisor_alive(p.pidfile, &again) && again == pid) {
+				pidfd_send_signal(pfd, SIGKILL, NULL, 0);
+				/* init's exit waits for the whole PID namespace to be gone. */
+				struct pollfd pf = {pfd, POLLIN, 0};
+				while (poll(&pf, 1, 10000) < 0 && errno == EINTR)
+					;
+			}
+			close(pfd);
+		}
+	}
+	ac_cgroup_t *cg = NULL;
+	int rc = 0;
+	if (ac_cgroup_open(name, &cg, NULL) == 0) {
+		rc = ac_cgroup_destroy(cg, err);
+		ac_cgroup_free(cg);
+	}
+	unlink(p.sock);
+	unlink(p.pidfile);
+	return rc;
+}
+
+static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
+{
+	native_paths_t p;
+	paths(m, ac_state_str(st, "name", ""), &p);
+	unlink(p.log);
+	if (ac_rm_rf_at(AT_FDCWD, p.data, err) < 0) {
+		ac_error_prefix(err, "cannot delete the sandbox's files");
+		return -1;
+	}
+	return 0;
+}
+
+static int native_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
+		       ac_error_t **err)
+{
+	native_paths_t p;
+	paths(m, name, &p);
+	return ac_rt_exec(p.sock, cmd, fds, res, err);
+}
+
+static int native_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
+		      ac_error_t **err)
+{
+	ac_rt_spec_t spec;
+	_cleanup_free_ char **env = NULL;
+	if (spec_from_state(m, st, &spec, &env, err) < 0)
+		return -1;
+	/* ac_rt_run streams through the caller's own 0/1/2 (inherited by the sandbox). */
+	(void)fds;
+	return ac_rt_run(&spec, cmd, res, err);
+}
+
+const ac_backend_ops_t ac_backend_native = {
+	.name = "native",
+	.start = native_start,
+	.stop = native_stop,
+	.destroy = native_destroy,
+	.is_running = native_is_running,
+	.exec = native_exec,
+	.run = native_run,
+};

@@ -1,0 +1,65 @@
+/* Shared pieces of the command-line front end. */
+#ifndef AGENTCELL_CLI_H
+#define AGENTCELL_CLI_H
+
+#include <stdbool.h>
+
+#include "agentcell/error.h"
+#include "agentcell/manager.h"
+
+#define CLI_EXIT_USAGE 2
+
+typedef struct cli_command {
+	const char *name;
+	const char *alias;
+	const char *summary;
+	const char *help; /* full text after the usage line */
+	int (*fn)(int argc, char **argv);
+} cli_command_t;
+
+/* Prints "agentcell: <error>" and returns the exit code for it. */
+int cli_error(ac_error_t *e);
+/* Prints a usage error naming the command and returns 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Opens the manager for $AGENTCELL_HOME; on failure prints and returns NULL. */
+ac_manager_t *cli_manager(int *exit_code);
+/* Prints the help of a command. */
+int cli_help(const char *cmd);
+/* Fails when the native backend cannot work here (not root); prints why. */
+int cli_require_root(void);
+
+/* Options shared by run and create. Returns 1 if consumed (*i advanced), 0 if not an
+ * option of this group, or a negative exit code on a usage error. */
+typedef struct cli_sandbox_opts {
+	ac_sandbox_opts_t o;
+	char *env[257];
+	int nenv;
+} cli_sandbox_opts_t;
+int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so);
+
+/* Options of exec (and run's -i/-t/--timeout). */
+typedef struct cli_exec_opts {
+	char *env[257];
+	int nenv;
+	const char *workdir, *user;
+	double timeout;
+	bool interactive, tty;
+} cli_exec_opts_t;
+int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo, bool exec_only);
+
+/* Exit status for a finished command (prints a note on timeout). */
+int cli_result_exit(const ac_result_t *r);
+
+int cmd_run(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+
+extern const cli_command_t cli_commands[];
+
+#endif

@@ -1,0 +1,126 @@
+/* agentcell list | info */
+#include <stdio.h>
+#include <string.h>
+
+#include "agentcell/util.h"
+#include "cli/cli.h"
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, const char **name, bool want_name)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			cli_help(cmd);
+			return -1000;
+		}
+		if (!strcmp(a, "--json"))
+			*json = true;
+		else if (a[0] == '-')
+			return -cli_usage(cmd, "unknown option '%s'", a);
+		else if (want_name && !*name)
+			*name = a;
+		else
+			return -cli_usage(cmd, "unexpected argument '%s'", a);
+	}
+	if (want_name && !*name)
+		return -cli_usage(cmd, "no sandbox name given");
+	if (want_name && !ac_name_valid(*name))
+		return -cli_usage(cmd, "invalid sandbox name '%s'", *name);
+	return 0;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	bool json = false;
+	const char *name = NULL;
+	int r = parse_json_flag("list", argc, argv, &json, &name, false);
+	if (r == -1000)
+		return 0;
+	if (r < 0)
+		return -r;
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	json_t *all = NULL;
+	ac_error_t *e = NULL;
+	if (ac_manager_list(m, &all, &e) < 0) {
+		ac_manager_free(m);
+		return cli_error(e);
+	}
+	if (json) {
+		print_json(all);
+	} else {
+		printf("%-24s %-8s %-7s %-8s %-6s %-24s %s\n", "NAME", "STATUS", "BACKEND", "MEMORY", "CPUS", "CREATED",
+		       "IMAGE");
+		size_t i;
+		json_t *st;
+		json_array_foreach(all, i, st)
+		{
+			char mem[32];
+			long long mb = ac_state_int(st, "memory_mb", 0);
+			if (mb)
+				snprintf(mem, sizeof(mem), "%lldM", mb);
+			else
+				snprintf(mem, sizeof(mem), "-");
+			printf("%-24s %-8s %-7s %-8s %-6g %-24s %s\n", ac_state_str(st, "name", "?"),
+			       ac_state_str(st, "status", "?"), ac_state_str(st, "backend", "native"), mem,
+			       ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
+			       ac_state_str(st, "created_at", "-"), ac_state_str(st, "image", "host"));
+		}
+	}
+	json_decref(all);
+	ac_manager_free(m);
+	return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	bool json = false;
+	const char *name = NULL;
+	int r = parse_json_flag("info", argc, argv, &json, &name, true);
+	if (r == -1000)
+		return 0;
+	if (r < 0)
+		return -r;
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	json_t *st = NULL;
+	ac_error_t *e = NULL;
+	if (ac_manager_info(m, name, &st, &e) < 0) {
+		ac_manager_free(m);
+		return cli_error(e);
+	}
+	if (json) {
+		print_json(st);
+	} else {
+		static const char *keys[] = {"name",     "uuid",      "status",     "backend",   "image",
+					     "memory_mb", "cpus",     "pids_limit", "read_only", "mount_cwd",
+					     "profile",  "created_at", "last_activity_at", "pid"};
+		for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
+			json_t *v = json_object_get(st, keys[i]);
+			if (!v || json_is_null(v))
+				continue;
+			char *s = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+			printf("%-17s %s\n", keys[i], s ? s : "");
+			free(s);
+		}
+		json_t *env = json_object_get(st, "env");
+		size_t i;
+		json_t *it;
+		json_array_foreach(env, i, it) printf("%-17s %s\n", i ? "" : "env", json_string_value(it));
+	}
+	json_decref(st);
+	ac_manager_free(m);
+	return 0;
+}

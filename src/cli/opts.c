@@ -1,0 +1,166 @@
+/* Option parsing shared by the commands. Options take "--opt VALUE" or "--opt=VALUE". */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentcell/util.h"
+#include "cli/cli.h"
+
+/* 1: argv[*i] is option `name` and *val is its value; 0: not this option; <0: error. */
+static int opt_value(const char *cmd, int argc, char **argv, int *i, const char *name, const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(a, name, n) != 0)
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc)
+		return -cli_usage(cmd, "option '%s' needs a value", name);
+	*val = argv[++*i];
+	return 1;
+}
+
+static int parse_size(const char *cmd, const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (ac_parse_u64(v, min, max, out) < 0)
+		return -cli_usage(cmd, "invalid %s '%s': expected a whole number from %llu to %llu", opt, v,
+				  (unsigned long long)min, (unsigned long long)max);
+	return 1;
+}
+
+static int parse_seconds(const char *cmd, const char *opt, const char *v, double *out)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(v, &end);
+	if (!*v || *end || errno || !(d > 0) || d > 31536000 || !isfinite(d))
+		return -cli_usage(cmd, "invalid %s '%s': expected a positive number of seconds", opt, v);
+	*out = d;
+	return 1;
+}
+
+static int add_env(const char *cmd, char **env, int *n, const char *v)
+{
+	const char *eq = strchr(v, '=');
+	if (!eq || eq == v)
+		return -cli_usage(cmd, "invalid --env '%s': expected KEY=VALUE", v);
+	if (*n >= 256)
+		return -cli_usage(cmd, "too many --env options (at most 256)");
+	env[(*n)++] = (char *)v;
+	env[*n] = NULL;
+	return 1;
+}
+
+int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so)
+{
+	const char *v;
+	int r;
+	const char *a = argv[*i];
+	if ((r = opt_value(cmd, argc, argv, i, "--image", &v)) != 0) {
+		if (r < 0)
+			return r;
+		if (!*v)
+			return -cli_usage(cmd, "--image needs 'host' or a directory");
+		so->o.image = v;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--memory", &v)) != 0) {
+		so->o.memory_set = true;
+		return r < 0 ? r : parse_size(cmd, "--memory", v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB, &so->o.memory_mb);
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--pids", &v)) != 0) {
+		so->o.pids_set = true;
+		return r < 0 ? r : parse_size(cmd, "--pids", v, AC_PIDS_MIN, AC_PIDS_MAX, &so->o.pids);
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--cpus", &v)) != 0) {
+		if (r < 0)
+			return r;
+		char *end;
+		errno = 0;
+		double d = strtod(v, &end);
+		if (!*v || *end || errno || !(d >= AC_CPUS_MIN && d <= AC_CPUS_MAX))
+			return -cli_usage(cmd, "invalid --cpus '%s': expected a number from 0.01 to 1024", v);
+		so->o.cpus = d;
+		so->o.cpus_set = true;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--env", &v)) != 0)
+		return r < 0 ? r : add_env(cmd, so->env, &so->nenv, v);
+	if ((r = opt_value(cmd, argc, argv, i, "--profile", &v)) != 0) {
+		if (r < 0)
+			return r;
+		if (strcmp(v, "permissive") && strcmp(v, "moderate") && strcmp(v, "restrictive"))
+			return -cli_usage(cmd, "unknown profile '%s': use permissive, moderate or restrictive", v);
+		so->o.profile = v;
+		return 1;
+	}
+	if (!strcmp(a, "--mount-cwd")) {
+		so->o.mount_cwd = so->o.mount_cwd_set = true;
+		return 1;
+	}
+	if (!strcmp(a, "--read-only")) {
+		so->o.read_only = so->o.read_only_set = true;
+		return 1;
+	}
+	if (!strcmp(a, "--network") || !strncmp(a, "--network=", 10))
+		return -cli_usage(cmd, "--network is not supported yet: sandboxes only have loopback");
+	return 0;
+}
+
+int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo, bool exec_only)
+{
+	const char *v;
+	int r;
+	const char *a = argv[*i];
+	if ((r = opt_value(cmd, argc, argv, i, "--timeout", &v)) != 0)
+		return r < 0 ? r : parse_seconds(cmd, "--timeout", v, &eo->timeout);
+	if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) {
+		eo->interactive = true;
+		return 1;
+	}
+	if (!exec_only)
+		return 0;
+	if ((r = opt_value(cmd, argc, argv, i, "--env", &v)) != 0)
+		return r < 0 ? r : add_env(cmd, eo->env, &eo->nenv, v);
+	if ((r = opt_value(cmd, argc, argv, i, "--workdir", &v)) != 0 ||
+	    (r = opt_value(cmd, argc, argv, i, "-w", &v)) != 0) {
+		if (r < 0)
+			return r;
+		if (v[0] != '/')
+			return -cli_usage(cmd, "--workdir must be an absolute path inside the sandbox");
+		eo->workdir = v;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--user", &v)) != 0 ||
+	    (r = opt_value(cmd, argc, argv, i, "-u", &v)) != 0) {
+		if (r < 0)
+			return r;
+		if (!*v || strchr(v, ':') || strchr(v, '\n'))
+			return -cli_usage(cmd, "invalid --user '%s'", v);
+		eo->user = v;
+		return 1;
+	}
+	if (!strcmp(a, "-t") || !strcmp(a, "--tty")) {
+		eo->tty = true;
+		return 1;
+	}
+	if (!strcmp(a, "-it") || !strcmp(a, "-ti")) {
+		eo->tty = eo->interactive = true;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_result_exit(const ac_result_t *r)
+{
+	if (r->timed_out)
+		fprintf(stderr, "agentcell: command timed out\n");
+	return r->exit_code;
+}

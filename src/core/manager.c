@@ -1,0 +1,411 @@
+/* The sandbox manager (see include/agentcell/manager.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "agentcell/backend.h"
+#include "agentcell/manager.h"
+#include "agentcell/util.h"
+#include "core/internal.h"
+
+struct ac_manager {
+	ac_store_t *store;
+};
+
+int ac_manager_open(const char *home, ac_manager_t **out, ac_error_t **err)
+{
+	ac_manager_t *m = calloc(1, sizeof(*m));
+	if (!m)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	if (ac_store_open(home, &m->store, err) < 0) {
+		free(m);
+		return -1;
+	}
+	if (strlen(ac_store_home(m->store)) > 1024) {
+		ac_manager_free(m);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "AGENTCELL_HOME is longer than 1024 bytes");
+	}
+	*out = m;
+	return 0;
+}
+
+void ac_manager_free(ac_manager_t *m)
+{
+	if (!m)
+		return;
+	ac_store_free(m->store);
+	free(m);
+}
+
+ac_store_t *ac_manager_store(ac_manager_t *m) { return m->store; }
+const char *ac_manager_home(ac_manager_t *m) { return ac_store_home(m->store); }
+
+static const ac_backend_ops_t *backend_of(const json_t *state, ac_error_t **err)
+{
+	const char *b = ac_state_str(state, "backend", "native");
+	if (strcmp(b, "native") == 0)
+		return &ac_backend_native;
+	ac_error_set(err, AC_ERR_UNSUPPORTED, 0, "backend '%s' is not available in this build", b);
+	return NULL;
+}
+
+/* agentkernel's three profiles. Explicit options win over the profile's values. */
+static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r, const char ***pass_env,
+			 ac_error_t **err)
+{
+	static const char *permissive_env[] = {"PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", NULL};
+	*r = *o;
+	*pass_env = NULL;
+	const char *p = o->profile ? o->profile : "moderate";
+	uint64_t mem = 512;
+	double cpus = 1;
+	bool mount_cwd = false, read_only = false;
+	if (strcmp(p, "permissive") == 0) {
+		mem = 0;
+		mount_cwd = true;
+		*pass_env = permissive_env;
+	} else if (strcmp(p, "restrictive") == 0) {
+		mem = 256;
+		cpus = 0.5;
+		read_only = true;
+	} else if (strcmp(p, "moderate") != 0) {
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "unknown profile '%s' (use permissive, moderate or restrictive)", p);
+	}
+	r->profile = p;
+	if (!o->memory_set)
+		r->memory_mb = mem;
+	if (!o->cpus_set)
+		r->cpus = cpus;
+	if (!o->pids_set)
+		r->pids = 512;
+	if (!o->mount_cwd_set)
+		r->mount_cwd = mount_cwd;
+	if (!o->read_only_set)
+		r->read_only = read_only;
+	return 0;
+}
+
+int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o, json_t **out,
+			   ac_error_t **err)
+{
+	ac_sandbox_opts_t r;
+	const char **pass_env;
+	if (!ac_name_valid(name))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
+				    "starting and ending with a letter or digit",
+				    name);
+	if (apply_profile(o, &r, &pass_env, err) < 0)
+		return -1;
+	if (r.memory_set && (r.memory_mb < AC_MEMORY_MIN_MB || r.memory_mb > AC_MEMORY_MAX_MB))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "memory must be between %llu and %llu MB",
+				    AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB);
+	if (!(r.cpus >= AC_CPUS_MIN && r.cpus <= AC_CPUS_MAX))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "cpus must be between 0.01 and 1024");
+	if (r.pids < AC_PIDS_MIN || r.pids > AC_PIDS_MAX)
+		return ac_error_set(err, AC_ERR_INVALID, 0, "pids must be between %llu and %llu", AC_PIDS_MIN,
+				    AC_PIDS_MAX);
+	char image[PATH_MAX];
+	const char *img = r.image ? r.image : "host";
+	if (strcmp(img, "host") != 0) {
+		struct stat st;
+		if (!realpath(img, image) || stat(image, &st) < 0)
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "image directory '%s' does not exist", img);
+		if (!S_ISDIR(st.st_mode))
+			return ac_error_set(err, AC_ERR_INVALID, 0, "image '%s' is not a directory", img);
+		if (strcmp(image, "/") == 0)
+			return ac_error_set(err, AC_ERR_INVALID, 0, "the host's / cannot be an image: use --image host");
+		img = image;
+	}
+	char cwd[PATH_MAX];
+	if (r.mount_cwd) {
+		if (r.cwd)
+			snprintf(cwd, sizeof(cwd), "%s", r.cwd);
+		else if (!getcwd(cwd, sizeof(cwd)))
+			return ac_error_set(err, AC_ERR_INVALID, errno, "cannot determine the working directory");
+		if (strcmp(cwd, "/") == 0)
+			return ac_error_set(err, AC_ERR_INVALID, 0, "refusing to mount the host's / at /workspace");
+	}
+	json_t *env = json_array();
+	for (const char **k = pass_env; k && *k; k++) {
+		const char *v = getenv(*k);
+		if (v)
+			json_array_append_new(env, json_sprintf("%s=%s", *k, v));
+	}
+	for (char **e = r.env; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq || eq == *e) {
+			json_decref(env);
+			return ac_error_set(err, AC_ERR_INVALID, 0, "invalid environment entry '%s': use KEY=VALUE", *e);
+		}
+		json_array_append_new(env, json_string(*e));
+	}
+	json_t *st = json_pack("{ss ss si sI sI ss so so so so so so so ss sI sb so so}", "name", name, "image", img,
+			       "vcpus", (int)ceil(r.cpus), "memory_mb", (json_int_t)r.memory_mb, "vsock_cid", (json_int_t)0,
+			       "backend", "native", "ttl_seconds", json_null(), "expires_at", json_null(), "ports",
+			       json_array(), "labels", json_object(), "description", json_null(), "archived_at",
+			       json_null(), "archived_reason", json_null(), "profile", r.profile, "pids_limit",
+			       (json_int_t)r.pids, "read_only", r.read_only, "env", env, "mount_cwd",
+			       r.mount_cwd ? json_string(cwd) : json_null());
+	if (!st)
+		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
+	json_object_set_new(st, "cpus", json_real(r.cpus));
+	(void)m;
+	*out = st;
+	return 0;
+}
+
+/* Persistent sandboxes own uid ranges [slot*65536 ...): the smallest free slot, chosen
+ * under a lock of its own so two creates never share one. */
+static int allocate_slot(ac_manager_t *m, json_t *state, int *lockfd, ac_error_t **err)
+{
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/locks/.slots", ac_manager_home(m));
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", path);
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot lock %s", path);
+		}
+	json_t *all = NULL;
+	if (ac_store_list(m->store, &all, NULL, err) < 0) {
+		close(fd);
+		return -1;
+	}
+	size_t n = json_array_size(all);
+	unsigned char *used = calloc(AC_SLOTS_PERSISTENT_PUBLIC, 1);
+	size_t i;
+	json_t *s;
+	json_array_foreach(all, i, s)
+	{
+		long long slot = ac_state_int(s, "uid_slot", -1);
+		if (slot >= 0 && slot < (long long)AC_SLOTS_PERSISTENT_PUBLIC)
+			used[slot] = 1;
+	}
+	json_decref(all);
+	long long slot = -1;
+	for (size_t k = 0; k < AC_SLOTS_PERSISTENT_PUBLIC && used; k++)
+		if (!used[k]) {
+			slot = (long long)k;
+			break;
+		}
+	free(used);
+	(void)n;
+	if (slot < 0) {
+		close(fd);
+		return ac_error_set(err, AC_ERR_STATE, 0, "no free uid range: too many sandboxes");
+	}
+	json_object_set_new(state, "uid_slot", json_integer(slot));
+	*lockfd = fd;
+	return 0;
+}
+
+int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o, json_t **out,
+		      ac_error_t **err)
+{
+	json_t *st = NULL;
+	if (ac_manager_build_state(m, name, o, &st, err) < 0)
+		return -1;
+	if (ac_store_exists(m->store, name)) {
+		json_decref(st);
+		return ac_error_set(err, AC_ERR_EXISTS, 0, "sandbox '%s' already exists", name);
+	}
+	int lockfd = -1;
+	if (allocate_slot(m, st, &lockfd, err) < 0) {
+		json_decref(st);
+		return -1;
+	}
+	char now[32];
+	ac_time_now_rfc3339(now);
+	json_object_set_new(st, "last_activity_at", json_string(now));
+	int rc = ac_store_create(m->store, st, err);
+	close(lockfd);
+	if (rc < 0 || !out)
+		json_decref(st);
+	else
+		*out = st;
+	return rc;
+}
+
+const char *ac_manager_status(ac_manager_t *m, const json_t *state)
+{
+	if (ac_state_str(state, "archived_at", NULL))
+		return "archived";
+	const ac_backend_ops_t *b = backend_of(state, NULL);
+	return b && b->is_running(m, state, NULL) ? "running" : "stopped";
+}
+
+int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
+{
+	if (!ac_name_valid(name))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
+	if (lock < 0)
+		return -1;
+	json_t *st = NULL;
+	if (ac_store_load(m->store, name, &st, err) < 0)
+		return -1;
+	int rc = -1;
+	const ac_backend_ops_t *b = backend_of(st, err);
+	if (!b)
+		goto out;
+	if (ac_state_str(st, "archived_at", NULL)) {
+		rc = ac_error_set(err, AC_ERR_STATE, 0, "sandbox '%s' is archived; run 'agentcell recover %s' first",
+				  name, name);
+		goto out;
+	}
+	if (b->is_running(m, st, NULL)) {
+		rc = 1;
+		goto out;
+	}
+	/* Whatever a dead supervisor left (cgroup, socket) goes first. */
+	b->stop(m, st, NULL);
+	rc = b->start(m, st, err);
+	if (rc == 0) {
+		char now[32];
+		ac_time_now_rfc3339(now);
+		json_object_set_new(st, "last_activity_at", json_string(now));
+		ac_store_save(m->store, st, NULL);
+	}
+out:
+	json_decref(st);
+	return rc;
+}
+
+int ac_manager_stop(ac_manager_t *m, const char *name, ac_error_t **err)
+{
+	if (!ac_name_valid(name))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
+	if (lock < 0)
+		return -1;
+	json_t *st = NULL;
+	if (ac_store_load(m->store, name, &st, err) < 0)
+		return -1;
+	int rc = -1;
+	const ac_backend_ops_t *b = backend_of(st, err);
+	if (b) {
+		bool was = b->is_running(m, st, NULL);
+		rc = b->stop(m, st, err);
+		if (rc == 0 && !was)
+			rc = 1;
+	}
+	json_decref(st);
+	return rc;
+}
+
+int ac_manager_remove(ac_manager_t *m, const char *name, ac_error_t **err)
+{
+	if (!ac_name_valid(name))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
+	if (lock < 0)
+		return -1;
+	json_t *st = NULL;
+	if (ac_store_load(m->store, name, &st, err) < 0)
+		return -1;
+	int rc = -1;
+	const ac_backend_ops_t *b = backend_of(st, err);
+	if (b && b->stop(m, st, err) == 0 && b->destroy(m, st, err) == 0)
+		rc = ac_store_remove(m->store, name, err);
+	if (rc == 0)
+		ac_store_unlink_sandbox_lock(m->store, name);
+	json_decref(st);
+	return rc;
+}
+
+static void add_status(ac_manager_t *m, json_t *st)
+{
+	long pid = 0;
+	const ac_backend_ops_t *b = backend_of(st, NULL);
+	bool running = b && b->is_running(m, st, &pid);
+	const char *status = ac_state_str(st, "archived_at", NULL) ? "archived" : running ? "running" : "stopped";
+	json_object_set_new(st, "status", json_string(status));
+	if (running && pid > 0)
+		json_object_set_new(st, "pid", json_integer(pid));
+}
+
+int ac_manager_list(ac_manager_t *m, json_t **out, ac_error_t **err)
+{
+	json_t *all = NULL;
+	if (ac_store_list(m->store, &all, NULL, err) < 0)
+		return -1;
+	size_t i;
+	json_t *st;
+	json_array_foreach(all, i, st) add_status(m, st);
+	*out = all;
+	return 0;
+}
+
+int ac_manager_info(ac_manager_t *m, const char *name, json_t **out, ac_error_t **err)
+{
+	if (!ac_name_valid(name))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	json_t *st = NULL;
+	if (ac_store_load(m->store, name, &st, err) < 0)
+		return -1;
+	add_status(m, st);
+	*out = st;
+	return 0;
+}
+
+int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
+		    ac_error_t **err)
+{
+	if (!ac_name_valid(name))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	/* The hot path: straight to the supervisor's socket, no state file read. */
+	ac_error_t *e = NULL;
+	int rc = ac_backend_native.exec(m, name, cmd, fds, res, &e);
+	if (rc < 0 && e && e->kind == AC_ERR_STATE) {
+		ac_error_free(e);
+		if (!ac_store_exists(m->store, name))
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
+		return ac_error_set(err, AC_ERR_STATE, 0, "sandbox '%s' is not running (start it with: agentcell start %s)",
+				    name, name);
+	}
+	if (rc < 0) {
+		if (err && !*err)
+			*err = e;
+		else
+			ac_error_free(e);
+	}
+	return rc;
+}
+
+int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *cmd, int fds[3], bool keep,
+		   char **kept_name, ac_result_t *res, ac_error_t **err)
+{
+	char name[64];
+	char uuid[37];
+	ac_uuid_v7(uuid);
+	/* The uuid's random tail: its first characters are a timestamp. */
+	snprintf(name, sizeof(name), "run-%.4s%.8s", uuid + 19, uuid + 24);
+	if (o->name)
+		snprintf(name, sizeof(name), "%s", o->name);
+	if (!keep) {
+		json_t *st = NULL;
+		if (ac_manager_build_state(m, name, o, &st, err) < 0)
+			return -1;
+		int rc = ac_backend_native.run(m, st, cmd, fds, res, err);
+		json_decref(st);
+		return rc;
+	}
+	if (ac_manager_create(m, name, o, NULL, err) < 0)
+		return -1;
+	if (ac_manager_start(m, name, err) < 0) {
+		ac_manager_remove(m, name, NULL);
+		return -1;
+	}
+	*kept_name = strdup(name);
+	return ac_manager_exec(m, name, cmd, fds, res, err);
+}

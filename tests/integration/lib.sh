@@ -1,0 +1,356 @@
+# Shared helpers of the integration tests. Each test file sources this file and calls
+# ac_setup first; it is runnable on its own: `bash tests/integration/test_x.sh` (as root).
+#
+# Output protocol, one line per check:
+#   ok - <description>            (optionally "ok - <description> # SKIP <reason>")
+#   not ok - <description>        followed by diagnostic lines starting with "#   "
+# The file ends with "# <file>: N passed, N failed" and exits 1 if any check failed.
+#
+# Environment:
+#   AGENTCELL        the binary under test (default: build/gcc/agentcell of this checkout)
+#   AC_TIMEOUT       watchdog, in seconds, for one agentcell invocation (default 60)
+#   AC_KEEP_HOME=1   keep the temporary AGENTCELL_HOME for post-mortem
+
+set -u
+
+AC_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+AC_REPO=$(cd "$AC_LIB_DIR/../.." && pwd)
+export AGENTCELL=${AGENTCELL:-$AC_REPO/build/gcc/agentcell}
+AC_TIMEOUT=${AC_TIMEOUT:-60}
+# The host's python3 under /usr is the one a sandbox sees (pyenv shims live in /root).
+PY=/usr/bin/python3
+AC_TEST_NAME=$(basename "$0" .sh)
+
+AC_PASSED=0
+AC_FAILED=0
+AC_BG_PIDS=()
+AC_CLEANUP_CMDS=()
+
+# ---------------------------------------------------------------- reporting
+
+_ac_diag() { # prints its arguments (or stdin if none) as "#   " diagnostic lines
+	local line
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@" | while IFS= read -r line; do printf '#   %s\n' "$line"; done
+	else
+		while IFS= read -r line; do printf '#   %s\n' "$line"; done
+	fi
+}
+
+pass() { AC_PASSED=$((AC_PASSED + 1)); printf 'ok - %s\n' "$1"; }
+
+# fail "desc" [diagnostic line...]
+fail() {
+	AC_FAILED=$((AC_FAILED + 1))
+	printf 'not ok - %s\n' "$1"
+	shift
+	[ $# -gt 0 ] && _ac_diag "$@"
+	return 0
+}
+
+skip() { AC_PASSED=$((AC_PASSED + 1)); printf 'ok - %s # SKIP %s\n' "$1" "$2"; }
+
+# Truncates long captured output for diagnostics.
+_ac_clip() { head -c 3000 <<<"$1"; }
+
+# check "desc" cmd [args...]: ok if cmd exits 0.
+check() {
+	local desc=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		pass "$desc"
+	else
+		fail "$desc" "command: $*" "exit status: $rc" "output:" "$(_ac_clip "$out")"
+	fi
+}
+
+# check_fail "desc" cmd [args...]: ok if cmd exits non-zero.
+check_fail() {
+	local desc=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		pass "$desc"
+	else
+		fail "$desc" "command unexpectedly succeeded: $*" "output:" "$(_ac_clip "$out")"
+	fi
+}
+
+# check_eq "desc" expected actual
+check_eq() {
+	if [ "$2" == "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected: $(_ac_clip "$2")" "actual:   $(_ac_clip "$3")"
+	fi
+}
+
+check_ne() {
+	if [ "$2" != "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "both are: $(_ac_clip "$2")"
+	fi
+}
+
+# check_contains "desc" haystack needle
+check_contains() {
+	if [[ "$2" == *"$3"* ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected to contain: $3" "actual:" "$(_ac_clip "$2")"
+	fi
+}
+
+check_not_contains() {
+	if [[ "$2" != *"$3"* ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected NOT to contain: $3" "actual:" "$(_ac_clip "$2")"
+	fi
+}
+
+# check_match "desc" ERE actual
+check_match() {
+	if [[ "$3" =~ $2 ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected to match: $2" "actual:" "$(_ac_clip "$3")"
+	fi
+}
+
+# check_le "desc" a b: ok if integer a <= b
+check_le() {
+	if [[ "$2" =~ ^-?[0-9]+$ && "$3" =~ ^-?[0-9]+$ ]] && [ "$2" -le "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected $2 <= $3"
+	fi
+}
+
+# check_gt "desc" a b: ok if integer a > b
+check_gt() {
+	if [[ "$2" =~ ^-?[0-9]+$ && "$3" =~ ^-?[0-9]+$ ]] && [ "$2" -gt "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected $2 > $3"
+	fi
+}
+
+# ---------------------------------------------------------------- running agentcell
+
+# ac ARGS...: runs agentcell under a watchdog, output not captured. A hung invocation is
+# killed after AC_TIMEOUT seconds and reported on stderr.
+ac() {
+	local rc start=$SECONDS
+	timeout -k 5 "$AC_TIMEOUT" "$AGENTCELL" "$@"
+	rc=$?
+	if [ $rc -eq 124 ] && [ $((SECONDS - start)) -ge "$AC_TIMEOUT" ]; then
+		echo "# WATCHDOG: agentcell $* did not finish within ${AC_TIMEOUT}s" >&2
+		rc=250
+	fi
+	return $rc
+}
+
+# acx ARGS...: runs agentcell, sets OUT (stdout), ERR (stderr), RC, ELAPSED_MS.
+# stdin is /dev/null unless the caller redirects acx's stdin.
+acx() {
+	local t0 t1
+	t0=$(date +%s%N)
+	ac "$@" >"$AC_TMP/acx.out" 2>"$AC_TMP/acx.err"
+	RC=$?
+	t1=$(date +%s%N)
+	ELAPSED_MS=$(((t1 - t0) / 1000000))
+	OUT=$(cat "$AC_TMP/acx.out")
+	ERR=$(cat "$AC_TMP/acx.err")
+	return 0
+}
+
+# Diagnostic lines describing the last acx call.
+acx_diag() { printf '%s\n' "exit status: $RC" "stdout: $(_ac_clip "$OUT")" "stderr: $(_ac_clip "$ERR")"; }
+
+# check_ac "desc" ARGS...: ok if `agentcell ARGS` exits 0 (sets OUT/ERR/RC as acx).
+check_ac() {
+	local desc=$1
+	shift
+	acx "$@"
+	if [ "$RC" -eq 0 ]; then
+		pass "$desc"
+	else
+		fail "$desc" "command: agentcell $*" "$(acx_diag)"
+	fi
+}
+
+# check_rc "desc" expected: checks RC of the last acx.
+check_rc() {
+	if [ "$RC" == "$2" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected exit status $2" "$(acx_diag)"
+	fi
+}
+
+# check_error_line "desc": stderr of the last acx is exactly one line starting "agentcell: ".
+check_error_line() {
+	local n
+	n=$(printf '%s' "$ERR" | grep -c '' || true)
+	if [ "$n" -eq 1 ] && [[ "$ERR" == "agentcell: "* ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected one stderr line starting with 'agentcell: '" "$(acx_diag)"
+	fi
+}
+
+# ---------------------------------------------------------------- state helpers
+
+# Names of all sandboxes of this home, from `list --json` (an array, or an object holding
+# a "sandboxes" array), falling back to the state files.
+ac_names() {
+	local j
+	if j=$(ac list --json 2>/dev/null) && [ -n "$j" ]; then
+		jq -r '(if type == "array" then . else (.sandboxes // []) end)[] | .name' <<<"$j" 2>/dev/null && return 0
+	fi
+	local f
+	for f in "$AGENTCELL_HOME"/sandboxes/*.json; do
+		[ -e "$f" ] && basename "$f" .json
+	done
+	return 0
+}
+
+# ac_json_field NAME FIELD: a field of `info NAME --json` (empty if absent).
+ac_json_field() { ac info "$1" --json 2>/dev/null | jq -r --arg f "$2" '.[$f] // empty' 2>/dev/null; }
+ac_status() { ac_json_field "$1" status; }
+
+# The list entry of NAME in `list --json`, as JSON (empty if absent).
+ac_list_entry() {
+	ac list --json 2>/dev/null |
+		jq -c --arg n "$1" '(if type == "array" then . else (.sandboxes // []) end)[] | select(.name == $n)' 2>/dev/null
+}
+
+# Host pids in the v1 pids cgroup agentcell/LEAF (empty if the cgroup does not exist).
+cg_procs() { cat "/sys/fs/cgroup/pids/agentcell/$1/cgroup.procs" 2>/dev/null; }
+
+# Existing cgroup directories agentcell/LEAF across the v1 controllers (and v2).
+cg_dirs() {
+	local c
+	for c in memory cpu pids cpu,cpuacct unified; do
+		[ -d "/sys/fs/cgroup/$c/agentcell/$1" ] && echo "/sys/fs/cgroup/$c/agentcell/$1"
+	done
+	return 0
+}
+
+# Host pid of the supervisor (PID 1 of its namespace) of a running persistent sandbox.
+ac_supervisor_pid() {
+	local p
+	p=$(ac_json_field "$1" pid)
+	if [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -gt 0 ] && [ -d "/proc/$p" ]; then
+		echo "$p"
+		return 0
+	fi
+	for p in $(cg_procs "$1"); do
+		if awk '/^NSpid:/ { exit !($NF == 1) }' "/proc/$p/status" 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Host pids whose real uid lies in [base, base+65536).
+procs_in_uid_range() {
+	local base=$1
+	ps -e -o pid=,uid= | awk -v b="$base" '$2 >= b && $2 < b + 65536 { print $1 }'
+}
+
+# Lines of any host process's mountinfo that mention PATH.
+mounts_mentioning() {
+	local p
+	for p in /proc/[0-9]*/mountinfo; do
+		grep -F -- "$1" "$p" 2>/dev/null | sed "s|^|$p: |"
+	done | sort -u | head -50
+	return 0
+}
+
+# pids of host processes whose command line contains STRING (never this shell or pgrep).
+procs_matching() { pgrep -f -- "$1" | grep -vx "$$" || true; }
+
+# ---------------------------------------------------------------- waiting
+
+# wait_until SECONDS cmd [args...]: polls every 50 ms until cmd succeeds; 1 on timeout.
+wait_until() {
+	local limit=$1 deadline
+	shift
+	deadline=$(($(date +%s%N) + limit * 1000000000))
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(date +%s%N)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+no_procs_matching() { [ -z "$(procs_matching "$1")" ]; }
+
+# ---------------------------------------------------------------- set-up and clean-up
+
+# bg_track PID: killed (with its process group if it leads one) at exit.
+bg_track() { AC_BG_PIDS+=("$1"); }
+
+# at_exit "shell code": run at exit, before the sandboxes are removed.
+at_exit() { AC_CLEANUP_CMDS+=("$1"); }
+
+uniq_id() { printf '%s%s' "$$" "$RANDOM"; }
+
+_ac_cleanup() {
+	local rc=$? p n cmd
+	set +e
+	for cmd in "${AC_CLEANUP_CMDS[@]}"; do eval "$cmd" >/dev/null 2>&1; done
+	for p in "${AC_BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	if [ -n "${AGENTCELL_HOME:-}" ] && [ -d "$AGENTCELL_HOME" ]; then
+		if [ -x "$AGENTCELL" ]; then
+			for n in $(ac_names); do
+				AC_TIMEOUT=30 ac remove "$n" >/dev/null 2>&1 ||
+					echo "# cleanup: agentcell remove $n failed" >&2
+			done
+		fi
+		if [ "${AC_KEEP_HOME:-0}" = 1 ]; then
+			echo "# kept AGENTCELL_HOME=$AGENTCELL_HOME" >&2
+		else
+			# Never follow a leaked mount into the host's file system.
+			if [ -n "$(mounts_mentioning "$AGENTCELL_HOME" | grep '^/proc/self/' | head -1)" ]; then
+				echo "# cleanup: mounts under $AGENTCELL_HOME remain; not deleting it" >&2
+			else
+				rm -rf --one-file-system "$AGENTCELL_HOME"
+			fi
+		fi
+	fi
+	[ -n "${AC_TMP:-}" ] && rm -rf --one-file-system "$AC_TMP"
+	printf '# %s: %d passed, %d failed\n' "$AC_TEST_NAME" "$AC_PASSED" "$AC_FAILED"
+	if [ "$AC_FAILED" -gt 0 ]; then exit 1; fi
+	exit "$rc"
+}
+
+# ac_setup: checks the preconditions, creates a fresh AGENTCELL_HOME and the clean-up trap.
+ac_setup() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "Bail out! the integration tests need root" >&2
+		exit 1
+	fi
+	if [ ! -x "$AGENTCELL" ]; then
+		echo "Bail out! no agentcell binary at $AGENTCELL (build it with make)" >&2
+		exit 1
+	fi
+	local t
+	for t in jq timeout setsid "$PY"; do
+		command -v "$t" >/dev/null || { echo "Bail out! missing $t" >&2; exit 1; }
+	done
+	AGENTCELL_HOME=$(mktemp -d /tmp/agentcell-it-home.XXXXXX)
+	export AGENTCELL_HOME
+	AC_TMP=$(mktemp -d /tmp/agentcell-it-tmp.XXXXXX)
+	chmod 755 "$AC_TMP"
+	trap _ac_cleanup EXIT
+	trap 'exit 130' INT TERM
+	echo "# $AC_TEST_NAME: AGENTCELL=$AGENTCELL AGENTCELL_HOME=$AGENTCELL_HOME"
+}
