@@ -25,7 +25,7 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(OPT) $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,now -Wl,-z,relro $(SANFLAGS) $(LDFLAGS)
 # Static jansson and libseccomp: the CLI is started for every exec, and resolving a
 # shared library's symbols costs more than the exec itself.
-LIBS := -Wl,-Bstatic -ljansson -lseccomp -Wl,-Bdynamic
+LIBS := -Wl,-Bstatic -ljansson -lseccomp -Wl,-Bdynamic -lm
 
 LIB_SRCS := $(wildcard src/base/*.c src/core/*.c src/runtime/*.c src/backends/*/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)

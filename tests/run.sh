@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite (quick start, command 2; .ci/run runs exactly this):
+# builds with gcc, clang and gcc+ASan+UBSan (-Werror), then runs the unit tests of every
+# build, the fuzz targets over their corpora, and the integration tests (as root, on the
+# real kernel) with the gcc and the sanitizer builds. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+passed=0 failed=0
+log=$(mktemp -d /tmp/agentcell-tests.XXXXXX)
+
+result() { # result ok|fail "description"
+	if [ "$1" = ok ]; then passed=$((passed + 1)); echo "ok - $2"; else failed=$((failed + 1)); echo "not ok - $2"; fi
+}
+
+# Counts the "ok"/"not ok" lines of a TAP-like stream, echoing them with a prefix.
+tally() { # tally PREFIX < output
+	local line desc
+	while IFS= read -r line; do
+		case "$line" in
+		"not ok"*)
+			desc=${line#not ok}; desc=${desc#"${desc%%[!0-9 ]*}"}; desc=${desc#- }
+			failed=$((failed + 1)); echo "not ok - $1: $desc" ;;
+		"ok"*)
+			desc=${line#ok}; desc=${desc#"${desc%%[!0-9 ]*}"}; desc=${desc#- }
+			passed=$((passed + 1)); echo "ok - $1: $desc" ;;
+		"#"* | " "*) echo "$line" ;;
+		esac
+	done
+}
+
+if ! bash scripts/install-deps.sh; then
+	result fail "install dependencies"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+
+builds=("gcc:" "clang:CC=clang" "gcc-san:SAN=1")
+for b in "${builds[@]}"; do
+	name=${b%%:*} args=${b#*:}
+	if make -j"$(nproc)" $args all fuzz >"$log/build-$name.txt" 2>&1; then
+		result ok "build with $name (-Wall -Wextra -Werror)"
+	else
+		result fail "build with $name"; tail -20 "$log/build-$name.txt" | sed 's/^/    # /'
+	fi
+done
+if clang-format --dry-run -Werror $(git ls-files '*.c' '*.h') >"$log/format.txt" 2>&1; then
+	result ok "clang-format clean"
+else
+	result fail "clang-format clean"; head -20 "$log/format.txt" | sed 's/^/    # /'
+fi
+
+for name in gcc clang gcc-san; do
+	for t in build/$name/tests/test_*; do
+		[ -x "$t" ] || continue
+		tally "unit/$name/$(basename "$t")" < <(CMOCKA_MESSAGE_OUTPUT=TAP "$t" 2>&1)
+	done
+done
+
+for f in build/gcc-san/fuzz/fuzz_*; do
+	[ -x "$f" ] || continue
+	t=$(basename "$f")
+	if out=$("$f" "tests/fuzz/corpus/$t" 2>&1); then
+		result ok "fuzz replay $t ($(echo "$out" | tail -1))"
+	else
+		result fail "fuzz replay $t"; echo "$out" | tail -20 | sed 's/^/    # /'
+	fi
+done
+
+if [ "$(id -u)" != 0 ]; then
+	result fail "integration tests need root"
+else
+	for name in gcc gcc-san; do
+		bin=$root/build/$name/agentcell
+		for t in tests/integration/test_*.sh; do
+			[ -f "$t" ] || continue
+			tally "$name/$(basename "$t" .sh)" < <(AGENTCELL=$bin timeout 900 bash "$t" 2>&1)
+		done
+	done
+fi
+
+rm -rf "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
