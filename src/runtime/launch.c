@@ -95,13 +95,16 @@ __attribute__((noreturn)) static void init_run(const ac_rt_spec_t *spec, const a
 			 .fds = {cmd->stdin_open ? 0 : -1, 1, 2},
 			 .tty_slave = -1,
 			 .errpipe = ep[1]};
-	pid_t child = fork();
+	int pr = ac_spawn_prepare(&sp);
+	if (pr < 0) {
+		ac_report(report, AC_REPORT_EXEC_FAILED, pr == -ENOENT ? 2 : 4, -pr, "%s", cmd->argv[0]);
+		_exit(126);
+	}
+	pid_t child = ac_spawn_start(&sp);
 	if (child < 0) {
-		ac_report(report, AC_REPORT_ERROR, AC_ERR_BACKEND, errno, "fork");
+		ac_report(report, AC_REPORT_ERROR, AC_ERR_BACKEND, errno, "clone");
 		_exit(125);
 	}
-	if (child == 0)
-		ac_spawn_exec(&sp);
 	close(ep[1]);
 	int msg[2];
 	if (ac_read_all(ep[0], msg, sizeof(msg)) == sizeof(msg)) {
@@ -154,6 +157,7 @@ typedef struct launch {
 	int log_fd;
 	ac_cgroup_t *cg;
 	int report[2];
+	int ack[2]; /* persistent: the caller confirms it recorded the supervisor */
 } launch_t;
 
 /* Closes every descriptor but 0, 1, 2 and keep[]: the caller's descriptors (its lock
@@ -185,7 +189,7 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 	char staging[4200];
 
 	close(l->report[0]);
-	const int keep[] = {rep, l->userns_fd, l->listen_fd, l->log_fd};
+	const int keep[] = {rep, l->userns_fd, l->listen_fd, l->log_fd, l->ack[0]};
 	close_fds_except(keep, (int)AC_ARRAY_SIZE(keep));
 	if (l->cmd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -226,8 +230,15 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 		prctl(PR_SET_DUMPABLE, 0);
 		if (l->cmd)
 			init_run(spec, l->cmd, rep);
+		prctl(PR_SET_NAME, "agentcell-init");
 		ac_report(rep, AC_REPORT_READY, 0, 0, NULL);
 		close(rep);
+		/* A caller killed before it recorded us would leave an unknown supervisor
+		 * running: wait for its word, and go away if it dies first. */
+		char ok = 0;
+		if (ac_read_all(l->ack[0], &ok, 1) != 1 || ok != 'y')
+			_exit(1);
+		close(l->ack[0]);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
 			dup2(null, 0);
@@ -360,7 +371,7 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res
 		return -1;
 	spec.uid_base = ac_slot_uid_base(slot);
 	snprintf(leaf, sizeof(leaf), "run-%d-%u", (int)getpid(), counter++);
-	launch_t l = {.spec = &spec, .cmd = cmd, .listen_fd = -1, .log_fd = -1};
+	launch_t l = {.spec = &spec, .cmd = cmd, .listen_fd = -1, .log_fd = -1, .ack = {-1, -1}};
 	if (ac_cgroup_create(leaf, &spec.limits, &l.cg, err) < 0)
 		return -1;
 	int rc = -1;
@@ -404,9 +415,9 @@ out:
 	return rc;
 }
 
-int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, ac_error_t **err)
+int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_t **err)
 {
-	launch_t l = {.spec = spec, .cmd = NULL, .listen_fd = -1, .log_fd = -1};
+	launch_t l = {.spec = spec, .cmd = NULL, .listen_fd = -1, .log_fd = -1, .ack = {-1, -1}};
 	int rc = -1;
 	char path[4200];
 	if (ac_cgroup_create(spec->name, &spec->limits, &l.cg, err) < 0)
@@ -420,8 +431,14 @@ int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, ac_error_t **err)
 	snprintf(path, sizeof(path), "%s.log", spec->socket_path);
 	l.log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600);
 	pid_t b, init = 0;
+	if (pipe2(l.ack, O_CLOEXEC) < 0) {
+		ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+		goto out;
+	}
 	if (launch(&l, &b, err) < 0)
 		goto out;
+	close(l.ack[0]);
+	l.ack[0] = -1;
 	int status;
 	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
 		;
@@ -433,9 +450,15 @@ int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, ac_error_t **err)
 		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox's supervisor exited during start-up");
 	if (rc < 0 && init > 0)
 		kill(init, SIGKILL);
-	if (rc == 0)
+	if (rc == 0) {
 		*pid_out = init;
+		*ack_fd = l.ack[1];
+		l.ack[1] = -1;
+	}
 out:
+	for (int i = 0; i < 2; i++)
+		if (l.ack[i] >= 0)
+			close(l.ack[i]);
 	if (l.userns_fd >= 0)
 		close(l.userns_fd);
 	if (l.listen_fd >= 0)

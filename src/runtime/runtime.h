@@ -104,18 +104,31 @@ typedef struct ac_spawn {
 	const char *hostname;
 	int fds[3];           /* stdin/stdout/stderr for the command; -1: /dev/null */
 	int tty_slave;        /* >= 0: make this the controlling tty and 0/1/2 */
-	int errpipe;          /* CLOEXEC write end: errno of a failed exec */
+	int errpipe;          /* CLOEXEC write end: {stage, errno} of a failed start */
+	/* filled by ac_spawn_prepare */
+	uid_t uid;
+	gid_t gid;
+	char **envp;
+	char *strings;
+	const char *path, *cwd;
 } ac_spawn_t;
-/* In a forked child: set up and execve; never returns. */
-__attribute__((noreturn)) void ac_spawn_exec(const ac_spawn_t *sp);
+/* Resolves the user and builds the environment (allocates; call before start).
+ * Returns 0 or -errno (-ENOENT: unknown user). */
+int ac_spawn_prepare(ac_spawn_t *sp);
+void ac_spawn_release(ac_spawn_t *sp);
+/* Starts the command (vfork-style); returns its pid once it has exec'd or failed
+ * (a failure is reported through errpipe), or -1 with errno. */
+pid_t ac_spawn_start(ac_spawn_t *sp);
 /* Resolve a user spec against the sandbox's /etc/passwd (no NSS: never loads sandbox code). */
 int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t homelen);
 
 /* --- launch.c (caller side) --- */
 /* Runs one command in a fresh ephemeral sandbox and waits for it. */
 int ac_rt_run(const ac_rt_spec_t *spec, const ac_cmd_t *cmd, ac_result_t *res, ac_error_t **err);
-/* Starts a persistent sandbox's supervisor; returns its host pid once it serves requests. */
-int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, ac_error_t **err);
+/* Starts a persistent sandbox's supervisor; returns its host pid once it serves requests.
+ * The supervisor exits unless "y" is written to *ack_fd (then closed) by the caller once
+ * it has recorded the pid; closing without writing makes it exit. */
+int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_t **err);
 
 /* --- supervisor.c --- */
 /* The persistent sandbox's PID 1 loop. Never returns. */

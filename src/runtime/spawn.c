@@ -1,25 +1,27 @@
-/* The last steps before a sandboxed command runs, in a freshly forked child inside the
- * sandbox: session, descriptors, user, environment, capabilities, no_new_privs, seccomp,
- * and nothing but 0/1/2 left open. Runs after fork in a process that may have other
- * threads' locks held, so it only calls async-signal-safe functions or ones on stack data. */
+/* Starting a sandboxed command. ac_spawn_prepare() does everything that allocates or
+ * reads files (user lookup, environment, PATH) in the caller; ac_spawn_start() then
+ * clones with CLONE_VM|CLONE_VFORK (no page-table copy, the caller sleeps until the exec)
+ * and the child only makes system calls: session, descriptors, user, capabilities,
+ * no_new_privs, seccomp, nothing but 0/1/2 left open, execve. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agentcell/util.h"
 #include "runtime/runtime.h"
 
-extern char **environ;
-
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_ENV 4096
+#define CHILD_STACK (256 * 1024)
 
 /* Parses the sandbox's /etc/passwd directly: NSS would load modules named by the
  * sandbox's own nsswitch.conf into this still-privileged process. */
@@ -61,28 +63,11 @@ int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t
 	return numeric ? 0 : -ENOENT;
 }
 
-__attribute__((noreturn)) static void fail(const ac_spawn_t *sp, int stage, int e)
-{
-	int msg[2] = {stage, e};
-	if (sp->errpipe >= 0)
-		(void)!write(sp->errpipe, msg, sizeof(msg));
-	_exit(e == ENOENT ? 127 : 126);
-}
-
-static bool env_has(char **env, size_t n, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(env[i], kv, klen) == 0 && env[i][klen] == '=')
-			return true;
-	return false;
-}
-
 /* Later entries win: defaults < sandbox env < command env. */
 static size_t env_put(char **env, size_t n, char *kv)
 {
 	size_t klen = strcspn(kv, "=");
-	if (kv[klen] != '=')
+	if (kv[klen] != '=' || klen == 0)
 		return n;
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(env[i], kv, klen) == 0 && env[i][klen] == '=') {
@@ -94,20 +79,101 @@ static size_t env_put(char **env, size_t n, char *kv)
 	return n;
 }
 
-void ac_spawn_exec(const ac_spawn_t *sp)
+int ac_spawn_prepare(ac_spawn_t *sp)
 {
 	const ac_cmd_t *cmd = sp->cmd;
-	static char *env[MAX_ENV];
-	static char home_kv[4200], host_kv[128];
-	char home[4096];
-	uid_t uid = 0;
-	gid_t gid = 0;
-	sigset_t all;
+	char home[1024];
+	int r = ac_user_resolve(cmd->user ? cmd->user : "0", &sp->uid, &sp->gid, home, sizeof(home));
+	if (r < 0)
+		return r;
+	sp->envp = calloc(MAX_ENV, sizeof(char *));
+	sp->strings = calloc(3, 1100);
+	if (!sp->envp || !sp->strings)
+		return -ENOMEM;
+	char *home_kv = sp->strings, *host_kv = sp->strings + 1100;
+	snprintf(home_kv, 1100, "HOME=%s", home);
+	snprintf(host_kv, 1100, "HOSTNAME=%s", sp->hostname);
+	size_t n = 0;
+	sp->envp[n++] = "PATH=" DEFAULT_PATH;
+	sp->envp[n++] = home_kv;
+	sp->envp[n++] = host_kv;
+	if (cmd->tty)
+		sp->envp[n++] = "TERM=xterm-256color";
+	for (char **e = sp->base_env; e && *e; e++)
+		n = env_put(sp->envp, n, *e);
+	for (char **e = cmd->env; e && *e; e++)
+		n = env_put(sp->envp, n, *e);
+	sp->envp[n] = NULL;
+	sp->path = DEFAULT_PATH;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(sp->envp[i], "PATH=", 5) == 0)
+			sp->path = sp->envp[i] + 5;
+	sp->cwd = cmd->cwd ? cmd->cwd : sp->default_cwd ? sp->default_cwd : "/";
+	return 0;
+}
 
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
+void ac_spawn_release(ac_spawn_t *sp)
+{
+	free(sp->envp);
+	free(sp->strings);
+	sp->envp = NULL;
+	sp->strings = NULL;
+}
+
+__attribute__((noreturn)) static void fail(const ac_spawn_t *sp, int stage, int e)
+{
+	int msg[2] = {stage, e};
+	if (sp->errpipe >= 0)
+		(void)!write(sp->errpipe, msg, sizeof(msg));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* execvp() semantics over the sandbox environment's PATH, without touching environ. */
+static int exec_path(const ac_spawn_t *sp)
+{
+	const char *file = sp->cmd->argv[0];
+	if (strchr(file, '/')) {
+		execve(file, sp->cmd->argv, sp->envp);
+		return errno;
+	}
+	char buf[4096];
+	int saved = ENOENT;
+	size_t flen = strlen(file);
+	for (const char *p = sp->path;; p++) {
+		const char *end = strchr(p, ':');
+		size_t dlen = end ? (size_t)(end - p) : strlen(p);
+		if (dlen + flen + 2 <= sizeof(buf)) {
+			if (dlen == 0)
+				buf[0] = '.', dlen = 1;
+			else
+				memcpy(buf, p, dlen);
+			buf[dlen] = '/';
+			memcpy(buf + dlen + 1, file, flen + 1);
+			execve(buf, sp->cmd->argv, sp->envp);
+			if (errno == EACCES)
+				saved = EACCES;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return errno;
+		}
+		if (!end)
+			break;
+		p = end;
+	}
+	return saved;
+}
+
+static int child(void *arg)
+{
+	const ac_spawn_t *sp = arg;
+	/* Dispositions that survive exec: ignored signals. Ours (and a caller's nohup) are
+	 * among these. */
+	static const int reset[] = {SIGINT, SIGQUIT, SIGPIPE, SIGHUP, SIGTERM, SIGCHLD, SIGTTOU,
+				    SIGTTIN, SIGTSTP, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGXFSZ};
+	sigset_t none;
+	sigemptyset(&none);
+	for (size_t i = 0; i < AC_ARRAY_SIZE(reset); i++)
+		signal(reset[i], SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
 		fail(sp, 4, errno);
 	if (sp->tty_slave >= 0) {
@@ -130,33 +196,12 @@ void ac_spawn_exec(const ac_spawn_t *sp)
 				fail(sp, 4, errno);
 		}
 	}
-	const char *user = cmd->user ? cmd->user : "0";
-	int r = ac_user_resolve(user, &uid, &gid, home, sizeof(home));
-	if (r < 0)
-		fail(sp, 2, -r);
-
-	size_t n = 0;
-	env[n++] = "PATH=" DEFAULT_PATH;
-	snprintf(home_kv, sizeof(home_kv), "HOME=%s", home);
-	env[n++] = home_kv;
-	snprintf(host_kv, sizeof(host_kv), "HOSTNAME=%s", sp->hostname);
-	env[n++] = host_kv;
-	if (cmd->tty)
-		env[n++] = "TERM=xterm-256color";
-	for (char **e = sp->base_env; e && *e; e++)
-		n = env_put(env, n, *e);
-	for (char **e = cmd->env; e && *e; e++)
-		n = env_put(env, n, *e);
-	if (!env_has(env, n, "PATH="))
-		n = env_put(env, n, "PATH=" DEFAULT_PATH);
-	env[n] = NULL;
-
-	const char *cwd = cmd->cwd ? cmd->cwd : sp->default_cwd;
-	if (chdir(cwd ? cwd : "/") < 0)
+	if (chdir(sp->cwd) < 0)
 		fail(sp, 1, errno);
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(sp->gid, sp->gid, sp->gid) < 0 ||
+	    setresuid(sp->uid, sp->uid, sp->uid) < 0)
 		fail(sp, 4, errno);
-	if (uid == 0 && ac_caps_drop_to_sandbox_set() < 0)
+	if (sp->uid == 0 && ac_caps_drop_to_sandbox_set() < 0)
 		fail(sp, 4, errno);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(sp, 4, errno);
@@ -166,7 +211,19 @@ void ac_spawn_exec(const ac_spawn_t *sp)
 	if (sp->errpipe > 3)
 		close_range(3, (unsigned)sp->errpipe - 1, 0);
 	close_range((unsigned)(sp->errpipe >= 3 ? sp->errpipe + 1 : 3), ~0u, 0);
-	environ = env;
-	execvp(cmd->argv[0], cmd->argv);
-	fail(sp, 3, errno);
+	fail(sp, 3, exec_path(sp));
+}
+
+pid_t ac_spawn_start(ac_spawn_t *sp)
+{
+	/* The stack is only used until the exec; the parent sleeps meanwhile (VFORK). */
+	static char *stack;
+	if (!stack) {
+		stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED) {
+			stack = NULL;
+			return -1;
+		}
+	}
+	return clone(child, stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
 }

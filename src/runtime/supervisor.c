@@ -134,15 +134,22 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 			 .fds = {fds[0], fds[1], fds[2]},
 			 .tty_slave = slave,
 			 .errpipe = ep[1]};
-	pid_t child = fork();
-	if (child < 0) {
-		reply(conn, json_pack("{ss si si}", "error", "cannot fork", "stage", 4, "errno", errno));
+	int pr = ac_spawn_prepare(&sp);
+	if (pr < 0) {
+		char text[300];
+		if (pr == -ENOENT)
+			snprintf(text, sizeof(text), "unknown user '%s'", cmd.user ? cmd.user : "0");
+		else
+			snprintf(text, sizeof(text), "cannot prepare the command: %s", strerror(-pr));
+		reply(conn, json_pack("{ss si si}", "error", text, "stage", pr == -ENOENT ? 2 : 4, "errno", -pr));
 		_exit(1);
 	}
-	if (child == 0) {
-		close(conn);
-		close(sigfd);
-		ac_spawn_exec(&sp);
+	/* The child must not keep the connection or the signalfd: both are O_CLOEXEC and
+	 * the child closes everything above 2 before exec anyway. */
+	pid_t child = ac_spawn_start(&sp);
+	if (child < 0) {
+		reply(conn, json_pack("{ss si si}", "error", "cannot start the command", "stage", 4, "errno", errno));
+		_exit(1);
 	}
 	close(ep[1]);
 	for (int i = 0; i < 3; i++)

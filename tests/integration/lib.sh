@@ -277,6 +277,21 @@ mounts_mentioning() {
 # pids of host processes whose command line contains STRING (never this shell or pgrep).
 procs_matching() { pgrep -f -- "$1" | grep -vx "$$" || true; }
 
+# pid of the host-visible python3 process (run by a sandbox) whose command line contains
+# STRING; the agentcell CLI carrying the same argv is skipped.
+python_matching() {
+	local p real
+	real=$(readlink -f "$PY")
+	for p in $(procs_matching "$1"); do
+		if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$real" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+has_python_matching() { python_matching "$1" >/dev/null; }
+
 # ---------------------------------------------------------------- waiting
 
 # wait_until SECONDS cmd [args...]: polls every 50 ms until cmd succeeds; 1 on timeout.
@@ -296,7 +311,10 @@ no_procs_matching() { [ -z "$(procs_matching "$1")" ]; }
 # ---------------------------------------------------------------- set-up and clean-up
 
 # bg_track PID: killed (with its process group if it leads one) at exit.
-bg_track() { AC_BG_PIDS+=("$1"); }
+bg_track() {
+	AC_BG_PIDS+=("$1")
+	disown "$1" 2>/dev/null || true
+}
 
 # at_exit "shell code": run at exit, before the sandboxes are removed.
 at_exit() { AC_CLEANUP_CMDS+=("$1"); }
@@ -307,7 +325,7 @@ _ac_cleanup() {
 	local rc=$? p n cmd
 	set +e
 	for cmd in "${AC_CLEANUP_CMDS[@]}"; do eval "$cmd" >/dev/null 2>&1; done
-	for p in "${AC_BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${AC_BG_PIDS[@]}"; do kill -9 -- "-$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
 	if [ -n "${AGENTCELL_HOME:-}" ] && [ -d "$AGENTCELL_HOME" ]; then
 		if [ -x "$AGENTCELL" ]; then
 			for n in $(ac_names); do

@@ -120,7 +120,8 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	if (ac_mkdir_p_at(AT_FDCWD, p.data, 0700, err) < 0)
 		return -1;
 	pid_t pid;
-	if (ac_rt_start(&spec, &pid, err) < 0)
+	_cleanup_close_ int ack = -1;
+	if (ac_rt_start(&spec, &pid, &ack, err) < 0)
 		return -1;
 	char boot[37], buf[256];
 	ac_boot_id(boot);
@@ -129,6 +130,10 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	if (ac_write_file_atomic_at(AT_FDCWD, p.pidfile, buf, (size_t)n, 0600, err) < 0) {
 		kill(pid, SIGKILL);
 		return -1;
+	}
+	if (ac_write_all(ack, "y", 1) < 0) {
+		unlink(p.pidfile);
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor of '%s' exited during start-up", name);
 	}
 	return 0;
 }
