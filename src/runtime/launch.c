@@ -226,6 +226,11 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (ac_rootfs_enter(spec->name, &err) < 0 || ac_caps_limit_bounding(&err) < 0)
 			goto fail;
+		/* init and its shims need no more than the commands get. */
+		if (ac_caps_drop_to_sandbox_set() < 0) {
+			ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot drop capabilities");
+			goto fail;
+		}
 		/* Keeps /proc/1/{exe,fd,mem,...} out of the sandbox's reach. */
 		prctl(PR_SET_DUMPABLE, 0);
 		if (l->cmd)
@@ -272,7 +277,7 @@ fail:
 
 static int launch(launch_t *l, pid_t *builder_pid, ac_error_t **err)
 {
-	if (ac_seccomp_prepare_cached(l->spec->home, err) < 0)
+	if (ac_seccomp_prepare_cached(l->spec->home, l->spec->mount_cwd != NULL, err) < 0)
 		return -1;
 	if (pipe2(l->report, O_CLOEXEC) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");

@@ -86,8 +86,10 @@ int ac_rootfs_enter(const char *hostname, ac_error_t **err);
 /* Compiles (once per process) and loads the sandbox's seccomp filter. Async-signal-safe
  * after ac_seccomp_prepare() has run. */
 int ac_seccomp_prepare(ac_error_t **err);
-/* The same, through a cache file under home/base. */
-int ac_seccomp_prepare_cached(const char *home, ac_error_t **err);
+/* The same through a cache file under home/base; no_setid adds the rules that keep
+ * setuid/setgid bits from being set (sandboxes with the caller's directory mounted). The
+ * program prepared last is the one ac_seccomp_load() loads. */
+int ac_seccomp_prepare_cached(const char *home, bool no_setid, ac_error_t **err);
 int ac_seccomp_load(void);
 
 /* --- caps.c --- */

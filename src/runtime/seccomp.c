@@ -27,8 +27,10 @@
 #define AF_VSOCK 40
 #endif
 
-static struct sock_filter *prog_insns;
-static unsigned short prog_len;
+/* [0]: the default program, [1]: with build_no_setid's rules. */
+static struct sock_filter *progs[2];
+static unsigned short prog_lens[2];
+static int active = -1;
 
 static const char *denied[] = {
 	"mount", "umount", "umount2", "pivot_root", "swapon", "swapoff", "reboot", "kexec_load",
@@ -52,6 +54,56 @@ static struct scmp_arg_cmp arg_masked(unsigned arg, scmp_datum_t mask, scmp_datu
 static struct scmp_arg_cmp arg_eq(unsigned arg, scmp_datum_t val)
 {
 	return (struct scmp_arg_cmp){.arg = arg, .op = SCMP_CMP_EQ, .datum_a = val, .datum_b = 0};
+}
+
+/* With the caller's directory mounted at /workspace (idmapped: sandbox root writes as the
+ * directory's host owner), a setuid or setgid file made there would be a setuid-root file
+ * on the host. So such sandboxes may not set those bits on any file: chmod family,
+ * creation with those bits (open/openat/creat/mknod/O_TMPFILE), and openat2/fchmodat2,
+ * whose arguments seccomp cannot see in full, answer ENOSYS (libc falls back). */
+static int build_no_setid(scmp_filter_ctx ctx)
+{
+	const int eperm = SCMP_ACT_ERRNO(EPERM);
+	static const struct {
+		const char *name;
+		unsigned mode_arg;
+		int flags_arg; /* -1: none */
+	} calls[] = {{"chmod", 1, -1}, {"fchmod", 1, -1}, {"fchmodat", 2, -1}, {"creat", 1, -1},
+		     {"mknod", 1, -1},  {"mknodat", 2, -1}, {"open", 2, 1},      {"openat", 3, 2}};
+	static const scmp_datum_t bits[] = {S_ISUID, S_ISGID};
+	static const scmp_datum_t creating[] = {O_CREAT, 020000000 /* __O_TMPFILE */};
+	int rc;
+	for (size_t i = 0; i < AC_ARRAY_SIZE(calls); i++) {
+		int nr = seccomp_syscall_resolve_name(calls[i].name);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		for (size_t b = 0; b < AC_ARRAY_SIZE(bits); b++) {
+			if (calls[i].flags_arg < 0) {
+				rc = seccomp_rule_add(ctx, eperm, nr, 1, arg_masked(calls[i].mode_arg, bits[b], bits[b]));
+				if (rc < 0)
+					return rc;
+				continue;
+			}
+			for (size_t c = 0; c < AC_ARRAY_SIZE(creating); c++) {
+				rc = seccomp_rule_add(ctx, eperm, nr, 2, arg_masked((unsigned)calls[i].flags_arg, creating[c], creating[c]),
+						      arg_masked(calls[i].mode_arg, bits[b], bits[b]));
+				if (rc < 0)
+					return rc;
+			}
+		}
+	}
+	static const char *opaque[] = {"openat2", "fchmodat2"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(opaque); i++) {
+		int nr = seccomp_syscall_resolve_name(opaque[i]);
+		if (nr == __NR_SCMP_ERROR && strcmp(opaque[i], "fchmodat2") == 0)
+			nr = 452; /* newer than this libseccomp: the same number on every ABI here */
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
+	}
+	return 0;
 }
 
 static int build(scmp_filter_ctx ctx)
@@ -109,22 +161,23 @@ static int build(scmp_filter_ctx ctx)
 #define STR(x) STR2(x)
 #define SCMP_VER_MAJOR_STR STR(SCMP_VER_MAJOR) "." STR(SCMP_VER_MINOR) ".v2"
 
-static uint32_t rules_hash(void)
+static uint32_t rules_hash(int variant)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = 2166136261u ^ (uint32_t)variant;
 #define MIX(p, n)                                                                                  \
 	for (size_t _i = 0; _i < (n); _i++)                                                        \
 		h = (h ^ ((const unsigned char *)(p))[_i]) * 16777619u;
 	for (size_t i = 0; i < AC_ARRAY_SIZE(denied); i++)
 		MIX(denied[i], strlen(denied[i]) + 1);
 	MIX(ns_flags, sizeof(ns_flags));
+	MIX("no_setid.v1", 12);
 	MIX(SCMP_VER_MAJOR_STR, sizeof(SCMP_VER_MAJOR_STR));
 #undef MIX
 	return h;
 }
 
 
-static int load_cached(const char *path)
+static int load_cached(const char *path, int v)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
@@ -136,36 +189,39 @@ static int load_cached(const char *path)
 		free(p);
 		return -1;
 	}
-	prog_insns = p;
-	prog_len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	progs[v] = p;
+	prog_lens[v] = (unsigned short)(st.st_size / sizeof(struct sock_filter));
 	return 0;
 }
 
-static int compile(ac_error_t **err);
+static int compile(int v, ac_error_t **err);
 
-int ac_seccomp_prepare_cached(const char *home, ac_error_t **err)
+int ac_seccomp_prepare_cached(const char *home, bool no_setid, ac_error_t **err)
 {
-	if (prog_insns)
+	int v = no_setid ? 1 : 0;
+	active = v;
+	if (progs[v])
 		return 0;
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/base/seccomp-%08x.bpf", home, rules_hash());
-	if (load_cached(path) == 0)
+	snprintf(path, sizeof(path), "%s/base/seccomp-%08x.bpf", home, rules_hash(v));
+	if (load_cached(path, v) == 0)
 		return 0;
-	if (compile(err) < 0)
+	if (compile(v, err) < 0)
 		return -1;
 	/* Best effort: a failure to cache only costs the next caller a compile. */
-	ac_write_file_atomic_at(AT_FDCWD, path, prog_insns, prog_len * sizeof(struct sock_filter), 0600, NULL);
+	ac_write_file_atomic_at(AT_FDCWD, path, progs[v], prog_lens[v] * sizeof(struct sock_filter), 0600, NULL);
 	return 0;
 }
 
 int ac_seccomp_prepare(ac_error_t **err)
 {
-	if (prog_insns)
+	active = 0;
+	if (progs[0])
 		return 0;
-	return compile(err);
+	return compile(0, err);
 }
 
-static int compile(ac_error_t **err)
+static int compile(int v, ac_error_t **err)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
@@ -178,7 +234,7 @@ static int compile(ac_error_t **err)
 	if ((rc = seccomp_arch_add(ctx, SCMP_ARCH_X32)) < 0 && rc != -EEXIST)
 		goto out;
 #endif
-	if ((rc = build(ctx)) < 0)
+	if ((rc = build(ctx)) < 0 || (v == 1 && (rc = build_no_setid(ctx)) < 0))
 		goto out;
 	int fd = memfd_create("seccomp", MFD_CLOEXEC);
 	if (fd < 0) {
@@ -195,15 +251,15 @@ static int compile(ac_error_t **err)
 		rc = -EINVAL;
 		goto out;
 	}
-	prog_insns = malloc((size_t)size);
-	if (!prog_insns || pread(fd, prog_insns, (size_t)size, 0) != size) {
-		free(prog_insns);
-		prog_insns = NULL;
+	progs[v] = malloc((size_t)size);
+	if (!progs[v] || pread(fd, progs[v], (size_t)size, 0) != size) {
+		free(progs[v]);
+		progs[v] = NULL;
 		close(fd);
 		rc = -EIO;
 		goto out;
 	}
-	prog_len = (unsigned short)(size / sizeof(struct sock_filter));
+	prog_lens[v] = (unsigned short)(size / sizeof(struct sock_filter));
 	close(fd);
 out:
 	seccomp_release(ctx);
@@ -214,10 +270,10 @@ out:
 
 int ac_seccomp_load(void)
 {
-	struct sock_fprog p = {.len = prog_len, .filter = prog_insns};
-	if (!prog_insns) {
+	if (active < 0 || !progs[active]) {
 		errno = EINVAL;
 		return -1;
 	}
+	struct sock_fprog p = {.len = prog_lens[active], .filter = progs[active]};
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p, 0, 0);
 }

@@ -193,6 +193,15 @@ check_rc() {
 	fi
 }
 
+# check_out "desc" expected: stdout of the last acx equals expected.
+check_out() {
+	if [ "$OUT" == "$2" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected stdout: $(_ac_clip "$2")" "$(acx_diag)"
+	fi
+}
+
 # check_error_line "desc": stderr of the last acx is exactly one line starting "agentcell: ".
 check_error_line() {
 	local n
