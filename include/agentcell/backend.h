@@ -21,11 +21,13 @@ typedef struct ac_backend_ops {
 	/* Whether it runs; *pid receives a host pid when one exists (may be NULL). */
 	bool (*is_running)(ac_manager_t *m, const json_t *state, long *pid);
 	/* Runs a command in a running sandbox. */
-	int (*exec)(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
-		    ac_error_t **err);
+	int (*exec)(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3],
+		    ac_result_t *res, ac_error_t **err);
 	/* Runs a command in a fresh sandbox described by state, gone afterwards. */
-	int (*run)(ac_manager_t *m, const json_t *state, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
-		   ac_error_t **err);
+	int (*run)(ac_manager_t *m, const json_t *state, const ac_cmd_t *cmd, int fds[3],
+		   ac_result_t *res, ac_error_t **err);
+	/* Removes what killed callers of ephemeral runs left behind (best effort). */
+	void (*gc)(ac_manager_t *m);
 } ac_backend_ops_t;
 
 extern const ac_backend_ops_t ac_backend_native;

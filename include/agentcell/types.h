@@ -7,20 +7,20 @@
 
 /* One command to run inside a sandbox. */
 typedef struct ac_cmd {
-	char **argv;      /* NULL-terminated, argv[0] non-empty */
-	char **env;       /* extra KEY=VALUE on top of the sandbox's, NULL-terminated or NULL */
+	char **argv;	  /* NULL-terminated, argv[0] non-empty */
+	char **env;	  /* extra KEY=VALUE on top of the sandbox's, NULL-terminated or NULL */
 	const char *cwd;  /* NULL: the sandbox's default (/workspace with --mount-cwd, else /) */
 	const char *user; /* NULL: root; a uid or a name from the sandbox's /etc/passwd */
-	double timeout;   /* seconds; 0: none. The whole command tree is killed at expiry. */
-	bool tty;         /* run on a pseudo-terminal */
+	double timeout;	  /* seconds; 0: none. The whole command tree is killed at expiry. */
+	bool tty;	  /* run on a pseudo-terminal */
 	bool stdin_open;  /* pass stdin through; otherwise /dev/null */
 	unsigned short rows, cols;
 } ac_cmd_t;
 
 /* How a command ended, as a shell reports it. */
 typedef struct ac_result {
-	int exit_code;  /* 0-255; 128+N when killed by signal N; 124 on timeout */
-	int signal;     /* terminating signal or 0 */
+	int exit_code; /* 0-255; 128+N when killed by signal N; 124 on timeout */
+	int signal;    /* terminating signal or 0 */
 	bool timed_out;
 } ac_result_t;
 

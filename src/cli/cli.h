@@ -45,7 +45,8 @@ typedef struct cli_exec_opts {
 	double timeout;
 	bool interactive, tty;
 } cli_exec_opts_t;
-int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo, bool exec_only);
+int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo,
+		       bool exec_only);
 
 /* Exit status for a finished command (prints a note on timeout). */
 int cli_result_exit(const ac_result_t *r);

@@ -60,7 +60,8 @@ static bool idmap_works(char *detail, size_t len)
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			_exit(2);
 		int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ufd};
@@ -90,20 +91,25 @@ int cmd_doctor(int argc, char **argv)
 	}
 	char detail[256];
 	bool root = geteuid() == 0;
-	report(root, "running as root", root ? "euid 0" : "not root",
-	       "the native backend needs root for now (rootless mode is a later release): use sudo");
+	report(
+	    root, "running as root", root ? "euid 0" : "not root",
+	    "the native backend needs root for now (rootless mode is a later release): use sudo");
 
 	uint64_t max_userns = 0;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	if (ac_read_file_at(AT_FDCWD, "/proc/sys/user/max_user_namespaces", 64, &buf, &len, NULL) == 0)
+	if (ac_read_file_at(AT_FDCWD, "/proc/sys/user/max_user_namespaces", 64, &buf, &len, NULL) ==
+	    0)
 		max_userns = strtoull(buf, NULL, 10);
-	snprintf(detail, sizeof(detail), "max_user_namespaces=%llu", (unsigned long long)max_userns);
-	report(max_userns > 0, "user namespaces", detail, "sysctl -w user.max_user_namespaces=15000");
+	snprintf(detail, sizeof(detail), "max_user_namespaces=%llu",
+		 (unsigned long long)max_userns);
+	report(max_userns > 0, "user namespaces", detail,
+	       "sysctl -w user.max_user_namespaces=15000");
 
-	report(fs_supported("overlay"), "overlayfs", fs_supported("overlay") ? "in /proc/filesystems" : "missing",
-	       "modprobe overlay");
-	report(fs_supported("tmpfs") && fs_supported("proc") && fs_supported("devpts"), "tmpfs, proc, devpts", "", NULL);
+	report(fs_supported("overlay"), "overlayfs",
+	       fs_supported("overlay") ? "in /proc/filesystems" : "missing", "modprobe overlay");
+	report(fs_supported("tmpfs") && fs_supported("proc") && fs_supported("devpts"),
+	       "tmpfs, proc, devpts", "", NULL);
 
 	if (root) {
 		bool ok = idmap_works(detail, sizeof(detail));
@@ -111,14 +117,16 @@ int cmd_doctor(int argc, char **argv)
 		       "needs Linux >= 5.19 with idmapped mount support in the file system holding "
 		       "/usr and $AGENTCELL_HOME (ext4, xfs, btrfs, tmpfs ...)");
 	} else {
-		report(false, "idmapped mounts", "not checked (needs root)", "run 'agentcell doctor' as root");
+		report(false, "idmapped mounts", "not checked (needs root)",
+		       "run 'agentcell doctor' as root");
 	}
 
 	bool sec = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
 	ac_error_t *e = NULL;
 	bool filter = ac_seccomp_prepare(&e) == 0;
 	ac_error_free(e);
-	report(sec && filter, "seccomp filters", sec && filter ? "libseccomp builds the filter" : "unavailable",
+	report(sec && filter, "seccomp filters",
+	       sec && filter ? "libseccomp builds the filter" : "unavailable",
 	       "a kernel with CONFIG_SECCOMP_FILTER");
 
 	const char *cgroot;
@@ -129,8 +137,10 @@ int cmd_doctor(int argc, char **argv)
 		snprintf(p, sizeof(p), "%s/cgroup.controllers", cgroot);
 		ac_read_file_at(AT_FDCWD, p, 4096, &ctl, &len, NULL);
 		bool ok = ctl && strstr(ctl, "memory") && strstr(ctl, "cpu") && strstr(ctl, "pids");
-		snprintf(detail, sizeof(detail), "v2 at %s: %s", cgroot, ctl ? strtok(ctl, "\n") : "?");
-		report(ok, "cgroup controllers", detail, "enable memory, cpu and pids in cgroup.subtree_control");
+		snprintf(detail, sizeof(detail), "v2 at %s: %s", cgroot,
+			 ctl ? strtok(ctl, "\n") : "?");
+		report(ok, "cgroup controllers", detail,
+		       "enable memory, cpu and pids in cgroup.subtree_control");
 	} else if (v == 1) {
 		const char *ctrls[] = {"memory", "cpu", "pids"};
 		bool ok = true;
@@ -140,15 +150,17 @@ int cmd_doctor(int argc, char **argv)
 			ok = ok && access(p, F_OK) == 0;
 		}
 		snprintf(detail, sizeof(detail), "v1 memory, cpu, pids under %s", cgroot);
-		report(ok, "cgroup controllers", detail, "mount the v1 memory, cpu and pids controllers");
+		report(ok, "cgroup controllers", detail,
+		       "mount the v1 memory, cpu and pids controllers");
 	} else {
-		report(false, "cgroup controllers", "no cgroup v2 or v1 hierarchy", "mount cgroup2 on /sys/fs/cgroup");
+		report(false, "cgroup controllers", "no cgroup v2 or v1 hierarchy",
+		       "mount cgroup2 on /sys/fs/cgroup");
 	}
 	int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	report(pfd >= 0, "pidfd_open", pfd >= 0 ? "available" : strerror(errno), "Linux >= 5.3");
 	if (pfd >= 0)
 		close(pfd);
-	printf("%s\n", failures ? "some checks failed: the native backend will not work here" :
-				  "the native backend can run here");
+	printf("%s\n", failures ? "some checks failed: the native backend will not work here"
+				: "the native backend can run here");
 	return failures ? 1 : 0;
 }

@@ -59,7 +59,8 @@ int cmd_exec(int argc, char **argv)
 			.rows = 24,
 			.cols = 80};
 	struct winsize ws;
-	if (eo.tty && (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0) && ws.ws_row) {
+	if (eo.tty && (ioctl(0, TIOCGWINSZ, &ws) == 0 || ioctl(1, TIOCGWINSZ, &ws) == 0) &&
+	    ws.ws_row) {
 		cmd.rows = ws.ws_row;
 		cmd.cols = ws.ws_col;
 	}
@@ -69,7 +70,8 @@ int cmd_exec(int argc, char **argv)
 	int rc = ac_manager_exec(m, name, &cmd, fds, &res, &e);
 	ac_manager_free(m);
 	if (rc < 0) {
-		int ec = res.exit_code == 126 || res.exit_code == 127 ? res.exit_code : ac_error_exit_code(e);
+		int ec = res.exit_code == 126 || res.exit_code == 127 ? res.exit_code
+								      : ac_error_exit_code(e);
 		cli_error(e);
 		return ec;
 	}

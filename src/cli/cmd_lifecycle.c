@@ -24,9 +24,11 @@ static int one_name(const char *cmd, int argc, char **argv, const char **name)
 	if (!*name)
 		return -cli_usage(cmd, "no sandbox name given");
 	if (!ac_name_valid(*name))
-		return -cli_usage(cmd, "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
-				       "starting and ending with a letter or digit",
-				  *name);
+		return -cli_usage(
+		    cmd,
+		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
+		    "starting and ending with a letter or digit",
+		    *name);
 	return 0;
 }
 
@@ -53,9 +55,11 @@ int cmd_create(int argc, char **argv)
 	if (!name)
 		return cli_usage("create", "no sandbox name given");
 	if (!ac_name_valid(name))
-		return cli_usage("create", "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
-					   "starting and ending with a letter or digit",
-				 name);
+		return cli_usage(
+		    "create",
+		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
+		    "starting and ending with a letter or digit",
+		    name);
 	if (cli_require_root())
 		return 1;
 	int code = 0;
@@ -96,6 +100,15 @@ static int lifecycle(const char *cmd, int argc, char **argv, lifecycle_fn fn)
 	return 0;
 }
 
-int cmd_start(int argc, char **argv) { return lifecycle("start", argc, argv, ac_manager_start); }
-int cmd_stop(int argc, char **argv) { return lifecycle("stop", argc, argv, ac_manager_stop); }
-int cmd_remove(int argc, char **argv) { return lifecycle("remove", argc, argv, ac_manager_remove); }
+int cmd_start(int argc, char **argv)
+{
+	return lifecycle("start", argc, argv, ac_manager_start);
+}
+int cmd_stop(int argc, char **argv)
+{
+	return lifecycle("stop", argc, argv, ac_manager_stop);
+}
+int cmd_remove(int argc, char **argv)
+{
+	return lifecycle("remove", argc, argv, ac_manager_remove);
+}

@@ -13,7 +13,8 @@ static void print_json(json_t *j)
 	free(s);
 }
 
-static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, const char **name, bool want_name)
+static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, const char **name,
+			   bool want_name)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -59,8 +60,8 @@ int cmd_list(int argc, char **argv)
 	if (json) {
 		print_json(all);
 	} else {
-		printf("%-24s %-8s %-7s %-8s %-6s %-24s %s\n", "NAME", "STATUS", "BACKEND", "MEMORY", "CPUS", "CREATED",
-		       "IMAGE");
+		printf("%-24s %-8s %-7s %-8s %-6s %-24s %s\n", "NAME", "STATUS", "BACKEND",
+		       "MEMORY", "CPUS", "CREATED", "IMAGE");
 		size_t i;
 		json_t *st;
 		json_array_foreach(all, i, st)
@@ -71,10 +72,11 @@ int cmd_list(int argc, char **argv)
 				snprintf(mem, sizeof(mem), "%lldM", mb);
 			else
 				snprintf(mem, sizeof(mem), "-");
-			printf("%-24s %-8s %-7s %-8s %-6g %-24s %s\n", ac_state_str(st, "name", "?"),
-			       ac_state_str(st, "status", "?"), ac_state_str(st, "backend", "native"), mem,
-			       ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
-			       ac_state_str(st, "created_at", "-"), ac_state_str(st, "image", "host"));
+			printf(
+			    "%-24s %-8s %-7s %-8s %-6g %-24s %s\n", ac_state_str(st, "name", "?"),
+			    ac_state_str(st, "status", "?"), ac_state_str(st, "backend", "native"),
+			    mem, ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
+			    ac_state_str(st, "created_at", "-"), ac_state_str(st, "image", "host"));
 		}
 	}
 	json_decref(all);
@@ -104,21 +106,24 @@ int cmd_info(int argc, char **argv)
 	if (json) {
 		print_json(st);
 	} else {
-		static const char *keys[] = {"name",     "uuid",      "status",     "backend",   "image",
-					     "memory_mb", "cpus",     "pids_limit", "read_only", "mount_cwd",
-					     "profile",  "created_at", "last_activity_at", "pid"};
+		static const char *keys[] = {
+		    "name",	 "uuid",       "status",	   "backend",	"image",
+		    "memory_mb", "cpus",       "pids_limit",	   "read_only", "mount_cwd",
+		    "profile",	 "created_at", "last_activity_at", "pid"};
 		for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
 			json_t *v = json_object_get(st, keys[i]);
 			if (!v || json_is_null(v))
 				continue;
-			char *s = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+			char *s = json_is_string(v) ? strdup(json_string_value(v))
+						    : json_dumps(v, JSON_ENCODE_ANY);
 			printf("%-17s %s\n", keys[i], s ? s : "");
 			free(s);
 		}
 		json_t *env = json_object_get(st, "env");
 		size_t i;
 		json_t *it;
-		json_array_foreach(env, i, it) printf("%-17s %s\n", i ? "" : "env", json_string_value(it));
+		json_array_foreach(env, i, it)
+		    printf("%-17s %s\n", i ? "" : "env", json_string_value(it));
 	}
 	json_decref(st);
 	ac_manager_free(m);

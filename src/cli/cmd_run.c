@@ -71,7 +71,8 @@ int cmd_run(int argc, char **argv)
 	free(kept);
 	ac_manager_free(m);
 	if (rc < 0) {
-		int ec = res.exit_code == 126 || res.exit_code == 127 ? res.exit_code : ac_error_exit_code(e);
+		int ec = res.exit_code == 126 || res.exit_code == 127 ? res.exit_code
+								      : ac_error_exit_code(e);
 		cli_error(e);
 		return ec;
 	}

@@ -11,68 +11,77 @@
 #define AGENTCELL_VERSION "0.1.0"
 
 #define SANDBOX_OPTS_HELP                                                                          \
-	"  --image host|DIR      root file system: the host's /usr, /bin, /lib* and a filtered /etc\n" \
-	"                        under a private writable layer (default), or a directory\n"          \
-	"  --memory MB           memory limit (default 512; 16-1048576)\n"                            \
-	"  --cpus N              CPU limit, fractions allowed (default 1)\n"                         \
-	"  --pids N              process limit (default 512)\n"                                      \
-	"  --mount-cwd           mount the current directory read-write at /workspace and start there\n" \
-	"  --read-only           read-only root file system (/tmp stays a writable tmpfs)\n"         \
-	"  --env K=V             set an environment variable (repeatable)\n"                         \
-	"  --profile P           permissive | moderate (default) | restrictive\n"                    \
-	"                        permissive: --mount-cwd, no memory limit, passes PATH HOME USER\n"  \
-	"                        LANG LC_ALL TERM; restrictive: --read-only, 256 MB, 0.5 CPU\n"      \
+	"  --image host|DIR      root file system: the host's /usr, /bin, /lib* and a filtered "   \
+	"/etc\n"                                                                                   \
+	"                        under a private writable layer (default), or a directory\n"       \
+	"  --memory MB           memory limit (default 512; 16-1048576)\n"                         \
+	"  --cpus N              CPU limit, fractions allowed (default 1)\n"                       \
+	"  --pids N              process limit (default 512)\n"                                    \
+	"  --mount-cwd           mount the current directory read-write at /workspace and start "  \
+	"there\n"                                                                                  \
+	"  --read-only           read-only root file system (/tmp stays a writable tmpfs)\n"       \
+	"  --env K=V             set an environment variable (repeatable)\n"                       \
+	"  --profile P           permissive | moderate (default) | restrictive\n"                  \
+	"                        permissive: --mount-cwd, no memory limit, passes PATH HOME "      \
+	"USER\n"                                                                                   \
+	"                        LANG LC_ALL TERM; restrictive: --read-only, 256 MB, 0.5 CPU\n"    \
 	"  --network             not supported yet: sandboxes only have loopback\n"
 
 const cli_command_t cli_commands[] = {
-	{"run", NULL, "run one command in a fresh sandbox that is removed afterwards",
-	 "agentcell run [OPTIONS] [--] CMD [ARG...]\n\n"
-	 "Runs CMD in a new sandbox and removes the sandbox when CMD ends. Output streams live;\n"
-	 "the exit status is CMD's (124 on timeout, 128+N when killed by signal N, 127 when CMD\n"
-	 "does not exist).\n\nOptions:\n" SANDBOX_OPTS_HELP
-	 "  --timeout SECONDS     kill the sandbox after this long (exit status 124)\n"
-	 "  --keep                keep the sandbox (running) and print its name on stderr\n"
-	 "  --name NAME           name of the kept sandbox (with --keep)\n"
-	 "  -i, --interactive     pass standard input through (otherwise /dev/null)\n",
-	 cmd_run},
-	{"create", NULL, "create a persistent sandbox (stopped)",
-	 "agentcell create NAME [OPTIONS]\n\n"
-	 "Creates sandbox NAME (1-63 of A-Z a-z 0-9 _ -, starting and ending alphanumeric).\n"
-	 "Files written inside persist across stop and start until 'agentcell remove'.\n\nOptions:\n" SANDBOX_OPTS_HELP,
-	 cmd_create},
-	{"start", NULL, "start a sandbox", "agentcell start NAME\n\nStarts sandbox NAME (nothing happens if it runs).\n",
-	 cmd_start},
-	{"exec", NULL, "run a command in a running sandbox",
-	 "agentcell exec [OPTIONS] NAME [OPTIONS] [--] CMD [ARG...]\n\n"
-	 "Runs CMD in the running sandbox NAME. Output streams live; the exit status is CMD's.\n\nOptions:\n"
-	 "  --env K=V             set an environment variable (repeatable)\n"
-	 "  -w, --workdir DIR     working directory inside the sandbox\n"
-	 "  -u, --user UID|NAME   run as this user (default root of the sandbox)\n"
-	 "  --timeout SECONDS     kill CMD and everything it started after this long (exit 124)\n"
-	 "  -i, --interactive     pass standard input through (otherwise /dev/null)\n"
-	 "  -t, --tty             allocate a pseudo-terminal that follows this terminal's size\n",
-	 cmd_exec},
-	{"stop", NULL, "stop a sandbox (every process of it is killed)",
-	 "agentcell stop NAME\n\nStops sandbox NAME. Its files are kept.\n", cmd_stop},
-	{"remove", "rm", "stop and delete a sandbox with its files",
-	 "agentcell remove NAME\n\nStops sandbox NAME if it runs and deletes it and its files.\n", cmd_remove},
-	{"list", "ls", "list sandboxes",
-	 "agentcell list [--json]\n\nLists every sandbox with its status.\n\n  --json                JSON array of sandbox states\n",
-	 cmd_list},
-	{"info", NULL, "show one sandbox",
-	 "agentcell info NAME [--json]\n\nShows sandbox NAME's settings and status.\n\n  --json                the full state as JSON\n",
-	 cmd_info},
-	{"doctor", NULL, "check what the native backend needs on this host",
-	 "agentcell doctor\n\nChecks root or user namespaces, idmapped mounts, overlayfs, seccomp and\n"
-	 "cgroup controllers, and says how to fix what is missing. Exit status 1 if anything is.\n",
-	 cmd_doctor},
-	{NULL, NULL, NULL, NULL, NULL},
+    {"run", NULL, "run one command in a fresh sandbox that is removed afterwards",
+     "agentcell run [OPTIONS] [--] CMD [ARG...]\n\n"
+     "Runs CMD in a new sandbox and removes the sandbox when CMD ends. Output streams live;\n"
+     "the exit status is CMD's (124 on timeout, 128+N when killed by signal N, 127 when CMD\n"
+     "does not exist).\n\nOptions:\n" SANDBOX_OPTS_HELP
+     "  --timeout SECONDS     kill the sandbox after this long (exit status 124)\n"
+     "  --keep                keep the sandbox (running) and print its name on stderr\n"
+     "  --name NAME           name of the kept sandbox (with --keep)\n"
+     "  -i, --interactive     pass standard input through (otherwise /dev/null)\n",
+     cmd_run},
+    {"create", NULL, "create a persistent sandbox (stopped)",
+     "agentcell create NAME [OPTIONS]\n\n"
+     "Creates sandbox NAME (1-63 of A-Z a-z 0-9 _ -, starting and ending alphanumeric).\n"
+     "Files written inside persist across stop and start until 'agentcell "
+     "remove'.\n\nOptions:\n" SANDBOX_OPTS_HELP,
+     cmd_create},
+    {"start", NULL, "start a sandbox",
+     "agentcell start NAME\n\nStarts sandbox NAME (nothing happens if it runs).\n", cmd_start},
+    {"exec", NULL, "run a command in a running sandbox",
+     "agentcell exec [OPTIONS] NAME [OPTIONS] [--] CMD [ARG...]\n\n"
+     "Runs CMD in the running sandbox NAME. Output streams live; the exit status is "
+     "CMD's.\n\nOptions:\n"
+     "  --env K=V             set an environment variable (repeatable)\n"
+     "  -w, --workdir DIR     working directory inside the sandbox\n"
+     "  -u, --user UID|NAME   run as this user (default root of the sandbox)\n"
+     "  --timeout SECONDS     kill CMD and everything it started after this long (exit 124)\n"
+     "  -i, --interactive     pass standard input through (otherwise /dev/null)\n"
+     "  -t, --tty             allocate a pseudo-terminal that follows this terminal's size\n",
+     cmd_exec},
+    {"stop", NULL, "stop a sandbox (every process of it is killed)",
+     "agentcell stop NAME\n\nStops sandbox NAME. Its files are kept.\n", cmd_stop},
+    {"remove", "rm", "stop and delete a sandbox with its files",
+     "agentcell remove NAME\n\nStops sandbox NAME if it runs and deletes it and its files.\n",
+     cmd_remove},
+    {"list", "ls", "list sandboxes",
+     "agentcell list [--json]\n\nLists every sandbox with its status.\n\n  --json                "
+     "JSON array of sandbox states\n",
+     cmd_list},
+    {"info", NULL, "show one sandbox",
+     "agentcell info NAME [--json]\n\nShows sandbox NAME's settings and status.\n\n  --json        "
+     "        the full state as JSON\n",
+     cmd_info},
+    {"doctor", NULL, "check what the native backend needs on this host",
+     "agentcell doctor\n\nChecks root or user namespaces, idmapped mounts, overlayfs, seccomp and\n"
+     "cgroup controllers, and says how to fix what is missing. Exit status 1 if anything is.\n",
+     cmd_doctor},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "agentcell %s: isolated Linux sandboxes for AI coding agents\n\n"
-		   "Usage: agentcell COMMAND [OPTIONS] [ARGS]\n\nCommands:\n",
+	fprintf(f,
+		"agentcell %s: isolated Linux sandboxes for AI coding agents\n\n"
+		"Usage: agentcell COMMAND [OPTIONS] [ARGS]\n\nCommands:\n",
 		AGENTCELL_VERSION);
 	for (const cli_command_t *c = cli_commands; c->name; c++)
 		fprintf(f, "  %-8s %s\n", c->name, c->summary);
@@ -142,7 +151,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		if (argc > 2 && !strcmp(cmd, "help"))
-			return cli_help(argv[2]) == 0 ? 0 : cli_usage(NULL, "unknown command '%s'", argv[2]);
+			return cli_help(argv[2]) == 0
+				   ? 0
+				   : cli_usage(NULL, "unknown command '%s'", argv[2]);
 		usage(stdout);
 		return 0;
 	}

@@ -9,7 +9,8 @@
 #include "cli/cli.h"
 
 /* 1: argv[*i] is option `name` and *val is its value; 0: not this option; <0: error. */
-static int opt_value(const char *cmd, int argc, char **argv, int *i, const char *name, const char **val)
+static int opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+		     const char **val)
 {
 	const char *a = argv[*i];
 	size_t n = strlen(name);
@@ -27,11 +28,12 @@ static int opt_value(const char *cmd, int argc, char **argv, int *i, const char 
 	return 1;
 }
 
-static int parse_size(const char *cmd, const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
+static int parse_size(const char *cmd, const char *opt, const char *v, uint64_t min, uint64_t max,
+		      uint64_t *out)
 {
 	if (ac_parse_u64(v, min, max, out) < 0)
-		return -cli_usage(cmd, "invalid %s '%s': expected a whole number from %llu to %llu", opt, v,
-				  (unsigned long long)min, (unsigned long long)max);
+		return -cli_usage(cmd, "invalid %s '%s': expected a whole number from %llu to %llu",
+				  opt, v, (unsigned long long)min, (unsigned long long)max);
 	return 1;
 }
 
@@ -41,7 +43,8 @@ static int parse_seconds(const char *cmd, const char *opt, const char *v, double
 	errno = 0;
 	double d = strtod(v, &end);
 	if (!*v || *end || errno || !(d > 0) || d > 31536000 || !isfinite(d))
-		return -cli_usage(cmd, "invalid %s '%s': expected a positive number of seconds", opt, v);
+		return -cli_usage(cmd, "invalid %s '%s': expected a positive number of seconds",
+				  opt, v);
 	*out = d;
 	return 1;
 }
@@ -73,11 +76,14 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 	}
 	if ((r = opt_value(cmd, argc, argv, i, "--memory", &v)) != 0) {
 		so->o.memory_set = true;
-		return r < 0 ? r : parse_size(cmd, "--memory", v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB, &so->o.memory_mb);
+		return r < 0 ? r
+			     : parse_size(cmd, "--memory", v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB,
+					  &so->o.memory_mb);
 	}
 	if ((r = opt_value(cmd, argc, argv, i, "--pids", &v)) != 0) {
 		so->o.pids_set = true;
-		return r < 0 ? r : parse_size(cmd, "--pids", v, AC_PIDS_MIN, AC_PIDS_MAX, &so->o.pids);
+		return r < 0 ? r
+			     : parse_size(cmd, "--pids", v, AC_PIDS_MIN, AC_PIDS_MAX, &so->o.pids);
 	}
 	if ((r = opt_value(cmd, argc, argv, i, "--cpus", &v)) != 0) {
 		if (r < 0)
@@ -86,7 +92,8 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		errno = 0;
 		double d = strtod(v, &end);
 		if (!*v || *end || errno || !(d >= AC_CPUS_MIN && d <= AC_CPUS_MAX))
-			return -cli_usage(cmd, "invalid --cpus '%s': expected a number from 0.01 to 1024", v);
+			return -cli_usage(
+			    cmd, "invalid --cpus '%s': expected a number from 0.01 to 1024", v);
 		so->o.cpus = d;
 		so->o.cpus_set = true;
 		return 1;
@@ -97,7 +104,9 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		if (r < 0)
 			return r;
 		if (strcmp(v, "permissive") && strcmp(v, "moderate") && strcmp(v, "restrictive"))
-			return -cli_usage(cmd, "unknown profile '%s': use permissive, moderate or restrictive", v);
+			return -cli_usage(
+			    cmd, "unknown profile '%s': use permissive, moderate or restrictive",
+			    v);
 		so->o.profile = v;
 		return 1;
 	}
@@ -110,11 +119,13 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		return 1;
 	}
 	if (!strcmp(a, "--network") || !strncmp(a, "--network=", 10))
-		return -cli_usage(cmd, "--network is not supported yet: sandboxes only have loopback");
+		return -cli_usage(cmd,
+				  "--network is not supported yet: sandboxes only have loopback");
 	return 0;
 }
 
-int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo, bool exec_only)
+int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo,
+		       bool exec_only)
 {
 	const char *v;
 	int r;
@@ -134,7 +145,8 @@ int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_
 		if (r < 0)
 			return r;
 		if (v[0] != '/')
-			return -cli_usage(cmd, "--workdir must be an absolute path inside the sandbox");
+			return -cli_usage(cmd,
+					  "--workdir must be an absolute path inside the sandbox");
 		eo->workdir = v;
 		return 1;
 	}

@@ -29,7 +29,8 @@ int ac_manager_open(const char *home, ac_manager_t **out, ac_error_t **err)
 	}
 	if (strlen(ac_store_home(m->store)) > 1024) {
 		ac_manager_free(m);
-		return ac_error_set(err, AC_ERR_INVALID, 0, "AGENTCELL_HOME is longer than 1024 bytes");
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "AGENTCELL_HOME is longer than 1024 bytes");
 	}
 	*out = m;
 	return 0;
@@ -43,8 +44,14 @@ void ac_manager_free(ac_manager_t *m)
 	free(m);
 }
 
-ac_store_t *ac_manager_store(ac_manager_t *m) { return m->store; }
-const char *ac_manager_home(ac_manager_t *m) { return ac_store_home(m->store); }
+ac_store_t *ac_manager_store(ac_manager_t *m)
+{
+	return m->store;
+}
+const char *ac_manager_home(ac_manager_t *m)
+{
+	return ac_store_home(m->store);
+}
 
 static const ac_backend_ops_t *backend_of(const json_t *state, ac_error_t **err)
 {
@@ -59,7 +66,8 @@ static const ac_backend_ops_t *backend_of(const json_t *state, ac_error_t **err)
 static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r, const char ***pass_env,
 			 ac_error_t **err)
 {
-	static const char *permissive_env[] = {"PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", NULL};
+	static const char *permissive_env[] = {"PATH",	 "HOME", "USER", "LANG",
+					       "LC_ALL", "TERM", NULL};
 	*r = *o;
 	*pass_env = NULL;
 	const char *p = o->profile ? o->profile : "moderate";
@@ -75,8 +83,9 @@ static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r, const
 		cpus = 0.5;
 		read_only = true;
 	} else if (strcmp(p, "moderate") != 0) {
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "unknown profile '%s' (use permissive, moderate or restrictive)", p);
+		return ac_error_set(
+		    err, AC_ERR_INVALID, 0,
+		    "unknown profile '%s' (use permissive, moderate or restrictive)", p);
 	}
 	r->profile = p;
 	if (!o->memory_set)
@@ -92,36 +101,41 @@ static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r, const
 	return 0;
 }
 
-int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o, json_t **out,
-			   ac_error_t **err)
+int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o,
+			   json_t **out, ac_error_t **err)
 {
 	ac_sandbox_opts_t r;
 	const char **pass_env;
 	if (!ac_name_valid(name))
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
-				    "starting and ending with a letter or digit",
-				    name);
+		return ac_error_set(
+		    err, AC_ERR_INVALID, 0,
+		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
+		    "starting and ending with a letter or digit",
+		    name);
 	if (apply_profile(o, &r, &pass_env, err) < 0)
 		return -1;
 	if (r.memory_set && (r.memory_mb < AC_MEMORY_MIN_MB || r.memory_mb > AC_MEMORY_MAX_MB))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "memory must be between %llu and %llu MB",
-				    AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB);
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "memory must be between %llu and %llu MB", AC_MEMORY_MIN_MB,
+				    AC_MEMORY_MAX_MB);
 	if (!(r.cpus >= AC_CPUS_MIN && r.cpus <= AC_CPUS_MAX))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "cpus must be between 0.01 and 1024");
 	if (r.pids < AC_PIDS_MIN || r.pids > AC_PIDS_MAX)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "pids must be between %llu and %llu", AC_PIDS_MIN,
-				    AC_PIDS_MAX);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "pids must be between %llu and %llu",
+				    AC_PIDS_MIN, AC_PIDS_MAX);
 	char image[PATH_MAX];
 	const char *img = r.image ? r.image : "host";
 	if (strcmp(img, "host") != 0) {
 		struct stat st;
 		if (!realpath(img, image) || stat(image, &st) < 0)
-			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "image directory '%s' does not exist", img);
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
+					    "image directory '%s' does not exist", img);
 		if (!S_ISDIR(st.st_mode))
-			return ac_error_set(err, AC_ERR_INVALID, 0, "image '%s' is not a directory", img);
+			return ac_error_set(err, AC_ERR_INVALID, 0, "image '%s' is not a directory",
+					    img);
 		if (strcmp(image, "/") == 0)
-			return ac_error_set(err, AC_ERR_INVALID, 0, "the host's / cannot be an image: use --image host");
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "the host's / cannot be an image: use --image host");
 		img = image;
 	}
 	char cwd[PATH_MAX];
@@ -129,9 +143,11 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 		if (r.cwd)
 			snprintf(cwd, sizeof(cwd), "%s", r.cwd);
 		else if (!getcwd(cwd, sizeof(cwd)))
-			return ac_error_set(err, AC_ERR_INVALID, errno, "cannot determine the working directory");
+			return ac_error_set(err, AC_ERR_INVALID, errno,
+					    "cannot determine the working directory");
 		if (strcmp(cwd, "/") == 0)
-			return ac_error_set(err, AC_ERR_INVALID, 0, "refusing to mount the host's / at /workspace");
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "refusing to mount the host's / at /workspace");
 	}
 	json_t *env = json_array();
 	for (const char **k = pass_env; k && *k; k++) {
@@ -143,17 +159,19 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 		const char *eq = strchr(*e, '=');
 		if (!eq || eq == *e) {
 			json_decref(env);
-			return ac_error_set(err, AC_ERR_INVALID, 0, "invalid environment entry '%s': use KEY=VALUE", *e);
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "invalid environment entry '%s': use KEY=VALUE", *e);
 		}
 		json_array_append_new(env, json_string(*e));
 	}
-	json_t *st = json_pack("{ss ss si sI sI ss so so so so so so so ss sI sb so so}", "name", name, "image", img,
-			       "vcpus", (int)ceil(r.cpus), "memory_mb", (json_int_t)r.memory_mb, "vsock_cid", (json_int_t)0,
-			       "backend", "native", "ttl_seconds", json_null(), "expires_at", json_null(), "ports",
-			       json_array(), "labels", json_object(), "description", json_null(), "archived_at",
-			       json_null(), "archived_reason", json_null(), "profile", r.profile, "pids_limit",
-			       (json_int_t)r.pids, "read_only", r.read_only, "env", env, "mount_cwd",
-			       r.mount_cwd ? json_string(cwd) : json_null());
+	json_t *st = json_pack(
+	    "{ss ss si sI sI ss so so so so so so so ss sI sb so so}", "name", name, "image", img,
+	    "vcpus", (int)ceil(r.cpus), "memory_mb", (json_int_t)r.memory_mb, "vsock_cid",
+	    (json_int_t)0, "backend", "native", "ttl_seconds", json_null(), "expires_at",
+	    json_null(), "ports", json_array(), "labels", json_object(), "description", json_null(),
+	    "archived_at", json_null(), "archived_reason", json_null(), "profile", r.profile,
+	    "pids_limit", (json_int_t)r.pids, "read_only", r.read_only, "env", env, "mount_cwd",
+	    r.mount_cwd ? json_string(cwd) : json_null());
 	if (!st)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
 	json_object_set_new(st, "cpus", json_real(r.cpus));
@@ -259,7 +277,8 @@ int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
 	if (!b)
 		goto out;
 	if (ac_state_str(st, "archived_at", NULL)) {
-		rc = ac_error_set(err, AC_ERR_STATE, 0, "sandbox '%s' is archived; run 'agentcell recover %s' first",
+		rc = ac_error_set(err, AC_ERR_STATE, 0,
+				  "sandbox '%s' is archived; run 'agentcell recover %s' first",
 				  name, name);
 		goto out;
 	}
@@ -328,7 +347,9 @@ static void add_status(ac_manager_t *m, json_t *st)
 	long pid = 0;
 	const ac_backend_ops_t *b = backend_of(st, NULL);
 	bool running = b && b->is_running(m, st, &pid);
-	const char *status = ac_state_str(st, "archived_at", NULL) ? "archived" : running ? "running" : "stopped";
+	const char *status = ac_state_str(st, "archived_at", NULL) ? "archived"
+			     : running				   ? "running"
+								   : "stopped";
 	json_object_set_new(st, "status", json_string(status));
 	if (running && pid > 0)
 		json_object_set_new(st, "pid", json_integer(pid));
@@ -336,6 +357,8 @@ static void add_status(ac_manager_t *m, json_t *st)
 
 int ac_manager_list(ac_manager_t *m, json_t **out, ac_error_t **err)
 {
+	/* Leftovers of runs whose caller was killed: swept here, never on a hot path. */
+	ac_backend_native.gc(m);
 	json_t *all = NULL;
 	if (ac_store_list(m->store, &all, NULL, err) < 0)
 		return -1;
@@ -358,8 +381,8 @@ int ac_manager_info(ac_manager_t *m, const char *name, json_t **out, ac_error_t 
 	return 0;
 }
 
-int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
-		    ac_error_t **err)
+int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3],
+		    ac_result_t *res, ac_error_t **err)
 {
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
@@ -369,9 +392,11 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 	if (rc < 0 && e && e->kind == AC_ERR_STATE) {
 		ac_error_free(e);
 		if (!ac_store_exists(m->store, name))
-			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
-		return ac_error_set(err, AC_ERR_STATE, 0, "sandbox '%s' is not running (start it with: agentcell start %s)",
-				    name, name);
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'",
+					    name);
+		return ac_error_set(
+		    err, AC_ERR_STATE, 0,
+		    "sandbox '%s' is not running (start it with: agentcell start %s)", name, name);
 	}
 	if (rc < 0) {
 		if (err && !*err)
@@ -382,8 +407,8 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 	return rc;
 }
 
-int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *cmd, int fds[3], bool keep,
-		   char **kept_name, ac_result_t *res, ac_error_t **err)
+int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *cmd, int fds[3],
+		   bool keep, char **kept_name, ac_result_t *res, ac_error_t **err)
 {
 	char name[64];
 	char uuid[37];

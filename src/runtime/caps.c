@@ -10,9 +10,9 @@
 #include "agentcell/util.h"
 #include "runtime/runtime.h"
 
-static const int keep[] = {CAP_CHOWN,       CAP_DAC_OVERRIDE, CAP_FOWNER,           CAP_FSETID,
-			   CAP_KILL,        CAP_SETGID,       CAP_SETUID,           CAP_SETPCAP,
-			   CAP_SYS_CHROOT,  CAP_AUDIT_WRITE,  CAP_NET_BIND_SERVICE, CAP_SETFCAP};
+static const int keep[] = {CAP_CHOWN,	   CAP_DAC_OVERRIDE, CAP_FOWNER,	   CAP_FSETID,
+			   CAP_KILL,	   CAP_SETGID,	     CAP_SETUID,	   CAP_SETPCAP,
+			   CAP_SYS_CHROOT, CAP_AUDIT_WRITE,  CAP_NET_BIND_SERVICE, CAP_SETFCAP};
 
 static bool kept(int cap)
 {
@@ -30,7 +30,8 @@ int ac_caps_limit_bounding(ac_error_t **err)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
 			if (errno == EINVAL) /* past the kernel's last capability */
 				break;
-			return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot drop capability %d", cap);
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot drop capability %d",
+					    cap);
 		}
 	}
 	return 0;

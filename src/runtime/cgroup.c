@@ -15,7 +15,7 @@
 #include "runtime/runtime.h"
 
 #define CG_ROOT_DEFAULT "/sys/fs/cgroup"
-#define CG_PARENT "agentcell"
+#define CG_PARENT	"agentcell"
 
 static const char *v1_controllers[] = {"memory", "cpu", "pids"};
 
@@ -113,7 +113,8 @@ int ac_cgroup_set_limits(ac_cgroup_t *cg, const ac_rt_limits_t *lim, ac_error_t 
 {
 	char mem[32], cpu[64], pids[32];
 	if (lim->memory_mb)
-		snprintf(mem, sizeof(mem), "%llu", (unsigned long long)lim->memory_mb * 1024 * 1024);
+		snprintf(mem, sizeof(mem), "%llu",
+			 (unsigned long long)lim->memory_mb * 1024 * 1024);
 	else
 		snprintf(mem, sizeof(mem), cg->version == 2 ? "max" : "-1");
 	if (lim->pids)
@@ -128,13 +129,15 @@ int ac_cgroup_set_limits(ac_cgroup_t *cg, const ac_rt_limits_t *lim, ac_error_t 
 		const char *d = cg->dirs[0];
 		if (write_knob(d, "memory.max", mem, err) < 0)
 			return -1;
-		if (knob_exists(d, "memory.swap.max") && write_knob(d, "memory.swap.max", "0", err) < 0)
+		if (knob_exists(d, "memory.swap.max") &&
+		    write_knob(d, "memory.swap.max", "0", err) < 0)
 			return -1;
 		if (quota >= 0)
 			snprintf(cpu, sizeof(cpu), "%lld 100000", quota);
 		else
 			snprintf(cpu, sizeof(cpu), "max 100000");
-		if (write_knob(d, "cpu.max", cpu, err) < 0 || write_knob(d, "pids.max", pids, err) < 0)
+		if (write_knob(d, "cpu.max", cpu, err) < 0 ||
+		    write_knob(d, "pids.max", pids, err) < 0)
 			return -1;
 		return 0;
 	}
@@ -189,7 +192,8 @@ int ac_cgroup_create(const char *leaf, const ac_rt_limits_t *lim, ac_cgroup_t **
 			goto fail;
 		}
 		if (mkdir(cg->dirs[i], 0755) < 0 && errno != EEXIST) {
-			ac_error_set(err, AC_ERR_BACKEND, errno, "cannot create cgroup %s", cg->dirs[i]);
+			ac_error_set(err, AC_ERR_BACKEND, errno, "cannot create cgroup %s",
+				     cg->dirs[i]);
 			goto fail;
 		}
 	}
@@ -256,7 +260,8 @@ int ac_cgroup_destroy(ac_cgroup_t *cg, ac_error_t **err)
 			if (rmdir(d) == 0 || errno == ENOENT)
 				break;
 			if (errno != EBUSY || tries > 5000) {
-				rc = ac_error_set(err, AC_ERR_BACKEND, errno, "cannot remove cgroup %s", d);
+				rc = ac_error_set(err, AC_ERR_BACKEND, errno,
+						  "cannot remove cgroup %s", d);
 				break;
 			}
 			if (cg->version == 2 && knob_exists(d, "cgroup.kill"))
@@ -270,7 +275,10 @@ int ac_cgroup_destroy(ac_cgroup_t *cg, ac_error_t **err)
 	return rc;
 }
 
-void ac_cgroup_free(ac_cgroup_t *cg) { free(cg); }
+void ac_cgroup_free(ac_cgroup_t *cg)
+{
+	free(cg);
+}
 
 void ac_cgroup_gc_runs(void)
 {
@@ -285,8 +293,7 @@ void ac_cgroup_gc_runs(void)
 		if (!d)
 			continue;
 		struct dirent *de;
-		while ((de = readdir(d)))
-		{
+		while ((de = readdir(d))) {
 			/* run-<pid>-<n>: only once the run's caller is gone (an empty cgroup may be
 			 * one that its caller has just made and not yet joined). */
 			int owner;

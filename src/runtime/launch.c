@@ -17,7 +17,8 @@
 #include "runtime/runtime.h"
 #include "runtime/report.h"
 
-#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+#define NS_FLAGS                                                                                   \
+	(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
 
 void ac_report(int fd, int type, int a, int b, const char *fmt, ...)
 {
@@ -55,7 +56,10 @@ static void forward_signals(pid_t to)
 }
 
 static volatile sig_atomic_t init_got_signal;
-static void init_note_signal(int sig) { init_got_signal = sig; }
+static void init_note_signal(int sig)
+{
+	init_got_signal = sig;
+}
 
 static int64_t now_ns(void)
 {
@@ -97,7 +101,8 @@ __attribute__((noreturn)) static void init_run(const ac_rt_spec_t *spec, const a
 			 .errpipe = ep[1]};
 	int pr = ac_spawn_prepare(&sp);
 	if (pr < 0) {
-		ac_report(report, AC_REPORT_EXEC_FAILED, pr == -ENOENT ? 2 : 4, -pr, "%s", cmd->argv[0]);
+		ac_report(report, AC_REPORT_EXEC_FAILED, pr == -ENOENT ? 2 : 4, -pr, "%s",
+			  cmd->argv[0]);
 		_exit(126);
 	}
 	pid_t child = ac_spawn_start(&sp);
@@ -140,7 +145,8 @@ __attribute__((noreturn)) static void init_run(const ac_rt_spec_t *spec, const a
 			if (p != child)
 				continue;
 			if (WIFSIGNALED(status)) {
-				ac_report(report, AC_REPORT_EXIT, 128 + WTERMSIG(status), WTERMSIG(status), NULL);
+				ac_report(report, AC_REPORT_EXIT, 128 + WTERMSIG(status),
+					  WTERMSIG(status), NULL);
 				_exit(128 + WTERMSIG(status));
 			}
 			ac_report(report, AC_REPORT_EXIT, WEXITSTATUS(status), 0, NULL);
@@ -332,11 +338,14 @@ static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, 
 			break;
 		case AC_REPORT_EXEC_FAILED:
 			if (m.a == 2)
-				rc = ac_error_set(err, AC_ERR_INVALID, 0, "unknown user: %s", strerror(m.b));
+				rc = ac_error_set(err, AC_ERR_INVALID, 0, "unknown user: %s",
+						  strerror(m.b));
 			else if (m.a == 1)
-				rc = ac_error_set(err, AC_ERR_INVALID, m.b, "cannot enter the working directory");
+				rc = ac_error_set(err, AC_ERR_INVALID, m.b,
+						  "cannot enter the working directory");
 			else
-				rc = ac_error_set(err, AC_ERR_NOT_FOUND, m.b, "cannot execute '%s'", m.text);
+				rc = ac_error_set(err, AC_ERR_NOT_FOUND, m.b, "cannot execute '%s'",
+						  m.text);
 			if (res)
 				res->exit_code = m.b == ENOENT ? 127 : 126;
 			break;
@@ -404,10 +413,12 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res
 	forward_to = 0;
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
-	*res = (ac_result_t){.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
+	*res = (ac_result_t){.exit_code =
+				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
 	rc = read_reports(l.report[0], res, NULL, NULL, err);
 	close(l.report[0]);
-	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 125 && !res->signal && res->exit_code == 125)
+	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 125 && !res->signal &&
+	    res->exit_code == 125)
 		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox failed to start");
 restore:
 	sigaction(SIGINT, &old_int, NULL);
@@ -452,7 +463,8 @@ int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_
 	rc = read_reports(l.report[0], NULL, &init, &ready, err);
 	close(l.report[0]);
 	if (rc == 0 && (!ready || init <= 0))
-		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox's supervisor exited during start-up");
+		rc = ac_error_set(err, AC_ERR_BACKEND, 0,
+				  "the sandbox's supervisor exited during start-up");
 	if (rc < 0 && init > 0)
 		kill(init, SIGKILL);
 	if (rc == 0) {

@@ -19,7 +19,7 @@
 #include "runtime/runtime.h"
 
 #define MAX_ARGS 4096
-#define MAX_STR (64 * 1024)
+#define MAX_STR	 (64 * 1024)
 
 int ac_proto_send(int sock, json_t *msg, const int *fds, int nfds)
 {
@@ -61,7 +61,8 @@ int ac_proto_send(int sock, json_t *msg, const int *fds, int nfds)
 			done = sizeof(hdr);
 		}
 		if (rc == 0)
-			rc = ac_write_all(sock, body + (done - sizeof(hdr)), len - (done - sizeof(hdr)));
+			rc = ac_write_all(sock, body + (done - sizeof(hdr)),
+					  len - (done - sizeof(hdr)));
 	}
 	free(body);
 	return rc;
@@ -75,7 +76,10 @@ int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds)
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {&hdr, sizeof(hdr)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
 	for (int i = 0; i < maxfds; i++)
 		fds[i] = -1;
 	ssize_t n;
@@ -100,7 +104,9 @@ int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds)
 		errno = ECONNRESET;
 		return -1;
 	}
-	if ((size_t)n < sizeof(hdr) && ac_read_all(sock, (char *)&hdr + n, sizeof(hdr) - (size_t)n) != (ssize_t)(sizeof(hdr) - (size_t)n)) {
+	if ((size_t)n < sizeof(hdr) &&
+	    ac_read_all(sock, (char *)&hdr + n, sizeof(hdr) - (size_t)n) !=
+		(ssize_t)(sizeof(hdr) - (size_t)n)) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -159,7 +165,8 @@ int ac_proto_parse_request(json_t *req, ac_cmd_t *cmd, char **errmsg)
 {
 	memset(cmd, 0, sizeof(*cmd));
 	*errmsg = NULL;
-	cmd->argv = string_array(json_object_get(req, "argv"), MAX_ARGS, false, errmsg, "invalid argv");
+	cmd->argv =
+	    string_array(json_object_get(req, "argv"), MAX_ARGS, false, errmsg, "invalid argv");
 	if (!cmd->argv || !cmd->argv[0] || !cmd->argv[0][0]) {
 		if (!*errmsg)
 			*errmsg = strdup("argv must be a non-empty array of strings");
@@ -167,7 +174,8 @@ int ac_proto_parse_request(json_t *req, ac_cmd_t *cmd, char **errmsg)
 		cmd->argv = NULL;
 		return -1;
 	}
-	cmd->env = string_array(json_object_get(req, "env"), MAX_ARGS, true, errmsg, "env entries must be KEY=VALUE strings");
+	cmd->env = string_array(json_object_get(req, "env"), MAX_ARGS, true, errmsg,
+				"env entries must be KEY=VALUE strings");
 	if (*errmsg)
 		goto bad;
 	json_t *v;
@@ -194,7 +202,8 @@ int ac_proto_parse_request(json_t *req, ac_cmd_t *cmd, char **errmsg)
 	}
 	cmd->tty = json_is_true(json_object_get(req, "tty"));
 	cmd->stdin_open = json_is_true(json_object_get(req, "stdin"));
-	json_int_t r = json_integer_value(json_object_get(req, "rows")), c = json_integer_value(json_object_get(req, "cols"));
+	json_int_t r = json_integer_value(json_object_get(req, "rows")),
+		   c = json_integer_value(json_object_get(req, "cols"));
 	cmd->rows = (r > 0 && r < 10000) ? (unsigned short)r : 24;
 	cmd->cols = (c > 0 && c < 10000) ? (unsigned short)c : 80;
 	return 0;
@@ -242,7 +251,8 @@ static int sock_addr(const char *path, struct sockaddr_un *sa, int *dirfd_out, a
 	int fd = open(dir && *dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", dir);
-	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", fd, slash ? slash + 1 : path);
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", fd,
+		 slash ? slash + 1 : path);
 	*dirfd_out = fd;
 	return 0;
 }
@@ -268,7 +278,10 @@ int ac_proto_listen(const char *path, ac_error_t **err)
 }
 
 static volatile sig_atomic_t pending_signal;
-static void note_signal(int sig) { pending_signal = sig; }
+static void note_signal(int sig)
+{
+	pending_signal = sig;
+}
 
 /* Copies what is readable from in to out; returns bytes copied, 0 on EOF, -1 on error. */
 static ssize_t pump(int in, int out)
@@ -280,7 +293,8 @@ static ssize_t pump(int in, int out)
 	return n;
 }
 
-int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err)
+int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
+	       ac_error_t **err)
 {
 	struct sockaddr_un sa;
 	_cleanup_close_ int dfd = -1;
@@ -290,19 +304,22 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 	if (s < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "socket");
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return ac_error_set(err, AC_ERR_STATE, errno, "cannot reach the sandbox's supervisor");
+		return ac_error_set(err, AC_ERR_STATE, errno,
+				    "cannot reach the sandbox's supervisor");
 	json_t *req = ac_proto_build_request(cmd);
 	int sendfds[3] = {cmd->stdin_open ? fds[0] : -1, fds[1], fds[2]};
 	int nfds = cmd->tty ? 0 : 3;
 	if (!cmd->tty && sendfds[0] < 0) {
-		/* The supervisor supplies /dev/null: send stdout twice as a placeholder and say so. */
+		/* The supervisor supplies /dev/null: send stdout twice as a placeholder and say so.
+		 */
 		sendfds[0] = fds[1];
 		json_object_set_new(req, "stdin", json_false());
 	}
 	int rc = ac_proto_send(s, req, sendfds, nfds);
 	json_decref(req);
 	if (rc < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot send the request to the supervisor");
+		return ac_error_set(err, AC_ERR_BACKEND, errno,
+				    "cannot send the request to the supervisor");
 
 	json_t *msg = NULL;
 	int master[1] = {-1};
@@ -313,8 +330,11 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 		int stage = (int)json_integer_value(json_object_get(msg, "stage"));
 		int en = (int)json_integer_value(json_object_get(msg, "errno"));
 		res->exit_code = en == ENOENT && stage == 3 ? 127 : 126;
-		ac_error_kind_t kind = stage == 3 ? AC_ERR_NOT_FOUND : stage == 0 ? AC_ERR_INVALID : AC_ERR_INVALID;
-		rc = ac_error_set(err, kind, 0, "%s", json_string_value(e) ? json_string_value(e) : "exec failed");
+		ac_error_kind_t kind = stage == 3   ? AC_ERR_NOT_FOUND
+				       : stage == 0 ? AC_ERR_INVALID
+						    : AC_ERR_INVALID;
+		rc = ac_error_set(err, kind, 0, "%s",
+				  json_string_value(e) ? json_string_value(e) : "exec failed");
 		json_decref(msg);
 		if (master[0] >= 0)
 			close(master[0]);
@@ -343,7 +363,8 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 			pending_signal = 0;
 			if (sig == SIGWINCH && master[0] >= 0) {
 				struct winsize ws;
-				if (ioctl(fds[0], TIOCGWINSZ, &ws) == 0 || ioctl(fds[1], TIOCGWINSZ, &ws) == 0)
+				if (ioctl(fds[0], TIOCGWINSZ, &ws) == 0 ||
+				    ioctl(fds[1], TIOCGWINSZ, &ws) == 0)
 					ioctl(master[0], TIOCSWINSZ, &ws);
 			} else if (sig != SIGWINCH) {
 				json_t *m = json_pack("{si}", "signal", sig);
@@ -351,7 +372,9 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 				json_decref(m);
 			}
 		}
-		struct pollfd p[3] = {{s, POLLIN, 0}, {in_open ? fds[0] : -1, POLLIN, 0}, {out_open ? master[0] : -1, POLLIN, 0}};
+		struct pollfd p[3] = {{s, POLLIN, 0},
+				      {in_open ? fds[0] : -1, POLLIN, 0},
+				      {out_open ? master[0] : -1, POLLIN, 0}};
 		int n = poll(p, 3, -1);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -374,12 +397,15 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			msg = NULL;
 			if (ac_proto_recv(s, &msg, master + 0, 0) < 0) {
-				ac_error_set(err, AC_ERR_BACKEND, 0, "lost the connection to the sandbox's supervisor");
+				ac_error_set(err, AC_ERR_BACKEND, 0,
+					     "lost the connection to the sandbox's supervisor");
 				break;
 			}
 			if (json_object_get(msg, "exit_code")) {
-				res->exit_code = (int)json_integer_value(json_object_get(msg, "exit_code"));
-				res->signal = (int)json_integer_value(json_object_get(msg, "signal"));
+				res->exit_code =
+				    (int)json_integer_value(json_object_get(msg, "exit_code"));
+				res->signal =
+				    (int)json_integer_value(json_object_get(msg, "signal"));
 				res->timed_out = json_is_true(json_object_get(msg, "timed_out"));
 				json_decref(msg);
 				/* Drain what the pty still holds. */

@@ -3,9 +3,9 @@
  * request carries the caller's stdin/stdout/stderr as SCM_RIGHTS, so the command
  * writes straight into them.
  *   request  {argv[], env[], cwd, user, timeout, tty, stdin, rows, cols}
- *   reply    {"started":pid}  (+ the pty master fd when tty)  or  {"error":..., "stage":n, "errno":n}
- *   caller   {"signal":n}     (relay), {"rows":r,"cols":c} (unused: the caller owns the master)
- *   reply    {"exit_code":n, "signal":n, "timed_out":bool} */
+ *   reply    {"started":pid}  (+ the pty master fd when tty)  or  {"error":..., "stage":n,
+ * "errno":n} caller   {"signal":n}     (relay), {"rows":r,"cols":c} (unused: the caller owns the
+ * master) reply    {"exit_code":n, "signal":n, "timed_out":bool} */
 #ifndef AGENTCELL_PROTO_H
 #define AGENTCELL_PROTO_H
 

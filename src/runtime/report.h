@@ -6,7 +6,7 @@
 enum {
 	AC_REPORT_ERROR = 1,   /* a = error kind, b = errno, text = message */
 	AC_REPORT_EXEC_FAILED, /* a = stage (1 cwd, 2 user, 3 exec, 4 setup), b = errno */
-	AC_REPORT_EXIT,        /* a = exit code, b = signal */
+	AC_REPORT_EXIT,	       /* a = exit code, b = signal */
 	AC_REPORT_TIMEOUT,
 	AC_REPORT_PID, /* a = host pid of the sandbox's init */
 	AC_REPORT_READY,
@@ -17,7 +17,8 @@ typedef struct ac_report {
 	char text[1012];
 } ac_report_t;
 
-void ac_report(int fd, int type, int a, int b, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ac_report(int fd, int type, int a, int b, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* proto.c: a listening unix socket at path (any length). */
 #include "agentcell/error.h"

@@ -30,9 +30,17 @@
 static const char *host_top_dirs[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
 
 /* Never copied into a sandbox, whatever their mode. */
-static const char *etc_denied[] = {"shadow", "shadow-", "gshadow", "gshadow-", "sudoers",
-				   "ssh_host_rsa_key", "ssh_host_ecdsa_key", "ssh_host_ed25519_key",
-				   "ssh_host_dsa_key", "opasswd", "machine-id"};
+static const char *etc_denied[] = {"shadow",
+				   "shadow-",
+				   "gshadow",
+				   "gshadow-",
+				   "sudoers",
+				   "ssh_host_rsa_key",
+				   "ssh_host_ecdsa_key",
+				   "ssh_host_ed25519_key",
+				   "ssh_host_dsa_key",
+				   "opasswd",
+				   "machine-id"};
 
 static bool denied_name(const char *n)
 {
@@ -74,7 +82,8 @@ static int copy_tree(int sfd, int dfd, ac_error_t **err)
 				continue;
 			if (mkdirat(dfd, n, 0700) < 0)
 				return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", n);
-			int s2 = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int s2 =
+			    openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			int d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (s2 >= 0 && d2 >= 0)
 				rc = copy_tree(s2, d2, err);
@@ -88,17 +97,20 @@ static int copy_tree(int sfd, int dfd, ac_error_t **err)
 		} else if (S_ISREG(st.st_mode)) {
 			if (!(st.st_mode & S_IROTH))
 				continue;
-			_cleanup_close_ int in = openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int in =
+			    openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			if (in < 0)
 				continue;
-			_cleanup_close_ int out = openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			_cleanup_close_ int out =
+			    openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 			if (out < 0)
 				return ac_error_set(err, AC_ERR_INTERNAL, errno, "create %s", n);
 			char buf[65536];
 			ssize_t r;
 			while ((r = read(in, buf, sizeof(buf))) > 0)
 				if (ac_write_all(out, buf, (size_t)r) < 0)
-					return ac_error_set(err, AC_ERR_INTERNAL, errno, "write %s", n);
+					return ac_error_set(err, AC_ERR_INTERNAL, errno, "write %s",
+							    n);
 			(void)!fchown(out, st.st_uid, st.st_gid);
 			fchmod(out, st.st_mode & 07777);
 		}
@@ -133,11 +145,12 @@ static int build_base(const char *dir, ac_error_t **err)
 	static const struct {
 		const char *path;
 		mode_t mode;
-	} dirs[] = {{"dev", 0755},     {"proc", 0555},    {"sys", 0555},       {"tmp", 01777},
-		    {"root", 0700},    {"home", 0755},    {"workspace", 0755}, {"run", 0755},
-		    {"mnt", 0755},     {"opt", 0755},     {"srv", 0755},       {"media", 0755},
-		    {"usr", 0755},     {"var", 0755},     {"var/tmp", 01777},  {"var/log", 0755},
-		    {"var/cache", 0755}, {"var/lib", 0755}, {"var/spool", 0755}, {"var/mail", 02775}};
+	} dirs[] = {
+	    {"dev", 0755},	 {"proc", 0555},    {"sys", 0555},	 {"tmp", 01777},
+	    {"root", 0700},	 {"home", 0755},    {"workspace", 0755}, {"run", 0755},
+	    {"mnt", 0755},	 {"opt", 0755},	    {"srv", 0755},	 {"media", 0755},
+	    {"usr", 0755},	 {"var", 0755},	    {"var/tmp", 01777},	 {"var/log", 0755},
+	    {"var/cache", 0755}, {"var/lib", 0755}, {"var/spool", 0755}, {"var/mail", 02775}};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(dirs); i++) {
 		if (mkdirat(fd, dirs[i].path, dirs[i].mode) < 0 && errno != EEXIST)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", dirs[i].path);
@@ -179,8 +192,10 @@ int ac_rootfs_host_base(const char *home, char **path_out, ac_error_t **err)
 	/* Named after what it was copied from: a change to the host's /etc or package
 	 * database gives a new base; sandboxes keep their own upper layers either way. */
 	if (asprintf(&path, "%s/base/host-%d-%llx-%llx", home, BASE_VERSION,
-		     (unsigned long long)e.st_mtim.tv_sec * 1000000000ull + (unsigned long long)e.st_mtim.tv_nsec,
-		     (unsigned long long)v.st_mtim.tv_sec * 1000000000ull + (unsigned long long)v.st_mtim.tv_nsec) < 0)
+		     (unsigned long long)e.st_mtim.tv_sec * 1000000000ull +
+			 (unsigned long long)e.st_mtim.tv_nsec,
+		     (unsigned long long)v.st_mtim.tv_sec * 1000000000ull +
+			 (unsigned long long)v.st_mtim.tv_nsec) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	if (access(path, F_OK) == 0) {
 		*path_out = path;
@@ -221,10 +236,12 @@ fail:
 static int idmap_mount(const char *src, const char *dst, int userns_fd, uint64_t attrs,
 		       ac_error_t **err)
 {
-	_cleanup_close_ int fd = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	_cleanup_close_ int fd =
+	    open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (fd < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "open_tree %s", src);
-	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | attrs, .userns_fd = (uint64_t)userns_fd};
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | attrs,
+			       .userns_fd = (uint64_t)userns_fd};
 	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno,
 				    "cannot make an idmapped mount of %s (the kernel and the file "
@@ -250,14 +267,16 @@ static int mount_overlay(const char *lower, const char *layers, const char *laye
 	char upper[4200], work[4200], opts[9000];
 	snprintf(upper, sizeof(upper), "%s/upper/%s", layers, layer);
 	snprintf(work, sizeof(work), "%s/work/%s", layers, layer);
-	if (ac_mkdir_p_at(AT_FDCWD, work, 0700, err) < 0 || ac_mkdir_p_at(AT_FDCWD, upper, 0755, err) < 0)
+	if (ac_mkdir_p_at(AT_FDCWD, work, 0700, err) < 0 ||
+	    ac_mkdir_p_at(AT_FDCWD, upper, 0755, err) < 0)
 		return -1;
 	struct stat st;
 	if (stat(upper, &st) == 0 && st.st_uid != uid && chown(upper, uid, uid) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "chown %s", upper);
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
 	if (mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot mount the overlay at %s", dst);
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot mount the overlay at %s",
+				    dst);
 	return 0;
 }
 
@@ -274,28 +293,36 @@ static int make_dev(const char *root, uid_t uid, uint64_t shm_mb, ac_error_t **e
 	static const struct {
 		const char *name;
 		unsigned maj, min;
-	} nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	} nodes[] = {{"null", 1, 3},   {"zero", 1, 5},	  {"full", 1, 7},
 		     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(nodes); i++) {
-		if (mknodat(dfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
-			return ac_error_set(err, AC_ERR_BACKEND, errno, "mknod /dev/%s", nodes[i].name);
+		if (mknodat(dfd, nodes[i].name, S_IFCHR | 0666,
+			    makedev(nodes[i].maj, nodes[i].min)) < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "mknod /dev/%s",
+					    nodes[i].name);
 		(void)!fchmodat(dfd, nodes[i].name, 0666, 0);
 		(void)!fchownat(dfd, nodes[i].name, uid, uid, 0);
 	}
 	static const struct {
 		const char *name, *target;
-	} links[] = {{"fd", "/proc/self/fd"},   {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-		     {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
+	} links[] = {{"fd", "/proc/self/fd"},
+		     {"stdin", "/proc/self/fd/0"},
+		     {"stdout", "/proc/self/fd/1"},
+		     {"stderr", "/proc/self/fd/2"},
+		     {"ptmx", "pts/ptmx"}};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(links); i++) {
 		if (symlinkat(links[i].target, dfd, links[i].name) < 0)
-			return ac_error_set(err, AC_ERR_BACKEND, errno, "symlink /dev/%s", links[i].name);
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "symlink /dev/%s",
+					    links[i].name);
 		(void)!fchownat(dfd, links[i].name, uid, uid, AT_SYMLINK_NOFOLLOW);
 	}
-	if (mkdirat(dfd, "pts", 0755) < 0 || mkdirat(dfd, "shm", 01777) < 0 || mkdirat(dfd, "mqueue", 01777) < 0)
+	if (mkdirat(dfd, "pts", 0755) < 0 || mkdirat(dfd, "shm", 01777) < 0 ||
+	    mkdirat(dfd, "mqueue", 01777) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "mkdir /dev/pts");
 	(void)!fchownat(dfd, "pts", uid, uid, 0);
 	snprintf(p, sizeof(p), "%s/dev/shm", root);
-	snprintf(opts, sizeof(opts), "mode=1777,size=%llum,uid=%u,gid=%u", (unsigned long long)shm_mb, uid, uid);
+	snprintf(opts, sizeof(opts), "mode=1777,size=%llum,uid=%u,gid=%u",
+		 (unsigned long long)shm_mb, uid, uid);
 	if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /dev/shm");
 	return 0;
@@ -316,7 +343,8 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "make / private");
 	if (mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=50%") < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount the staging tmpfs at %s", staging);
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount the staging tmpfs at %s",
+				    staging);
 	if (spec->data_dir)
 		snprintf(layers, sizeof(layers), "%s", spec->data_dir);
 	else
@@ -330,7 +358,8 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 	snprintf(q, sizeof(q), "%s/root", staging);
 	if (mkdir(p, 0700) < 0 || mkdir(q, 0755) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir in %s", staging);
-	if (idmap_mount(host ? base : spec->image, p, userns_fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0)
+	if (idmap_mount(host ? base : spec->image, p, userns_fd,
+			MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0)
 		return -1;
 	if (mount_overlay(p, layers, "root", q, uid, err) < 0)
 		return -1;
@@ -355,7 +384,9 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 			snprintf(dst, sizeof(dst), "%s/%s", root, extra[i]);
 			if (mkdir(p, 0700) < 0)
 				return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", p);
-			if (idmap_mount(host_path, p, userns_fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0 ||
+			if (idmap_mount(host_path, p, userns_fd,
+					MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+					err) < 0 ||
 			    mount_overlay(p, layers, extra[i], dst, uid, err) < 0)
 				return -1;
 		}
@@ -365,29 +396,35 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 		for (size_t i = 0; i < AC_ARRAY_SIZE(mps); i++) {
 			struct stat st;
 			snprintf(p, sizeof(p), "%s/%s", root, mps[i]);
-			if (lstat(p, &st) < 0 && mkdir_owned(p, strcmp(mps[i], "tmp") ? 0755 : 01777, uid, err) < 0)
+			if (lstat(p, &st) < 0 &&
+			    mkdir_owned(p, strcmp(mps[i], "tmp") ? 0755 : 01777, uid, err) < 0)
 				return -1;
 		}
 	}
 
 	snprintf(p, sizeof(p), "%s/tmp", root);
-	snprintf(opts, sizeof(opts), "mode=1777,size=%llum,uid=%u,gid=%u", (unsigned long long)spec->tmp_mb, uid, uid);
+	snprintf(opts, sizeof(opts), "mode=1777,size=%llum,uid=%u,gid=%u",
+		 (unsigned long long)spec->tmp_mb, uid, uid);
 	if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /tmp");
 	if (make_dev(root, uid, spec->tmp_mb, err) < 0)
 		return -1;
 	if (spec->mount_cwd) {
 		snprintf(p, sizeof(p), "%s/workspace", root);
-		if (idmap_mount(spec->mount_cwd, p, userns_fd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0)
+		if (idmap_mount(spec->mount_cwd, p, userns_fd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+				err) < 0)
 			return -1;
 	}
 	if (spec->read_only) {
 		/* Only the overlays: /tmp, /dev/shm and /workspace stay writable. */
-		if (mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		if (mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+			  NULL) < 0)
 			return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only root");
 		if (host) {
 			snprintf(p, sizeof(p), "%s/usr", root);
-			if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+			if (mount(NULL, p, NULL,
+				  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+				  NULL) < 0)
 				return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only /usr");
 		}
 	}
@@ -396,9 +433,10 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 
 /* --- init side --- */
 
-static const char *proc_masked[] = {"kcore", "keys", "timer_list", "sched_debug", "latency_stats",
-				    "kmsg", "kpagecount", "kpageflags", "kpagecgroup", "config.gz",
-				    "vmallocinfo", "slabinfo", "pagetypeinfo"};
+static const char *proc_masked[] = {"kcore",	     "keys",	  "timer_list",	 "sched_debug",
+				    "latency_stats", "kmsg",	  "kpagecount",	 "kpageflags",
+				    "kpagecgroup",   "config.gz", "vmallocinfo", "slabinfo",
+				    "pagetypeinfo"};
 static const char *proc_masked_dirs[] = {"acpi", "scsi", "asound", "driver", "tty/driver"};
 static const char *proc_readonly[] = {"sys", "sysrq-trigger", "bus", "fs", "irq"};
 
@@ -413,13 +451,15 @@ int ac_rootfs_enter(const char *hostname, ac_error_t **err)
 	for (size_t i = 0; i < AC_ARRAY_SIZE(proc_masked); i++) {
 		snprintf(p, sizeof(p), "proc/%s", proc_masked[i]);
 		if (access(p, F_OK) == 0 && mount(null, p, NULL, MS_BIND, NULL) < 0)
-			return ac_error_set(err, AC_ERR_BACKEND, errno, "mask /proc/%s", proc_masked[i]);
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "mask /proc/%s",
+					    proc_masked[i]);
 	}
 	for (size_t i = 0; i < AC_ARRAY_SIZE(proc_masked_dirs); i++) {
 		snprintf(p, sizeof(p), "proc/%s", proc_masked_dirs[i]);
 		if (access(p, F_OK) == 0 &&
 		    mount("tmpfs", p, "tmpfs", MS_RDONLY | pflags, "size=0,mode=0555") < 0)
-			return ac_error_set(err, AC_ERR_BACKEND, errno, "mask /proc/%s", proc_masked_dirs[i]);
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "mask /proc/%s",
+					    proc_masked_dirs[i]);
 	}
 	for (size_t i = 0; i < AC_ARRAY_SIZE(proc_readonly); i++) {
 		snprintf(p, sizeof(p), "proc/%s", proc_readonly[i]);
@@ -427,12 +467,16 @@ int ac_rootfs_enter(const char *hostname, ac_error_t **err)
 			continue;
 		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 		    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | pflags, NULL) < 0)
-			return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only /proc/%s", proc_readonly[i]);
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only /proc/%s",
+					    proc_readonly[i]);
 	}
-	if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 &&
-	    mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+	if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 &&
+	    mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620") < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount /dev/pts");
-	mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL); /* optional */
+	mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	      NULL); /* optional */
 
 	if (sethostname(hostname, strlen(hostname)) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "sethostname");
@@ -448,7 +492,8 @@ int ac_rootfs_enter(const char *hostname, ac_error_t **err)
 	/* The new root came from the builder's (more privileged) mount namespace, so it is
 	 * locked, and pivot_root refuses locked mounts: stack an unlocked recursive bind of
 	 * it on itself and step into that. */
-	_cleanup_close_ int rfd = open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	_cleanup_close_ int rfd =
+	    open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (rfd < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "clone the root");
 	if (move_mount(rfd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0)

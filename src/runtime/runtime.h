@@ -15,38 +15,42 @@
 #include "agentcell/error.h"
 #include "agentcell/types.h"
 
-#define AC_UID_RANGE 65536u
-#define AC_UID_BASE_FIRST 0x40000000u /* host uid of slot 0's root */
-#define AC_SLOTS_PERSISTENT 32768u    /* slots [0, 32768) belong to persistent sandboxes */
-#define AC_SLOTS_TOTAL 49151u         /* [32768, 49152) are leased by ephemeral runs */
+#define AC_UID_RANGE	    65536u
+#define AC_UID_BASE_FIRST   0x40000000u /* host uid of slot 0's root */
+#define AC_SLOTS_PERSISTENT 32768u	/* slots [0, 32768) belong to persistent sandboxes */
+#define AC_SLOTS_TOTAL	    49151u	/* [32768, 49152) are leased by ephemeral runs */
 
-static inline uint32_t ac_slot_uid_base(uint32_t slot) { return AC_UID_BASE_FIRST + slot * AC_UID_RANGE; }
+static inline uint32_t ac_slot_uid_base(uint32_t slot)
+{
+	return AC_UID_BASE_FIRST + slot * AC_UID_RANGE;
+}
 
 typedef struct ac_rt_limits {
 	uint64_t memory_mb; /* 0: unlimited */
-	double cpus;        /* 0: unlimited */
-	uint64_t pids;      /* 0: unlimited */
+	double cpus;	    /* 0: unlimited */
+	uint64_t pids;	    /* 0: unlimited */
 } ac_rt_limits_t;
 
 /* Everything the runtime needs to build and start one sandbox. */
 typedef struct ac_rt_spec {
-	const char *home;       /* $AGENTCELL_HOME */
-	const char *name;       /* hostname and cgroup leaf */
-	const char *image;      /* "host" or an absolute directory */
-	const char *data_dir;   /* persistent overlay dirs; NULL: upper on a tmpfs (ephemeral) */
-	const char *mount_cwd;  /* host directory bound at /workspace, or NULL */
+	const char *home;	 /* $AGENTCELL_HOME */
+	const char *name;	 /* hostname and cgroup leaf */
+	const char *image;	 /* "host" or an absolute directory */
+	const char *data_dir;	 /* persistent overlay dirs; NULL: upper on a tmpfs (ephemeral) */
+	const char *mount_cwd;	 /* host directory bound at /workspace, or NULL */
 	const char *socket_path; /* supervisor socket (persistent only) */
 	uint32_t uid_base;
 	ac_rt_limits_t limits;
-	uint64_t tmp_mb;    /* size of /tmp */
+	uint64_t tmp_mb; /* size of /tmp */
 	bool read_only;
-	char **env;         /* sandbox-wide KEY=VALUE, NULL-terminated, may be NULL */
+	char **env; /* sandbox-wide KEY=VALUE, NULL-terminated, may be NULL */
 } ac_rt_spec_t;
 
 /* --- cgroup.c --- */
 typedef struct ac_cgroup ac_cgroup_t;
 /* Creates the sandbox's cgroup(s) (v2, or v1 memory/cpu/pids) and applies limits. */
-int ac_cgroup_create(const char *leaf, const ac_rt_limits_t *lim, ac_cgroup_t **out, ac_error_t **err);
+int ac_cgroup_create(const char *leaf, const ac_rt_limits_t *lim, ac_cgroup_t **out,
+		     ac_error_t **err);
 /* Opens an existing sandbox cgroup without creating it (for stop/resize/cleanup). */
 int ac_cgroup_open(const char *leaf, ac_cgroup_t **out, ac_error_t **err);
 int ac_cgroup_set_limits(ac_cgroup_t *cg, const ac_rt_limits_t *lim, ac_error_t **err);
@@ -101,12 +105,12 @@ int ac_caps_drop_to_sandbox_set(void);
 /* --- spawn.c (inside the sandbox) --- */
 typedef struct ac_spawn {
 	const ac_cmd_t *cmd;
-	char **base_env;      /* sandbox env */
+	char **base_env; /* sandbox env */
 	const char *default_cwd;
 	const char *hostname;
-	int fds[3];           /* stdin/stdout/stderr for the command; -1: /dev/null */
-	int tty_slave;        /* >= 0: make this the controlling tty and 0/1/2 */
-	int errpipe;          /* CLOEXEC write end: {stage, errno} of a failed start */
+	int fds[3];    /* stdin/stdout/stderr for the command; -1: /dev/null */
+	int tty_slave; /* >= 0: make this the controlling tty and 0/1/2 */
+	int errpipe;   /* CLOEXEC write end: {stage, errno} of a failed start */
 	/* filled by ac_spawn_prepare */
 	uid_t uid;
 	gid_t gid;

@@ -32,23 +32,71 @@ static struct sock_filter *progs[2];
 static unsigned short prog_lens[2];
 static int active = -1;
 
-static const char *denied[] = {
-	"mount", "umount", "umount2", "pivot_root", "swapon", "swapoff", "reboot", "kexec_load",
-	"kexec_file_load", "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
-	"keyctl", "add_key", "request_key", "userfaultfd", "ptrace", "process_vm_readv",
-	"process_vm_writev", "open_by_handle_at", "name_to_handle_at", "setns", "acct", "quotactl",
-	"quotactl_fd", "lookup_dcookie", "syslog", "uselib", "fsopen", "fsconfig", "fsmount", "fspick",
-	"move_mount", "open_tree", "mount_setattr", "io_uring_setup", "io_uring_enter",
-	"io_uring_register", "vm86", "vm86old", "nfsservctl", "settimeofday", "stime", "clock_settime",
-	"clock_adjtime", "adjtimex", "iopl", "ioperm", "kcmp", "fanotify_init", "pidfd_getfd",
-	"sethostname", "setdomainname", "unshare"};
+static const char *denied[] = {"mount",
+			       "umount",
+			       "umount2",
+			       "pivot_root",
+			       "swapon",
+			       "swapoff",
+			       "reboot",
+			       "kexec_load",
+			       "kexec_file_load",
+			       "init_module",
+			       "finit_module",
+			       "delete_module",
+			       "bpf",
+			       "perf_event_open",
+			       "keyctl",
+			       "add_key",
+			       "request_key",
+			       "userfaultfd",
+			       "ptrace",
+			       "process_vm_readv",
+			       "process_vm_writev",
+			       "open_by_handle_at",
+			       "name_to_handle_at",
+			       "setns",
+			       "acct",
+			       "quotactl",
+			       "quotactl_fd",
+			       "lookup_dcookie",
+			       "syslog",
+			       "uselib",
+			       "fsopen",
+			       "fsconfig",
+			       "fsmount",
+			       "fspick",
+			       "move_mount",
+			       "open_tree",
+			       "mount_setattr",
+			       "io_uring_setup",
+			       "io_uring_enter",
+			       "io_uring_register",
+			       "vm86",
+			       "vm86old",
+			       "nfsservctl",
+			       "settimeofday",
+			       "stime",
+			       "clock_settime",
+			       "clock_adjtime",
+			       "adjtimex",
+			       "iopl",
+			       "ioperm",
+			       "kcmp",
+			       "fanotify_init",
+			       "pidfd_getfd",
+			       "sethostname",
+			       "setdomainname",
+			       "unshare"};
 
-static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS,    CLONE_NEWIPC, CLONE_NEWUSER,
-					 CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWTIME};
+static const unsigned long ns_flags[] = {CLONE_NEWNS,	  CLONE_NEWUTS, CLONE_NEWIPC,
+					 CLONE_NEWUSER,	  CLONE_NEWPID, CLONE_NEWNET,
+					 CLONE_NEWCGROUP, CLONE_NEWTIME};
 
 static struct scmp_arg_cmp arg_masked(unsigned arg, scmp_datum_t mask, scmp_datum_t val)
 {
-	return (struct scmp_arg_cmp){.arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = val};
+	return (struct scmp_arg_cmp){
+	    .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = val};
 }
 
 static struct scmp_arg_cmp arg_eq(unsigned arg, scmp_datum_t val)
@@ -68,8 +116,8 @@ static int build_no_setid(scmp_filter_ctx ctx)
 		const char *name;
 		unsigned mode_arg;
 		int flags_arg; /* -1: none */
-	} calls[] = {{"chmod", 1, -1}, {"fchmod", 1, -1}, {"fchmodat", 2, -1}, {"creat", 1, -1},
-		     {"mknod", 1, -1},  {"mknodat", 2, -1}, {"open", 2, 1},      {"openat", 3, 2}};
+	} calls[] = {{"chmod", 1, -1}, {"fchmod", 1, -1},  {"fchmodat", 2, -1}, {"creat", 1, -1},
+		     {"mknod", 1, -1}, {"mknodat", 2, -1}, {"open", 2, 1},	{"openat", 3, 2}};
 	static const scmp_datum_t bits[] = {S_ISUID, S_ISGID};
 	static const scmp_datum_t creating[] = {O_CREAT, 020000000 /* __O_TMPFILE */};
 	int rc;
@@ -79,14 +127,19 @@ static int build_no_setid(scmp_filter_ctx ctx)
 			continue;
 		for (size_t b = 0; b < AC_ARRAY_SIZE(bits); b++) {
 			if (calls[i].flags_arg < 0) {
-				rc = seccomp_rule_add(ctx, eperm, nr, 1, arg_masked(calls[i].mode_arg, bits[b], bits[b]));
+				rc = seccomp_rule_add(
+				    ctx, eperm, nr, 1,
+				    arg_masked(calls[i].mode_arg, bits[b], bits[b]));
 				if (rc < 0)
 					return rc;
 				continue;
 			}
 			for (size_t c = 0; c < AC_ARRAY_SIZE(creating); c++) {
-				rc = seccomp_rule_add(ctx, eperm, nr, 2, arg_masked((unsigned)calls[i].flags_arg, creating[c], creating[c]),
-						      arg_masked(calls[i].mode_arg, bits[b], bits[b]));
+				rc = seccomp_rule_add(
+				    ctx, eperm, nr, 2,
+				    arg_masked((unsigned)calls[i].flags_arg, creating[c],
+					       creating[c]),
+				    arg_masked(calls[i].mode_arg, bits[b], bits[b]));
 				if (rc < 0)
 					return rc;
 			}
@@ -96,7 +149,8 @@ static int build_no_setid(scmp_filter_ctx ctx)
 	for (size_t i = 0; i < AC_ARRAY_SIZE(opaque); i++) {
 		int nr = seccomp_syscall_resolve_name(opaque[i]);
 		if (nr == __NR_SCMP_ERROR && strcmp(opaque[i], "fchmodat2") == 0)
-			nr = 452; /* newer than this libseccomp: the same number on every ABI here */
+			nr =
+			    452; /* newer than this libseccomp: the same number on every ABI here */
 		if (nr == __NR_SCMP_ERROR)
 			continue;
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
@@ -157,8 +211,8 @@ static int build(scmp_filter_ctx ctx)
 /* Compiling with libseccomp costs about a millisecond, so the program is cached in
  * $AGENTCELL_HOME/base under a name derived from the rule tables: a new agentcell with
  * other rules gets a new file. */
-#define STR2(x) #x
-#define STR(x) STR2(x)
+#define STR2(x)		   #x
+#define STR(x)		   STR2(x)
 #define SCMP_VER_MAJOR_STR STR(SCMP_VER_MAJOR) "." STR(SCMP_VER_MINOR) ".v2"
 
 static uint32_t rules_hash(int variant)
@@ -176,12 +230,12 @@ static uint32_t rules_hash(int variant)
 	return h;
 }
 
-
 static int load_cached(const char *path, int v)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) ||
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 ||
+	    st.st_size % sizeof(struct sock_filter) ||
 	    st.st_size / sizeof(struct sock_filter) > 4096 || st.st_uid != geteuid())
 		return -1;
 	struct sock_filter *p = malloc((size_t)st.st_size);
@@ -209,7 +263,8 @@ int ac_seccomp_prepare_cached(const char *home, bool no_setid, ac_error_t **err)
 	if (compile(v, err) < 0)
 		return -1;
 	/* Best effort: a failure to cache only costs the next caller a compile. */
-	ac_write_file_atomic_at(AT_FDCWD, path, progs[v], prog_lens[v] * sizeof(struct sock_filter), 0600, NULL);
+	ac_write_file_atomic_at(AT_FDCWD, path, progs[v], prog_lens[v] * sizeof(struct sock_filter),
+				0600, NULL);
 	return 0;
 }
 
@@ -246,7 +301,8 @@ static int compile(int v, ac_error_t **err)
 		goto out;
 	}
 	off_t size = lseek(fd, 0, SEEK_END);
-	if (size <= 0 || size % sizeof(struct sock_filter) || size / sizeof(struct sock_filter) > 4096) {
+	if (size <= 0 || size % sizeof(struct sock_filter) ||
+	    size / sizeof(struct sock_filter) > 4096) {
 		close(fd);
 		rc = -EINVAL;
 		goto out;

@@ -20,8 +20,8 @@
 #include "runtime/runtime.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define MAX_ENV 4096
-#define CHILD_STACK (256 * 1024)
+#define MAX_ENV	     4096
+#define CHILD_STACK  (256 * 1024)
 
 /* Parses the sandbox's /etc/passwd directly: NSS would load modules named by the
  * sandbox's own nsswitch.conf into this still-privileged process. */
@@ -38,7 +38,8 @@ int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t
 	}
 	if (ac_read_file_at(AT_FDCWD, "/etc/passwd", 1 << 20, &buf, &len, NULL) < 0)
 		return numeric ? 0 : -ENOENT;
-	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *f[7] = {0};
 		int n = 0;
 		for (char *p = line; n < 7; n++) {
@@ -51,7 +52,8 @@ int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t
 		if (n < 6)
 			continue;
 		uint64_t u, g;
-		if (ac_parse_u64(f[2], 0, 0xfffffffe, &u) < 0 || ac_parse_u64(f[3], 0, 0xfffffffe, &g) < 0)
+		if (ac_parse_u64(f[2], 0, 0xfffffffe, &u) < 0 ||
+		    ac_parse_u64(f[3], 0, 0xfffffffe, &g) < 0)
 			continue;
 		if (numeric ? u == num : strcmp(f[0], spec) == 0) {
 			*uid = (uid_t)u;
@@ -83,7 +85,8 @@ int ac_spawn_prepare(ac_spawn_t *sp)
 {
 	const ac_cmd_t *cmd = sp->cmd;
 	char home[1024];
-	int r = ac_user_resolve(cmd->user ? cmd->user : "0", &sp->uid, &sp->gid, home, sizeof(home));
+	int r =
+	    ac_user_resolve(cmd->user ? cmd->user : "0", &sp->uid, &sp->gid, home, sizeof(home));
 	if (r < 0)
 		return r;
 	sp->envp = calloc(MAX_ENV, sizeof(char *));
@@ -167,7 +170,7 @@ static int child(void *arg)
 	const ac_spawn_t *sp = arg;
 	/* Dispositions that survive exec: ignored signals. Ours (and a caller's nohup) are
 	 * among these. */
-	static const int reset[] = {SIGINT, SIGQUIT, SIGPIPE, SIGHUP, SIGTERM, SIGCHLD, SIGTTOU,
+	static const int reset[] = {SIGINT,  SIGQUIT, SIGPIPE, SIGHUP,	SIGTERM,  SIGCHLD, SIGTTOU,
 				    SIGTTIN, SIGTSTP, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGXFSZ};
 	sigset_t none;
 	sigemptyset(&none);
@@ -219,7 +222,8 @@ pid_t ac_spawn_start(ac_spawn_t *sp)
 	/* The stack is only used until the exec; the parent sleeps meanwhile (VFORK). */
 	static char *stack;
 	if (!stack) {
-		stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 		if (stack == MAP_FAILED) {
 			stack = NULL;
 			return -1;

@@ -103,7 +103,8 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 	if (ac_proto_recv(conn, &req, fds, 3) < 0)
 		_exit(1);
 	if (ac_proto_parse_request(req, &cmd, &errmsg) < 0) {
-		reply(conn, json_pack("{ss si si}", "error", errmsg ? errmsg : "invalid request", "stage", 0, "errno", EINVAL));
+		reply(conn, json_pack("{ss si si}", "error", errmsg ? errmsg : "invalid request",
+				      "stage", 0, "errno", EINVAL));
 		_exit(1);
 	}
 	if (!cmd.stdin_open && fds[0] >= 0) {
@@ -118,7 +119,9 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 		int unlock = 0;
 		if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
 		    (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
-			reply(conn, json_pack("{ss si si}", "error", "cannot allocate a pseudo-terminal", "stage", 4, "errno", errno));
+			reply(conn,
+			      json_pack("{ss si si}", "error", "cannot allocate a pseudo-terminal",
+					"stage", 4, "errno", errno));
 			_exit(1);
 		}
 		struct winsize ws = {.ws_row = cmd.rows, .ws_col = cmd.cols};
@@ -138,17 +141,21 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 	if (pr < 0) {
 		char text[300];
 		if (pr == -ENOENT)
-			snprintf(text, sizeof(text), "unknown user '%s'", cmd.user ? cmd.user : "0");
+			snprintf(text, sizeof(text), "unknown user '%s'",
+				 cmd.user ? cmd.user : "0");
 		else
-			snprintf(text, sizeof(text), "cannot prepare the command: %s", strerror(-pr));
-		reply(conn, json_pack("{ss si si}", "error", text, "stage", pr == -ENOENT ? 2 : 4, "errno", -pr));
+			snprintf(text, sizeof(text), "cannot prepare the command: %s",
+				 strerror(-pr));
+		reply(conn, json_pack("{ss si si}", "error", text, "stage", pr == -ENOENT ? 2 : 4,
+				      "errno", -pr));
 		_exit(1);
 	}
 	/* The child must not keep the connection or the signalfd: both are O_CLOEXEC and
 	 * the child closes everything above 2 before exec anyway. */
 	pid_t child = ac_spawn_start(&sp);
 	if (child < 0) {
-		reply(conn, json_pack("{ss si si}", "error", "cannot start the command", "stage", 4, "errno", errno));
+		reply(conn, json_pack("{ss si si}", "error", "cannot start the command", "stage", 4,
+				      "errno", errno));
 		_exit(1);
 	}
 	close(ep[1]);
@@ -161,9 +168,11 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 	if (ac_read_all(ep[0], em, sizeof(em)) == sizeof(em)) {
 		char text[600];
 		if (em[0] == 3)
-			snprintf(text, sizeof(text), "cannot execute '%s': %s", cmd.argv[0], strerror(em[1]));
+			snprintf(text, sizeof(text), "cannot execute '%s': %s", cmd.argv[0],
+				 strerror(em[1]));
 		else if (em[0] == 2)
-			snprintf(text, sizeof(text), "unknown user '%s'", cmd.user ? cmd.user : "0");
+			snprintf(text, sizeof(text), "unknown user '%s'",
+				 cmd.user ? cmd.user : "0");
 		else if (em[0] == 1)
 			snprintf(text, sizeof(text), "cannot enter the working directory '%s': %s",
 				 cmd.cwd ? cmd.cwd : "/", strerror(em[1]));
@@ -189,7 +198,8 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 		if (cmd.timeout > 0 && !timed_out) {
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			double left = cmd.timeout - ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9);
+			double left = cmd.timeout - ((double)(now.tv_sec - t0.tv_sec) +
+						     (double)(now.tv_nsec - t0.tv_nsec) / 1e9);
 			if (left <= 0) {
 				timed_out = true;
 				kill(-child, SIGKILL);
@@ -242,7 +252,8 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 		code = 124;
 	if (conn_open)
 		reply(conn, json_pack("{si si sb}", "exit_code", code, "signal",
-				      WIFSIGNALED(status) ? WTERMSIG(status) : 0, "timed_out", timed_out));
+				      WIFSIGNALED(status) ? WTERMSIG(status) : 0, "timed_out",
+				      timed_out));
 	_exit(0);
 }
 
@@ -273,7 +284,8 @@ void ac_supervisor_main(int listen_fd, const ac_rt_spec_t *spec)
 			pid_t pid = fork();
 			if (pid == 0) {
 				close(listen_fd);
-				/* The shim's own signalfd: the supervisor's is shared file state. */
+				/* The shim's own signalfd: the supervisor's is shared file state.
+				 */
 				close(sigfd);
 				int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 				if (sfd < 0)

@@ -44,7 +44,8 @@ int ac_userns_fd(uint32_t uid_base, ac_error_t **err)
 		ac_error_set(err, AC_ERR_BACKEND, 0, "cannot create a user namespace");
 		goto out;
 	}
-	if (write_map(pid, "uid_map", uid_base, err) < 0 || write_map(pid, "gid_map", uid_base, err) < 0)
+	if (write_map(pid, "uid_map", uid_base, err) < 0 ||
+	    write_map(pid, "gid_map", uid_base, err) < 0)
 		goto out;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
@@ -63,7 +64,8 @@ int ac_userns_enter(int userns_fd, ac_error_t **err)
 	if (setns(userns_fd, CLONE_NEWUSER) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot enter the user namespace");
 	if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot become root of the sandbox");
+		return ac_error_set(err, AC_ERR_BACKEND, errno,
+				    "cannot become root of the sandbox");
 	return 0;
 }
 

@@ -378,6 +378,7 @@ ac_setup() {
 	AC_TMP=$(mktemp -d /tmp/agentcell-it-tmp.XXXXXX)
 	chmod 755 "$AC_TMP"
 	trap _ac_cleanup EXIT
+	exec </dev/null # no test may read the terminal by accident
 	trap 'exit 130' INT TERM
 	echo "# $AC_TEST_NAME: AGENTCELL=$AGENTCELL AGENTCELL_HOME=$AGENTCELL_HOME"
 }

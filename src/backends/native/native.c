@@ -45,17 +45,17 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	long long slot = ac_state_int(st, "uid_slot", -1);
 	uint64_t mem = (uint64_t)ac_state_int(st, "memory_mb", 512);
 	*spec = (ac_rt_spec_t){
-		.home = ac_manager_home(m),
-		.name = ac_state_str(st, "name", "sandbox"),
-		.image = ac_state_str(st, "image", "host"),
-		.mount_cwd = ac_state_str(st, "mount_cwd", NULL),
-		.uid_base = slot >= 0 ? ac_slot_uid_base((uint32_t)slot) : 0,
-		.limits = {.memory_mb = mem,
-			   .cpus = ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
-			   .pids = (uint64_t)ac_state_int(st, "pids_limit", 512)},
-		.tmp_mb = mem ? (mem < 1024 ? mem : 1024) : 1024,
-		.read_only = ac_state_bool(st, "read_only", false),
-		.env = e,
+	    .home = ac_manager_home(m),
+	    .name = ac_state_str(st, "name", "sandbox"),
+	    .image = ac_state_str(st, "image", "host"),
+	    .mount_cwd = ac_state_str(st, "mount_cwd", NULL),
+	    .uid_base = slot >= 0 ? ac_slot_uid_base((uint32_t)slot) : 0,
+	    .limits = {.memory_mb = mem,
+		       .cpus = ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
+		       .pids = (uint64_t)ac_state_int(st, "pids_limit", 512)},
+	    .tmp_mb = mem ? (mem < 1024 ? mem : 1024) : 1024,
+	    .read_only = ac_state_bool(st, "read_only", false),
+	    .env = e,
 	};
 	*env_out = e;
 	return 0;
@@ -100,6 +100,22 @@ static bool native_is_running(ac_manager_t *m, const json_t *st, long *pid)
 	return supervisor_alive(p.pidfile, pid);
 }
 
+/* Atomic (rename) but not durable: the file means nothing after a reboot (boot_id), so
+ * it does not pay for an fsync on the start path. A torn or empty file reads as stopped. */
+static int write_pidfile(const char *path, const char *buf, size_t len, ac_error_t **err)
+{
+	char tmp[1300];
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	_cleanup_close_ int fd =
+	    open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || ac_write_all(fd, buf, len) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ac_error_set(err, AC_ERR_INTERNAL, e, "cannot write %s", path);
+	}
+	return 0;
+}
+
 static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 {
 	native_paths_t p;
@@ -110,13 +126,16 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	if (spec_from_state(m, st, &spec, &env, err) < 0)
 		return -1;
 	if (ac_state_int(st, "uid_slot", -1) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, 0, "sandbox '%s' has no uid range in its state", name);
+		return ac_error_set(err, AC_ERR_INTERNAL, 0,
+				    "sandbox '%s' has no uid range in its state", name);
 	spec.data_dir = p.data;
 	spec.socket_path = p.sock;
 	if (spec.mount_cwd && access(spec.mount_cwd, F_OK) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "the mounted directory %s is gone", spec.mount_cwd);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
+				    "the mounted directory %s is gone", spec.mount_cwd);
 	if (strcmp(spec.image, "host") != 0 && access(spec.image, F_OK) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "image directory '%s' does not exist", spec.image);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
+				    "image directory '%s' does not exist", spec.image);
 	if (ac_mkdir_p_at(AT_FDCWD, p.data, 0700, err) < 0)
 		return -1;
 	pid_t pid;
@@ -125,15 +144,16 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 		return -1;
 	char boot[37], buf[256];
 	ac_boot_id(boot);
-	int n = snprintf(buf, sizeof(buf), "{\"pid\":%d,\"starttime\":%llu,\"boot_id\":\"%s\"}\n", (int)pid,
-			 ac_proc_starttime(pid), boot);
-	if (ac_write_file_atomic_at(AT_FDCWD, p.pidfile, buf, (size_t)n, 0600, err) < 0) {
+	int n = snprintf(buf, sizeof(buf), "{\"pid\":%d,\"starttime\":%llu,\"boot_id\":\"%s\"}\n",
+			 (int)pid, ac_proc_starttime(pid), boot);
+	if (write_pidfile(p.pidfile, buf, (size_t)n, err) < 0) {
 		kill(pid, SIGKILL);
 		return -1;
 	}
 	if (ac_write_all(ack, "y", 1) < 0) {
 		unlink(p.pidfile);
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor of '%s' exited during start-up", name);
+		return ac_error_set(err, AC_ERR_BACKEND, errno,
+				    "the supervisor of '%s' exited during start-up", name);
 	}
 	return 0;
 }
@@ -182,16 +202,16 @@ static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	return 0;
 }
 
-static int native_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
-		       ac_error_t **err)
+static int native_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3],
+		       ac_result_t *res, ac_error_t **err)
 {
 	native_paths_t p;
 	paths(m, name, &p);
 	return ac_rt_exec(p.sock, cmd, fds, res, err);
 }
 
-static int native_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
-		      ac_error_t **err)
+static int native_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, int fds[3],
+		      ac_result_t *res, ac_error_t **err)
 {
 	ac_rt_spec_t spec;
 	_cleanup_free_ char **env = NULL;
@@ -202,12 +222,19 @@ static int native_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, in
 	return ac_rt_run(&spec, cmd, res, err);
 }
 
+static void native_gc(ac_manager_t *m)
+{
+	(void)m;
+	ac_cgroup_gc_runs();
+}
+
 const ac_backend_ops_t ac_backend_native = {
-	.name = "native",
-	.start = native_start,
-	.stop = native_stop,
-	.destroy = native_destroy,
-	.is_running = native_is_running,
-	.exec = native_exec,
-	.run = native_run,
+    .gc = native_gc,
+    .name = "native",
+    .start = native_start,
+    .stop = native_stop,
+    .destroy = native_destroy,
+    .is_running = native_is_running,
+    .exec = native_exec,
+    .run = native_run,
 };
