@@ -74,6 +74,11 @@ void ac_time_format_rfc3339(int64_t unix_ms, char buf[32]);
 int ac_time_parse_rfc3339(const char *s, int64_t *unix_ms);
 int64_t ac_time_now_ms(void);
 
+/* Base64 (RFC 4648, padded). encode returns a NUL-terminated string to free or NULL;
+ * decode rejects anything malformed (-1) and NUL-terminates its output. */
+char *ac_base64_encode(const void *data, size_t len);
+int ac_base64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
+
 /* UUID version 7 (RFC 9562) in canonical 36-char lower-case form. */
 void ac_uuid_v7(char out[37]);
 bool ac_uuid_valid(const char *s);

@@ -134,6 +134,50 @@ int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds)
 	return 0;
 }
 
+/* Strings on the wire: a JSON string when valid UTF-8, else {"base64": "..."} (a command
+ * line or file name is bytes, not text). */
+static json_t *wire_string(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *b = ac_base64_encode(s, strlen(s));
+	if (!b)
+		return NULL;
+	j = json_pack("{ss}", "base64", b);
+	free(b);
+	return j;
+}
+
+/* Normalizes a wire string in place (base64 objects become byte strings) and returns
+ * its value, or NULL when it is not a string, holds a NUL, or is longer than MAX_STR. */
+static const char *wire_value(json_t *v, json_t *parent, size_t index, const char *key)
+{
+	if (json_is_object(v)) {
+		const char *b = json_string_value(json_object_get(v, "base64"));
+		unsigned char *raw;
+		size_t len;
+		if (!b || json_object_size(v) != 1 ||
+		    ac_base64_decode(b, strlen(b), &raw, &len) < 0)
+			return NULL;
+		if (memchr(raw, 0, len) || len > MAX_STR) {
+			free(raw);
+			return NULL;
+		}
+		v = json_stringn_nocheck((const char *)raw, len);
+		free(raw);
+		if (!v)
+			return NULL;
+		if (key ? json_object_set_new(parent, key, v)
+			: json_array_set_new(parent, index, v))
+			return NULL;
+	}
+	const char *s = json_string_value(v);
+	if (!s || strlen(s) != json_string_length(v) || json_string_length(v) > MAX_STR)
+		return NULL;
+	return s;
+}
+
 static char **string_array(json_t *a, size_t max, bool need_eq, char **errmsg, const char *what)
 {
 	if (!a)
@@ -149,9 +193,8 @@ static char **string_array(json_t *a, size_t max, bool need_eq, char **errmsg, c
 	json_t *it;
 	json_array_foreach(a, i, it)
 	{
-		const char *s = json_string_value(it);
-		if (!s || strlen(s) > MAX_STR || strlen(s) != json_string_length(it) ||
-		    (need_eq && (!strchr(s, '=') || s[0] == '='))) {
+		const char *s = wire_value(it, a, i, NULL);
+		if (!s || (need_eq && (!strchr(s, '=') || s[0] == '='))) {
 			free(v);
 			*errmsg = strdup(what);
 			return NULL;
@@ -180,18 +223,18 @@ int ac_proto_parse_request(json_t *req, ac_cmd_t *cmd, char **errmsg)
 		goto bad;
 	json_t *v;
 	if ((v = json_object_get(req, "cwd"))) {
-		if (!json_is_string(v) || json_string_value(v)[0] != '/') {
+		cmd->cwd = wire_value(v, req, 0, "cwd");
+		if (!cmd->cwd || cmd->cwd[0] != '/') {
 			*errmsg = strdup("cwd must be an absolute path");
 			goto bad;
 		}
-		cmd->cwd = json_string_value(v);
 	}
 	if ((v = json_object_get(req, "user"))) {
-		if (!json_is_string(v) || !json_string_value(v)[0]) {
-			*errmsg = strdup("user must be a string");
+		cmd->user = wire_value(v, req, 0, "user");
+		if (!cmd->user || !cmd->user[0]) {
+			*errmsg = strdup("user must be a non-empty string");
 			goto bad;
 		}
-		cmd->user = json_string_value(v);
 	}
 	if ((v = json_object_get(req, "timeout"))) {
 		if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e9) {
@@ -217,22 +260,32 @@ bad:
 json_t *ac_proto_build_request(const ac_cmd_t *cmd)
 {
 	json_t *req = json_object(), *argv = json_array(), *env = json_array();
-	for (char **a = cmd->argv; a && *a; a++)
-		json_array_append_new(argv, json_string(*a));
-	for (char **e = cmd->env; e && *e; e++)
-		json_array_append_new(env, json_string(*e));
-	json_object_set_new(req, "argv", argv);
-	json_object_set_new(req, "env", env);
-	if (cmd->cwd)
-		json_object_set_new(req, "cwd", json_string(cmd->cwd));
-	if (cmd->user)
-		json_object_set_new(req, "user", json_string(cmd->user));
-	if (cmd->timeout > 0)
-		json_object_set_new(req, "timeout", json_real(cmd->timeout));
-	json_object_set_new(req, "tty", json_boolean(cmd->tty));
-	json_object_set_new(req, "stdin", json_boolean(cmd->stdin_open));
-	json_object_set_new(req, "rows", json_integer(cmd->rows));
-	json_object_set_new(req, "cols", json_integer(cmd->cols));
+	int bad = !req || !argv || !env;
+	for (char **a = cmd->argv; !bad && a && *a; a++)
+		bad = json_array_append_new(argv, wire_string(*a));
+	for (char **e = cmd->env; !bad && e && *e; e++)
+		bad = json_array_append_new(env, wire_string(*e));
+	bad = bad || json_object_set_new(req, "argv", argv);
+	argv = NULL;
+	bad = bad || json_object_set_new(req, "env", env);
+	env = NULL;
+	if (!bad && cmd->cwd)
+		bad = json_object_set_new(req, "cwd", wire_string(cmd->cwd));
+	if (!bad && cmd->user)
+		bad = json_object_set_new(req, "user", wire_string(cmd->user));
+	if (!bad && cmd->timeout > 0)
+		bad = json_object_set_new(req, "timeout", json_real(cmd->timeout));
+	bad = bad || json_object_set_new(req, "tty", json_boolean(cmd->tty)) ||
+	      json_object_set_new(req, "stdin", json_boolean(cmd->stdin_open)) ||
+	      json_object_set_new(req, "rows", json_integer(cmd->rows)) ||
+	      json_object_set_new(req, "cols", json_integer(cmd->cols));
+	json_decref(argv);
+	json_decref(env);
+	if (bad) {
+		/* Never send a request that lost an element. */
+		json_decref(req);
+		return NULL;
+	}
 	return req;
 }
 
@@ -307,6 +360,8 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 		return ac_error_set(err, AC_ERR_STATE, errno,
 				    "cannot reach the sandbox's supervisor");
 	json_t *req = ac_proto_build_request(cmd);
+	if (!req)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "cannot encode the exec request");
 	int sendfds[3] = {cmd->stdin_open ? fds[0] : -1, fds[1], fds[2]};
 	int nfds = cmd->tty ? 0 : 3;
 	if (!cmd->tty && sendfds[0] < 0) {
@@ -323,8 +378,12 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 
 	json_t *msg = NULL;
 	int master[1] = {-1};
-	if (ac_proto_recv(s, &msg, master, 1) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor did not answer");
+	if (ac_proto_recv(s, &msg, master, 1) < 0) {
+		int e = errno;
+		if (master[0] >= 0)
+			close(master[0]);
+		return ac_error_set(err, AC_ERR_BACKEND, e, "the supervisor did not answer");
+	}
 	json_t *e = json_object_get(msg, "error");
 	if (e) {
 		int stage = (int)json_integer_value(json_object_get(msg, "stage"));

@@ -87,6 +87,23 @@ static int kill_descendants(pid_t self, int sig)
 	return killed;
 }
 
+/* An error reply; the text may quote user bytes that are not UTF-8. */
+static void reply_error(int conn, const char *text, int stage, int en)
+{
+	json_t *t = json_string(text);
+	if (!t) {
+		char *copy = strdup(text);
+		for (char *p = copy; p && *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		t = json_string(copy ? copy : "error");
+		free(copy);
+	}
+	json_t *m = json_pack("{so si si}", "error", t, "stage", stage, "errno", en);
+	ac_proto_send(conn, m, NULL, 0);
+	json_decref(m);
+}
+
 static void reply(int conn, json_t *m)
 {
 	ac_proto_send(conn, m, NULL, 0);
@@ -103,8 +120,7 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 	if (ac_proto_recv(conn, &req, fds, 3) < 0)
 		_exit(1);
 	if (ac_proto_parse_request(req, &cmd, &errmsg) < 0) {
-		reply(conn, json_pack("{ss si si}", "error", errmsg ? errmsg : "invalid request",
-				      "stage", 0, "errno", EINVAL));
+		reply_error(conn, errmsg ? errmsg : "invalid request", 0, EINVAL);
 		_exit(1);
 	}
 	if (!cmd.stdin_open && fds[0] >= 0) {
@@ -119,9 +135,7 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 		int unlock = 0;
 		if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
 		    (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
-			reply(conn,
-			      json_pack("{ss si si}", "error", "cannot allocate a pseudo-terminal",
-					"stage", 4, "errno", errno));
+			reply_error(conn, "cannot allocate a pseudo-terminal", 4, errno);
 			_exit(1);
 		}
 		struct winsize ws = {.ws_row = cmd.rows, .ws_col = cmd.cols};
@@ -146,16 +160,14 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 		else
 			snprintf(text, sizeof(text), "cannot prepare the command: %s",
 				 strerror(-pr));
-		reply(conn, json_pack("{ss si si}", "error", text, "stage", pr == -ENOENT ? 2 : 4,
-				      "errno", -pr));
+		reply_error(conn, text, pr == -ENOENT ? 2 : 4, -pr);
 		_exit(1);
 	}
 	/* The child must not keep the connection or the signalfd: both are O_CLOEXEC and
 	 * the child closes everything above 2 before exec anyway. */
 	pid_t child = ac_spawn_start(&sp);
 	if (child < 0) {
-		reply(conn, json_pack("{ss si si}", "error", "cannot start the command", "stage", 4,
-				      "errno", errno));
+		reply_error(conn, "cannot start the command", 4, errno);
 		_exit(1);
 	}
 	close(ep[1]);
@@ -178,7 +190,7 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 				 cmd.cwd ? cmd.cwd : "/", strerror(em[1]));
 		else
 			snprintf(text, sizeof(text), "%s: %s", stage_text(em[0]), strerror(em[1]));
-		reply(conn, json_pack("{ss si si}", "error", text, "stage", em[0], "errno", em[1]));
+		reply_error(conn, text, em[0], em[1]);
 		waitpid(child, NULL, 0);
 		_exit(1);
 	}

@@ -58,6 +58,15 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	    .env = e,
 	};
 	*env_out = e;
+	/* The state file is outside input too: limits out of range mean it was edited. */
+	if (!(spec->limits.cpus >= 0.01 && spec->limits.cpus <= 1024) ||
+	    spec->limits.memory_mb > (1ull << 20) || spec->limits.pids > 4194304ull) {
+		free(e);
+		*env_out = NULL;
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "sandbox '%s' has out-of-range limits in its state file",
+				    spec->name);
+	}
 	return 0;
 }
 
