@@ -12,11 +12,14 @@
 
 typedef struct ac_backend_ops {
 	const char *name;
+	/* Reserves what a new sandbox needs (e.g. its uid range) and records it in state;
+	 * undone by destroy. */
+	int (*create)(ac_manager_t *m, json_t *state, ac_error_t **err);
 	/* Starts the sandbox described by state (caller holds the sandbox lock). */
 	int (*start)(ac_manager_t *m, const json_t *state, ac_error_t **err);
 	/* Stops it; every process is gone on return. Idempotent. */
 	int (*stop)(ac_manager_t *m, const json_t *state, ac_error_t **err);
-	/* Deletes what the backend keeps for the sandbox (files, layers). */
+	/* Deletes what the backend keeps for the sandbox (files, layers, reservations). */
 	int (*destroy)(ac_manager_t *m, const json_t *state, ac_error_t **err);
 	/* Whether it runs; *pid receives a host pid when one exists (may be NULL). */
 	bool (*is_running)(ac_manager_t *m, const json_t *state, long *pid);

@@ -58,7 +58,8 @@ int ac_base64_decode(const char *s, size_t slen, unsigned char **out, size_t *ou
 				return -1;
 			}
 		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
 		*o++ = (unsigned char)(w >> 16);
 		if (pad < 2)
 			*o++ = (unsigned char)(w >> 8);

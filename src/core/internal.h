@@ -4,8 +4,6 @@
 
 #include "agentcell/manager.h"
 
-#define AC_SLOTS_PERSISTENT_PUBLIC 32768u /* = AC_SLOTS_PERSISTENT in runtime.h */
-
 const char *ac_manager_home(ac_manager_t *m);
 
 #endif

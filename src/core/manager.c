@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "agentcell/backend.h"
@@ -180,53 +179,6 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	return 0;
 }
 
-/* Persistent sandboxes own uid ranges [slot*65536 ...): the smallest free slot, chosen
- * under a lock of its own so two creates never share one. */
-static int allocate_slot(ac_manager_t *m, json_t *state, int *lockfd, ac_error_t **err)
-{
-	char path[1200];
-	snprintf(path, sizeof(path), "%s/locks/.slots", ac_manager_home(m));
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", path);
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR) {
-			close(fd);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot lock %s", path);
-		}
-	json_t *all = NULL;
-	if (ac_store_list(m->store, &all, NULL, err) < 0) {
-		close(fd);
-		return -1;
-	}
-	size_t n = json_array_size(all);
-	unsigned char *used = calloc(AC_SLOTS_PERSISTENT_PUBLIC, 1);
-	size_t i;
-	json_t *s;
-	json_array_foreach(all, i, s)
-	{
-		long long slot = ac_state_int(s, "uid_slot", -1);
-		if (slot >= 0 && slot < (long long)AC_SLOTS_PERSISTENT_PUBLIC)
-			used[slot] = 1;
-	}
-	json_decref(all);
-	long long slot = -1;
-	for (size_t k = 0; k < AC_SLOTS_PERSISTENT_PUBLIC && used; k++)
-		if (!used[k]) {
-			slot = (long long)k;
-			break;
-		}
-	free(used);
-	(void)n;
-	if (slot < 0) {
-		close(fd);
-		return ac_error_set(err, AC_ERR_STATE, 0, "no free uid range: too many sandboxes");
-	}
-	json_object_set_new(state, "uid_slot", json_integer(slot));
-	*lockfd = fd;
-	return 0;
-}
-
 int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o, json_t **out,
 		      ac_error_t **err)
 {
@@ -237,8 +189,8 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 		json_decref(st);
 		return ac_error_set(err, AC_ERR_EXISTS, 0, "sandbox '%s' already exists", name);
 	}
-	int lockfd = -1;
-	if (allocate_slot(m, st, &lockfd, err) < 0) {
+	const ac_backend_ops_t *b = backend_of(st, err);
+	if (!b || b->create(m, st, err) < 0) {
 		json_decref(st);
 		return -1;
 	}
@@ -246,7 +198,8 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 	ac_time_now_rfc3339(now);
 	json_object_set_new(st, "last_activity_at", json_string(now));
 	int rc = ac_store_create(m->store, st, err);
-	close(lockfd);
+	if (rc < 0)
+		b->destroy(m, st, NULL);
 	if (rc < 0 || !out)
 		json_decref(st);
 	else

@@ -300,29 +300,6 @@ static int launch(launch_t *l, pid_t *builder_pid, ac_error_t **err)
 	return 0;
 }
 
-static int lease_slot(const char *home, uint32_t *slot, ac_error_t **err)
-{
-	char dir[4200], path[4300];
-	snprintf(dir, sizeof(dir), "%s/locks", home);
-	if (ac_mkdir_p_at(AT_FDCWD, dir, 0700, err) < 0)
-		return -1;
-	const uint32_t first = AC_SLOTS_PERSISTENT, count = AC_SLOTS_TOTAL - AC_SLOTS_PERSISTENT;
-	uint32_t start = (uint32_t)getpid() % count;
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t s = first + (start + i) % count;
-		snprintf(path, sizeof(path), "%s/slot-%u.lock", dir, s);
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", path);
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			*slot = s;
-			return fd;
-		}
-		close(fd);
-	}
-	return ac_error_set(err, AC_ERR_BACKEND, 0, "no free uid range for another sandbox");
-}
-
 static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, ac_error_t **err)
 {
 	ac_report_t m;
@@ -380,7 +357,7 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res
 	uint32_t slot = 0;
 	char leaf[64];
 	static unsigned counter;
-	_cleanup_close_ int lease = lease_slot(spec.home, &slot, err);
+	_cleanup_close_ int lease = ac_slot_lease(&slot, err);
 	if (lease < 0)
 		return -1;
 	spec.uid_base = ac_slot_uid_base(slot);
@@ -436,7 +413,10 @@ int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_
 	launch_t l = {.spec = spec, .cmd = NULL, .listen_fd = -1, .log_fd = -1, .ack = {-1, -1}};
 	int rc = -1;
 	char path[4200];
-	if (ac_cgroup_create(spec->name, &spec->limits, &l.cg, err) < 0)
+	char leaf[128];
+	ac_sandbox_cgroup_leaf(leaf, sizeof(leaf), spec->name,
+			       (spec->uid_base - AC_UID_BASE_FIRST) / AC_UID_RANGE);
+	if (ac_cgroup_create(leaf, &spec->limits, &l.cg, err) < 0)
 		return -1;
 	l.userns_fd = ac_userns_fd(spec->uid_base, err);
 	if (l.userns_fd < 0)

@@ -23,7 +23,7 @@
 #include "agentcell/util.h"
 #include "runtime/runtime.h"
 
-#define BASE_VERSION 1
+#define BASE_VERSION 2
 
 /* Top-level host directories that are either symlinks into /usr (merged /usr) or real
  * directories that get an overlay of their own. */
@@ -174,28 +174,56 @@ static int build_base(const char *dir, ac_error_t **err)
 		}
 	}
 	if (copy_host_dir("/etc", fd, "etc", err) < 0 ||
-	    copy_host_dir("/var/lib/dpkg", fd, "var/lib/dpkg", err) < 0)
+	    ac_mkdir_p_at(fd, "var/lib/dpkg", 0755, err) < 0)
 		return -1;
 	/* A sandbox has its own identity. */
 	unlinkat(fd, "etc/hostname", 0);
 	return 0;
 }
 
+/* What the host base was copied from: /etc and every entry directly in it (name, size,
+ * mtime; a directory's mtime changes when its entries do). About 150 stat calls. An
+ * in-place edit deeper down (/etc/ssl/x) is not seen until something else changes. */
+static uint64_t etc_fingerprint(void)
+{
+	uint64_t h = 1469598103934665603ull;
+#define MIX(v)                                                                                     \
+	do {                                                                                       \
+		uint64_t _v = (uint64_t)(v);                                                       \
+		for (int _i = 0; _i < 8; _i++, _v >>= 8)                                           \
+			h = (h ^ (_v & 0xff)) * 1099511628211ull;                                  \
+	} while (0)
+	DIR *d = opendir("/etc");
+	if (!d)
+		return 0;
+	struct stat st;
+	if (fstat(dirfd(d), &st) == 0) {
+		MIX(st.st_mtim.tv_sec);
+		MIX(st.st_mtim.tv_nsec);
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		/* readdir order is stable for an unchanged directory; names are mixed in too. */
+		for (const char *c = de->d_name; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ull;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			MIX(st.st_mtim.tv_sec);
+			MIX(st.st_mtim.tv_nsec);
+			MIX(st.st_size);
+		}
+	}
+#undef MIX
+	closedir(d);
+	return h;
+}
+
 int ac_rootfs_host_base(const char *home, char **path_out, ac_error_t **err)
 {
-	struct stat e, v;
-	if (stat("/etc", &e) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "stat /etc");
-	if (stat("/var/lib/dpkg", &v) < 0)
-		memset(&v, 0, sizeof(v));
 	char *path = NULL;
-	/* Named after what it was copied from: a change to the host's /etc or package
-	 * database gives a new base; sandboxes keep their own upper layers either way. */
-	if (asprintf(&path, "%s/base/host-%d-%llx-%llx", home, BASE_VERSION,
-		     (unsigned long long)e.st_mtim.tv_sec * 1000000000ull +
-			 (unsigned long long)e.st_mtim.tv_nsec,
-		     (unsigned long long)v.st_mtim.tv_sec * 1000000000ull +
-			 (unsigned long long)v.st_mtim.tv_nsec) < 0)
+	/* Named after what it was copied from: a change to the host's /etc gives a new base;
+	 * sandboxes keep their own upper layers either way. */
+	if (asprintf(&path, "%s/base/host-%d-%016llx", home, BASE_VERSION,
+		     (unsigned long long)etc_fingerprint()) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	if (access(path, F_OK) == 0) {
 		*path_out = path;
@@ -368,26 +396,33 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 	if (host) {
 		/* The host's /usr (and any top-level lib/bin directory that is not a symlink
 		 * into it) as overlays of their own, so root inside can install into them. */
-		const char *extra[1 + AC_ARRAY_SIZE(host_top_dirs)];
+		/* The package database too (mounted, not copied: it is tens of MB), so that
+		 * dpkg and apt inside know what the host's /usr holds. */
+		struct {
+			const char *path, *layer;
+		} extra[2 + AC_ARRAY_SIZE(host_top_dirs)];
 		size_t n = 0;
-		extra[n++] = "usr";
+		extra[n].path = "usr", extra[n++].layer = "usr";
 		for (size_t i = 0; i < AC_ARRAY_SIZE(host_top_dirs); i++) {
 			struct stat st;
 			snprintf(p, sizeof(p), "/%s", host_top_dirs[i]);
 			if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-				extra[n++] = host_top_dirs[i];
+				extra[n].path = extra[n].layer = host_top_dirs[i], n++;
 		}
+		struct stat dst_st;
+		if (stat("/var/lib/dpkg", &dst_st) == 0 && S_ISDIR(dst_st.st_mode))
+			extra[n].path = "var/lib/dpkg", extra[n++].layer = "dpkg";
 		for (size_t i = 0; i < n; i++) {
 			char host_path[64], dst[4300];
-			snprintf(host_path, sizeof(host_path), "/%s", extra[i]);
-			snprintf(p, sizeof(p), "%s/lower/%s", staging, extra[i]);
-			snprintf(dst, sizeof(dst), "%s/%s", root, extra[i]);
+			snprintf(host_path, sizeof(host_path), "/%s", extra[i].path);
+			snprintf(p, sizeof(p), "%s/lower/%s", staging, extra[i].layer);
+			snprintf(dst, sizeof(dst), "%s/%s", root, extra[i].path);
 			if (mkdir(p, 0700) < 0)
 				return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", p);
 			if (idmap_mount(host_path, p, userns_fd,
 					MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
 					err) < 0 ||
-			    mount_overlay(p, layers, extra[i], dst, uid, err) < 0)
+			    mount_overlay(p, layers, extra[i].layer, dst, uid, err) < 0)
 				return -1;
 		}
 	} else {

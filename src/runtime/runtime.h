@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "agentcell/error.h"
@@ -45,6 +46,18 @@ typedef struct ac_rt_spec {
 	bool read_only;
 	char **env; /* sandbox-wide KEY=VALUE, NULL-terminated, may be NULL */
 } ac_rt_spec_t;
+
+/* --- slots.c: host-wide uid ranges --- */
+/* Claims the smallest free persistent slot for owner (the state file's path). */
+int ac_slot_claim(const char *owner, uint32_t *slot, ac_error_t **err);
+void ac_slot_release(uint32_t slot, const char *owner);
+/* Leases an ephemeral slot; returns an fd holding the lease (close to release). */
+int ac_slot_lease(uint32_t *slot, ac_error_t **err);
+/* The cgroup leaf of a persistent sandbox (host-unique through its slot). */
+static inline void ac_sandbox_cgroup_leaf(char *buf, size_t len, const char *name, uint32_t slot)
+{
+	snprintf(buf, len, "sb%u-%s", slot, name);
+}
 
 /* --- cgroup.c --- */
 typedef struct ac_cgroup ac_cgroup_t;

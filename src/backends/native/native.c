@@ -70,6 +70,31 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	return 0;
 }
 
+static void owner_of(ac_manager_t *m, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/sandboxes/%s.json", ac_manager_home(m), name);
+}
+
+static int native_create(ac_manager_t *m, json_t *st, ac_error_t **err)
+{
+	char owner[1200];
+	uint32_t slot;
+	owner_of(m, ac_state_str(st, "name", ""), owner, sizeof(owner));
+	if (ac_slot_claim(owner, &slot, err) < 0)
+		return -1;
+	json_object_set_new(st, "uid_slot", json_integer(slot));
+	return 0;
+}
+
+static bool cgroup_leaf(const json_t *st, char *buf, size_t len)
+{
+	long long slot = ac_state_int(st, "uid_slot", -1);
+	if (slot < 0 || slot >= AC_SLOTS_PERSISTENT)
+		return false;
+	ac_sandbox_cgroup_leaf(buf, len, ac_state_str(st, "name", ""), (uint32_t)slot);
+	return true;
+}
+
 static bool read_pidfile(const char *path, long *pid, unsigned long long *start, char boot[37])
 {
 	_cleanup_free_ char *buf = NULL;
@@ -134,7 +159,8 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	paths(m, name, &p);
 	if (spec_from_state(m, st, &spec, &env, err) < 0)
 		return -1;
-	if (ac_state_int(st, "uid_slot", -1) < 0)
+	if (ac_state_int(st, "uid_slot", -1) < 0 ||
+	    ac_state_int(st, "uid_slot", -1) >= AC_SLOTS_PERSISTENT)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0,
 				    "sandbox '%s' has no uid range in its state", name);
 	spec.data_dir = p.data;
@@ -190,7 +216,8 @@ static int native_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	}
 	ac_cgroup_t *cg = NULL;
 	int rc = 0;
-	if (ac_cgroup_open(name, &cg, NULL) == 0) {
+	char leaf[128];
+	if (cgroup_leaf(st, leaf, sizeof(leaf)) && ac_cgroup_open(leaf, &cg, NULL) == 0) {
 		rc = ac_cgroup_destroy(cg, err);
 		ac_cgroup_free(cg);
 	}
@@ -207,6 +234,12 @@ static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	if (ac_rm_rf_at(AT_FDCWD, p.data, err) < 0) {
 		ac_error_prefix(err, "cannot delete the sandbox's files");
 		return -1;
+	}
+	long long slot = ac_state_int(st, "uid_slot", -1);
+	if (slot >= 0 && slot < AC_SLOTS_PERSISTENT) {
+		char owner[1200];
+		owner_of(m, ac_state_str(st, "name", ""), owner, sizeof(owner));
+		ac_slot_release((uint32_t)slot, owner);
 	}
 	return 0;
 }
@@ -238,12 +271,13 @@ static void native_gc(ac_manager_t *m)
 }
 
 const ac_backend_ops_t ac_backend_native = {
-    .gc = native_gc,
     .name = "native",
+    .create = native_create,
     .start = native_start,
     .stop = native_stop,
     .destroy = native_destroy,
     .is_running = native_is_running,
     .exec = native_exec,
     .run = native_run,
+    .gc = native_gc,
 };
