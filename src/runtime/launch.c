@@ -232,9 +232,11 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (ac_rootfs_enter(spec->name, &err) < 0 || ac_caps_limit_bounding(&err) < 0)
 			goto fail;
-		/* init and its shims need no more than the commands get. */
-		if (ac_caps_drop_to_sandbox_set() < 0) {
-			ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot drop capabilities");
+		/* init, its shims and every command share one lockdown, applied once here:
+		 * the sandbox's capability set, no_new_privs and the seccomp filter. */
+		if (ac_caps_drop_to_sandbox_set() < 0 ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || ac_seccomp_load() < 0) {
+			ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot lock the sandbox down");
 			goto fail;
 		}
 		/* Keeps /proc/1/{exe,fd,mem,...} out of the sandbox's reach. */

@@ -77,7 +77,8 @@ int ac_slot_claim(const char *owner, uint32_t *slot, ac_error_t **err)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open the uid slot lock");
 	while (flock(lock, LOCK_EX) < 0)
 		if (errno != EINTR)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot lock the uid slots");
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot lock the uid slots");
 	for (uint32_t s = 0; s < AC_SLOTS_PERSISTENT; s++) {
 		char name[16];
 		snprintf(name, sizeof(name), "%u", s);
@@ -89,18 +90,21 @@ int ac_slot_claim(const char *owner, uint32_t *slot, ac_error_t **err)
 		if (fd < 0) {
 			if (errno == EEXIST)
 				continue;
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot claim uid slot %u", s);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot claim uid slot %u",
+					    s);
 		}
 		int rc = ac_write_all(fd, owner, strlen(owner));
 		close(fd);
 		if (rc < 0) {
 			unlinkat(dfd, name, 0);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot claim uid slot %u", s);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot claim uid slot %u",
+					    s);
 		}
 		*slot = s;
 		return 0;
 	}
-	return ac_error_set(err, AC_ERR_STATE, 0, "no free uid range: %u sandboxes exist on this host",
+	return ac_error_set(err, AC_ERR_STATE, 0,
+			    "no free uid range: %u sandboxes exist on this host",
 			    AC_SLOTS_PERSISTENT);
 }
 

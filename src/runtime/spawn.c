@@ -2,7 +2,7 @@
  * reads files (user lookup, environment, PATH) in the caller; ac_spawn_start() then
  * clones with CLONE_VM|CLONE_VFORK (no page-table copy, the caller sleeps until the exec)
  * and the child only makes system calls: session, descriptors, user, capabilities,
- * no_new_privs, seccomp, nothing but 0/1/2 left open, execve. */
+ * nothing but 0/1/2 left open, execve. no_new_privs and seccomp are inherited from init. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -206,10 +206,8 @@ static int child(void *arg)
 		fail(sp, 4, errno);
 	if (sp->uid == 0 && ac_caps_drop_to_sandbox_set() < 0)
 		fail(sp, 4, errno);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		fail(sp, 4, errno);
-	if (ac_seccomp_load() < 0)
-		fail(sp, 4, errno);
+	/* no_new_privs and the seccomp filter come from the sandbox's init, which set them
+	 * once for every process it will ever start (ac_rootfs_lockdown). */
 	/* Only 0, 1 and 2 survive the exec (errpipe is O_CLOEXEC). */
 	if (sp->errpipe > 3)
 		close_range(3, (unsigned)sp->errpipe - 1, 0);

@@ -269,6 +269,30 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 	_exit(0);
 }
 
+/* An idle shim waits in accept() ahead of time, so the fork is off the exec's critical
+ * path: when it takes a connection it says so on `taken` and the supervisor forks the
+ * next one while the first serves its exec. */
+static pid_t fork_idle_shim(int listen_fd, int sigfd, const sigset_t *set, const int taken[2],
+			    const ac_rt_spec_t *spec)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	close(sigfd);
+	close(taken[0]);
+	int sfd = signalfd(-1, set, SFD_CLOEXEC);
+	if (sfd < 0)
+		_exit(1);
+	int c;
+	while ((c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		if (errno != EINTR && errno != ECONNABORTED)
+			_exit(1);
+	(void)!write(taken[1], "x", 1);
+	close(taken[1]);
+	close(listen_fd);
+	shim(c, spec, sfd);
+}
+
 void ac_supervisor_main(int listen_fd, const ac_rt_spec_t *spec)
 {
 	sigset_t set;
@@ -276,35 +300,38 @@ void ac_supervisor_main(int listen_fd, const ac_rt_spec_t *spec)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sigfd < 0)
+	int taken[2];
+	if (sigfd < 0 || pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
 		_exit(1);
+	pid_t idle = 0;
 	for (;;) {
-		struct pollfd p[2] = {{listen_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+		if (idle <= 0) {
+			idle = fork_idle_shim(listen_fd, sigfd, &set, taken, spec);
+			if (idle < 0) {
+				/* Out of pids (the sandbox's limit): retry on the next child's
+				 * exit. */
+				struct pollfd p = {sigfd, POLLIN, 0};
+				poll(&p, 1, 100);
+			}
+		}
+		struct pollfd p[2] = {{taken[0], POLLIN, 0}, {sigfd, POLLIN, 0}};
 		if (poll(p, 2, -1) < 0)
 			continue;
+		if (p[0].revents & POLLIN) {
+			char buf[64];
+			while (read(taken[0], buf, sizeof(buf)) > 0)
+				;
+			idle = 0;
+		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) > 0)
 				;
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
-		}
-		if (p[0].revents & POLLIN) {
-			int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (c < 0)
-				continue;
-			pid_t pid = fork();
-			if (pid == 0) {
-				close(listen_fd);
-				/* The shim's own signalfd: the supervisor's is shared file state.
-				 */
-				close(sigfd);
-				int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-				if (sfd < 0)
-					_exit(1);
-				shim(c, spec, sfd);
-			}
-			close(c);
+			pid_t w;
+			while ((w = waitpid(-1, NULL, WNOHANG)) > 0)
+				if (w == idle)
+					idle =
+					    0; /* killed while idle (the sandbox can): replace it */
 		}
 	}
 }
