@@ -1,13 +1,12 @@
 /* timeit: run a command N times with fork+exec (no shell) and print its wall-time
  * distribution, measured with CLOCK_MONOTONIC around fork .. waitpid.
  *
- * usage: timeit [-n N] [-w WARMUP] [-a 'SHELL CMD'] [-e FILE] [-r] [-v] -- CMD [ARG...] [::: CMD2 ...]
- *   -n N      timed iterations (default 100)
- *   -w W      untimed warm-up iterations first (default 3)
- *   -a CMD    run CMD with /bin/sh -c after every iteration (warm-up too), untimed: clean-up
- *   -r        also print every sample, one per line ("sample MS"), in order
- *   -v        keep the command's stdout/stderr (default: /dev/null)
- *   -e FILE   append the command's stderr to FILE (instead of /dev/null)
+ * usage: timeit [-n N] [-w WARMUP] [-a 'SHELL CMD'] [-e FILE] [-r] [-v] -- CMD [ARG...] [::: CMD2
+ * ...] -n N      timed iterations (default 100) -w W      untimed warm-up iterations first (default
+ * 3) -a CMD    run CMD with /bin/sh -c after every iteration (warm-up too), untimed: clean-up -r
+ * also print every sample, one per line ("sample MS"), in order -v        keep the command's
+ * stdout/stderr (default: /dev/null) -e FILE   append the command's stderr to FILE (instead of
+ * /dev/null)
  *   ':::'     separates commands run one after the other inside ONE timed iteration; the
  *             iteration stops at the first command that fails
  * output (one line): n=N fail=F p50=MS p90=MS p99=MS mean=MS min=MS max=MS
@@ -102,9 +101,15 @@ int main(int argc, char **argv)
 	const char *after = NULL;
 	while ((opt = getopt(argc, argv, "+n:w:a:e:rv")) != -1) {
 		switch (opt) {
-		case 'n': n = atoi(optarg); break;
-		case 'w': warm = atoi(optarg); break;
-		case 'a': after = optarg; break;
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 'w':
+			warm = atoi(optarg);
+			break;
+		case 'a':
+			after = optarg;
+			break;
 		case 'e':
 			errfd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 			if (errfd < 0) {
@@ -112,10 +117,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'r': raw = 1; break;
-		case 'v': verbose = 1; break;
+		case 'r':
+			raw = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: timeit [-n N] [-w W] [-a CMD] [-e FILE] [-r] [-v] -- CMD...\n");
+			fprintf(
+			    stderr,
+			    "usage: timeit [-n N] [-w W] [-a CMD] [-e FILE] [-r] [-v] -- CMD...\n");
 			return 2;
 		}
 	}

@@ -130,8 +130,8 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
 					    "image directory '%s' does not exist", img);
 		if (!S_ISDIR(st.st_mode))
-			return ac_error_set(err, AC_ERR_INVALID, 0, "image '%s' is not a directory",
-					    img);
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
+					    "image directory '%s' is not a directory", img);
 		if (strcmp(image, "/") == 0)
 			return ac_error_set(err, AC_ERR_INVALID, 0,
 					    "the host's / cannot be an image: use --image host");
@@ -219,6 +219,9 @@ int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
 {
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	/* No lock file for a name that does not exist. */
+	if (!ac_store_exists(m->store, name))
+		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
 	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
 	if (lock < 0)
 		return -1;
@@ -257,6 +260,9 @@ int ac_manager_stop(ac_manager_t *m, const char *name, ac_error_t **err)
 {
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	/* No lock file for a name that does not exist. */
+	if (!ac_store_exists(m->store, name))
+		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
 	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
 	if (lock < 0)
 		return -1;
@@ -279,6 +285,9 @@ int ac_manager_remove(ac_manager_t *m, const char *name, ac_error_t **err)
 {
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	/* No lock file for a name that does not exist. */
+	if (!ac_store_exists(m->store, name))
+		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
 	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
 	if (lock < 0)
 		return -1;
@@ -376,6 +385,8 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 			return -1;
 		int rc = ac_backend_native.run(m, st, cmd, fds, res, err);
 		json_decref(st);
+		/* After the command, so it costs the command's start nothing. */
+		ac_backend_native.gc(m);
 		return rc;
 	}
 	if (ac_manager_create(m, name, o, NULL, err) < 0)

@@ -164,6 +164,7 @@ typedef struct launch {
 	ac_cgroup_t *cg;
 	int report[2];
 	int ack[2]; /* persistent: the caller confirms it recorded the supervisor */
+	pid_t caller;
 } launch_t;
 
 /* Closes every descriptor but 0, 1, 2 and keep[]: the caller's descriptors (its lock
@@ -218,6 +219,12 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 	}
 	if (ac_userns_enter(l->userns_fd, &err) < 0)
 		goto fail;
+	/* A credential change clears the parent-death signal: set it (again) now. A run
+	 * whose caller dies takes its sandbox along. */
+	if (l->cmd && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != l->caller)) {
+		ac_error_set(&err, AC_ERR_BACKEND, 0, "the caller went away");
+		goto fail;
+	}
 	if (unshare(NS_FLAGS) < 0) {
 		ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot create the sandbox namespaces");
 		goto fail;
@@ -289,6 +296,7 @@ static int launch(launch_t *l, pid_t *builder_pid, ac_error_t **err)
 		return -1;
 	if (pipe2(l->report, O_CLOEXEC) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	l->caller = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(l->report[0]);

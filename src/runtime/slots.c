@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "agentcell/util.h"
 #include "runtime/runtime.h"
@@ -40,9 +41,15 @@ static int open_dir(const char *base, const char *sub, ac_error_t **err)
 	return fd;
 }
 
-/* A claim is stale when its owner's state file is gone or names another slot. */
+#define CLAIM_GRACE_SECONDS 60
+
+/* A claim is stale when its owner's state file is gone or names another slot, and the
+ * claim is older than a create could take (the state is written just after the claim). */
 static bool claim_stale(int dfd, const char *slotname, uint32_t slot)
 {
+	struct stat cst;
+	if (fstatat(dfd, slotname, &cst, 0) < 0 || time(NULL) - cst.st_mtime < CLAIM_GRACE_SECONDS)
+		return false;
 	_cleanup_free_ char *owner = NULL, *state = NULL;
 	size_t len;
 	if (ac_read_file_at(dfd, slotname, 4096, &owner, &len, NULL) < 0)

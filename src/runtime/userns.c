@@ -5,7 +5,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "agentcell/util.h"
 #include "runtime/runtime.h"
@@ -20,24 +22,42 @@ static int write_map(pid_t pid, const char *file, uint32_t base, ac_error_t **er
 
 int ac_userns_fd(uint32_t uid_base, ac_error_t **err)
 {
-	int pfd[2];
+	int pfd[2], hold[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	if (pipe2(hold, O_CLOEXEC) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	}
 	/* A throw-away child holds the namespace just long enough to write its maps and
 	 * take an fd; the fd keeps the namespace alive after the child is gone. */
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
+		close(hold[0]);
+		close(hold[1]);
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fork");
 	}
 	if (pid == 0) {
+		/* Holds nothing of the caller's (its locks), and ends when the caller does:
+		 * the read returns at the caller's kill or at its exit. */
+		int keep_w = pfd[1], keep_r = hold[0];
+		int lo = keep_w < keep_r ? keep_w : keep_r, hi = keep_w < keep_r ? keep_r : keep_w;
+		if (lo > 3)
+			close_range(3, (unsigned)lo - 1, 0);
+		if (hi > lo + 1)
+			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+		close_range((unsigned)hi + 1, ~0u, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		char c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
-		(void)!write(pfd[1], &c, 1);
-		pause();
+		(void)!write(keep_w, &c, 1);
+		(void)!read(keep_r, &c, 1);
 		_exit(0);
 	}
 	close(pfd[1]);
+	close(hold[0]);
 	char c = 'n';
 	int fd = -1;
 	if (ac_read_all(pfd[0], &c, 1) != 1 || c != 'y') {
@@ -54,6 +74,7 @@ int ac_userns_fd(uint32_t uid_base, ac_error_t **err)
 		ac_error_set(err, AC_ERR_BACKEND, errno, "cannot open %s", path);
 out:
 	close(pfd[0]);
+	close(hold[1]);
 	kill(pid, SIGKILL);
 	/* Reaped later by ac_reap_helpers(): waiting here for the exit costs ~1 ms. */
 	return fd;

@@ -239,14 +239,47 @@ ac_list_entry() {
 		jq -c --arg n "$1" '(if type == "array" then . else (.sandboxes // []) end)[] | select(.name == $n)' 2>/dev/null
 }
 
-# Host pids in the v1 pids cgroup agentcell/LEAF (empty if the cgroup does not exist).
-cg_procs() { cat "/sys/fs/cgroup/pids/agentcell/$1/cgroup.procs" 2>/dev/null; }
+# cgroup leaves of sandbox NAME under agentcell/: "NAME" itself or "sb<slot>-NAME" (a leaf
+# made host-unique by the sandbox's uid slot). A run-* leaf is found by its own name.
+cg_leaves() {
+	local d b
+	for d in /sys/fs/cgroup/{pids,memory,cpu,cpu\,cpuacct,unified}/agentcell/*/; do
+		[ -d "$d" ] || continue
+		b=$(basename "$d")
+		if [ "$b" = "$1" ] || [[ "$b" =~ ^sb[0-9]+-(.*)$ && "${BASH_REMATCH[1]}" == "$1" ]]; then
+			echo "$b"
+		fi
+	done | sort -u
+	return 0
+}
 
-# Existing cgroup directories agentcell/LEAF across the v1 controllers (and v2).
+# cg_file NAME CONTROLLER FILE: contents of a cgroup file of sandbox NAME.
+cg_file() {
+	local leaf
+	leaf=$(cg_leaves "$1" | head -1)
+	if [ -z "$leaf" ]; then
+		echo "(no cgroup for $1)"
+		return 1
+	fi
+	cat "/sys/fs/cgroup/$2/agentcell/$leaf/$3" 2>&1
+}
+
+# Host pids in the v1 pids cgroup of sandbox NAME (empty if it has none).
+cg_procs() {
+	local leaf
+	for leaf in $(cg_leaves "$1"); do
+		cat "/sys/fs/cgroup/pids/agentcell/$leaf/cgroup.procs" 2>/dev/null
+	done
+	return 0
+}
+
+# Existing cgroup directories of sandbox NAME (or of a run-* leaf) across the controllers.
 cg_dirs() {
-	local c
-	for c in memory cpu pids cpu,cpuacct unified; do
-		[ -d "/sys/fs/cgroup/$c/agentcell/$1" ] && echo "/sys/fs/cgroup/$c/agentcell/$1"
+	local c leaf
+	for leaf in $(cg_leaves "$1"); do
+		for c in memory cpu pids cpu,cpuacct unified; do
+			[ -d "/sys/fs/cgroup/$c/agentcell/$leaf" ] && echo "/sys/fs/cgroup/$c/agentcell/$leaf"
+		done
 	done
 	return 0
 }
@@ -273,6 +306,19 @@ procs_in_uid_range() {
 	local base=$1
 	ps -e -o pid=,uid= | awk -v b="$base" '$2 >= b && $2 < b + 65536 { print $1 }'
 }
+
+# Live (non-zombie) host processes in the pid namespace NS (as readlink /proc/PID/ns/pid).
+procs_in_pidns() {
+	local d
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/ns/pid" 2>/dev/null)" = "$1" ] || continue
+		[ "$(awk '/^State:/ { print $2 }' "$d/status" 2>/dev/null)" = Z ] && continue
+		echo "${d#/proc/}"
+	done
+	return 0
+}
+
+pidns_empty() { [ -z "$(procs_in_pidns "$1")" ]; }
 
 # Lines of any host process's mountinfo that mention PATH.
 mounts_mentioning() {

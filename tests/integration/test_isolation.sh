@@ -20,12 +20,12 @@ wait_until 5 test -d "/proc/$HOSTPID"
 check "host: marker process $MARK is visible on the host (baseline)" \
 	grep -q "$MARK" "/proc/$HOSTPID/cmdline"
 
-acx run -- sh -c 'for f in /proc/[0-9]*/cmdline; do tr "\0" " " <"$f"; echo; done; echo ---; ps -e -o pid=,args=; echo ---; ls -d /proc/[0-9]* | wc -l'
+acx run -- sh -c 'for f in /proc/[0-9]*/cmdline; do tr "\0" " " <"$f"; echo; done; echo ---; ps -e -o pid=,args=; echo ---'
 check_rc "run: listing processes inside works" 0
 check_not_contains "run: host process $MARK is invisible in /proc" "${OUT%%---*}" "$MARK"
 check_not_contains "run: host process $MARK is invisible to ps" "$OUT" "$MARK"
-NPROC=$(tail -n1 <<<"$OUT")
-check_le "run: the sandbox sees few pids (saw $NPROC)" "${NPROC:-999}" 4
+acx run -- "$PY" -c 'import os; print(len([p for p in os.listdir("/proc") if p.isdigit()]))'
+check_le "run: the sandbox sees few pids (saw $OUT)" "${OUT:-999}" 3
 HOSTN=$(ls -d /proc/[0-9]* | wc -l)
 check_gt "host: the host sees many pids ($HOSTN, baseline)" "$HOSTN" 20
 
@@ -56,7 +56,6 @@ check_ne "run: own hostname (not the host's '$(hostname)')" "$(hostname)" "$OUT"
 HOSTIFS=$(awk 'NR > 2 { sub(":", "", $1); print $1 }' /proc/net/dev | sort | tr '\n' ' ')
 acx run -- sh -c 'awk "NR > 2 { sub(\":\", \"\", \$1); print \$1 }" /proc/net/dev | sort | tr "\n" " "'
 check_eq "run: only lo in /proc/net/dev (host has: $HOSTIFS)" "lo " "$OUT"
-acx run -- sh -c 'cat /sys/class/net/lo/operstate 2>/dev/null; ip -o link 2>/dev/null | wc -l'
 
 # A TCP service on all the host's addresses and an abstract unix socket (abstract sockets
 # belong to the network namespace).
@@ -256,7 +255,7 @@ done
 INST=/usr/local/bin/acinst-$ID
 acx exec "$BOX" -- sh -c "printf '#!/bin/sh\necho installed-ok\n' >$INST && chmod 755 $INST && acinst-$ID"
 check_eq "exec: root inside installs and runs $INST" "installed-ok" "$OUT"
-acx exec "$BOX" -- sh -c "echo appended >>/usr/bin/env.acnew-$ID && cp /usr/bin/env /usr/bin/env-copy-$ID && echo >>/usr/share/accanary-$ID 2>/dev/null; stat -c %u:%g /usr/bin/env /usr $INST"
+acx exec "$BOX" -- sh -c "cp /usr/bin/env /usr/bin/env-copy-$ID && stat -c %u:%g /usr/bin/env /usr $INST"
 check_eq "exec: host files under /usr appear owned by root inside (idmapped) and new files too" "0:0
 0:0
 0:0" "$OUT"
@@ -351,7 +350,7 @@ HOSTBND=$(awk '$1 == "CapBnd:" { print $2 }' /proc/self/status)
 check_eq "host: the host's bounding set has CAP_SYS_ADMIN (baseline)" 1 "$("$PY" -c "print((int('$HOSTBND', 16) >> 21) & 1)")"
 
 # ------------------------------------------------------------------ dangerous system calls
-HOSTPROBE=$("$PY" "$AC_LIB_DIR/syscall_probe.py" unshare_user keyctl add_key io_uring_setup userfaultfd ptrace_traceme socket_packet clone_newuser)
+HOSTPROBE=$("$PY" "$AC_LIB_DIR/syscall_probe.py" unshare_user keyctl add_key ptrace_traceme socket_packet clone_newuser)
 check_eq "host: the probe sees these calls succeed on the host (baseline)" "0" "$(grep -vc '=OK$' <<<"$HOSTPROBE")"
 for how in run exec; do
 	if [ $how = run ]; then acx run -- "$PY" -c "$PROBE"; else acx exec "$BOX" -- "$PY" -c "$PROBE"; fi

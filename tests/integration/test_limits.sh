@@ -11,15 +11,15 @@ MIB=1048576
 LIM=lim-$ID
 check_ac "create $LIM --memory 100 --cpus 0.5 --pids 77" create "$LIM" --memory 100 --cpus 0.5 --pids 77
 check_ac "start $LIM" start "$LIM"
-check_eq "cgroup: memory.limit_in_bytes = 100 MiB" $((100 * MIB)) "$(cat /sys/fs/cgroup/memory/agentcell/$LIM/memory.limit_in_bytes 2>&1)"
-check_eq "cgroup: cpu.cfs_quota_us = 50000 for --cpus 0.5" 50000 "$(cat /sys/fs/cgroup/cpu/agentcell/$LIM/cpu.cfs_quota_us 2>&1)"
-check_eq "cgroup: cpu.cfs_period_us = 100000" 100000 "$(cat /sys/fs/cgroup/cpu/agentcell/$LIM/cpu.cfs_period_us 2>&1)"
-check_eq "cgroup: pids.max = 77" 77 "$(cat /sys/fs/cgroup/pids/agentcell/$LIM/pids.max 2>&1)"
+check_eq "cgroup: memory.limit_in_bytes = 100 MiB" $((100 * MIB)) "$(cg_file "$LIM" memory memory.limit_in_bytes)"
+check_eq "cgroup: cpu.cfs_quota_us = 50000 for --cpus 0.5" 50000 "$(cg_file "$LIM" cpu cpu.cfs_quota_us)"
+check_eq "cgroup: cpu.cfs_period_us = 100000" 100000 "$(cg_file "$LIM" cpu cpu.cfs_period_us)"
+check_eq "cgroup: pids.max = 77" 77 "$(cg_file "$LIM" pids pids.max)"
 SUP=$(ac_supervisor_pid "$LIM")
 if [ -n "$SUP" ]; then
 	CG=$(cat "/proc/$SUP/cgroup")
 	for c in memory pids cpu; do
-		check_match "cgroup: the supervisor is in the $c cgroup agentcell/$LIM" "(^|"$'\n'")[0-9]+:([a-z_]+,)*$c(,[a-z_]+)*:/agentcell/$LIM"'($|'$'\n'')' "$CG"
+		check_match "cgroup: the supervisor is in the $c cgroup agentcell/$LIM" "(^|"$'\n'")[0-9]+:([a-z_]+,)*$c(,[a-z_]+)*:/agentcell/(sb[0-9]+-)?$LIM"'($|'$'\n'')' "$CG"
 	done
 else
 	fail "cgroup: found the supervisor of $LIM" "$(cg_procs "$LIM")"
@@ -31,7 +31,7 @@ if wait_until 10 has_python_matching "$CMARK"; then
 	P=$(python_matching "$CMARK")
 	CG=$(cat "/proc/$P/cgroup")
 	for c in memory pids cpu; do
-		check_match "cgroup: an exec'd command is in the $c cgroup agentcell/$LIM" "(^|"$'\n'")[0-9]+:([a-z_]+,)*$c(,[a-z_]+)*:/agentcell/$LIM"'($|'$'\n'')' "$CG"
+		check_match "cgroup: an exec'd command is in the $c cgroup agentcell/$LIM" "(^|"$'\n'")[0-9]+:([a-z_]+,)*$c(,[a-z_]+)*:/agentcell/(sb[0-9]+-)?$LIM"'($|'$'\n'')' "$CG"
 	done
 	kill -9 "$P"
 else
@@ -41,9 +41,9 @@ fi
 DEF=def-$ID
 acx create "$DEF"
 acx start "$DEF"
-check_eq "cgroup: default memory limit 512 MiB" $((512 * MIB)) "$(cat /sys/fs/cgroup/memory/agentcell/$DEF/memory.limit_in_bytes 2>&1)"
-check_eq "cgroup: default cpu quota = one CPU (quota = period)" "$(cat /sys/fs/cgroup/cpu/agentcell/$DEF/cpu.cfs_period_us 2>&1)" "$(cat /sys/fs/cgroup/cpu/agentcell/$DEF/cpu.cfs_quota_us 2>&1)"
-check_eq "cgroup: default pids.max 512" 512 "$(cat /sys/fs/cgroup/pids/agentcell/$DEF/pids.max 2>&1)"
+check_eq "cgroup: default memory limit 512 MiB" $((512 * MIB)) "$(cg_file "$DEF" memory memory.limit_in_bytes)"
+check_eq "cgroup: default cpu quota = one CPU (quota = period = 100000)" "100000 100000" "$(cg_file "$DEF" cpu cpu.cfs_period_us) $(cg_file "$DEF" cpu cpu.cfs_quota_us)"
+check_eq "cgroup: default pids.max 512" 512 "$(cg_file "$DEF" pids pids.max)"
 acx remove "$DEF"
 
 # An ephemeral run: limits on its run-* cgroup, and the cgroup is gone afterwards.
@@ -104,7 +104,7 @@ acx exec "$HOG" -- "$PY" -c "$HOGPY"
 check_rc "exec: a 1 GiB hog in a 64 MB sandbox is killed (137)" 137
 check_not_contains "exec: the hog did not get its memory" "$OUT" "survived"
 check_le "cgroup: peak memory use stayed within 64 MiB" \
-	"$(cat /sys/fs/cgroup/memory/agentcell/$HOG/memory.max_usage_in_bytes 2>/dev/null || echo 999999999999)" $((64 * MIB))
+	"$(cg_file "$HOG" memory memory.max_usage_in_bytes || echo 999999999999)" $((64 * MIB))
 check "exec: the bystander process in the same sandbox survived" has_python_matching "$BMARK"
 check "exec: the bystander's CLI is still waiting for it" kill -0 "$BYSTANDER_CLI"
 acx exec "$HOG" -- echo alive
@@ -122,7 +122,7 @@ check_not_contains "run: filling /tmp with 1 GiB in a 64 MB run does not succeed
 BOMB=bomb-$ID
 check_ac "create $BOMB --pids 50" create "$BOMB" --pids 50
 check_ac "start $BOMB" start "$BOMB"
-check_eq "cgroup: pids.max = 50" 50 "$(cat /sys/fs/cgroup/pids/agentcell/$BOMB/pids.max 2>&1)"
+check_eq "cgroup: pids.max = 50" 50 "$(cg_file "$BOMB" pids pids.max)"
 FORK='
 import os, time
 kids, fails = [], 0
@@ -151,7 +151,7 @@ if [[ "${FORKED:-}" =~ ^[0-9]+$ ]]; then
 	check_gt "fork bomb: forks failed at the limit ($FAILS of 200)" "$FAILS" 0
 	check_le "fork bomb: processes in the sandbox <= 50 (saw $PROCS)" "$PROCS" 50
 	check_le "fork bomb: successful forks < 50 ($FORKED)" "$FORKED" 49
-	check_le "cgroup: pids.peak <= 50" "$(cat /sys/fs/cgroup/pids/agentcell/$BOMB/pids.peak 2>/dev/null || echo 0)" 50
+	check_le "cgroup: pids.peak <= 50" "$(cg_file "$BOMB" pids pids.peak || echo 0)" 50
 else
 	fail "fork bomb: the probe ran" "$(acx_diag)"
 fi

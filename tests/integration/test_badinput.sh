@@ -1,0 +1,175 @@
+#!/bin/bash
+# Bad input: every error is one line "agentcell: ..." on stderr, exit 2 for usage errors and
+# 1 for the rest, and nothing is created or changed. Help texts name every option.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ac_setup
+
+ID=$(uniq_id)
+OK=ok-$ID # an existing, stopped sandbox
+STOPPED=$OK
+check_ac "create a sandbox to collide with" create "$OK"
+RUNNING=up-$ID
+check_ac "create and start a running sandbox" create "$RUNNING"
+acx start "$RUNNING"
+STATE_SUM=$(cat "$AGENTCELL_HOME"/sandboxes/*.json | sha256sum)
+
+# Everything of AGENTCELL_HOME except lock files and the shared host-base cache, with sizes
+# and mtimes of the state files.
+snapshot() {
+	(cd "$AGENTCELL_HOME" && find . \( -path ./locks -o -path ./base -o -name .lock \) -prune -o -printf '%p %s %T@\n' | sort)
+}
+
+# expect_error "desc" RC ARGS...: agentcell ARGS fails with RC, one error line, no change.
+expect_error() {
+	local desc=$1 want=$2 before after n
+	shift 2
+	before=$(snapshot)
+	acx "$@"
+	after=$(snapshot)
+	if [ "$RC" != "$want" ]; then
+		fail "$desc: exit $want" "command: agentcell $(printf '%q ' "$@")" "$(acx_diag)"
+	else
+		pass "$desc: exit $want"
+	fi
+	n=$(printf '%s' "$ERR" | grep -c '')
+	if [ "$n" -eq 1 ] && [[ "$ERR" == "agentcell: "* ]]; then
+		pass "$desc: one 'agentcell:' line on stderr"
+	else
+		fail "$desc: one 'agentcell:' line on stderr" "command: agentcell $(printf '%q ' "$@")" "$(acx_diag)"
+	fi
+	if [ "$before" == "$after" ]; then
+		pass "$desc: nothing created or changed"
+	else
+		fail "$desc: nothing created or changed" "$(diff <(echo "$before") <(echo "$after") | head -20)"
+	fi
+}
+
+LONG64=$(printf 'a%.0s' $(seq 64))
+LONG63=$(printf 'b%.0s' $(seq 63))
+
+# ------------------------------------------------------------------ names
+for name in "" "$LONG64" "-x" "a/b" ".." "." "x_" "_x" "x-" "a b" "a.b" "né" "a:b" '$(id)'; do
+	expect_error "create '$name' (bad name)" 2 create "$name"
+done
+check_eq "no sandbox was created by the bad names" "$(printf '%s\n' "$OK" "$RUNNING" | sort)" "$(ac_names | sort)"
+for cmd in start stop remove info; do
+	expect_error "$cmd 'a/b' (bad name)" 2 "$cmd" "a/b"
+done
+expect_error "exec 'a/b' (bad name)" 2 exec "a/b" -- true
+expect_error "exec '..' (bad name)" 2 exec ".." -- true
+for name in a "$LONG63" a_b-c A9 9-Z; do
+	acx create "$name"
+	if [ "$RC" -eq 0 ]; then pass "create '$name' (valid name) succeeds"; else fail "create '$name' (valid name) succeeds" "$(acx_diag)"; fi
+	acx remove "$name"
+done
+
+# ------------------------------------------------------------------ unknown options, missing arguments
+expect_error "create --bogus (unknown option)" 2 create "n1-$ID" --bogus
+expect_error "run --bogus (unknown option)" 2 run --bogus -- true
+expect_error "exec --bogus (unknown option)" 2 exec "$RUNNING" --bogus -- true
+expect_error "start --bogus (unknown option)" 2 start "$OK" --bogus
+expect_error "list --bogus (unknown option)" 2 list --bogus
+expect_error "info --bogus (unknown option)" 2 info "$OK" --bogus
+expect_error "--bogus (unknown global option)" 2 --bogus
+expect_error "unknown command" 2 "bogus-command-$ID"
+acx
+check_rc "no command at all: exit 2" 2
+check_ne "no command at all: says something on stderr" "" "$ERR"
+expect_error "create without a name" 2 create
+expect_error "start without a name" 2 start
+expect_error "exec without a command" 2 exec "$RUNNING"
+expect_error "exec without a command after --" 2 exec "$RUNNING" --
+expect_error "run without a command" 2 run
+expect_error "create --memory without a value" 2 create "n2-$ID" --memory
+expect_error "create with an extra argument" 2 create "n3-$ID" extra
+
+# ------------------------------------------------------------------ sizes
+for bad in "--memory -5" "--memory 99999999999" "--memory abc" "--memory 0" "--memory 15" "--memory 1048577" \
+	"--memory 12abc" "--memory 18446744073709551617" "--cpus 0" "--cpus abc" "--cpus -1" "--cpus nan" "--cpus inf" \
+	"--cpus 1e99" "--pids 0" "--pids -1" "--pids abc" "--pids 99999999999999999999" "--profile bogus" \
+	"--env NOEQUALS" "--env =v" "--image ''"; do
+	eval "set -- $bad"
+	expect_error "create $bad" 2 create "n4-$ID" "$@"
+done
+for bad in "--memory -5" "--cpus 0" "--pids 0" "--timeout -1" "--timeout abc" "--profile bogus"; do
+	eval "set -- $bad"
+	expect_error "run $bad" 2 run "$@" -- true
+done
+for bad in "--timeout -1" "--timeout abc" "--env NOEQUALS"; do
+	eval "set -- $bad"
+	expect_error "exec $bad" 2 exec "$RUNNING" "$@" -- true
+done
+
+# ------------------------------------------------------------------ images
+expect_error "create --image of a missing directory" 1 create "n5-$ID" --image "/nonexistent-$ID"
+expect_error "create --image of a regular file" 1 create "n6-$ID" --image /etc/hostname
+expect_error "run --image of a missing directory" 1 run --image "/nonexistent-$ID" -- true
+check_contains "the image error names the directory" "$ERR" "/nonexistent-$ID"
+
+# ------------------------------------------------------------------ --network
+expect_error "run --network" 2 run --network -- true
+check_contains "run --network says it is not supported yet" "$(tr 'A-Z' 'a-z' <<<"$ERR")" "not supported"
+expect_error "create --network" 2 create "n7-$ID" --network
+check_contains "create --network says it is not supported yet" "$(tr 'A-Z' 'a-z' <<<"$ERR")" "not supported"
+
+# ------------------------------------------------------------------ duplicates and unknown sandboxes
+expect_error "create of an existing name" 1 create "$OK"
+check_contains "the duplicate error names the sandbox" "$ERR" "$OK"
+expect_error "create of an existing name with other options" 1 create "$OK" --memory 100
+check_eq "the existing sandboxes' state files are unchanged" "$STATE_SUM" "$(cat "$AGENTCELL_HOME"/sandboxes/*.json | sha256sum)"
+for cmd in start stop remove info; do
+	expect_error "$cmd of an unknown sandbox" 1 "$cmd" "nope-$ID"
+done
+expect_error "exec in an unknown sandbox" 1 exec "nope-$ID" -- true
+check_contains "the unknown-sandbox error names it" "$ERR" "nope-$ID"
+expect_error "exec in a stopped sandbox" 1 exec "$STOPPED" -- true
+check_eq "no lock file is left behind for unknown names" "" "$(ls "$AGENTCELL_HOME/locks" 2>/dev/null | grep -F "nope-$ID")"
+check_eq "no cgroup was created for any rejected name" "" "$(for n in n1 n2 n3 n4 n5 n6 n7 nope; do cg_dirs "$n-$ID"; done)"
+check_eq "the sandboxes are still the two created ones" "$(printf '%s\n' "$OK" "$RUNNING" | sort)" "$(ac_names | sort)"
+acx exec "$RUNNING" -- echo alive
+check_out "the running sandbox was not disturbed by the errors" "alive"
+check_eq "the stopped sandbox is still stopped" "stopped" "$(ac_status "$OK")"
+
+# ------------------------------------------------------------------ help
+acx --help
+check_rc "--help exits 0" 0
+for c in run create start exec stop remove list info doctor; do
+	check_contains "--help names the command $c" "$OUT" "$c"
+done
+COMMON="--image --memory --cpus --pids --mount-cwd --read-only --env --profile --network"
+acx run --help
+check_rc "run --help exits 0" 0
+for o in $COMMON --timeout --keep -i; do check_contains "run --help mentions $o" "$OUT" "$o"; done
+acx create --help
+check_rc "create --help exits 0" 0
+for o in $COMMON; do check_contains "create --help mentions $o" "$OUT" "$o"; done
+acx exec --help
+check_rc "exec --help exits 0" 0
+for o in --env --workdir --user --timeout -i -t; do check_contains "exec --help mentions $o" "$OUT" "$o"; done
+for c in list info; do
+	acx "$c" --help
+	check_rc "$c --help exits 0" 0
+	check_contains "$c --help mentions --json" "$OUT" "--json"
+done
+for c in start stop remove doctor; do
+	acx "$c" --help
+	check_rc "$c --help exits 0" 0
+	check_contains "$c --help prints a usage line on stdout" "$OUT" "agentcell $c"
+done
+check_eq "--help created nothing" "$(printf '%s\n' "$OK" "$RUNNING" | sort)" "$(ac_names | sort)"
+
+# ------------------------------------------------------------------ non-root
+NRHOME=$(mktemp -d /tmp/agentcell-it-nonroot.XXXXXX)
+chmod 777 "$NRHOME"
+at_exit "rm -rf --one-file-system $NRHOME"
+if command -v setpriv >/dev/null && setpriv --reuid 65534 --regid 65534 --clear-groups test -x "$AGENTCELL"; then
+	NR=$(cd /tmp && AGENTCELL_HOME=$NRHOME timeout 30 setpriv --reuid 65534 --regid 65534 --clear-groups "$AGENTCELL" run -- true 2>&1)
+	NRRC=$?
+	check_ne "non-root: run fails" 0 "$NRRC"
+	check_match "non-root: says the native backend needs root" '^agentcell: .*root' "$NR"
+	check_eq "non-root: one line" 1 "$(printf '%s' "$NR" | grep -c '')"
+	NR=$(cd /tmp && AGENTCELL_HOME=$NRHOME timeout 30 setpriv --reuid 65534 --regid 65534 --clear-groups "$AGENTCELL" doctor 2>&1)
+	check_contains "non-root: doctor says root is needed" "$(tr 'A-Z' 'a-z' <<<"$NR")" "root"
+else
+	skip "non-root checks" "setpriv missing or the binary is not executable by nobody"
+fi
