@@ -2,7 +2,7 @@
 # Installs what agentcell needs to build and test, from Debian 12's archive only.
 set -euo pipefail
 pkgs=(gcc clang make pkg-config libjansson-dev libseccomp-dev libcmocka-dev
-      python3 procps util-linux busybox-static clang-format)
+      python3 procps util-linux busybox-static clang-format jq)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -31,6 +31,9 @@ typedef struct ac_backend_ops {
 		   ac_result_t *res, ac_error_t **err);
 	/* Removes what killed callers of ephemeral runs left behind (best effort). */
 	void (*gc)(ac_manager_t *m);
+	/* Applies the limits in state (memory_mb, cpus, pids_limit) to the running sandbox.
+	 * AC_ERR_STATE when the kernel refuses (memory below current use). */
+	int (*resize)(ac_manager_t *m, const json_t *state, ac_error_t **err);
 } ac_backend_ops_t;
 
 extern const ac_backend_ops_t ac_backend_native;

@@ -28,6 +28,10 @@ typedef struct ac_sandbox_opts {
 	const char *cwd;  /* the caller's working directory (for mount_cwd) */
 	char **env;	  /* KEY=VALUE, NULL-terminated or NULL */
 	const char *name; /* run --keep: optional name */
+	/* Lifetime, policy and labels (src/core/lifecycle.c); 0 / NULL: not given. */
+	uint64_t ttl_seconds;
+	uint64_t auto_stop_after, auto_archive_after, auto_delete_after; /* seconds */
+	char **labels; /* "key=value", NULL-terminated or NULL */
 } ac_sandbox_opts_t;
 
 #define AC_MEMORY_MIN_MB 16ull
@@ -67,5 +71,108 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 
 /* "running" or "stopped". */
 const char *ac_manager_status(ac_manager_t *m, const json_t *state);
+
+/* ---- Lifecycle, labels, audit and metrics (src/core/lifecycle.c, src/core/audit.c) ---- */
+
+/* Longest duration accepted anywhere (100 years), in seconds. */
+#define AC_DURATION_MAX	   (100ull * 365 * 86400)
+#define AC_LABELS_MAX	   64
+#define AC_LABEL_KEY_MAX   63
+#define AC_LABEL_VALUE_MAX 255
+#define AC_DESCRIPTION_MAX 1024
+
+/* Strict duration: a positive whole number with an optional unit s, m, h or d ("90s", "30m",
+ * "2h", "1d", "3600" = seconds), at most AC_DURATION_MAX. 0 or -1 (EINVAL / ERANGE). */
+int ac_duration_parse(const char *s, uint64_t *secs);
+/* The shortest exact form: 90 -> "90s", 1800 -> "30m", 7200 -> "2h", 86400 -> "1d". */
+void ac_duration_format(uint64_t secs, char buf[32]);
+
+/* Label keys: 1-63 of [A-Za-z0-9._/-]; values: 0-255 printable ASCII characters. */
+bool ac_label_key_valid(const char *key);
+bool ac_label_value_valid(const char *value);
+/* Splits "key=value" at the first '=' and validates both halves. key receives a copy of the
+ * key (keylen >= AC_LABEL_KEY_MAX + 1), *value points into kv. AC_ERR_INVALID on error. */
+int ac_label_parse(const char *kv, char *key, size_t keylen, const char **value, ac_error_t **err);
+/* Whether the state's labels contain every "key=value" of selectors (NULL: match). */
+bool ac_labels_match(const json_t *state, char *const *selectors);
+
+/* agentkernel's extend_ttl on a state object: expires_at = max(now, current expiry) + by;
+ * ttl_seconds = new expiry - created_at in whole seconds (kept when not positive or
+ * created_at is unreadable). AC_ERR_INVALID if the expiry would pass year 9999. */
+int ac_ttl_extend_state(json_t *state, uint64_t by, int64_t now_ms, ac_error_t **err);
+/* Whether the state has an expires_at that is before now. */
+bool ac_ttl_expired(const json_t *state, int64_t now_ms);
+
+/* agentkernel's lifecycle rules, pure: decisions for the given states (a JSON array of
+ * state objects, last_activity_at already merged with activity marks) whose running flags
+ * are running[i], at now_ms. *out: [{"name", "action": "delete"|"archive"|"stop",
+ * "reason"}] sorted by name, then reason. */
+int ac_lifecycle_decide(const json_t *states, const bool *running, int64_t now_ms, json_t **out,
+			ac_error_t **err);
+/* The same for one state: "delete", "archive", "stop" or NULL (no action); reason filled
+ * when an action is returned. */
+const char *ac_lifecycle_decide_one(const json_t *state, bool running, int64_t now_ms, char *reason,
+				    size_t reasonlen);
+
+/* Sets the expiry of a sandbox with ac_ttl_extend_state; *out (optional) gets its state. */
+int ac_manager_extend(ac_manager_t *m, const char *name, uint64_t by, json_t **out,
+		      ac_error_t **err);
+/* Removes every expired sandbox, running or not. *removed: [{"name", "expires_at"}] of
+ * the ones removed (set even on failure); -1 if any removal failed (the others go on). */
+int ac_manager_gc(ac_manager_t *m, json_t **removed, ac_error_t **err);
+
+/* A change of a lifecycle policy: per field, < 0 keeps it, 0 unsets it, > 0 sets seconds.
+ * clear drops the whole policy first. */
+typedef struct ac_policy_change {
+	bool clear;
+	int64_t auto_stop_after, auto_archive_after, auto_delete_after;
+} ac_policy_change_t;
+/* Applies c; *policy (optional) receives the resulting policy object (or JSON null). */
+int ac_manager_set_policy(ac_manager_t *m, const char *name, const ac_policy_change_t *c,
+			  json_t **policy, ac_error_t **err);
+/* Applies the lifecycle rules (see ac_lifecycle_decide) to every sandbox: delete, archive
+ * (stopping it first; archived_at, archived_reason) or stop. Each action is re-checked under
+ * the sandbox's lock first. dry_run: changes nothing. *decisions receives the decisions
+ * (taken or, with dry_run, that would be taken); -1 if any action failed. */
+int ac_manager_reconcile(ac_manager_t *m, bool dry_run, json_t **decisions, ac_error_t **err);
+/* Clears archived_at and archived_reason (and marks activity); AC_ERR_STATE if not archived. */
+int ac_manager_recover(ac_manager_t *m, const char *name, ac_error_t **err);
+
+/* Sets "key=value" labels and removes keys (absent keys are fine). *labels (optional)
+ * receives the resulting labels object. */
+int ac_manager_set_labels(ac_manager_t *m, const char *name, char *const *set, char *const *remove,
+			  json_t **labels, ac_error_t **err);
+/* Sets the description (NULL or "" clears it). At most AC_DESCRIPTION_MAX bytes of UTF-8
+ * without control characters other than tab. */
+int ac_manager_describe(ac_manager_t *m, const char *name, const char *text, ac_error_t **err);
+/* ac_manager_list restricted to sandboxes whose labels match every selector. */
+int ac_manager_list_labeled(ac_manager_t *m, char *const *selectors, json_t **out,
+			    ac_error_t **err);
+
+typedef struct ac_resize {
+	uint64_t memory_mb;
+	double cpus;
+	uint64_t pids;
+	bool memory_set, cpus_set, pids_set;
+} ac_resize_t;
+/* Changes a sandbox's limits: in place when it runs (*applied = true), else only in its
+ * state. If the backend refuses (e.g. memory below current use), nothing changes. */
+int ac_manager_resize(ac_manager_t *m, const char *name, const ac_resize_t *r, bool *applied,
+		      ac_error_t **err);
+
+/* Marks activity in a sandbox (exec, files, attach) without rewriting its state: the mtime
+ * of run/<name>.activity, merged into last_activity_at whenever states are read. */
+void ac_manager_touch_activity(ac_manager_t *m, const char *name);
+
+/* Appends {"timestamp", "event", "sandbox", "details"} as one line to audit.jsonl.
+ * details (may be NULL) is consumed. Best effort: failures are only returned. Callers never
+ * pass environment values. */
+int ac_audit_log(ac_manager_t *m, const char *event, const char *sandbox, json_t *details);
+/* Audit records, oldest first, of one sandbox (or all: NULL), the last `limit` (0: all). */
+int ac_audit_read(ac_manager_t *m, const char *sandbox, size_t limit, json_t **out,
+		  ac_error_t **err);
+/* Prometheus text format: sandboxes by status, counters and histograms from the audit log.
+ * *text is to free. */
+int ac_manager_metrics(ac_manager_t *m, char **text, ac_error_t **err);
 
 #endif

@@ -34,6 +34,9 @@ typedef struct cli_sandbox_opts {
 	ac_sandbox_opts_t o;
 	char *env[257];
 	int nenv;
+	char *labels[AC_LABELS_MAX + 1]; /* --label (o.labels points here) */
+	int nlabels;
+	const char *lifetime_opt; /* the first --ttl/--label/--auto-* given (run: --keep only) */
 } cli_sandbox_opts_t;
 int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so);
 
@@ -43,7 +46,7 @@ typedef struct cli_exec_opts {
 	int nenv;
 	const char *workdir, *user;
 	double timeout;
-	bool interactive, tty;
+	bool interactive, tty, detach;
 } cli_exec_opts_t;
 int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo,
 		       bool exec_only);
@@ -60,6 +63,25 @@ int cmd_exec(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_exec_list(int argc, char **argv);
+int cmd_exec_status(int argc, char **argv);
+int cmd_exec_logs(int argc, char **argv);
+int cmd_exec_kill(int argc, char **argv);
+
+/* --- cmd_manage.c: lifetime, policy, labels, resize, audit, metrics --- */
+/* --ttl, --label, --auto-stop-after, --auto-archive-after, --auto-delete-after of create and
+ * run --keep; same contract as cli_parse_sandbox_opt. */
+int cli_parse_lifetime_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so);
+int cmd_extend(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_reconcile(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+int cmd_label(int argc, char **argv);
+int cmd_describe(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 
 extern const cli_command_t cli_commands[];
 

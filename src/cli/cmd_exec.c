@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "agentcell/detach.h"
 #include "agentcell/util.h"
 #include "cli/cli.h"
 
@@ -64,9 +65,18 @@ int cmd_exec(int argc, char **argv)
 		cmd.rows = ws.ws_row;
 		cmd.cols = ws.ws_col;
 	}
+	ac_error_t *e = NULL;
+	if (eo.detach) {
+		char id[AC_DETACH_ID_LEN + 1];
+		int drc = ac_detach_start(m, name, &cmd, id, &e);
+		ac_manager_free(m);
+		if (drc < 0)
+			return cli_error(e);
+		printf("%s\n", id);
+		return 0;
+	}
 	int fds[3] = {0, 1, 2};
 	ac_result_t res = {0};
-	ac_error_t *e = NULL;
 	int rc = ac_manager_exec(m, name, &cmd, fds, &res, &e);
 	ac_manager_free(m);
 	if (rc < 0) {

@@ -41,19 +41,47 @@ static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, c
 int cmd_list(int argc, char **argv)
 {
 	bool json = false;
-	const char *name = NULL;
-	int r = parse_json_flag("list", argc, argv, &json, &name, false);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
+	char *sel[AC_LABELS_MAX + 1] = {0};
+	int nsel = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			return cli_help("list");
+		if (!strcmp(a, "--json")) {
+			json = true;
+			continue;
+		}
+		if (!strcmp(a, "--label") || !strncmp(a, "--label=", 8)) {
+			if (a[7] == '=')
+				v = a + 8;
+			else if (i + 1 < argc)
+				v = argv[++i];
+			else
+				return cli_usage("list", "option '--label' needs a value");
+			char key[AC_LABEL_KEY_MAX + 1];
+			const char *val;
+			ac_error_t *le = NULL;
+			if (ac_label_parse(v, key, sizeof(key), &val, &le) < 0) {
+				cli_usage("list", "--label: %s", le->msg);
+				ac_error_free(le);
+				return CLI_EXIT_USAGE;
+			}
+			if (nsel >= AC_LABELS_MAX)
+				return cli_usage("list", "too many --label options");
+			sel[nsel++] = (char *)v;
+			continue;
+		}
+		if (a[0] == '-')
+			return cli_usage("list", "unknown option '%s'", a);
+		return cli_usage("list", "unexpected argument '%s'", a);
+	}
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	json_t *all = NULL;
 	ac_error_t *e = NULL;
-	if (ac_manager_list(m, &all, &e) < 0) {
+	if (ac_manager_list_labeled(m, sel, &all, &e) < 0) {
 		ac_manager_free(m);
 		return cli_error(e);
 	}
@@ -106,10 +134,27 @@ int cmd_info(int argc, char **argv)
 	if (json) {
 		print_json(st);
 	} else {
-		static const char *keys[] = {
-		    "name",	 "uuid",       "status",	   "backend",	"image",
-		    "memory_mb", "cpus",       "pids_limit",	   "read_only", "mount_cwd",
-		    "profile",	 "created_at", "last_activity_at", "pid"};
+		static const char *keys[] = {"name",
+					     "uuid",
+					     "status",
+					     "backend",
+					     "image",
+					     "memory_mb",
+					     "cpus",
+					     "pids_limit",
+					     "read_only",
+					     "mount_cwd",
+					     "profile",
+					     "created_at",
+					     "last_activity_at",
+					     "pid",
+					     "description",
+					     "labels",
+					     "ttl_seconds",
+					     "expires_at",
+					     "lifecycle_policy",
+					     "archived_at",
+					     "archived_reason"};
 		for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
 			json_t *v = json_object_get(st, keys[i]);
 			if (!v || json_is_null(v))

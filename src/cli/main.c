@@ -27,6 +27,17 @@
 	"                        LANG LC_ALL TERM; restrictive: --read-only, 256 MB, 0.5 CPU\n"    \
 	"  --network             not supported yet: sandboxes only have loopback\n"
 
+#define LIFETIME_OPTS_HELP                                                                         \
+	"  --ttl DURATION        remove the sandbox with 'agentcell gc' once DURATION has "        \
+	"passed\n"                                                                                 \
+	"                        (DURATION: 90s, 30m, 2h, 1d or plain seconds)\n"                  \
+	"  --auto-stop-after D   lifecycle policy (applied by 'agentcell reconcile'): stop it\n"   \
+	"                        after D without activity\n"                                       \
+	"  --auto-archive-after D  stop and archive it after D without activity\n"                 \
+	"  --auto-delete-after D remove it once archived for D\n"                                  \
+	"  --label KEY=VALUE     a label (repeatable); keys 1-63 of A-Z a-z 0-9 . _ / -, values\n" \
+	"                        up to 255 printable characters\n"
+
 const cli_command_t cli_commands[] = {
     {"run", NULL, "run one command in a fresh sandbox that is removed afterwards",
      "agentcell run [OPTIONS] [--] CMD [ARG...]\n\n"
@@ -36,13 +47,14 @@ const cli_command_t cli_commands[] = {
      "  --timeout SECONDS     kill the sandbox after this long (exit status 124)\n"
      "  --keep                keep the sandbox (running) and print its name on stderr\n"
      "  --name NAME           name of the kept sandbox (with --keep)\n"
+     "\nWith --keep only:\n" LIFETIME_OPTS_HELP
      "  -i, --interactive     pass standard input through (otherwise /dev/null)\n",
      cmd_run},
     {"create", NULL, "create a persistent sandbox (stopped)",
      "agentcell create NAME [OPTIONS]\n\n"
      "Creates sandbox NAME (1-63 of A-Z a-z 0-9 _ -, starting and ending alphanumeric).\n"
      "Files written inside persist across stop and start until 'agentcell "
-     "remove'.\n\nOptions:\n" SANDBOX_OPTS_HELP,
+     "remove'.\n\nOptions:\n" SANDBOX_OPTS_HELP LIFETIME_OPTS_HELP,
      cmd_create},
     {"start", NULL, "start a sandbox",
      "agentcell start NAME\n\nStarts sandbox NAME (nothing happens if it runs).\n", cmd_start},
@@ -55,16 +67,39 @@ const cli_command_t cli_commands[] = {
      "  -u, --user UID|NAME   run as this user (default root of the sandbox)\n"
      "  --timeout SECONDS     kill CMD and everything it started after this long (exit 124)\n"
      "  -i, --interactive     pass standard input through (otherwise /dev/null)\n"
-     "  -t, --tty             allocate a pseudo-terminal that follows this terminal's size\n",
+     "  -t, --tty             allocate a pseudo-terminal that follows this terminal's size\n"
+     "  -d, --detach          run in the background: print an id and return at once (see\n"
+     "                        exec-list, exec-status, exec-logs, exec-kill)\n",
      cmd_exec},
+    {"exec-list", NULL, "list background commands",
+     "agentcell exec-list [NAME] [--json]\n\nLists the background (exec --detach) commands of "
+     "sandbox NAME, or of all\n"
+     "sandboxes, oldest first, with their state: running, completed (exit 0) or failed.\n",
+     cmd_exec_list},
+    {"exec-status", NULL, "show a background command's state and exit code",
+     "agentcell exec-status ID [--json]\n\nShows the state (running, completed, failed), exit "
+     "code, start and end of\n"
+     "background command ID.\n",
+     cmd_exec_status},
+    {"exec-logs", NULL, "print a background command's output",
+     "agentcell exec-logs ID [--stderr] [--follow]\n\nPrints what background command ID wrote to "
+     "stdout (or stderr). Each log is\n"
+     "kept under 8 MiB: past that the oldest bytes are dropped, and a note says how many.\n\n"
+     "  --stderr              the standard error log\n"
+     "  -f, --follow          keep printing new output until the command ends\n",
+     cmd_exec_logs},
+    {"exec-kill", NULL, "kill a background command and everything it started",
+     "agentcell exec-kill ID\n\nKills background command ID and every process it started.\n",
+     cmd_exec_kill},
     {"stop", NULL, "stop a sandbox (every process of it is killed)",
      "agentcell stop NAME\n\nStops sandbox NAME. Its files are kept.\n", cmd_stop},
     {"remove", "rm", "stop and delete a sandbox with its files",
      "agentcell remove NAME\n\nStops sandbox NAME if it runs and deletes it and its files.\n",
      cmd_remove},
     {"list", "ls", "list sandboxes",
-     "agentcell list [--json]\n\nLists every sandbox with its status.\n\n  --json                "
-     "JSON array of sandbox states\n",
+     "agentcell list [--json] [--label KEY=VALUE]...\n\nLists every sandbox with its status.\n\n"
+     "  --json                JSON array of sandbox states\n"
+     "  --label KEY=VALUE     only sandboxes with this label (repeatable: all must match)\n",
      cmd_list},
     {"info", NULL, "show one sandbox",
      "agentcell info NAME [--json]\n\nShows sandbox NAME's settings and status.\n\n  --json        "
@@ -74,6 +109,76 @@ const cli_command_t cli_commands[] = {
      "agentcell doctor\n\nChecks root or user namespaces, idmapped mounts, overlayfs, seccomp and\n"
      "cgroup controllers, and says how to fix what is missing. Exit status 1 if anything is.\n",
      cmd_doctor},
+    {"extend", NULL, "push a sandbox's expiry (TTL) further out",
+     "agentcell extend NAME --by DURATION\n\n"
+     "Sets NAME's expiry to DURATION after the later of now and its current expiry (a\n"
+     "sandbox without a TTL gets one); ttl_seconds becomes the time from its creation to the\n"
+     "new expiry. Prints the new expiry.\n\n"
+     "  --by DURATION         90s, 30m, 2h, 1d or plain seconds\n",
+     cmd_extend},
+    {"gc", NULL, "remove every expired sandbox",
+     "agentcell gc [--json]\n\nRemoves every sandbox whose TTL has expired, running or not, "
+     "and prints\nwhat it removed.\n\n"
+     "  --json                a JSON array [{name, expires_at}]\n",
+     cmd_gc},
+    {"policy", NULL, "show or change a sandbox's lifecycle policy",
+     "agentcell policy NAME [--auto-stop-after D] [--auto-archive-after D]\n"
+     "                      [--auto-delete-after D] [--clear] [--json]\n\n"
+     "Without options, shows NAME's lifecycle policy; otherwise changes it. 'agentcell\n"
+     "reconcile' applies the policies. D: 90s, 30m, 2h, 1d, plain seconds, or 'none' to\n"
+     "unset one rule.\n\n"
+     "  --auto-stop-after D   stop it after D without activity\n"
+     "  --auto-archive-after D  stop and archive it after D without activity\n"
+     "  --auto-delete-after D remove it once archived for D\n"
+     "  --clear               drop the whole policy (then apply the other options)\n"
+     "  --json                print the resulting policy as JSON\n",
+     cmd_policy},
+    {"reconcile", NULL, "apply the lifecycle policies (stop, archive, delete)",
+     "agentcell reconcile [--dry-run] [--json]\n\n"
+     "Applies every sandbox's lifecycle policy: an archived sandbox is deleted once it has\n"
+     "been archived for auto-delete-after; otherwise one inactive (since its last exec,\n"
+     "start or creation) for auto-archive-after is stopped and archived, and a running one\n"
+     "inactive for auto-stop-after is stopped. Prints one line per action, sorted by name.\n\n"
+     "  --dry-run             change nothing; print what would be done\n"
+     "  --json                a JSON array [{name, action, reason}]\n",
+     cmd_reconcile},
+    {"recover", NULL, "bring an archived sandbox back",
+     "agentcell recover NAME\n\nClears NAME's archived state so that it can be started "
+     "again.\n",
+     cmd_recover},
+    {"label", NULL, "show, set or remove a sandbox's labels",
+     "agentcell label NAME [KEY=VALUE...] [--remove KEY]... [--json]\n\n"
+     "Sets and removes labels of NAME and prints the resulting labels (without changes:\n"
+     "prints them). Keys: 1-63 of A-Z a-z 0-9 . _ / -; values: up to 255 printable\n"
+     "characters. 'agentcell list --label KEY=VALUE' selects by label.\n\n"
+     "  --remove KEY          remove this label (repeatable)\n"
+     "  --json                print the labels as a JSON object\n",
+     cmd_label},
+    {"describe", NULL, "set a sandbox's description",
+     "agentcell describe NAME TEXT\n\nSets NAME's description to TEXT (at most 1024 bytes; "
+     "an empty TEXT clears it).\n",
+     cmd_describe},
+    {"resize", NULL, "change a sandbox's memory, CPU or process limits",
+     "agentcell resize NAME [--memory MB] [--cpus N] [--pids N]\n\n"
+     "Changes NAME's limits: in place if it runs (its cgroup), and in its state. Lowering\n"
+     "memory below what the sandbox uses now is refused, and nothing changes.\n\n"
+     "  --memory MB           memory limit (16-1048576)\n"
+     "  --cpus N              CPU limit, fractions allowed (0.01-1024)\n"
+     "  --pids N              process limit (8-4194304)\n",
+     cmd_resize},
+    {"audit", NULL, "show the audit log",
+     "agentcell audit [--sandbox NAME] [--limit N] [--json]\n\n"
+     "Shows the audit log ($AGENTCELL_HOME/audit.jsonl), oldest first: creations, starts,\n"
+     "stops, removals, commands with their exit codes, lifecycle actions, changes and\n"
+     "errors. Environment values are never recorded.\n\n"
+     "  --sandbox NAME        only the events of sandbox NAME\n"
+     "  --limit N             only the last N events\n"
+     "  --json                a JSON array of {timestamp, event, sandbox, details}\n",
+     cmd_audit},
+    {"metrics", NULL, "print metrics in the Prometheus text format",
+     "agentcell metrics\n\nPrints sandboxes by status and counters and histograms derived "
+     "from the audit log\n(commands, events, durations) in the Prometheus text format.\n",
+     cmd_metrics},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

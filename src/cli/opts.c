@@ -66,6 +66,8 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 	const char *v;
 	int r;
 	const char *a = argv[*i];
+	if ((r = cli_parse_lifetime_opt(cmd, argc, argv, i, so)) != 0)
+		return r;
 	if ((r = opt_value(cmd, argc, argv, i, "--image", &v)) != 0) {
 		if (r < 0)
 			return r;
@@ -161,6 +163,10 @@ int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_
 	}
 	if (!strcmp(a, "-t") || !strcmp(a, "--tty")) {
 		eo->tty = true;
+		return 1;
+	}
+	if (!strcmp(a, "-d") || !strcmp(a, "--detach")) {
+		eo->detach = true;
 		return 1;
 	}
 	if (!strcmp(a, "-it") || !strcmp(a, "-ti")) {

@@ -12,6 +12,7 @@
 #include "agentcell/manager.h"
 #include "agentcell/util.h"
 #include "core/internal.h"
+#include "core/lifecycle.h"
 
 struct ac_manager {
 	ac_store_t *store;
@@ -59,6 +60,37 @@ static const ac_backend_ops_t *backend_of(const json_t *state, ac_error_t **err)
 		return &ac_backend_native;
 	ac_error_set(err, AC_ERR_UNSUPPORTED, 0, "backend '%s' is not available in this build", b);
 	return NULL;
+}
+
+const ac_backend_ops_t *ac_manager_backend_of(const json_t *state, ac_error_t **err)
+{
+	return backend_of(state, err);
+}
+
+/* What the audit log says about a new sandbox: its settings, never environment values. */
+static json_t *created_details(const json_t *st)
+{
+	static const char *keys[] = {"image",	    "profile",	  "memory_mb",	     "cpus",
+				     "pids_limit",  "read_only",  "mount_cwd",	     "labels",
+				     "ttl_seconds", "expires_at", "lifecycle_policy"};
+	json_t *d = json_object();
+	for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
+		json_t *v = json_object_get(st, keys[i]);
+		if (v && !json_is_null(v))
+			json_object_set(d, keys[i], v);
+	}
+	json_t *keys_only = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(st, "env"), i, e)
+	{
+		const char *kv = json_string_value(e);
+		const char *eq = kv ? strchr(kv, '=') : NULL;
+		if (eq)
+			json_array_append_new(keys_only, json_stringn(kv, (size_t)(eq - kv)));
+	}
+	json_object_set_new(d, "env_keys", keys_only);
+	return d;
 }
 
 /* agentkernel's three profiles. Explicit options win over the profile's values. */
@@ -174,6 +206,10 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	if (!st)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
 	json_object_set_new(st, "cpus", json_real(r.cpus));
+	if (ac_lifecycle_apply_opts(st, &r, err) < 0) {
+		json_decref(st);
+		return -1;
+	}
 	(void)m;
 	*out = st;
 	return 0;
@@ -197,9 +233,13 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 	char now[32];
 	ac_time_now_rfc3339(now);
 	json_object_set_new(st, "last_activity_at", json_string(now));
+	/* A mark left by an earlier sandbox of this name must not count for this one. */
+	ac_lifecycle_forget_activity(m, name);
 	int rc = ac_store_create(m->store, st, err);
 	if (rc < 0)
 		b->destroy(m, st, NULL);
+	else
+		ac_audit_log(m, "created", name, created_details(st));
 	if (rc < 0 || !out)
 		json_decref(st);
 	else
@@ -244,64 +284,117 @@ int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
 	}
 	/* Whatever a dead supervisor left (cgroup, socket) goes first. */
 	b->stop(m, st, NULL);
-	rc = b->start(m, st, err);
+	struct timespec t0;
+	ac_audit_clock(&t0);
+	ac_error_t *se = NULL;
+	rc = b->start(m, st, &se);
 	if (rc == 0) {
 		char now[32];
 		ac_time_now_rfc3339(now);
 		json_object_set_new(st, "last_activity_at", json_string(now));
 		ac_store_save(m->store, st, NULL);
+		ac_audit_log(m, "started", name, ac_audit_with_duration(NULL, &t0));
+	} else {
+		ac_audit_log(m, "error", name,
+			     json_pack("{ss ss}", "operation", "start", "error",
+				       se ? se->msg : "unknown error"));
+		if (err && !*err)
+			*err = se;
+		else
+			ac_error_free(se);
 	}
 out:
 	json_decref(st);
 	return rc;
 }
 
-int ac_manager_stop(ac_manager_t *m, const char *name, ac_error_t **err)
+int ac_manager_stop_if(ac_manager_t *m, const char *name, ac_state_pred_t pred, void *arg,
+		       json_t *details, ac_error_t **err)
 {
-	if (!ac_name_valid(name))
+	if (!ac_name_valid(name)) {
+		json_decref(details);
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	}
 	/* No lock file for a name that does not exist. */
-	if (!ac_store_exists(m->store, name))
+	if (!ac_store_exists(m->store, name)) {
+		json_decref(details);
 		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
+	}
 	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
-	if (lock < 0)
-		return -1;
 	json_t *st = NULL;
-	if (ac_store_load(m->store, name, &st, err) < 0)
+	if (lock < 0 || ac_store_load(m->store, name, &st, err) < 0) {
+		json_decref(details);
 		return -1;
+	}
 	int rc = -1;
 	const ac_backend_ops_t *b = backend_of(st, err);
 	if (b) {
 		bool was = b->is_running(m, st, NULL);
-		rc = b->stop(m, st, err);
-		if (rc == 0 && !was)
-			rc = 1;
+		struct timespec t0;
+		ac_audit_clock(&t0);
+		if (pred && !pred(m, st, was, arg)) {
+			rc = 2;
+		} else {
+			rc = b->stop(m, st, err);
+			if (rc == 0 && was)
+				ac_audit_log(m, "stopped", name,
+					     ac_audit_with_duration(steal_ptr(details), &t0));
+			if (rc == 0 && !was)
+				rc = 1;
+		}
 	}
+	json_decref(details);
+	json_decref(st);
+	return rc;
+}
+
+int ac_manager_stop(ac_manager_t *m, const char *name, ac_error_t **err)
+{
+	return ac_manager_stop_if(m, name, NULL, NULL, NULL, err);
+}
+
+int ac_manager_remove_if(ac_manager_t *m, const char *name, ac_state_pred_t pred, void *arg,
+			 json_t *details, ac_error_t **err)
+{
+	if (!ac_name_valid(name)) {
+		json_decref(details);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	}
+	/* No lock file for a name that does not exist. */
+	if (!ac_store_exists(m->store, name)) {
+		json_decref(details);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
+	}
+	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
+	json_t *st = NULL;
+	if (lock < 0 || ac_store_load(m->store, name, &st, err) < 0) {
+		json_decref(details);
+		return -1;
+	}
+	int rc = -1;
+	struct timespec t0;
+	ac_audit_clock(&t0);
+	const ac_backend_ops_t *b = backend_of(st, err);
+	if (b && pred && !pred(m, st, b->is_running(m, st, NULL), arg)) {
+		json_decref(details);
+		json_decref(st);
+		return 1;
+	}
+	if (b && b->stop(m, st, err) == 0 && b->destroy(m, st, err) == 0)
+		rc = ac_store_remove(m->store, name, err);
+	if (rc == 0) {
+		ac_store_unlink_sandbox_lock(m->store, name);
+		ac_lifecycle_forget_activity(m, name);
+		ac_audit_log(m, "removed", name, ac_audit_with_duration(steal_ptr(details), &t0));
+	}
+	json_decref(details);
 	json_decref(st);
 	return rc;
 }
 
 int ac_manager_remove(ac_manager_t *m, const char *name, ac_error_t **err)
 {
-	if (!ac_name_valid(name))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
-	/* No lock file for a name that does not exist. */
-	if (!ac_store_exists(m->store, name))
-		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
-	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
-	if (lock < 0)
-		return -1;
-	json_t *st = NULL;
-	if (ac_store_load(m->store, name, &st, err) < 0)
-		return -1;
-	int rc = -1;
-	const ac_backend_ops_t *b = backend_of(st, err);
-	if (b && b->stop(m, st, err) == 0 && b->destroy(m, st, err) == 0)
-		rc = ac_store_remove(m->store, name, err);
-	if (rc == 0)
-		ac_store_unlink_sandbox_lock(m->store, name);
-	json_decref(st);
-	return rc;
+	return ac_manager_remove_if(m, name, NULL, NULL, NULL, err);
 }
 
 static void add_status(ac_manager_t *m, json_t *st)
@@ -313,6 +406,7 @@ static void add_status(ac_manager_t *m, json_t *st)
 			     : running				   ? "running"
 								   : "stopped";
 	json_object_set_new(st, "status", json_string(status));
+	ac_lifecycle_merge_activity(m, st);
 	if (running && pid > 0)
 		json_object_set_new(st, "pid", json_integer(pid));
 }
@@ -350,7 +444,14 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
 	/* The hot path: straight to the supervisor's socket, no state file read. */
 	ac_error_t *e = NULL;
+	struct timespec t0;
+	ac_audit_clock(&t0);
 	int rc = ac_backend_native.exec(m, name, cmd, fds, res, &e);
+	if (rc >= 0 || !e || e->kind != AC_ERR_STATE) {
+		/* It ran (or failed inside the sandbox): activity, without a state rewrite. */
+		ac_manager_touch_activity(m, name);
+		ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL, rc < 0 && e ? e->msg : NULL, &t0);
+	}
 	if (rc < 0 && e && e->kind == AC_ERR_STATE) {
 		ac_error_free(e);
 		if (!ac_store_exists(m->store, name))
@@ -383,8 +484,12 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 		json_t *st = NULL;
 		if (ac_manager_build_state(m, name, o, &st, err) < 0)
 			return -1;
+		struct timespec t0;
+		ac_audit_clock(&t0);
 		int rc = ac_backend_native.run(m, st, cmd, fds, res, err);
 		json_decref(st);
+		ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL,
+			      rc < 0 ? (err && *err ? (*err)->msg : "failed") : NULL, &t0);
 		/* After the command, so it costs the command's start nothing. */
 		ac_backend_native.gc(m);
 		return rc;

@@ -32,7 +32,7 @@ int ac_proto_send(int sock, json_t *msg, const int *fds, int nfds)
 	uint32_t hdr = (uint32_t)len;
 	struct iovec iov[2] = {{&hdr, sizeof(hdr)}, {body, len}};
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(AC_PROTO_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
@@ -72,7 +72,7 @@ int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds)
 {
 	uint32_t hdr;
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(AC_PROTO_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {&hdr, sizeof(hdr)};
@@ -330,6 +330,76 @@ int ac_proto_listen(const char *path, ac_error_t **err)
 	return s;
 }
 
+static int connect_supervisor(const char *socket_path, ac_error_t **err)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int dfd = -1;
+	if (sock_addr(socket_path, &sa, &dfd, err) < 0)
+		return -1;
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "socket");
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(s);
+		return ac_error_set(err, AC_ERR_STATE, e, "cannot reach the sandbox's supervisor");
+	}
+	return s;
+}
+
+int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, int err_fd,
+		      int status_fd, pid_t *pid, pid_t *shim, ac_error_t **err)
+{
+	_cleanup_close_ int s = connect_supervisor(socket_path, err);
+	if (s < 0)
+		return -1;
+	json_t *req = ac_proto_build_request(cmd);
+	if (!req)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "cannot encode the exec request");
+	json_object_set_new(req, "detach", json_true());
+	json_object_set_new(req, "stdin", json_false());
+	/* The first slot is stdin's: unused (the shim supplies /dev/null). */
+	int fds[4] = {out_fd, out_fd, err_fd, status_fd};
+	int rc = ac_proto_send(s, req, fds, 4);
+	json_decref(req);
+	if (rc < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno,
+				    "cannot send the request to the supervisor");
+	json_t *msg = NULL;
+	if (ac_proto_recv(s, &msg, NULL, 0) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor did not answer");
+	const char *e = json_string_value(json_object_get(msg, "error"));
+	if (e || !json_is_integer(json_object_get(msg, "started"))) {
+		ac_error_kind_t kind = json_integer_value(json_object_get(msg, "stage")) == 3
+					   ? AC_ERR_NOT_FOUND
+					   : AC_ERR_INVALID;
+		rc = ac_error_set(err, kind, 0, "%s",
+				  e ? e : "malformed answer from the supervisor");
+		json_decref(msg);
+		return rc;
+	}
+	*pid = (pid_t)json_integer_value(json_object_get(msg, "started"));
+	*shim = (pid_t)json_integer_value(json_object_get(msg, "shim"));
+	json_decref(msg);
+	return 0;
+}
+
+int ac_rt_kill_detached(const char *socket_path, pid_t shim, ac_error_t **err)
+{
+	_cleanup_close_ int s = connect_supervisor(socket_path, err);
+	if (s < 0)
+		return -1;
+	json_t *req = json_pack("{si}", "kill_shim", (int)shim);
+	int rc = ac_proto_send(s, req, NULL, 0);
+	json_decref(req);
+	json_t *msg = NULL;
+	if (rc < 0 || ac_proto_recv(s, &msg, NULL, 0) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor did not answer");
+	bool ok = json_is_true(json_object_get(msg, "killed"));
+	json_decref(msg);
+	return ok ? 0 : ac_error_set(err, AC_ERR_STATE, 0, "the command is no longer running");
+}
+
 static volatile sig_atomic_t pending_signal;
 static void note_signal(int sig)
 {
@@ -349,16 +419,9 @@ static ssize_t pump(int in, int out)
 int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
 	       ac_error_t **err)
 {
-	struct sockaddr_un sa;
-	_cleanup_close_ int dfd = -1;
-	if (sock_addr(socket_path, &sa, &dfd, err) < 0)
-		return -1;
-	_cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int s = connect_supervisor(socket_path, err);
 	if (s < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "socket");
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return ac_error_set(err, AC_ERR_STATE, errno,
-				    "cannot reach the sandbox's supervisor");
+		return -1;
 	json_t *req = ac_proto_build_request(cmd);
 	if (!req)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "cannot encode the exec request");

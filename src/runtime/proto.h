@@ -13,11 +13,12 @@
 #include <stddef.h>
 
 #define AC_PROTO_MAX_MSG (1u << 20)
+#define AC_PROTO_MAX_FDS 4
 
-/* Sends one message with up to 3 descriptors. */
+/* Sends one message with up to AC_PROTO_MAX_FDS descriptors. */
 int ac_proto_send(int sock, json_t *msg, const int *fds, int nfds);
-/* Receives one message (and up to 3 descriptors into fds, -1 filled). Returns 0, or -1
- * with errno (EPROTO for malformed input, 0-length read -> ECONNRESET). */
+/* Receives one message (and up to maxfds <= AC_PROTO_MAX_FDS descriptors into fds, -1 filled).
+ * Returns 0, or -1 with errno (EPROTO for malformed input, 0-length read -> ECONNRESET). */
 int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds);
 /* Parses and validates an exec request into a command (strings point into req). */
 struct ac_cmd;

@@ -159,6 +159,17 @@ __attribute__((noreturn)) void ac_supervisor_main(int listen_fd, const ac_rt_spe
 int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
 	       ac_error_t **err);
 
+/* Detached commands: stdout and stderr logs are each kept under this many bytes (the
+ * oldest half goes when full, and is counted); the status record has a fixed size. */
+#define AC_DETACH_LOG_CAP     (8u << 20)
+#define AC_DETACH_STATUS_SIZE 512
+/* Starts cmd detached in the sandbox; its output goes to the log descriptors and its
+ * status record (JSON, AC_DETACH_STATUS_SIZE bytes at offset 0) to status_fd. */
+int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, int err_fd,
+		      int status_fd, pid_t *pid, pid_t *shim, ac_error_t **err);
+/* Asks the shim of a detached command to kill its command tree. */
+int ac_rt_kill_detached(const char *socket_path, pid_t shim, ac_error_t **err);
+
 /* --- proc.c --- */
 /* Start time (clock ticks since boot) of pid; 0 if it does not exist or is a zombie. */
 unsigned long long ac_proc_starttime(pid_t pid);

@@ -110,15 +110,229 @@ static void reply(int conn, json_t *m)
 	json_decref(m);
 }
 
+/* --- detached commands --- */
+
+typedef struct log_sink {
+	int in, out;	  /* pipe read end, log file */
+	uint64_t size;	  /* bytes in the log file */
+	uint64_t dropped; /* oldest bytes dropped to stay under the cap */
+} log_sink_t;
+
+/* Appends to a log, keeping it under AC_DETACH_LOG_CAP: past the cap the older half goes
+ * (and is counted), so a chatty command can run for ever in bounded space. */
+static void sink_write(log_sink_t *k, const char *buf, size_t n)
+{
+	if (n > AC_DETACH_LOG_CAP / 2) {
+		k->dropped += n - AC_DETACH_LOG_CAP / 2;
+		buf += n - AC_DETACH_LOG_CAP / 2;
+		n = AC_DETACH_LOG_CAP / 2;
+	}
+	if (k->size + n > AC_DETACH_LOG_CAP) {
+		uint64_t keep =
+		    AC_DETACH_LOG_CAP / 2 - n < k->size ? AC_DETACH_LOG_CAP / 2 - n : k->size;
+		char *tail = keep ? malloc(keep) : NULL;
+		if (keep && (!tail ||
+			     pread(k->out, tail, keep, (off_t)(k->size - keep)) != (ssize_t)keep)) {
+			free(tail);
+			keep = 0;
+			tail = NULL;
+		}
+		if (keep)
+			(void)!pwrite(k->out, tail, keep, 0);
+		free(tail);
+		(void)!ftruncate(k->out, (off_t)keep);
+		k->dropped += k->size - keep;
+		k->size = keep;
+	}
+	if (pwrite(k->out, buf, n, (off_t)k->size) == (ssize_t)n)
+		k->size += n;
+}
+
+/* false at end of file */
+static bool sink_pump(log_sink_t *k)
+{
+	char buf[65536];
+	ssize_t n = read(k->in, buf, sizeof(buf));
+	if (n > 0) {
+		sink_write(k, buf, (size_t)n);
+		return true;
+	}
+	return n < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+/* The status record: one fixed-size pwrite at offset 0 (readers retry a torn read). */
+static void write_status(int fd, json_t *st)
+{
+	char buf[AC_DETACH_STATUS_SIZE];
+	char *j = json_dumps(st, JSON_COMPACT);
+	if (!j)
+		return;
+	size_t n = strlen(j);
+	if (n < sizeof(buf) - 1) {
+		memset(buf, ' ', sizeof(buf));
+		memcpy(buf, j, n);
+		buf[sizeof(buf) - 1] = '\n';
+		(void)!pwrite(fd, buf, sizeof(buf), 0);
+	}
+	free(j);
+}
+
+__attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac_rt_spec_t *spec,
+					       int sigfd, int fds[4])
+{
+	int out[2], errp[2], ep[2];
+	if (fds[1] < 0 || fds[2] < 0 || fds[3] < 0) {
+		reply_error(conn, "a detached command needs its log and status descriptors", 0,
+			    EINVAL);
+		_exit(1);
+	}
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		reply_error(conn, "cannot create pipes", 4, errno);
+		_exit(1);
+	}
+	/* exec-kill reaches us as SIGTERM. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signalfd(sigfd, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	fcntl(sigfd, F_SETFL, O_NONBLOCK);
+	cmd->stdin_open = false;
+	cmd->tty = false;
+	ac_spawn_t sp = {.cmd = cmd,
+			 .base_env = spec->env,
+			 .default_cwd = spec->mount_cwd ? "/workspace" : "/",
+			 .hostname = spec->name,
+			 .fds = {-1, out[1], errp[1]},
+			 .tty_slave = -1,
+			 .errpipe = ep[1]};
+	int pr = ac_spawn_prepare(&sp);
+	if (pr < 0) {
+		reply_error(conn, pr == -ENOENT ? "unknown user" : "cannot prepare the command",
+			    pr == -ENOENT ? 2 : 4, -pr);
+		_exit(1);
+	}
+	pid_t child = ac_spawn_start(&sp);
+	if (child < 0) {
+		reply_error(conn, "cannot start the command", 4, errno);
+		_exit(1);
+	}
+	close(ep[1]);
+	close(out[1]);
+	close(errp[1]);
+	int em[2];
+	if (ac_read_all(ep[0], em, sizeof(em)) == sizeof(em)) {
+		char text[600];
+		snprintf(text, sizeof(text), "%s '%s': %s", stage_text(em[0]),
+			 em[0] == 2 ? (cmd->user ? cmd->user : "0") : cmd->argv[0],
+			 strerror(em[1]));
+		reply_error(conn, text, em[0], em[1]);
+		waitpid(child, NULL, 0);
+		_exit(1);
+	}
+	close(ep[0]);
+	char started_at[32];
+	ac_time_now_rfc3339(started_at);
+	json_t *st = json_pack("{ss si si ss}", "state", "running", "pid", (int)child, "shim",
+			       (int)getpid(), "started_at", started_at);
+	write_status(fds[3], st);
+	json_t *reply_msg = json_pack("{si si}", "started", (int)child, "shim", (int)getpid());
+	ac_proto_send(conn, reply_msg, NULL, 0);
+	json_decref(reply_msg);
+	close(conn);
+
+	log_sink_t sinks[2] = {{out[0], fds[1], 0, 0}, {errp[0], fds[2], 0, 0}};
+	for (int i = 0; i < 2; i++)
+		fcntl(sinks[i].in, F_SETFL, O_NONBLOCK);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool timed_out = false, killed = false, done = false, open_[2] = {true, true};
+	int status = 0;
+	while (!done || open_[0] || open_[1]) {
+		int wait_ms = -1;
+		if (done)
+			wait_ms = 200; /* background processes may hold the pipes: drain briefly */
+		else if (cmd->timeout > 0 && !timed_out) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			double left = cmd->timeout - ((double)(now.tv_sec - t0.tv_sec) +
+						      (double)(now.tv_nsec - t0.tv_nsec) / 1e9);
+			if (left <= 0) {
+				timed_out = true;
+				kill(-child, SIGKILL);
+				kill_descendants(getpid(), SIGKILL);
+				continue;
+			}
+			wait_ms = (int)(left * 1000) + 1;
+		}
+		struct pollfd p[3] = {{sigfd, POLLIN, 0},
+				      {open_[0] ? sinks[0].in : -1, POLLIN, 0},
+				      {open_[1] ? sinks[1].in : -1, POLLIN, 0}};
+		int n = poll(p, 3, wait_ms);
+		if (n == 0 && done)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR))
+				open_[i] = sink_pump(&sinks[i]);
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				if (si.ssi_signo == SIGTERM && !done) {
+					killed = true;
+					kill(-child, SIGKILL);
+					kill_descendants(getpid(), SIGKILL);
+				}
+			int stw;
+			pid_t w;
+			while ((w = waitpid(-1, &stw, WNOHANG)) > 0)
+				if (w == child) {
+					status = stw;
+					done = true;
+				}
+		}
+	}
+	if (timed_out || killed)
+		while (kill_descendants(getpid(), SIGKILL) > 0) {
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (timed_out)
+		code = 124;
+	char finished_at[32];
+	ac_time_now_rfc3339(finished_at);
+	json_decref(st);
+	st = json_pack("{ss si si ss ss si si sb sb sI sI}", "state",
+		       code == 0 ? "completed" : "failed", "pid", (int)child, "shim", (int)getpid(),
+		       "started_at", started_at, "finished_at", finished_at, "exit_code", code,
+		       "signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0, "timed_out", timed_out,
+		       "killed", killed, "dropped_stdout", (json_int_t)sinks[0].dropped,
+		       "dropped_stderr", (json_int_t)sinks[1].dropped);
+	write_status(fds[3], st);
+	_exit(0);
+}
+
 __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 {
 	json_t *req = NULL;
-	int fds[3];
+	int fds[AC_PROTO_MAX_FDS];
 	ac_cmd_t cmd;
 	char *errmsg = NULL;
 
-	if (ac_proto_recv(conn, &req, fds, 3) < 0)
+	if (ac_proto_recv(conn, &req, fds, AC_PROTO_MAX_FDS) < 0)
 		_exit(1);
+	json_t *ks = json_object_get(req, "kill_shim");
+	if (ks) {
+		/* exec-kill: only a detached command's shim (a child of ours, so in this
+		 * namespace) that the caller's status record names. */
+		json_int_t pid = json_integer_value(ks);
+		bool ok = pid > 1 && kill((pid_t)pid, SIGTERM) == 0;
+		reply(conn, json_pack("{sb}", "killed", ok));
+		_exit(0);
+	}
 	if (ac_proto_parse_request(req, &cmd, &errmsg) < 0) {
 		reply_error(conn, errmsg ? errmsg : "invalid request", 0, EINVAL);
 		_exit(1);
@@ -128,6 +342,10 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 		fds[0] = -1;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (json_is_true(json_object_get(req, "detach")))
+		detached(conn, &cmd, spec, sigfd, fds);
+	if (fds[3] >= 0)
+		close(fds[3]);
 
 	int master = -1, slave = -1;
 	if (cmd.tty) {

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <unistd.h>
@@ -231,6 +232,13 @@ static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	native_paths_t p;
 	paths(m, ac_state_str(st, "name", ""), &p);
 	unlink(p.log);
+	char execs[1300];
+	snprintf(execs, sizeof(execs), "%s/run/%s.exec", ac_manager_home(m),
+		 ac_state_str(st, "name", ""));
+	if (ac_rm_rf_at(AT_FDCWD, execs, err) < 0) {
+		ac_error_prefix(err, "cannot delete the sandbox's detached command records");
+		return -1;
+	}
 	if (ac_rm_rf_at(AT_FDCWD, p.data, err) < 0) {
 		ac_error_prefix(err, "cannot delete the sandbox's files");
 		return -1;
@@ -270,6 +278,117 @@ static void native_gc(ac_manager_t *m)
 	ac_cgroup_gc_runs();
 }
 
+/* Reads a cgroup file holding one number; -1 if unreadable (or "max"). */
+static long long cg_read_num(const char *dir, const char *knob)
+{
+	char p[512];
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	snprintf(p, sizeof(p), "%s/%s", dir, knob);
+	if (ac_read_file_at(AT_FDCWD, p, 64, &buf, &len, NULL) < 0)
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	if (errno || end == buf)
+		return -1;
+	return v;
+}
+
+static int cg_write_num(const char *dir, const char *knob, unsigned long long v, ac_error_t **err)
+{
+	char p[512], val[32];
+	snprintf(p, sizeof(p), "%s/%s", dir, knob);
+	snprintf(val, sizeof(val), "%llu", v);
+	return ac_write_string_at(AT_FDCWD, p, val, err);
+}
+
+static int refuse_shrink(const char *name, uint64_t mb, long long used, int errnum,
+			 ac_error_t **err)
+{
+	if (used >= 0)
+		return ac_error_set(err, AC_ERR_STATE, errnum,
+				    "cannot lower the memory limit of '%s' to %llu MB: it uses "
+				    "%lld MB now (free memory in it first, or stop it)",
+				    name, (unsigned long long)mb, (used + (1 << 20) - 1) >> 20);
+	return ac_error_set(err, AC_ERR_STATE, errnum,
+			    "cannot lower the memory limit of '%s' to %llu MB: it uses more now",
+			    name, (unsigned long long)mb);
+}
+
+/* The memory limit first, on its own, so that a refusal is reported as what it is. On v1
+ * the kernel refuses (EBUSY) a limit below what it cannot reclaim; v2 would OOM-kill
+ * instead, so there we refuse ourselves. */
+static int resize_memory(const char *leaf, const char *name, uint64_t mb, ac_error_t **err)
+{
+	const char *root;
+	int v = ac_cgroup_mode(&root);
+	char dir[400];
+	unsigned long long bytes = (unsigned long long)mb << 20;
+	if (v == 2) {
+		snprintf(dir, sizeof(dir), "%s/agentcell/%s", root, leaf);
+		long long cur = cg_read_num(dir, "memory.current");
+		if (cur >= 0 && (unsigned long long)cur > bytes)
+			return refuse_shrink(name, mb, cur, EBUSY, err);
+		return 0; /* ac_cgroup_set_limits writes memory.max */
+	}
+	if (v != 1)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/memory/agentcell/%s", root, leaf);
+	long long cur = cg_read_num(dir, "memory.limit_in_bytes");
+	bool memsw = cg_read_num(dir, "memory.memsw.limit_in_bytes") >= 0;
+	/* memsw must stay >= the limit: lower the limit first, raise memsw first. */
+	bool shrink = cur < 0 || bytes < (unsigned long long)cur;
+	_cleanup_error_ ac_error_t *e = NULL;
+	if (shrink) {
+		if (cg_write_num(dir, "memory.limit_in_bytes", bytes, &e) < 0) {
+			if (e->errnum == EBUSY)
+				return refuse_shrink(name, mb,
+						     cg_read_num(dir, "memory.usage_in_bytes"),
+						     EBUSY, err);
+			return ac_error_set(err, AC_ERR_BACKEND, 0, "%s", e->msg);
+		}
+		if (memsw && cg_write_num(dir, "memory.memsw.limit_in_bytes", bytes, &e) < 0) {
+			/* Keeps the old limit if memory+swap use is above the new one. */
+			if (cur >= 0)
+				cg_write_num(dir, "memory.limit_in_bytes", (unsigned long long)cur,
+					     NULL);
+			if (e->errnum == EBUSY)
+				return refuse_shrink(
+				    name, mb, cg_read_num(dir, "memory.memsw.usage_in_bytes"),
+				    EBUSY, err);
+			return ac_error_set(err, AC_ERR_BACKEND, 0, "%s", e->msg);
+		}
+		return 0;
+	}
+	if (memsw && cg_write_num(dir, "memory.memsw.limit_in_bytes", bytes, err) < 0)
+		return -1;
+	return cg_write_num(dir, "memory.limit_in_bytes", bytes, err);
+}
+
+static int native_resize(ac_manager_t *m, const json_t *st, ac_error_t **err)
+{
+	ac_rt_spec_t spec;
+	_cleanup_free_ char **env = NULL;
+	char leaf[128];
+	const char *name = ac_state_str(st, "name", "");
+	if (spec_from_state(m, st, &spec, &env, err) < 0)
+		return -1;
+	if (!cgroup_leaf(st, leaf, sizeof(leaf)))
+		return ac_error_set(err, AC_ERR_INTERNAL, 0,
+				    "sandbox '%s' has no uid range in its state", name);
+	if (spec.limits.memory_mb && resize_memory(leaf, name, spec.limits.memory_mb, err) < 0)
+		return -1;
+	ac_cgroup_t *cg = NULL;
+	if (ac_cgroup_open(leaf, &cg, err) < 0)
+		return -1;
+	int rc = ac_cgroup_set_limits(cg, &spec.limits, err);
+	ac_cgroup_free(cg);
+	if (rc < 0)
+		ac_error_prefix(err, "cannot change the limits of '%s'", name);
+	return rc;
+}
+
 const ac_backend_ops_t ac_backend_native = {
     .name = "native",
     .create = native_create,
@@ -280,4 +399,5 @@ const ac_backend_ops_t ac_backend_native = {
     .exec = native_exec,
     .run = native_run,
     .gc = native_gc,
+    .resize = native_resize,
 };

@@ -1,0 +1,227 @@
+/* agentcell exec-list | exec-status | exec-logs | exec-kill */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agentcell/detach.h"
+#include "agentcell/util.h"
+#include "cli/cli.h"
+
+/* Parses [ARG] [--json] and the flags given; returns -1000 after --help. */
+static int args(const char *cmd, int argc, char **argv, const char **arg, bool need_arg, const char **flags,
+		bool *set)
+{
+	*arg = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			cli_help(cmd);
+			return -1000;
+		}
+		if (a[0] == '-') {
+			bool known = false;
+			for (int f = 0; flags[f]; f++)
+				if (!strcmp(a, flags[f])) {
+					set[f] = known = true;
+				}
+			if (!known)
+				return -cli_usage(cmd, "unknown option '%s'", a);
+			continue;
+		}
+		if (*arg)
+			return -cli_usage(cmd, "unexpected argument '%s'", a);
+		*arg = a;
+	}
+	if (need_arg && !*arg)
+		return -cli_usage(cmd, "no command id given");
+	return 0;
+}
+
+static void print_row(json_t *st)
+{
+	json_t *cmdv = json_object_get(st, "command");
+	char line[256] = "";
+	size_t i;
+	json_t *a;
+	json_array_foreach(cmdv, i, a)
+	{
+		size_t l = strlen(line);
+		snprintf(line + l, sizeof(line) - l, "%s%s", i ? " " : "", json_string_value(a));
+	}
+	json_t *ec = json_object_get(st, "exit_code");
+	char code[16] = "-";
+	if (json_is_integer(ec))
+		snprintf(code, sizeof(code), "%lld", (long long)json_integer_value(ec));
+	printf("%-12s  %-16s %-9s %-4s %-24s %s\n", ac_state_str(st, "id", "?"), ac_state_str(st, "sandbox", "?"),
+	       ac_state_str(st, "state", "?"), code, ac_state_str(st, "started_at", ac_state_str(st, "created_at", "-")),
+	       line);
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+int cmd_exec_list(int argc, char **argv)
+{
+	const char *flags[] = {"--json", NULL};
+	bool set[1] = {false};
+	const char *name;
+	int r = args("exec-list", argc, argv, &name, false, flags, set);
+	if (r == -1000)
+		return 0;
+	if (r < 0)
+		return -r;
+	if (name && !ac_name_valid(name))
+		return cli_usage("exec-list", "invalid sandbox name '%s'", name);
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	json_t *list = NULL;
+	ac_error_t *e = NULL;
+	int rc = ac_detach_list(m, name, &list, &e);
+	ac_manager_free(m);
+	if (rc < 0)
+		return cli_error(e);
+	if (set[0]) {
+		print_json(list);
+	} else {
+		printf("%-12s  %-16s %-9s %-4s %-24s %s\n", "ID", "SANDBOX", "STATE", "EXIT", "STARTED", "COMMAND");
+		size_t i;
+		json_t *st;
+		json_array_foreach(list, i, st) print_row(st);
+	}
+	json_decref(list);
+	return 0;
+}
+
+int cmd_exec_status(int argc, char **argv)
+{
+	const char *flags[] = {"--json", NULL};
+	bool set[1] = {false};
+	const char *id;
+	int r = args("exec-status", argc, argv, &id, true, flags, set);
+	if (r == -1000)
+		return 0;
+	if (r < 0)
+		return -r;
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	json_t *st = NULL;
+	ac_error_t *e = NULL;
+	int rc = ac_detach_status(m, id, &st, &e);
+	ac_manager_free(m);
+	if (rc < 0)
+		return cli_error(e);
+	if (set[0]) {
+		print_json(st);
+	} else {
+		static const char *keys[] = {"id", "sandbox", "state", "exit_code", "signal", "timed_out", "killed",
+					     "pid", "started_at", "finished_at", "error"};
+		for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
+			json_t *v = json_object_get(st, keys[i]);
+			if (!v || json_is_null(v) || (json_is_false(v)) || (json_is_integer(v) && !json_integer_value(v) && strcmp(keys[i], "exit_code")))
+				continue;
+			char *s = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+			printf("%-12s %s\n", keys[i], s ? s : "");
+			free(s);
+		}
+	}
+	json_decref(st);
+	return 0;
+}
+
+/* Copies path from *off to its end onto stdout. A log that shrank was cut at its cap:
+ * say so and start over from its new beginning. */
+static int copy_from(const char *path, off_t *off)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size < *off) {
+		fprintf(stderr, "agentcell: the log reached its 8 MiB cap: older output was dropped\n");
+		*off = 0;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = pread(fd, buf, sizeof(buf), *off)) > 0) {
+		if (ac_write_all(1, buf, (size_t)n) < 0)
+			return -1;
+		*off += n;
+	}
+	return 0;
+}
+
+int cmd_exec_logs(int argc, char **argv)
+{
+	const char *flags[] = {"--stderr", "--follow", "-f", NULL};
+	bool set[3] = {false, false, false};
+	const char *id;
+	int r = args("exec-logs", argc, argv, &id, true, flags, set);
+	if (r == -1000)
+		return 0;
+	if (r < 0)
+		return -r;
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	ac_error_t *e = NULL;
+	_cleanup_free_ char *path = NULL;
+	json_t *st = NULL;
+	if (ac_detach_log_path(m, id, set[0], &path, &e) < 0 || ac_detach_status(m, id, &st, &e) < 0) {
+		ac_manager_free(m);
+		return cli_error(e);
+	}
+	off_t off = 0;
+	long long dropped = ac_state_int(st, set[0] ? "dropped_stderr" : "dropped_stdout", 0);
+	if (dropped > 0)
+		fprintf(stderr, "agentcell: the first %lld bytes of this log were dropped (logs are capped at 8 MiB)\n",
+			dropped);
+	copy_from(path, &off);
+	bool follow = set[1] || set[2];
+	while (follow && !strcmp(ac_state_str(st, "state", ""), "running")) {
+		usleep(100000);
+		json_decref(st);
+		st = NULL;
+		if (ac_detach_status(m, id, &st, NULL) < 0)
+			break;
+		copy_from(path, &off);
+	}
+	copy_from(path, &off);
+	json_decref(st);
+	ac_manager_free(m);
+	return 0;
+}
+
+int cmd_exec_kill(int argc, char **argv)
+{
+	const char *flags[] = {NULL};
+	bool set[1];
+	const char *id;
+	int r = args("exec-kill", argc, argv, &id, true, flags, set);
+	if (r == -1000)
+		return 0;
+	if (r < 0)
+		return -r;
+	if (cli_require_root())
+		return 1;
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	ac_error_t *e = NULL;
+	int rc = ac_detach_kill(m, id, &e);
+	ac_manager_free(m);
+	return rc < 0 ? cli_error(e) : 0;
+}
