@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const int64_t now = 1780000000000;
 			char reason[160];
 			for (int running = 0; running < 2; running++) {
-				const char *a =
-				    ac_lifecycle_decide_one(st, running, now, reason, sizeof(reason));
+				const char *a = ac_lifecycle_decide_one(st, running, now, reason,
+									sizeof(reason));
 				if (a && strcmp(a, "stop") && strcmp(a, "archive") &&
 				    strcmp(a, "delete"))
 					abort();

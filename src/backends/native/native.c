@@ -14,6 +14,7 @@
 #include "agentcell/backend.h"
 #include "agentcell/util.h"
 #include "core/internal.h"
+#include "backends/native/native.h"
 #include "runtime/runtime.h"
 
 typedef struct native_paths {
@@ -401,3 +402,32 @@ const ac_backend_ops_t ac_backend_native = {
     .gc = native_gc,
     .resize = native_resize,
 };
+
+int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg, ac_error_t **err)
+{
+	if (!ac_name_valid(name))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+	if (!ac_store_exists(ac_manager_store(m), name))
+		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
+	/* A stopped sandbox's layers get mounted here: no start may mount them meanwhile. */
+	_cleanup_close_ int lock = ac_store_lock_sandbox(ac_manager_store(m), name, err);
+	if (lock < 0)
+		return -1;
+	json_t *st = NULL;
+	if (ac_store_load(ac_manager_store(m), name, &st, err) < 0)
+		return -1;
+	native_paths_t p;
+	paths(m, name, &p);
+	ac_rt_spec_t spec;
+	_cleanup_free_ char **env = NULL;
+	long pid = 0;
+	int rc = spec_from_state(m, st, &spec, &env, err);
+	if (rc == 0) {
+		spec.data_dir = p.data;
+		if (!supervisor_alive(p.pidfile, &pid))
+			pid = 0;
+		rc = ac_rt_in_root(&spec, (pid_t)pid, fn, arg, err);
+	}
+	json_decref(st);
+	return rc;
+}
