@@ -17,15 +17,16 @@
 #define AC_DETACH_ID_LEN 12
 
 /* Starts cmd in the running sandbox name; id receives the new command's id. */
-int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, char id[AC_DETACH_ID_LEN + 1],
-		    ac_error_t **err);
+int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
+		    char id[AC_DETACH_ID_LEN + 1], ac_error_t **err);
 /* Every detached command (of one sandbox, or all when name is NULL), oldest first:
  * [{id, sandbox, command, state, pid, exit_code, started_at, finished_at, ...}]. */
 int ac_detach_list(ac_manager_t *m, const char *name, json_t **out, ac_error_t **err);
 /* One command's status object (as in the list). */
 int ac_detach_status(ac_manager_t *m, const char *id, json_t **out, ac_error_t **err);
 /* Path of a command's stdout or stderr log (to free). */
-int ac_detach_log_path(ac_manager_t *m, const char *id, bool stderr_log, char **path, ac_error_t **err);
+int ac_detach_log_path(ac_manager_t *m, const char *id, bool stderr_log, char **path,
+		       ac_error_t **err);
 /* Kills a running detached command and everything it started. */
 int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err);
 

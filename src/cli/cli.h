@@ -67,6 +67,8 @@ int cmd_exec_list(int argc, char **argv);
 int cmd_exec_status(int argc, char **argv);
 int cmd_exec_logs(int argc, char **argv);
 int cmd_exec_kill(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+int cmd_files(int argc, char **argv);
 
 /* --- cmd_manage.c: lifetime, policy, labels, resize, audit, metrics --- */
 /* --ttl, --label, --auto-stop-after, --auto-archive-after, --auto-delete-after of create and

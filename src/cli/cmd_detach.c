@@ -11,8 +11,8 @@
 #include "cli/cli.h"
 
 /* Parses [ARG] [--json] and the flags given; returns -1000 after --help. */
-static int args(const char *cmd, int argc, char **argv, const char **arg, bool need_arg, const char **flags,
-		bool *set)
+static int args(const char *cmd, int argc, char **argv, const char **arg, bool need_arg,
+		const char **flags, bool *set)
 {
 	*arg = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -55,9 +55,9 @@ static void print_row(json_t *st)
 	char code[16] = "-";
 	if (json_is_integer(ec))
 		snprintf(code, sizeof(code), "%lld", (long long)json_integer_value(ec));
-	printf("%-12s  %-16s %-9s %-4s %-24s %s\n", ac_state_str(st, "id", "?"), ac_state_str(st, "sandbox", "?"),
-	       ac_state_str(st, "state", "?"), code, ac_state_str(st, "started_at", ac_state_str(st, "created_at", "-")),
-	       line);
+	printf("%-12s  %-16s %-9s %-4s %-24s %s\n", ac_state_str(st, "id", "?"),
+	       ac_state_str(st, "sandbox", "?"), ac_state_str(st, "state", "?"), code,
+	       ac_state_str(st, "started_at", ac_state_str(st, "created_at", "-")), line);
 }
 
 static void print_json(json_t *j)
@@ -93,7 +93,8 @@ int cmd_exec_list(int argc, char **argv)
 	if (set[0]) {
 		print_json(list);
 	} else {
-		printf("%-12s  %-16s %-9s %-4s %-24s %s\n", "ID", "SANDBOX", "STATE", "EXIT", "STARTED", "COMMAND");
+		printf("%-12s  %-16s %-9s %-4s %-24s %s\n", "ID", "SANDBOX", "STATE", "EXIT",
+		       "STARTED", "COMMAND");
 		size_t i;
 		json_t *st;
 		json_array_foreach(list, i, st) print_row(st);
@@ -125,13 +126,17 @@ int cmd_exec_status(int argc, char **argv)
 	if (set[0]) {
 		print_json(st);
 	} else {
-		static const char *keys[] = {"id", "sandbox", "state", "exit_code", "signal", "timed_out", "killed",
-					     "pid", "started_at", "finished_at", "error"};
+		static const char *keys[] = {"id",	   "sandbox",	  "state",  "exit_code",
+					     "signal",	   "timed_out",	  "killed", "pid",
+					     "started_at", "finished_at", "error"};
 		for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
 			json_t *v = json_object_get(st, keys[i]);
-			if (!v || json_is_null(v) || (json_is_false(v)) || (json_is_integer(v) && !json_integer_value(v) && strcmp(keys[i], "exit_code")))
+			if (!v || json_is_null(v) || (json_is_false(v)) ||
+			    (json_is_integer(v) && !json_integer_value(v) &&
+			     strcmp(keys[i], "exit_code")))
 				continue;
-			char *s = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+			char *s = json_is_string(v) ? strdup(json_string_value(v))
+						    : json_dumps(v, JSON_ENCODE_ANY);
 			printf("%-12s %s\n", keys[i], s ? s : "");
 			free(s);
 		}
@@ -149,7 +154,8 @@ static int copy_from(const char *path, off_t *off)
 		return -1;
 	struct stat st;
 	if (fstat(fd, &st) == 0 && st.st_size < *off) {
-		fprintf(stderr, "agentcell: the log reached its 8 MiB cap: older output was dropped\n");
+		fprintf(stderr,
+			"agentcell: the log reached its 8 MiB cap: older output was dropped\n");
 		*off = 0;
 	}
 	char buf[65536];
@@ -179,14 +185,17 @@ int cmd_exec_logs(int argc, char **argv)
 	ac_error_t *e = NULL;
 	_cleanup_free_ char *path = NULL;
 	json_t *st = NULL;
-	if (ac_detach_log_path(m, id, set[0], &path, &e) < 0 || ac_detach_status(m, id, &st, &e) < 0) {
+	if (ac_detach_log_path(m, id, set[0], &path, &e) < 0 ||
+	    ac_detach_status(m, id, &st, &e) < 0) {
 		ac_manager_free(m);
 		return cli_error(e);
 	}
 	off_t off = 0;
 	long long dropped = ac_state_int(st, set[0] ? "dropped_stderr" : "dropped_stdout", 0);
 	if (dropped > 0)
-		fprintf(stderr, "agentcell: the first %lld bytes of this log were dropped (logs are capped at 8 MiB)\n",
+		fprintf(stderr,
+			"agentcell: the first %lld bytes of this log were dropped (logs are capped "
+			"at 8 MiB)\n",
 			dropped);
 	copy_from(path, &off);
 	bool follow = set[1] || set[2];

@@ -71,6 +71,23 @@ const cli_command_t cli_commands[] = {
      "  -d, --detach          run in the background: print an id and return at once (see\n"
      "                        exec-list, exec-status, exec-logs, exec-kill)\n",
      cmd_exec},
+    {"cp", NULL, "copy files and directory trees into or out of a sandbox",
+     "agentcell cp HOST_PATH NAME:/path\n       agentcell cp NAME:/path HOST_PATH\n\n"
+     "Copies a file or a directory tree (binary-safe, modes kept, setuid/setgid bits dropped)\n"
+     "into or out of sandbox NAME, running or stopped. A destination that is an existing\n"
+     "directory receives the source under its own name. Paths in the sandbox are resolved\n"
+     "inside its root: '..' and symbolic links never lead out of it. Files copied in belong\n"
+     "to the sandbox's root.\n",
+     cmd_cp},
+    {"files", NULL, "list, read, write and delete files in a sandbox",
+     "agentcell files ls|cat|put|rm|mkdir NAME PATH\n\n"
+     "  ls     list directory PATH (type, mode, size, name)\n"
+     "  cat    print file PATH\n"
+     "  put    write standard input to file PATH (parent directories are created)\n"
+     "  rm     delete PATH (-r, --recursive: a directory tree)\n"
+     "  mkdir  create directory PATH and its parents\n\n"
+     "Works on running and stopped sandboxes; paths are resolved inside the sandbox's root.\n",
+     cmd_files},
     {"exec-list", NULL, "list background commands",
      "agentcell exec-list [NAME] [--json]\n\nLists the background (exec --detach) commands of "
      "sandbox NAME, or of all\n"

@@ -37,13 +37,14 @@ static json_t *text(const char *s)
 	return j;
 }
 
-int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, char id[AC_DETACH_ID_LEN + 1],
-		    ac_error_t **err)
+int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
+		    char id[AC_DETACH_ID_LEN + 1], ac_error_t **err)
 {
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
 	if (cmd->tty || cmd->stdin_open)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "a detached command has no terminal and no input (-t, -i)");
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "a detached command has no terminal and no input (-t, -i)");
 	json_t *info = NULL;
 	if (ac_manager_info(m, name, &info, err) < 0)
 		return -1;
@@ -51,8 +52,9 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, char
 	bool running = strcmp(ac_state_str(info, "status", ""), "running") == 0;
 	json_decref(info);
 	if (!running)
-		return ac_error_set(err, AC_ERR_STATE, 0, "sandbox '%s' is not running (start it with: agentcell start %s)",
-				    name, name);
+		return ac_error_set(
+		    err, AC_ERR_STATE, 0,
+		    "sandbox '%s' is not running (start it with: agentcell start %s)", name, name);
 	char uuid[37], dir[1400], path[1500];
 	ac_uuid_v7(uuid);
 	snprintf(id, AC_DETACH_ID_LEN + 1, "%.4s%.8s", uuid + 19, uuid + 24);
@@ -64,8 +66,8 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, char
 		json_array_append_new(argv, text(*a));
 	char now[32];
 	ac_time_now_rfc3339(now);
-	json_t *meta = json_pack("{ss ss so sI ss}", "id", id, "sandbox", name, "command", argv, "supervisor_pid",
-				 (json_int_t)sup, "created_at", now);
+	json_t *meta = json_pack("{ss ss so sI ss}", "id", id, "sandbox", name, "command", argv,
+				 "supervisor_pid", (json_int_t)sup, "created_at", now);
 	char *mj = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
 	json_decref(meta);
 	snprintf(path, sizeof(path), "%s/meta.json", dir);
@@ -90,8 +92,8 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, char
 	rc = ac_rt_exec_detach(sock, cmd, fds[0], fds[1], fds[2], &pid, &shim, err);
 	if (rc < 0) {
 		/* Recorded, so that exec-list tells what happened. */
-		json_t *st = json_pack("{ss ss ss}", "state", "failed", "error", (err && *err) ? (*err)->msg : "failed",
-				       "finished_at", now);
+		json_t *st = json_pack("{ss ss ss}", "state", "failed", "error",
+				       (err && *err) ? (*err)->msg : "failed", "finished_at", now);
 		char *sj = st ? json_dumps(st, JSON_COMPACT) : NULL;
 		if (sj)
 			(void)!pwrite(fds[2], sj, strlen(sj), 0);
@@ -144,17 +146,20 @@ static json_t *describe(ac_manager_t *m, const char *dir)
 		st = json_pack("{ss}", "state", "unknown");
 	json_object_update_missing(st, meta);
 	json_object_del(st, "shim");
-	if (!strcmp(ac_state_str(st, "state", ""), "running") || !strcmp(ac_state_str(st, "state", ""), "starting")) {
+	if (!strcmp(ac_state_str(st, "state", ""), "running") ||
+	    !strcmp(ac_state_str(st, "state", ""), "starting")) {
 		/* Its shim lives in the sandbox: if that sandbox stopped (or restarted), the
 		 * command died with it and nobody wrote its end. */
 		json_t *info = NULL;
 		const char *name = ac_state_str(meta, "sandbox", "");
-		bool alive = ac_manager_info(m, name, &info, NULL) == 0 &&
-			     ac_state_int(info, "pid", -1) == ac_state_int(meta, "supervisor_pid", -2);
+		bool alive =
+		    ac_manager_info(m, name, &info, NULL) == 0 &&
+		    ac_state_int(info, "pid", -1) == ac_state_int(meta, "supervisor_pid", -2);
 		json_decref(info);
 		if (!alive) {
 			json_object_set_new(st, "state", json_string("failed"));
-			json_object_set_new(st, "error", json_string("the sandbox stopped while the command ran"));
+			json_object_set_new(
+			    st, "error", json_string("the sandbox stopped while the command ran"));
 		}
 	}
 	json_decref(meta);
@@ -192,10 +197,12 @@ int ac_detach_list(ac_manager_t *m, const char *name, json_t **out, ac_error_t *
 	json_t *arr = json_array();
 	if (name) {
 		if (!ac_name_valid(name))
-			return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
+			return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'",
+					    name);
 		if (!ac_store_exists(ac_manager_store(m), name)) {
 			json_decref(arr);
-			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'",
+					    name);
 		}
 		collect(m, name, arr);
 	} else {
@@ -226,7 +233,8 @@ int ac_detach_list(ac_manager_t *m, const char *name, json_t **out, ac_error_t *
 static int find(ac_manager_t *m, const char *id, char *dir, size_t len, ac_error_t **err)
 {
 	if (!id_valid(id))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid command id '%s': 12 hex digits", id ? id : "");
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "invalid command id '%s': 12 hex digits", id ? id : "");
 	char runs[1300];
 	snprintf(runs, sizeof(runs), "%s/run", ac_manager_home(m));
 	DIR *d = opendir(runs);
@@ -258,12 +266,14 @@ int ac_detach_status(ac_manager_t *m, const char *id, json_t **out, ac_error_t *
 		return -1;
 	json_t *st = describe(m, dir);
 	if (!st)
-		return ac_error_set(err, AC_ERR_INTERNAL, 0, "the record of command '%s' is unreadable", id);
+		return ac_error_set(err, AC_ERR_INTERNAL, 0,
+				    "the record of command '%s' is unreadable", id);
 	*out = st;
 	return 0;
 }
 
-int ac_detach_log_path(ac_manager_t *m, const char *id, bool stderr_log, char **path, ac_error_t **err)
+int ac_detach_log_path(ac_manager_t *m, const char *id, bool stderr_log, char **path,
+		       ac_error_t **err)
 {
 	char dir[1500];
 	if (find(m, id, dir, sizeof(dir), err) < 0)
@@ -280,12 +290,14 @@ int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err)
 		return -1;
 	json_t *st = describe(m, dir);
 	if (!st)
-		return ac_error_set(err, AC_ERR_INTERNAL, 0, "the record of command '%s' is unreadable", id);
+		return ac_error_set(err, AC_ERR_INTERNAL, 0,
+				    "the record of command '%s' is unreadable", id);
 	json_t *raw = read_status(dir);
 	long long shim = ac_state_int(raw, "shim", 0);
 	bool running = !strcmp(ac_state_str(st, "state", ""), "running");
 	char sock[1300];
-	snprintf(sock, sizeof(sock), "%s/run/%s.sock", ac_manager_home(m), ac_state_str(st, "sandbox", ""));
+	snprintf(sock, sizeof(sock), "%s/run/%s.sock", ac_manager_home(m),
+		 ac_state_str(st, "sandbox", ""));
 	json_decref(raw);
 	json_decref(st);
 	if (!running || shim <= 1)

@@ -18,7 +18,8 @@
 #include "runtime/report.h"
 #include "runtime/runtime.h"
 
-int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, ac_rt_root_fn fn, void *arg, ac_error_t **err)
+int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, ac_rt_root_fn fn, void *arg,
+		  ac_error_t **err)
 {
 	int rep[2];
 	if (pipe2(rep, O_CLOEXEC) < 0)
@@ -50,21 +51,23 @@ int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, ac_rt_root_fn fn, vo
 			snprintf(p, sizeof(p), "/proc/%d/root", (int)init_pid);
 			rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
 			if (rootfd < 0)
-				ac_error_set(&e, AC_ERR_STATE, errno, "cannot reach the sandbox's root");
+				ac_error_set(&e, AC_ERR_STATE, errno,
+					     "cannot reach the sandbox's root");
 		} else {
 			char staging[4200], root[4300];
 			snprintf(staging, sizeof(staging), "%s/base/mnt", spec->home);
 			snprintf(root, sizeof(root), "%s/root", staging);
 			if (unshare(CLONE_NEWNS) < 0)
-				ac_error_set(&e, AC_ERR_BACKEND, errno, "cannot create a mount namespace");
+				ac_error_set(&e, AC_ERR_BACKEND, errno,
+					     "cannot create a mount namespace");
 			else if (ac_rootfs_build(spec, userns_fd, staging, &e) == 0 &&
 				 (rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 				ac_error_set(&e, AC_ERR_BACKEND, errno, "open %s", root);
 		}
 		if (rootfd >= 0 && fn(rootfd, spec->uid_base, arg, &e) == 0)
 			_exit(0);
-		ac_report(rep[1], AC_REPORT_ERROR, e ? (int)e->kind : AC_ERR_INTERNAL, e ? e->errnum : 0, "%s",
-			  e ? e->msg : "failed");
+		ac_report(rep[1], AC_REPORT_ERROR, e ? (int)e->kind : AC_ERR_INTERNAL,
+			  e ? e->errnum : 0, "%s", e ? e->msg : "failed");
 		_exit(1);
 	}
 	close(rep[1]);

@@ -403,7 +403,8 @@ const ac_backend_ops_t ac_backend_native = {
     .resize = native_resize,
 };
 
-int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg, ac_error_t **err)
+int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg,
+		      ac_error_t **err)
 {
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);

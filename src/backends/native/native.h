@@ -7,6 +7,7 @@
 
 /* Runs fn against sandbox name's root (running or stopped; see ac_rt_in_root), under the
  * sandbox's lock. */
-int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg, ac_error_t **err);
+int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg,
+		      ac_error_t **err);
 
 #endif
