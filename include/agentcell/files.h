@@ -16,19 +16,24 @@
 #define AC_FILES_READ_MAX (64u << 20)
 
 /* cp HOST_PATH NAME:PATH (files and trees; into PATH/basename if PATH is a directory). */
-int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, const char *path, ac_error_t **err);
+int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, const char *path,
+		     ac_error_t **err);
 /* cp NAME:PATH HOST_PATH. */
-int ac_files_copy_out(ac_manager_t *m, const char *name, const char *path, const char *host_dst, ac_error_t **err);
+int ac_files_copy_out(ac_manager_t *m, const char *name, const char *path, const char *host_dst,
+		      ac_error_t **err);
 /* Reads a regular file (at most AC_FILES_READ_MAX bytes); *data is NUL-terminated. */
-int ac_files_read(ac_manager_t *m, const char *name, const char *path, char **data, size_t *len, ac_error_t **err);
+int ac_files_read(ac_manager_t *m, const char *name, const char *path, char **data, size_t *len,
+		  ac_error_t **err);
 /* Writes a regular file, creating missing parent directories. */
-int ac_files_write(ac_manager_t *m, const char *name, const char *path, const void *data, size_t len, mode_t mode,
-		   ac_error_t **err);
+int ac_files_write(ac_manager_t *m, const char *name, const char *path, const void *data,
+		   size_t len, mode_t mode, ac_error_t **err);
 /* Deletes a file, a symlink or (recursive) a tree. */
-int ac_files_delete(ac_manager_t *m, const char *name, const char *path, bool recursive, ac_error_t **err);
+int ac_files_delete(ac_manager_t *m, const char *name, const char *path, bool recursive,
+		    ac_error_t **err);
 /* mkdir -p inside the sandbox. */
 int ac_files_mkdir(ac_manager_t *m, const char *name, const char *path, ac_error_t **err);
 /* Entries of a directory: [{name, type: file|dir|symlink|other, size, mode}], sorted. */
-int ac_files_list(ac_manager_t *m, const char *name, const char *path, json_t **out, ac_error_t **err);
+int ac_files_list(ac_manager_t *m, const char *name, const char *path, json_t **out,
+		  ac_error_t **err);
 
 #endif

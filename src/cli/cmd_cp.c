@@ -50,7 +50,8 @@ int cmd_cp(int argc, char **argv)
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
-	int rc = d_in ? ac_files_copy_in(m, dname, args[0], dpath, &e) : ac_files_copy_out(m, sname, spath, args[1], &e);
+	int rc = d_in ? ac_files_copy_in(m, dname, args[0], dpath, &e)
+		      : ac_files_copy_out(m, sname, spath, args[1], &e);
 	ac_manager_free(m);
 	return rc < 0 ? cli_error(e) : 0;
 }
@@ -79,8 +80,10 @@ int cmd_files(int argc, char **argv)
 	if (n != 3)
 		return cli_usage("files", "expected ls|cat|put|rm|mkdir NAME PATH");
 	const char *op = pos[0], *name = pos[1], *path = pos[2];
-	if (strcmp(op, "ls") && strcmp(op, "cat") && strcmp(op, "put") && strcmp(op, "rm") && strcmp(op, "mkdir"))
-		return cli_usage("files", "unknown operation '%s': use ls, cat, put, rm or mkdir", op);
+	if (strcmp(op, "ls") && strcmp(op, "cat") && strcmp(op, "put") && strcmp(op, "rm") &&
+	    strcmp(op, "mkdir"))
+		return cli_usage("files", "unknown operation '%s': use ls, cat, put, rm or mkdir",
+				 op);
 	if (!ac_name_valid(name))
 		return cli_usage("files", "invalid sandbox name '%s'", name);
 	if (path[0] != '/')
@@ -98,10 +101,11 @@ int cmd_files(int argc, char **argv)
 		rc = ac_files_list(m, name, path, &list, &e);
 		size_t i;
 		json_t *it;
-		json_array_foreach(list, i, it) printf("%-7s %04o %10lld %s\n", json_string_value(json_object_get(it, "type")),
-							(unsigned)json_integer_value(json_object_get(it, "mode")),
-							(long long)json_integer_value(json_object_get(it, "size")),
-							json_string_value(json_object_get(it, "name")));
+		json_array_foreach(list, i, it)
+		    printf("%-7s %04o %10lld %s\n", json_string_value(json_object_get(it, "type")),
+			   (unsigned)json_integer_value(json_object_get(it, "mode")),
+			   (long long)json_integer_value(json_object_get(it, "size")),
+			   json_string_value(json_object_get(it, "name")));
 		json_decref(list);
 	} else if (!strcmp(op, "cat")) {
 		char *data = NULL;
@@ -120,7 +124,8 @@ int cmd_files(int argc, char **argv)
 				if (cap >= AC_FILES_READ_MAX) {
 					free(buf);
 					ac_manager_free(m);
-					fprintf(stderr, "agentcell: input larger than %u bytes\n", AC_FILES_READ_MAX);
+					fprintf(stderr, "agentcell: input larger than %u bytes\n",
+						AC_FILES_READ_MAX);
 					return 1;
 				}
 				char *nb = realloc(buf, cap *= 2);

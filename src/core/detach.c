@@ -90,6 +90,13 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 	snprintf(sock, sizeof(sock), "%s/run/%s.sock", ac_manager_home(m), name);
 	pid_t pid, shim;
 	rc = ac_rt_exec_detach(sock, cmd, fds[0], fds[1], fds[2], &pid, &shim, err);
+	ac_manager_touch_activity(m, name);
+	json_t *cmdv = json_array();
+	for (char **a = cmd->argv; a && *a && json_array_size(cmdv) < 64; a++)
+		json_array_append_new(cmdv, text(*a));
+	ac_audit_log(m, "exec_detached", name,
+		     json_pack("{ss so ss}", "id", id, "command", cmdv, "result",
+			       rc == 0 ? "started" : "failed"));
 	if (rc < 0) {
 		/* Recorded, so that exec-list tells what happened. */
 		json_t *st = json_pack("{ss ss ss}", "state", "failed", "error",

@@ -38,7 +38,9 @@ static int open_parent(int rootfd, const char *path, char *last, size_t lastlen,
 {
 	char buf[4096];
 	if (!path || path[0] != '/' || strlen(path) >= sizeof(buf))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not an absolute path in the sandbox", path ? path : "");
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "'%s' is not an absolute path in the sandbox",
+				    path ? path : "");
 	snprintf(buf, sizeof(buf), "%s", path);
 	size_t n = strlen(buf);
 	while (n > 1 && buf[n - 1] == '/')
@@ -54,8 +56,9 @@ static int open_parent(int rootfd, const char *path, char *last, size_t lastlen,
 		*slash = '\0';
 	int fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY, 0);
 	if (fd < 0)
-		return ac_error_set(err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INTERNAL, errno,
-				    "no directory '%s' in the sandbox", buf);
+		return ac_error_set(
+		    err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INTERNAL,
+		    errno, "no directory '%s' in the sandbox", buf);
 	return fd;
 }
 
@@ -64,7 +67,9 @@ static int mkdir_in_root(int rootfd, const char *path, uid_t uid, ac_error_t **e
 {
 	char buf[4096];
 	if (!path || path[0] != '/' || strlen(path) >= sizeof(buf))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not an absolute path in the sandbox", path ? path : "");
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "'%s' is not an absolute path in the sandbox",
+				    path ? path : "");
 	snprintf(buf, sizeof(buf), "%s", path);
 	int dfd = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY, 0);
 	if (dfd < 0)
@@ -75,18 +80,21 @@ static int mkdir_in_root(int rootfd, const char *path, uid_t uid, ac_error_t **e
 			continue;
 		if (!strcmp(c, "..")) {
 			close(dfd);
-			return ac_error_set(err, AC_ERR_INVALID, 0, "'..' is not allowed in '%s'", path);
+			return ac_error_set(err, AC_ERR_INVALID, 0, "'..' is not allowed in '%s'",
+					    path);
 		}
 		if (mkdirat(dfd, c, 0755) == 0)
 			(void)!fchownat(dfd, c, uid, uid, AT_SYMLINK_NOFOLLOW);
 		else if (errno != EEXIST) {
 			close(dfd);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create directory '%s' in '%s'", c, path);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot create directory '%s' in '%s'", c, path);
 		}
 		int next = openat(dfd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		close(dfd);
 		if (next < 0)
-			return ac_error_set(err, AC_ERR_INVALID, errno, "'%s' in '%s' is not a directory", c, path);
+			return ac_error_set(err, AC_ERR_INVALID, errno,
+					    "'%s' in '%s' is not a directory", c, path);
 		dfd = next;
 	}
 	return dfd;
@@ -104,12 +112,13 @@ static int copy_data(int in, int out)
 
 /* Copies the entry `name` of directory sfd into directory dfd as `dname`. `chown_to` >= 0
  * gives every created entry that owner (into a sandbox); setuid/setgid bits are dropped. */
-static int copy_entry(int sfd, const char *name, int dfd, const char *dname, long long chown_to, int depth,
-		      ac_error_t **err)
+static int copy_entry(int sfd, const char *name, int dfd, const char *dname, long long chown_to,
+		      int depth, ac_error_t **err)
 {
 	struct stat st;
 	if (depth > MAX_DEPTH)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "directory tree deeper than %d levels", MAX_DEPTH);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "directory tree deeper than %d levels",
+				    MAX_DEPTH);
 	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "cannot read '%s'", name);
 	mode_t mode = st.st_mode & 0777 & ~(mode_t)0;
@@ -121,20 +130,25 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 		target[l] = 0;
 		unlinkat(dfd, dname, 0);
 		if (symlinkat(target, dfd, dname) < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create symlink '%s'", dname);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot create symlink '%s'", dname);
 		if (chown_to >= 0)
-			(void)!fchownat(dfd, dname, (uid_t)chown_to, (gid_t)chown_to, AT_SYMLINK_NOFOLLOW);
+			(void)!fchownat(dfd, dname, (uid_t)chown_to, (gid_t)chown_to,
+					AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		if (mkdirat(dfd, dname, 0700) < 0 && errno != EEXIST)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create directory '%s'", dname);
-		_cleanup_close_ int d2 = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot create directory '%s'", dname);
+		_cleanup_close_ int d2 =
+		    openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (d2 < 0 || s2 < 0) {
 			if (s2 >= 0)
 				close(s2);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open directory '%s'", d2 < 0 ? dname : name);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot open directory '%s'", d2 < 0 ? dname : name);
 		}
 		DIR *dir = fdopendir(s2);
 		if (!dir) {
@@ -145,7 +159,8 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 		int rc = 0;
 		while (rc == 0 && (de = readdir(dir)))
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				rc = copy_entry(dirfd(dir), de->d_name, d2, de->d_name, chown_to, depth + 1, err);
+				rc = copy_entry(dirfd(dir), de->d_name, d2, de->d_name, chown_to,
+						depth + 1, err);
 		closedir(dir);
 		if (chown_to >= 0)
 			(void)!fchown(d2, (uid_t)chown_to, (gid_t)chown_to);
@@ -157,7 +172,8 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 	_cleanup_close_ int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", name);
-	_cleanup_close_ int out = openat(dfd, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int out =
+	    openat(dfd, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create '%s'", dname);
 	if (copy_data(in, out) < 0)
@@ -171,13 +187,14 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 /* --- operations (run in the child) --- */
 
 typedef struct op {
-	const char *path;      /* in the sandbox */
-	const char *host;      /* on the host */
+	const char *path; /* in the sandbox */
+	const char *host; /* on the host */
 	const void *data;
 	size_t len;
 	mode_t mode;
 	bool recursive;
-	int outfd; /* memfd for results */
+	int outfd;	   /* memfd for results */
+	const char *event; /* audit event */
 } op_t;
 
 static const char *basename_of(const char *p, char *buf, size_t len)
@@ -199,10 +216,12 @@ static int do_copy_in(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	snprintf(hostdir, sizeof(hostdir), "%s", o->host);
 	_cleanup_close_ int hdir = open(dirname(hostdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (hdir < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'", o->host);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
+				    o->host);
 	struct stat st;
 	if (fstatat(hdir, hbase, &st, 0) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'", o->host);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
+				    o->host);
 	/* Into an existing directory: as its child, like cp. */
 	_cleanup_close_ int target = open_in_root(rootfd, o->path, O_PATH | O_DIRECTORY, 0);
 	if (target >= 0)
@@ -222,7 +241,8 @@ static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		return -1;
 	struct stat st;
 	if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file in the sandbox: '%s'", o->path);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
+				    "no such file in the sandbox: '%s'", o->path);
 	struct stat hst;
 	if (stat(o->host, &hst) == 0 && S_ISDIR(hst.st_mode)) {
 		_cleanup_close_ int hd = open(o->host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -235,7 +255,8 @@ static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	const char *hbase = basename_of(o->host, hb, sizeof(hb));
 	_cleanup_close_ int hd = open(dirname(hostdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (hd < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such directory on the host for '%s'", o->host);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
+				    "no such directory on the host for '%s'", o->host);
 	(void)uid;
 	return copy_entry(parent, last, hd, hbase, -1, 0, err);
 }
@@ -246,14 +267,18 @@ static int do_read(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	_cleanup_close_ int fd = open_in_root(rootfd, o->path, O_RDONLY | O_NOFOLLOW, 0);
 	struct stat st;
 	if (fd < 0)
-		return ac_error_set(err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INVALID, errno,
-				    "cannot read '%s' in the sandbox", o->path);
+		return ac_error_set(
+		    err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INVALID,
+		    errno, "cannot read '%s' in the sandbox", o->path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not a regular file", o->path);
 	if ((uint64_t)st.st_size > AC_FILES_READ_MAX)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is larger than %u bytes", o->path, AC_FILES_READ_MAX);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is larger than %u bytes", o->path,
+				    AC_FILES_READ_MAX);
 	(void)uid;
-	return copy_data(fd, o->outfd) < 0 ? ac_error_set(err, AC_ERR_INTERNAL, errno, "read '%s'", o->path) : 0;
+	return copy_data(fd, o->outfd) < 0
+		   ? ac_error_set(err, AC_ERR_INTERNAL, errno, "read '%s'", o->path)
+		   : 0;
 }
 
 static int do_write(int rootfd, uid_t uid, void *arg, ac_error_t **err)
@@ -262,14 +287,16 @@ static int do_write(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	char last[256], dir[4096];
 	snprintf(dir, sizeof(dir), "%s", o->path);
 	if (o->path[0] != '/')
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not an absolute path in the sandbox", o->path);
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "'%s' is not an absolute path in the sandbox", o->path);
 	_cleanup_close_ int made = mkdir_in_root(rootfd, dirname(dir), uid, err);
 	if (made < 0)
 		return -1;
 	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
 	if (parent < 0)
 		return -1;
-	_cleanup_close_ int fd = openat(parent, last, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd =
+	    openat(parent, last, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ac_error_set(err, errno == EISDIR ? AC_ERR_INVALID : AC_ERR_INTERNAL, errno,
 				    "cannot write '%s' in the sandbox", o->path);
@@ -300,11 +327,13 @@ static int do_delete(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		return -1;
 	struct stat st;
 	if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file in the sandbox: '%s'", o->path);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
+				    "no such file in the sandbox: '%s'", o->path);
 	if (S_ISDIR(st.st_mode)) {
 		if (!o->recursive && unlinkat(parent, last, AT_REMOVEDIR) < 0)
-			return ac_error_set(err, errno == ENOTEMPTY ? AC_ERR_STATE : AC_ERR_INTERNAL, errno,
-					    "cannot delete directory '%s'", o->path);
+			return ac_error_set(err,
+					    errno == ENOTEMPTY ? AC_ERR_STATE : AC_ERR_INTERNAL,
+					    errno, "cannot delete directory '%s'", o->path);
 		/* ac_rm_rf_at never follows a symlink and never leaves the file system. */
 		if (o->recursive && ac_rm_rf_at(parent, last, err) < 0)
 			return -1;
@@ -321,8 +350,9 @@ static int do_list(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	(void)uid;
 	int fd = open_in_root(rootfd, o->path, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
-		return ac_error_set(err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INTERNAL, errno,
-				    "no directory '%s' in the sandbox", o->path);
+		return ac_error_set(
+		    err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INTERNAL,
+		    errno, "no directory '%s' in the sandbox", o->path);
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -335,17 +365,23 @@ static int do_list(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		const char *type = S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "symlink" : "other";
+		const char *type = S_ISREG(st.st_mode)	 ? "file"
+				   : S_ISDIR(st.st_mode) ? "dir"
+				   : S_ISLNK(st.st_mode) ? "symlink"
+							 : "other";
 		json_t *name = json_string(de->d_name);
 		if (!name)
 			continue; /* not UTF-8: not representable in the listing */
-		json_array_append_new(arr, json_pack("{so ss sI si}", "name", name, "type", type, "size",
-						     (json_int_t)st.st_size, "mode", (int)(st.st_mode & 07777)));
+		json_array_append_new(arr, json_pack("{so ss sI si}", "name", name, "type", type,
+						     "size", (json_int_t)st.st_size, "mode",
+						     (int)(st.st_mode & 07777)));
 	}
 	closedir(d);
 	char *s = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
-	int rc = s && ac_write_all(o->outfd, s, strlen(s)) == 0 ? 0 : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "list");
+	int rc = s && ac_write_all(o->outfd, s, strlen(s)) == 0
+		     ? 0
+		     : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "list");
 	free(s);
 	return rc;
 }
@@ -358,8 +394,8 @@ static int by_name(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "name")));
 }
 
-static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, char **result, size_t *len,
-		  ac_error_t **err)
+static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, char **result,
+		  size_t *len, ac_error_t **err)
 {
 	o->outfd = -1;
 	if (result) {
@@ -382,57 +418,65 @@ static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, 
 	}
 	if (o->outfd >= 0)
 		close(o->outfd);
-	if (rc == 0)
+	if (rc == 0) {
 		ac_manager_touch_activity(m, name);
+		ac_audit_log(m, o->event, name, json_pack("{ss}", "path", o->path ? o->path : ""));
+	}
 	return rc;
 }
 
-int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, const char *path, ac_error_t **err)
+int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, const char *path,
+		     ac_error_t **err)
 {
-	op_t o = {.path = path, .host = host_src};
+	op_t o = {.path = path, .host = host_src, .event = "file_copied_in"};
 	if (!path || path[0] != '/')
 		return ac_error_set(err, AC_ERR_INVALID, 0, "the sandbox path must be absolute");
 	if (access(host_src, F_OK) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'", host_src);
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
+				    host_src);
 	return run_op(m, name, do_copy_in, &o, NULL, NULL, err);
 }
 
-int ac_files_copy_out(ac_manager_t *m, const char *name, const char *path, const char *host_dst, ac_error_t **err)
+int ac_files_copy_out(ac_manager_t *m, const char *name, const char *path, const char *host_dst,
+		      ac_error_t **err)
 {
-	op_t o = {.path = path, .host = host_dst};
+	op_t o = {.path = path, .host = host_dst, .event = "file_copied_out"};
 	if (!path || path[0] != '/')
 		return ac_error_set(err, AC_ERR_INVALID, 0, "the sandbox path must be absolute");
 	return run_op(m, name, do_copy_out, &o, NULL, NULL, err);
 }
 
-int ac_files_read(ac_manager_t *m, const char *name, const char *path, char **data, size_t *len, ac_error_t **err)
+int ac_files_read(ac_manager_t *m, const char *name, const char *path, char **data, size_t *len,
+		  ac_error_t **err)
 {
-	op_t o = {.path = path};
+	op_t o = {.path = path, .event = "file_read"};
 	return run_op(m, name, do_read, &o, data, len, err);
 }
 
-int ac_files_write(ac_manager_t *m, const char *name, const char *path, const void *data, size_t len, mode_t mode,
-		   ac_error_t **err)
+int ac_files_write(ac_manager_t *m, const char *name, const char *path, const void *data,
+		   size_t len, mode_t mode, ac_error_t **err)
 {
-	op_t o = {.path = path, .data = data, .len = len, .mode = mode};
+	op_t o = {.path = path, .data = data, .len = len, .mode = mode, .event = "file_written"};
 	return run_op(m, name, do_write, &o, NULL, NULL, err);
 }
 
-int ac_files_delete(ac_manager_t *m, const char *name, const char *path, bool recursive, ac_error_t **err)
+int ac_files_delete(ac_manager_t *m, const char *name, const char *path, bool recursive,
+		    ac_error_t **err)
 {
-	op_t o = {.path = path, .recursive = recursive};
+	op_t o = {.path = path, .recursive = recursive, .event = "file_deleted"};
 	return run_op(m, name, do_delete, &o, NULL, NULL, err);
 }
 
 int ac_files_mkdir(ac_manager_t *m, const char *name, const char *path, ac_error_t **err)
 {
-	op_t o = {.path = path};
+	op_t o = {.path = path, .event = "directory_created"};
 	return run_op(m, name, do_mkdir, &o, NULL, NULL, err);
 }
 
-int ac_files_list(ac_manager_t *m, const char *name, const char *path, json_t **out, ac_error_t **err)
+int ac_files_list(ac_manager_t *m, const char *name, const char *path, json_t **out,
+		  ac_error_t **err)
 {
-	op_t o = {.path = path};
+	op_t o = {.path = path, .event = "directory_listed"};
 	char *s = NULL;
 	size_t len = 0;
 	if (run_op(m, name, do_list, &o, &s, &len, err) < 0)
