@@ -21,6 +21,7 @@ typedef struct ac_error {
 	ac_error_kind_t kind;
 	int errnum;	/* errno at the failure, 0 if none */
 	char msg[1024]; /* one line, no trailing newline */
+	int exit_code;	/* non-zero: the CLI exit status to use (e.g. a failed init script's) */
 } ac_error_t;
 
 /* Sets *err (if err != NULL and *err == NULL) and returns -1. A non-zero errnum

@@ -32,7 +32,19 @@ typedef struct ac_sandbox_opts {
 	uint64_t ttl_seconds;
 	uint64_t auto_stop_after, auto_archive_after, auto_delete_after; /* seconds */
 	char **labels; /* "key=value", NULL-terminated or NULL */
+	/* Start-up work (see ac_manager_start) */
+	const char *init_script; /* run with sh -c at every start; a failure fails the start */
+	const char *agent;	 /* claude | codex | gemini | opencode | amp | pi | copilot */
+	char **files;		 /* "HOST_PATH:SANDBOX_PATH", NULL-terminated or NULL */
 } ac_sandbox_opts_t;
+
+#define AC_INIT_SCRIPT_MAX (64 * 1024)
+#define AC_FILES_MAX	   64
+
+/* The API key variables passed for an agent, NULL-terminated; NULL for an unknown agent. */
+const char *const *ac_agent_keys(const char *name);
+/* [{name, cli, env: [...]}] */
+json_t *ac_agents_table(void);
 
 #define AC_MEMORY_MIN_MB 16ull
 #define AC_MEMORY_MAX_MB (1024ull * 1024)

@@ -93,6 +93,8 @@ void ac_error_free(ac_error_t *err)
 
 int ac_error_exit_code(const ac_error_t *err)
 {
+	if (err != NULL && err->exit_code > 0 && err->exit_code < 256)
+		return err->exit_code;
 	if (err != NULL && err->kind == AC_ERR_INVALID)
 		return 2;
 	return 1;

@@ -37,6 +37,9 @@ typedef struct cli_sandbox_opts {
 	char *labels[AC_LABELS_MAX + 1]; /* --label (o.labels points here) */
 	int nlabels;
 	const char *lifetime_opt; /* the first --ttl/--label/--auto-* given (run: --keep only) */
+	char *files[AC_FILES_MAX + 1]; /* --file (o.files points here) */
+	int nfiles;
+	char *init_script_buf; /* --init-script-file's content */
 } cli_sandbox_opts_t;
 int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so);
 
@@ -69,6 +72,7 @@ int cmd_exec_logs(int argc, char **argv);
 int cmd_exec_kill(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_files(int argc, char **argv);
+int cmd_agents(int argc, char **argv);
 
 /* --- cmd_manage.c: lifetime, policy, labels, resize, audit, metrics --- */
 /* --ttl, --label, --auto-stop-after, --auto-archive-after, --auto-delete-after of create and

@@ -174,3 +174,41 @@ int cmd_info(int argc, char **argv)
 	ac_manager_free(m);
 	return 0;
 }
+
+int cmd_agents(int argc, char **argv)
+{
+	bool json = false;
+	const char *name = NULL;
+	int r = parse_json_flag("agents", argc, argv, &json, &name, false);
+	if (r == -1000)
+		return 0;
+	if (r < 0)
+		return -r;
+	json_t *t = ac_agents_table();
+	if (json) {
+		print_json(t);
+	} else {
+		printf("%-9s %-44s %s\n", "AGENT", "API KEYS (from your environment)", "CLI");
+		size_t i;
+		json_t *a;
+		json_array_foreach(t, i, a)
+		{
+			char keys[128] = "";
+			size_t k;
+			json_t *key;
+			json_array_foreach(json_object_get(a, "env"), k, key)
+			{
+				size_t l = strlen(keys);
+				snprintf(keys + l, sizeof(keys) - l, "%s%s", k ? " " : "",
+					 json_string_value(key));
+			}
+			printf("%-9s %-44s %s\n", ac_state_str(a, "name", ""), keys,
+			       ac_state_str(a, "cli", ""));
+		}
+		printf("\nThe CLI is installed once sandboxes have network access (a later "
+		       "release); until then\n"
+		       "install it into an image or into /usr inside the sandbox yourself.\n");
+	}
+	json_decref(t);
+	return 0;
+}

@@ -25,7 +25,13 @@
 	"                        permissive: --mount-cwd, no memory limit, passes PATH HOME "      \
 	"USER\n"                                                                                   \
 	"                        LANG LC_ALL TERM; restrictive: --read-only, 256 MB, 0.5 CPU\n"    \
-	"  --network             not supported yet: sandboxes only have loopback\n"
+	"  --network             not supported yet: sandboxes only have loopback\n"                \
+	"  --init-script S       shell commands run at every start; a failure fails the start\n"   \
+	"  --init-script-file F  the same, read from file F\n"                                     \
+	"  --agent A             pass agent A's API keys from your environment (see 'agents'):\n"  \
+	"                        claude codex gemini opencode amp pi copilot; never stored\n"      \
+	"  --file HOST:PATH      copy a host file or tree to PATH before anything runs "           \
+	"(repeatable)\n"
 
 #define LIFETIME_OPTS_HELP                                                                         \
 	"  --ttl DURATION        remove the sandbox with 'agentcell gc' once DURATION has "        \
@@ -88,6 +94,11 @@ const cli_command_t cli_commands[] = {
      "  mkdir  create directory PATH and its parents\n\n"
      "Works on running and stopped sandboxes; paths are resolved inside the sandbox's root.\n",
      cmd_files},
+    {"agents", NULL, "list the coding agents and the API keys passed for them",
+     "agentcell agents [--json]\n\nLists the agents of 'create --agent' and the environment "
+     "variables passed for each\n"
+     "(from your environment at start; never written to the state or the audit log).\n",
+     cmd_agents},
     {"exec-list", NULL, "list background commands",
      "agentcell exec-list [NAME] [--json]\n\nLists the background (exec --detach) commands of "
      "sandbox NAME, or of all\n"

@@ -1,5 +1,6 @@
 /* Option parsing shared by the commands. Options take "--opt VALUE" or "--opt=VALUE". */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,54 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 			    cmd, "unknown profile '%s': use permissive, moderate or restrictive",
 			    v);
 		so->o.profile = v;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--init-script-file", &v)) != 0) {
+		if (r < 0)
+			return r;
+		size_t len;
+		ac_error_t *e = NULL;
+		free(so->init_script_buf);
+		so->init_script_buf = NULL;
+		if (ac_read_file_at(AT_FDCWD, v, AC_INIT_SCRIPT_MAX, &so->init_script_buf, &len,
+				    &e) < 0) {
+			fprintf(stderr, "agentcell: --init-script-file: %s\n", e ? e->msg : v);
+			ac_error_free(e);
+			return -1;
+		}
+		so->o.init_script = so->init_script_buf;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--init-script", &v)) != 0) {
+		if (r < 0)
+			return r;
+		so->o.init_script = v;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--agent", &v)) != 0) {
+		if (r < 0)
+			return r;
+		if (!ac_agent_keys(v))
+			return -cli_usage(cmd,
+					  "unknown agent '%s': use claude, codex, gemini, "
+					  "opencode, amp, pi or copilot",
+					  v);
+		so->o.agent = v;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--file", &v)) != 0) {
+		if (r < 0)
+			return r;
+		const char *colon = strrchr(v, ':');
+		if (!colon || colon == v || colon[1] != '/')
+			return -cli_usage(cmd,
+					  "invalid --file '%s': use HOST_PATH:/path/in/sandbox", v);
+		if (so->nfiles >= AC_FILES_MAX)
+			return -cli_usage(cmd, "too many --file options (at most %d)",
+					  AC_FILES_MAX);
+		so->files[so->nfiles++] = (char *)v;
+		so->files[so->nfiles] = NULL;
+		so->o.files = so->files;
 		return 1;
 	}
 	if (!strcmp(a, "--mount-cwd")) {

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "agentcell/backend.h"
+#include "agentcell/files.h"
 #include "agentcell/manager.h"
 #include "agentcell/util.h"
 #include "core/internal.h"
@@ -206,12 +208,55 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	if (!st)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
 	json_object_set_new(st, "cpus", json_real(r.cpus));
+	if (r.agent && !ac_agent_keys(r.agent)) {
+		json_decref(st);
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "unknown agent '%s' (see 'agentcell agents')", r.agent);
+	}
+	if (r.init_script && (strlen(r.init_script) > AC_INIT_SCRIPT_MAX || !r.init_script[0])) {
+		json_decref(st);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "the init script must be 1 to %d bytes",
+				    AC_INIT_SCRIPT_MAX);
+	}
+	json_object_set_new(st, "agent", r.agent ? json_string(r.agent) : json_null());
+	json_object_set_new(st, "init_script",
+			    r.init_script ? json_string(r.init_script) : json_null());
+	if (r.init_script && !json_is_string(json_object_get(st, "init_script"))) {
+		json_decref(st);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "the init script is not valid UTF-8");
+	}
+	for (char **f = r.files; f && *f; f++) {
+		const char *colon = strrchr(*f, ':');
+		if (!colon || colon == *f || colon[1] != '/') {
+			json_decref(st);
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "invalid --file '%s': use HOST_PATH:/path/in/sandbox",
+					    *f);
+		}
+	}
 	if (ac_lifecycle_apply_opts(st, &r, err) < 0) {
 		json_decref(st);
 		return -1;
 	}
 	(void)m;
 	*out = st;
+	return 0;
+}
+
+/* --file HOST:PATH entries, in order. */
+static int copy_files(ac_manager_t *m, const char *name, char **files, ac_error_t **err)
+{
+	for (char **f = files; f && *f; f++) {
+		_cleanup_free_ char *host = strdup(*f);
+		char *colon = host ? strrchr(host, ':') : NULL;
+		if (!colon)
+			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+		*colon = 0;
+		if (ac_files_copy_in(m, name, host, colon + 1, err) < 0) {
+			ac_error_prefix(err, "--file '%s'", *f);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -240,6 +285,11 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 		b->destroy(m, st, NULL);
 	else
 		ac_audit_log(m, "created", name, created_details(st));
+	/* --file: copied into the (stopped) sandbox; a failure undoes the create. */
+	if (rc == 0 && copy_files(m, name, o->files, err) < 0) {
+		ac_manager_remove(m, name, NULL);
+		rc = -1;
+	}
 	if (rc < 0 || !out)
 		json_decref(st);
 	else
@@ -253,6 +303,53 @@ const char *ac_manager_status(ac_manager_t *m, const json_t *state)
 		return "archived";
 	const ac_backend_ops_t *b = backend_of(state, NULL);
 	return b && b->is_running(m, state, NULL) ? "running" : "stopped";
+}
+
+/* The init script runs at every start, as root in the sandbox's default directory. A
+ * failure stops the sandbox and fails the start with the script's exit code and the end
+ * of its stderr. */
+static int run_init_script(ac_manager_t *m, const ac_backend_ops_t *b, const json_t *st,
+			   ac_error_t **err)
+{
+	const char *name = ac_state_str(st, "name", "");
+	char *argv[] = {"sh", "-c", (char *)ac_state_str(st, "init_script", ""), NULL};
+	ac_cmd_t cmd = {.argv = argv};
+	_cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	_cleanup_close_ int errfd = memfd_create("init-stderr", MFD_CLOEXEC);
+	if (null < 0 || errfd < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot prepare the init script");
+	int fds[3] = {null, null, errfd};
+	ac_result_t res = {0};
+	ac_error_t *e = NULL;
+	int rc = b->exec(m, name, &cmd, fds, &res, &e);
+	if (rc == 0 && res.exit_code == 0)
+		return 0;
+	char tail[600] = "";
+	off_t size = lseek(errfd, 0, SEEK_END);
+	off_t from = size > (off_t)sizeof(tail) - 1 ? size - (off_t)sizeof(tail) + 1 : 0;
+	ssize_t n = pread(errfd, tail, sizeof(tail) - 1, from);
+	tail[n > 0 ? n : 0] = 0;
+	for (char *c = tail; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	size_t tl = strlen(tail);
+	while (tl && tail[tl - 1] == ' ')
+		tail[--tl] = 0;
+	b->stop(m, st, NULL);
+	ac_audit_log(m, "init_script_failed", name,
+		     json_pack("{si ss}", "exit_code", rc == 0 ? res.exit_code : -1, "error",
+			       rc == 0 ? "" : (e ? e->msg : "")));
+	if (rc < 0) {
+		ac_error_set(err, AC_ERR_BACKEND, 0, "the init script of '%s' could not run: %s",
+			     name, e ? e->msg : "unknown error");
+		ac_error_free(e);
+		return -1;
+	}
+	ac_error_set(err, AC_ERR_BACKEND, 0, "the init script of '%s' failed with exit code %d%s%s",
+		     name, res.exit_code, tail[0] ? ": " : "", tail);
+	if (err && *err)
+		(*err)->exit_code = res.exit_code;
+	return -1;
 }
 
 int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
@@ -288,6 +385,8 @@ int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
 	ac_audit_clock(&t0);
 	ac_error_t *se = NULL;
 	rc = b->start(m, st, &se);
+	if (rc == 0 && ac_state_str(st, "init_script", NULL) && run_init_script(m, b, st, &se) < 0)
+		rc = -1;
 	if (rc == 0) {
 		char now[32];
 		ac_time_now_rfc3339(now);
@@ -480,7 +579,10 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 	snprintf(name, sizeof(name), "run-%.4s%.8s", uuid + 19, uuid + 24);
 	if (o->name)
 		snprintf(name, sizeof(name), "%s", o->name);
-	if (!keep) {
+	/* Files and an init script need the sandbox's layers before the command: those runs
+	 * go through a persistent sandbox, removed afterwards. */
+	bool prepared = (o->files && o->files[0]) || o->init_script;
+	if (!keep && !prepared) {
 		json_t *st = NULL;
 		if (ac_manager_build_state(m, name, o, &st, err) < 0)
 			return -1;
@@ -494,11 +596,20 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 		ac_backend_native.gc(m);
 		return rc;
 	}
-	if (ac_manager_create(m, name, o, NULL, err) < 0)
+	/* A run's files go in once it runs, so that /tmp (a fresh tmpfs at every start) can
+	 * receive them too. */
+	ac_sandbox_opts_t later = *o;
+	later.files = NULL;
+	if (ac_manager_create(m, name, &later, NULL, err) < 0)
 		return -1;
-	if (ac_manager_start(m, name, err) < 0) {
+	if (ac_manager_start(m, name, err) < 0 || copy_files(m, name, o->files, err) < 0) {
 		ac_manager_remove(m, name, NULL);
 		return -1;
+	}
+	if (!keep) {
+		int rc = ac_manager_exec(m, name, cmd, fds, res, err);
+		ac_manager_remove(m, name, NULL);
+		return rc;
 	}
 	*kept_name = strdup(name);
 	return ac_manager_exec(m, name, cmd, fds, res, err);

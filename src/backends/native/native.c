@@ -39,10 +39,28 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	char **e = calloc(n + 1, sizeof(char *));
 	if (!e)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-	for (size_t i = 0, k = 0; i < n; i++) {
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
 		const char *s = json_string_value(json_array_get(env, i));
 		if (s && strchr(s, '='))
 			e[k++] = (char *)s;
+	}
+	/* The agent's API keys come from the caller's environment, here and now: they are
+	 * never stored. getenv gives "KEY=VALUE" back from environ's own entry. */
+	const char *const *keys = ac_agent_keys(ac_state_str(st, "agent", NULL));
+	for (size_t j = 0; keys && keys[j]; j++) {
+		extern char **environ;
+		size_t kl = strlen(keys[j]);
+		for (char **ev = environ; *ev; ev++)
+			if (!strncmp(*ev, keys[j], kl) && (*ev)[kl] == '=') {
+				char **grown = realloc(e, (k + 2) * sizeof(char *));
+				if (!grown)
+					break;
+				e = grown;
+				e[k++] = *ev;
+				e[k] = NULL;
+				break;
+			}
 	}
 	long long slot = ac_state_int(st, "uid_slot", -1);
 	uint64_t mem = (uint64_t)ac_state_int(st, "memory_mb", 512);
