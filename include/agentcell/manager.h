@@ -36,6 +36,9 @@ typedef struct ac_sandbox_opts {
 	const char *init_script; /* run with sh -c at every start; a failure fails the start */
 	const char *agent;	 /* claude | codex | gemini | opencode | amp | pi | copilot */
 	char **files;		 /* "HOST_PATH:SANDBOX_PATH", NULL-terminated or NULL */
+	/* Command policy (agentcell.toml [security.commands]), enforced inside the sandbox */
+	char **allow, **block; /* program names or absolute paths, NULL-terminated or NULL */
+	bool allowlist_only;
 } ac_sandbox_opts_t;
 
 #define AC_INIT_SCRIPT_MAX (64 * 1024)

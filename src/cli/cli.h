@@ -39,8 +39,15 @@ typedef struct cli_sandbox_opts {
 	const char *lifetime_opt; /* the first --ttl/--label/--auto-* given (run: --keep only) */
 	char *files[AC_FILES_MAX + 1]; /* --file (o.files points here) */
 	int nfiles;
-	char *init_script_buf; /* --init-script-file's content */
+	char *init_script_buf;	 /* --init-script-file's content */
+	const char *config_path; /* --config */
+	json_t *config;		 /* the loaded agentcell.toml (owns strings in o) */
+	char **config_arrays[3]; /* arrays made for o from the config, to free */
 } cli_sandbox_opts_t;
+/* Loads agentcell.toml (--config, ./, $AGENTCELL_HOME) and fills what the command line
+ * left unset. Returns 0, or an exit code after printing the error. */
+int cli_apply_config(cli_sandbox_opts_t *so, ac_manager_t *m);
+void cli_sandbox_opts_free(cli_sandbox_opts_t *so);
 int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so);
 
 /* Options of exec (and run's -i/-t/--timeout). */

@@ -67,8 +67,14 @@ int cmd_create(int argc, char **argv)
 	if (!m)
 		return code;
 	so.o.env = so.nenv ? so.env : NULL;
+	if ((code = cli_apply_config(&so, m)) != 0) {
+		cli_sandbox_opts_free(&so);
+		ac_manager_free(m);
+		return code;
+	}
 	ac_error_t *e = NULL;
 	int rc = ac_manager_create(m, name, &so.o, NULL, &e);
+	cli_sandbox_opts_free(&so);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);

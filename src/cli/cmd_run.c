@@ -59,6 +59,11 @@ int cmd_run(int argc, char **argv)
 		return code;
 	so.o.env = so.nenv ? so.env : NULL;
 	so.o.name = name;
+	if ((code = cli_apply_config(&so, m)) != 0) {
+		cli_sandbox_opts_free(&so);
+		ac_manager_free(m);
+		return code;
+	}
 	ac_cmd_t cmd = {.argv = argv + i, .timeout = eo.timeout, .stdin_open = eo.interactive};
 	int fds[3] = {0, 1, 2};
 	ac_result_t res = {0};
@@ -71,6 +76,7 @@ int cmd_run(int argc, char **argv)
 	if (kept)
 		fprintf(stderr, "agentcell: kept sandbox %s\n", kept);
 	free(kept);
+	cli_sandbox_opts_free(&so);
 	ac_manager_free(m);
 	if (rc < 0) {
 		int ec = res.exit_code == 126 || res.exit_code == 127 ? res.exit_code

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentcell/config.h"
 #include "agentcell/util.h"
 #include "cli/cli.h"
 
@@ -111,6 +112,12 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 			    cmd, "unknown profile '%s': use permissive, moderate or restrictive",
 			    v);
 		so->o.profile = v;
+		return 1;
+	}
+	if ((r = opt_value(cmd, argc, argv, i, "--config", &v)) != 0) {
+		if (r < 0)
+			return r;
+		so->config_path = v;
 		return 1;
 	}
 	if ((r = opt_value(cmd, argc, argv, i, "--init-script-file", &v)) != 0) {
@@ -230,4 +237,26 @@ int cli_result_exit(const ac_result_t *r)
 	if (r->timed_out)
 		fprintf(stderr, "agentcell: command timed out\n");
 	return r->exit_code;
+}
+
+int cli_apply_config(cli_sandbox_opts_t *so, ac_manager_t *m)
+{
+	ac_error_t *e = NULL;
+	if (ac_config_load(so->config_path, ac_store_home(ac_manager_store(m)), &so->config, &e) <
+		0 ||
+	    ac_config_apply(so->config, &so->o, &e) < 0)
+		return cli_error(e);
+	/* What the config filled in (command-line arrays live in so itself). */
+	so->config_arrays[0] = so->o.allow;
+	so->config_arrays[1] = so->o.block;
+	so->config_arrays[2] = so->o.files != so->files ? so->o.files : NULL;
+	return 0;
+}
+
+void cli_sandbox_opts_free(cli_sandbox_opts_t *so)
+{
+	for (int i = 0; i < 3; i++)
+		free(so->config_arrays[i]);
+	json_decref(so->config);
+	free(so->init_script_buf);
 }

@@ -10,13 +10,15 @@ static const struct {
 	const char *name, *cli;
 	const char *keys[4];
 } agents[] = {
-	{"claude", "@anthropic-ai/claude-code (npm)", {"ANTHROPIC_API_KEY", NULL}},
-	{"codex", "@openai/codex (npm)", {"OPENAI_API_KEY", NULL}},
-	{"gemini", "@google/gemini-cli (npm)", {"GOOGLE_API_KEY", "GEMINI_API_KEY", NULL}},
-	{"opencode", "opencode-ai (npm)", {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY", NULL}},
-	{"amp", "@sourcegraph/amp (npm)", {"ANTHROPIC_API_KEY", NULL}},
-	{"pi", "@mariozechner/pi-coding-agent (npm)", {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", NULL}},
-	{"copilot", "@github/copilot (npm)", {"GITHUB_TOKEN", NULL}},
+    {"claude", "@anthropic-ai/claude-code (npm)", {"ANTHROPIC_API_KEY", NULL}},
+    {"codex", "@openai/codex (npm)", {"OPENAI_API_KEY", NULL}},
+    {"gemini", "@google/gemini-cli (npm)", {"GOOGLE_API_KEY", "GEMINI_API_KEY", NULL}},
+    {"opencode",
+     "opencode-ai (npm)",
+     {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY", NULL}},
+    {"amp", "@sourcegraph/amp (npm)", {"ANTHROPIC_API_KEY", NULL}},
+    {"pi", "@mariozechner/pi-coding-agent (npm)", {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", NULL}},
+    {"copilot", "@github/copilot (npm)", {"GITHUB_TOKEN", NULL}},
 };
 
 const char *const *ac_agent_keys(const char *name)
@@ -34,7 +36,8 @@ json_t *ac_agents_table(void)
 		json_t *keys = json_array();
 		for (const char *const *k = agents[i].keys; *k; k++)
 			json_array_append_new(keys, json_string(*k));
-		json_array_append_new(arr, json_pack("{ss ss so}", "name", agents[i].name, "cli", agents[i].cli, "env", keys));
+		json_array_append_new(arr, json_pack("{ss ss so}", "name", agents[i].name, "cli",
+						     agents[i].cli, "env", keys));
 	}
 	return arr;
 }

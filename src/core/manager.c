@@ -234,6 +234,16 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 					    *f);
 		}
 	}
+	if (r.allow || r.block || r.allowlist_only) {
+		json_t *allow = json_array(), *block = json_array();
+		for (char **a = r.allow; a && *a; a++)
+			json_array_append_new(allow, json_string(*a));
+		for (char **b = r.block; b && *b; b++)
+			json_array_append_new(block, json_string(*b));
+		json_object_set_new(st, "command_policy",
+				    json_pack("{so so sb}", "allow", allow, "block", block,
+					      "allowlist_only", r.allowlist_only));
+	}
 	if (ac_lifecycle_apply_opts(st, &r, err) < 0) {
 		json_decref(st);
 		return -1;

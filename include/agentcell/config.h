@@ -1,0 +1,27 @@
+/* agentcell.toml: defaults for create and run, the command policy, [[files]] and [api].
+ * Looked up as --config FILE, else ./agentcell.toml, else $AGENTCELL_HOME/agentcell.toml.
+ *
+ *   [sandbox]            name (ignored: names come from the command line), image
+ *   [resources]          vcpus (number), memory_mb, pids
+ *   [security]           profile, network (false only, for now), mount_cwd, read_only
+ *   [security.commands]  allow = [...], block = [...], allowlist_only = bool
+ *   [[files]]            host = "...", sandbox = "/..."
+ *   [api]                api_key, api_key_env (for 'serve')
+ * Anything else is an error naming the key, with the file, line and column when the TOML
+ * itself is wrong. */
+#ifndef AGENTCELL_CONFIG_H
+#define AGENTCELL_CONFIG_H
+
+#include <jansson.h>
+
+#include "agentcell/error.h"
+#include "agentcell/manager.h"
+
+/* Loads and validates the configuration; *out is an empty object when there is no file
+ * (and no explicit path). */
+int ac_config_load(const char *explicit_path, const char *home, json_t **out, ac_error_t **err);
+/* Fills what o leaves unset from the configuration (command-line options win). Strings in
+ * o point into cfg, which must outlive o. */
+int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err);
+
+#endif

@@ -1,0 +1,252 @@
+/* agentcell.toml (see include/agentcell/config.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentcell/config.h"
+#include "agentcell/toml.h"
+#include "agentcell/util.h"
+
+static const char *const tables[][8] = {
+	{"sandbox", "name", "image", NULL},
+	{"resources", "vcpus", "memory_mb", "pids", NULL},
+	{"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
+	{"commands", "allow", "block", "allowlist_only", NULL},
+	{"files", "host", "sandbox", NULL},
+	{"api", "api_key", "api_key_env", NULL},
+};
+
+static int check_keys(const json_t *t, const char *table, const char *path, ac_error_t **err)
+{
+	if (!json_is_object(t))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: [%s] must be a table", path, table);
+	const char *const *known = NULL;
+	for (size_t i = 0; i < AC_ARRAY_SIZE(tables); i++)
+		if (!strcmp(tables[i][0], table))
+			known = tables[i] + 1;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)t, k, v)
+	{
+		bool ok = false;
+		for (const char *const *n = known; n && *n; n++)
+			ok = ok || !strcmp(*n, k);
+		if (!ok)
+			return ac_error_set(err, AC_ERR_INVALID, 0, "%s: unknown key '%s' in [%s]", path, k, table);
+	}
+	return 0;
+}
+
+static int want(const json_t *v, int type, const char *path, const char *key, ac_error_t **err)
+{
+	static const char *names[] = {"a table", "an array", "a string", "an integer", "a number", "a boolean"};
+	bool ok = type == 0 ? json_is_object(v) : type == 1 ? json_is_array(v) : type == 2 ? json_is_string(v)
+		: type == 3 ? json_is_integer(v) : type == 4 ? json_is_number(v) : json_is_boolean(v);
+	return ok ? 0 : ac_error_set(err, AC_ERR_INVALID, 0, "%s: %s must be %s", path, key, names[type]);
+}
+
+static int check_names(const json_t *arr, const char *path, const char *key, ac_error_t **err)
+{
+	if (want(arr, 1, path, key, err) < 0)
+		return -1;
+	size_t i;
+	json_t *v;
+	json_array_foreach((json_t *)arr, i, v)
+	{
+		const char *s = json_string_value(v);
+		if (!s || !*s || strlen(s) != json_string_length(v) || strlen(s) > 255 || (strchr(s, '/') && s[0] != '/'))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: %s[%zu] must be a program name or an absolute path", path, key, i);
+	}
+	return 0;
+}
+
+static int validate(json_t *cfg, const char *path, ac_error_t **err)
+{
+	const char *k;
+	json_t *t;
+	json_object_foreach(cfg, k, t)
+	{
+		if (!strcmp(k, "files")) {
+			if (want(t, 1, path, "files", err) < 0)
+				return -1;
+			size_t i;
+			json_t *f;
+			json_array_foreach(t, i, f)
+			{
+				if (check_keys(f, "files", path, err) < 0)
+					return -1;
+				const char *h = json_string_value(json_object_get(f, "host"));
+				const char *s = json_string_value(json_object_get(f, "sandbox"));
+				if (!h || !*h || !s || s[0] != '/')
+					return ac_error_set(err, AC_ERR_INVALID, 0,
+							    "%s: [[files]] %zu needs host = \"PATH\" and sandbox = \"/PATH\"",
+							    path, i + 1);
+			}
+			continue;
+		}
+		bool known = false;
+		for (size_t i = 0; i < AC_ARRAY_SIZE(tables); i++)
+			known = known || (!strcmp(tables[i][0], k) && strcmp(k, "commands"));
+		if (!known)
+			return ac_error_set(err, AC_ERR_INVALID, 0, "%s: unknown table [%s]", path, k);
+		if (check_keys(t, k, path, err) < 0)
+			return -1;
+	}
+	json_t *v, *r = json_object_get(cfg, "resources"), *s = json_object_get(cfg, "security");
+	if ((v = json_object_get(json_object_get(cfg, "sandbox"), "image")) && want(v, 2, path, "sandbox.image", err) < 0)
+		return -1;
+	if ((v = json_object_get(r, "vcpus")) &&
+	    (want(v, 4, path, "resources.vcpus", err) < 0 || !(json_number_value(v) >= 0.01 && json_number_value(v) <= 1024)))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: resources.vcpus must be a number from 0.01 to 1024", path);
+	if ((v = json_object_get(r, "memory_mb")) &&
+	    (want(v, 3, path, "resources.memory_mb", err) < 0 || json_integer_value(v) < (json_int_t)AC_MEMORY_MIN_MB ||
+	     json_integer_value(v) > (json_int_t)AC_MEMORY_MAX_MB))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: resources.memory_mb must be from %llu to %llu", path,
+				    AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB);
+	if ((v = json_object_get(r, "pids")) &&
+	    (want(v, 3, path, "resources.pids", err) < 0 || json_integer_value(v) < (json_int_t)AC_PIDS_MIN ||
+	     json_integer_value(v) > (json_int_t)AC_PIDS_MAX))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: resources.pids must be from %llu to %llu", path,
+				    AC_PIDS_MIN, AC_PIDS_MAX);
+	if ((v = json_object_get(s, "profile"))) {
+		const char *p = json_string_value(v);
+		if (!p || (strcmp(p, "permissive") && strcmp(p, "moderate") && strcmp(p, "restrictive")))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: security.profile must be permissive, moderate or restrictive", path);
+	}
+	if ((v = json_object_get(s, "network"))) {
+		if (want(v, 5, path, "security.network", err) < 0)
+			return -1;
+		if (json_is_true(v))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: security.network = true is not supported yet: sandboxes only have loopback",
+					    path);
+	}
+	if ((v = json_object_get(s, "mount_cwd")) && want(v, 5, path, "security.mount_cwd", err) < 0)
+		return -1;
+	if ((v = json_object_get(s, "read_only")) && want(v, 5, path, "security.read_only", err) < 0)
+		return -1;
+	json_t *c = json_object_get(s, "commands");
+	if (c) {
+		if (check_keys(c, "commands", path, err) < 0)
+			return -1;
+		if ((v = json_object_get(c, "allow")) && check_names(v, path, "security.commands.allow", err) < 0)
+			return -1;
+		if ((v = json_object_get(c, "block")) && check_names(v, path, "security.commands.block", err) < 0)
+			return -1;
+		if ((v = json_object_get(c, "allowlist_only")) && want(v, 5, path, "security.commands.allowlist_only", err) < 0)
+			return -1;
+		if (json_is_true(json_object_get(c, "allowlist_only")) && !json_array_size(json_object_get(c, "allow")))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: allowlist_only = true needs a non-empty security.commands.allow", path);
+	}
+	json_t *api = json_object_get(cfg, "api");
+	if ((v = json_object_get(api, "api_key")) && want(v, 2, path, "api.api_key", err) < 0)
+		return -1;
+	if ((v = json_object_get(api, "api_key_env")) && want(v, 2, path, "api.api_key_env", err) < 0)
+		return -1;
+	return 0;
+}
+
+int ac_config_load(const char *explicit_path, const char *home, json_t **out, ac_error_t **err)
+{
+	char path[4200];
+	if (explicit_path) {
+		snprintf(path, sizeof(path), "%s", explicit_path);
+		if (access(path, F_OK) < 0)
+			return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "config file '%s'", path);
+	} else if (access("agentcell.toml", F_OK) == 0) {
+		snprintf(path, sizeof(path), "agentcell.toml");
+	} else {
+		snprintf(path, sizeof(path), "%s/agentcell.toml", home);
+		if (access(path, F_OK) < 0) {
+			*out = json_object();
+			return 0;
+		}
+	}
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (ac_read_file_at(AT_FDCWD, path, AC_TOML_MAX_SIZE, &buf, &len, err) < 0)
+		return -1;
+	json_t *cfg = NULL;
+	if (ac_toml_parse(buf, len, path, &cfg, err) < 0)
+		return -1;
+	if (validate(cfg, path, err) < 0) {
+		json_decref(cfg);
+		return -1;
+	}
+	*out = cfg;
+	return 0;
+}
+
+/* A NULL-terminated array of the strings of a JSON array (pointing into it). */
+static char **strings(json_t *arr)
+{
+	size_t n = json_array_size(arr);
+	char **v = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; v && i < n; i++)
+		v[i] = (char *)json_string_value(json_array_get(arr, i));
+	return v;
+}
+
+int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
+{
+	json_t *r = json_object_get(cfg, "resources"), *s = json_object_get(cfg, "security"), *v;
+	if (!o->image && (v = json_object_get(json_object_get(cfg, "sandbox"), "image")))
+		o->image = json_string_value(v);
+	if (!o->profile && (v = json_object_get(s, "profile")))
+		o->profile = json_string_value(v);
+	if (!o->memory_set && (v = json_object_get(r, "memory_mb"))) {
+		o->memory_mb = (uint64_t)json_integer_value(v);
+		o->memory_set = true;
+	}
+	if (!o->cpus_set && (v = json_object_get(r, "vcpus"))) {
+		o->cpus = json_number_value(v);
+		o->cpus_set = true;
+	}
+	if (!o->pids_set && (v = json_object_get(r, "pids"))) {
+		o->pids = (uint64_t)json_integer_value(v);
+		o->pids_set = true;
+	}
+	if (!o->mount_cwd_set && (v = json_object_get(s, "mount_cwd"))) {
+		o->mount_cwd = json_is_true(v);
+		o->mount_cwd_set = true;
+	}
+	if (!o->read_only_set && (v = json_object_get(s, "read_only"))) {
+		o->read_only = json_is_true(v);
+		o->read_only_set = true;
+	}
+	json_t *c = json_object_get(s, "commands");
+	/* The storage of the arrays made here: freed with cfg by the caller's cleanup. */
+	json_t *keep = json_object_get(cfg, "\x01arrays");
+	if (!keep) {
+		keep = json_array();
+		json_object_set_new(cfg, "\x01arrays", keep);
+	}
+	if (c) {
+		if (!o->allow && json_array_size(json_object_get(c, "allow")))
+			o->allow = strings(json_object_get(c, "allow"));
+		if (!o->block && json_array_size(json_object_get(c, "block")))
+			o->block = strings(json_object_get(c, "block"));
+		o->allowlist_only = o->allowlist_only || json_is_true(json_object_get(c, "allowlist_only"));
+	}
+	json_t *files = json_object_get(cfg, "files");
+	if (!o->files && json_array_size(files)) {
+		size_t n = json_array_size(files);
+		char **f = calloc(n + 1, sizeof(char *));
+		if (!f)
+			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = json_array_get(files, i);
+			json_t *str = json_sprintf("%s:%s", json_string_value(json_object_get(e, "host")),
+						   json_string_value(json_object_get(e, "sandbox")));
+			json_array_append_new(keep, str);
+			f[i] = (char *)json_string_value(str);
+		}
+		o->files = f;
+	}
+	return 0;
+}
