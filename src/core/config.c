@@ -10,18 +10,19 @@
 #include "agentcell/util.h"
 
 static const char *const tables[][8] = {
-	{"sandbox", "name", "image", NULL},
-	{"resources", "vcpus", "memory_mb", "pids", NULL},
-	{"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
-	{"commands", "allow", "block", "allowlist_only", NULL},
-	{"files", "host", "sandbox", NULL},
-	{"api", "api_key", "api_key_env", NULL},
+    {"sandbox", "name", "image", NULL},
+    {"resources", "vcpus", "memory_mb", "pids", NULL},
+    {"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
+    {"commands", "allow", "block", "allowlist_only", NULL},
+    {"files", "host", "sandbox", NULL},
+    {"api", "api_key", "api_key_env", NULL},
 };
 
 static int check_keys(const json_t *t, const char *table, const char *path, ac_error_t **err)
 {
 	if (!json_is_object(t))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: [%s] must be a table", path, table);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: [%s] must be a table", path,
+				    table);
 	const char *const *known = NULL;
 	for (size_t i = 0; i < AC_ARRAY_SIZE(tables); i++)
 		if (!strcmp(tables[i][0], table))
@@ -34,17 +35,25 @@ static int check_keys(const json_t *t, const char *table, const char *path, ac_e
 		for (const char *const *n = known; n && *n; n++)
 			ok = ok || !strcmp(*n, k);
 		if (!ok)
-			return ac_error_set(err, AC_ERR_INVALID, 0, "%s: unknown key '%s' in [%s]", path, k, table);
+			return ac_error_set(err, AC_ERR_INVALID, 0, "%s: unknown key '%s' in [%s]",
+					    path, k, table);
 	}
 	return 0;
 }
 
 static int want(const json_t *v, int type, const char *path, const char *key, ac_error_t **err)
 {
-	static const char *names[] = {"a table", "an array", "a string", "an integer", "a number", "a boolean"};
-	bool ok = type == 0 ? json_is_object(v) : type == 1 ? json_is_array(v) : type == 2 ? json_is_string(v)
-		: type == 3 ? json_is_integer(v) : type == 4 ? json_is_number(v) : json_is_boolean(v);
-	return ok ? 0 : ac_error_set(err, AC_ERR_INVALID, 0, "%s: %s must be %s", path, key, names[type]);
+	static const char *names[] = {"a table",    "an array", "a string",
+				      "an integer", "a number", "a boolean"};
+	bool ok = type == 0   ? json_is_object(v)
+		  : type == 1 ? json_is_array(v)
+		  : type == 2 ? json_is_string(v)
+		  : type == 3 ? json_is_integer(v)
+		  : type == 4 ? json_is_number(v)
+			      : json_is_boolean(v);
+	return ok ? 0
+		  : ac_error_set(err, AC_ERR_INVALID, 0, "%s: %s must be %s", path, key,
+				 names[type]);
 }
 
 static int check_names(const json_t *arr, const char *path, const char *key, ac_error_t **err)
@@ -56,9 +65,11 @@ static int check_names(const json_t *arr, const char *path, const char *key, ac_
 	json_array_foreach((json_t *)arr, i, v)
 	{
 		const char *s = json_string_value(v);
-		if (!s || !*s || strlen(s) != json_string_length(v) || strlen(s) > 255 || (strchr(s, '/') && s[0] != '/'))
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "%s: %s[%zu] must be a program name or an absolute path", path, key, i);
+		if (!s || !*s || strlen(s) != json_string_length(v) || strlen(s) > 255 ||
+		    (strchr(s, '/') && s[0] != '/'))
+			return ac_error_set(
+			    err, AC_ERR_INVALID, 0,
+			    "%s: %s[%zu] must be a program name or an absolute path", path, key, i);
 	}
 	return 0;
 }
@@ -82,7 +93,8 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 				const char *s = json_string_value(json_object_get(f, "sandbox"));
 				if (!h || !*h || !s || s[0] != '/')
 					return ac_error_set(err, AC_ERR_INVALID, 0,
-							    "%s: [[files]] %zu needs host = \"PATH\" and sandbox = \"/PATH\"",
+							    "%s: [[files]] %zu needs host = "
+							    "\"PATH\" and sandbox = \"/PATH\"",
 							    path, i + 1);
 			}
 			continue;
@@ -91,62 +103,82 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 		for (size_t i = 0; i < AC_ARRAY_SIZE(tables); i++)
 			known = known || (!strcmp(tables[i][0], k) && strcmp(k, "commands"));
 		if (!known)
-			return ac_error_set(err, AC_ERR_INVALID, 0, "%s: unknown table [%s]", path, k);
+			return ac_error_set(err, AC_ERR_INVALID, 0, "%s: unknown table [%s]", path,
+					    k);
 		if (check_keys(t, k, path, err) < 0)
 			return -1;
 	}
 	json_t *v, *r = json_object_get(cfg, "resources"), *s = json_object_get(cfg, "security");
-	if ((v = json_object_get(json_object_get(cfg, "sandbox"), "image")) && want(v, 2, path, "sandbox.image", err) < 0)
+	if ((v = json_object_get(json_object_get(cfg, "sandbox"), "image")) &&
+	    want(v, 2, path, "sandbox.image", err) < 0)
 		return -1;
 	if ((v = json_object_get(r, "vcpus")) &&
-	    (want(v, 4, path, "resources.vcpus", err) < 0 || !(json_number_value(v) >= 0.01 && json_number_value(v) <= 1024)))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: resources.vcpus must be a number from 0.01 to 1024", path);
+	    (want(v, 4, path, "resources.vcpus", err) < 0 ||
+	     !(json_number_value(v) >= 0.01 && json_number_value(v) <= 1024)))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: resources.vcpus must be a number from 0.01 to 1024", path);
 	if ((v = json_object_get(r, "memory_mb")) &&
-	    (want(v, 3, path, "resources.memory_mb", err) < 0 || json_integer_value(v) < (json_int_t)AC_MEMORY_MIN_MB ||
+	    (want(v, 3, path, "resources.memory_mb", err) < 0 ||
+	     json_integer_value(v) < (json_int_t)AC_MEMORY_MIN_MB ||
 	     json_integer_value(v) > (json_int_t)AC_MEMORY_MAX_MB))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: resources.memory_mb must be from %llu to %llu", path,
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: resources.memory_mb must be from %llu to %llu", path,
 				    AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB);
-	if ((v = json_object_get(r, "pids")) &&
-	    (want(v, 3, path, "resources.pids", err) < 0 || json_integer_value(v) < (json_int_t)AC_PIDS_MIN ||
-	     json_integer_value(v) > (json_int_t)AC_PIDS_MAX))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: resources.pids must be from %llu to %llu", path,
+	if ((v = json_object_get(r, "pids")) && (want(v, 3, path, "resources.pids", err) < 0 ||
+						 json_integer_value(v) < (json_int_t)AC_PIDS_MIN ||
+						 json_integer_value(v) > (json_int_t)AC_PIDS_MAX))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: resources.pids must be from %llu to %llu", path,
 				    AC_PIDS_MIN, AC_PIDS_MAX);
 	if ((v = json_object_get(s, "profile"))) {
 		const char *p = json_string_value(v);
-		if (!p || (strcmp(p, "permissive") && strcmp(p, "moderate") && strcmp(p, "restrictive")))
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "%s: security.profile must be permissive, moderate or restrictive", path);
+		if (!p ||
+		    (strcmp(p, "permissive") && strcmp(p, "moderate") && strcmp(p, "restrictive")))
+			return ac_error_set(
+			    err, AC_ERR_INVALID, 0,
+			    "%s: security.profile must be permissive, moderate or restrictive",
+			    path);
 	}
 	if ((v = json_object_get(s, "network"))) {
 		if (want(v, 5, path, "security.network", err) < 0)
 			return -1;
 		if (json_is_true(v))
 			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "%s: security.network = true is not supported yet: sandboxes only have loopback",
+					    "%s: security.network = true is not supported yet: "
+					    "sandboxes only have loopback",
 					    path);
 	}
-	if ((v = json_object_get(s, "mount_cwd")) && want(v, 5, path, "security.mount_cwd", err) < 0)
+	if ((v = json_object_get(s, "mount_cwd")) &&
+	    want(v, 5, path, "security.mount_cwd", err) < 0)
 		return -1;
-	if ((v = json_object_get(s, "read_only")) && want(v, 5, path, "security.read_only", err) < 0)
+	if ((v = json_object_get(s, "read_only")) &&
+	    want(v, 5, path, "security.read_only", err) < 0)
 		return -1;
 	json_t *c = json_object_get(s, "commands");
 	if (c) {
 		if (check_keys(c, "commands", path, err) < 0)
 			return -1;
-		if ((v = json_object_get(c, "allow")) && check_names(v, path, "security.commands.allow", err) < 0)
+		if ((v = json_object_get(c, "allow")) &&
+		    check_names(v, path, "security.commands.allow", err) < 0)
 			return -1;
-		if ((v = json_object_get(c, "block")) && check_names(v, path, "security.commands.block", err) < 0)
+		if ((v = json_object_get(c, "block")) &&
+		    check_names(v, path, "security.commands.block", err) < 0)
 			return -1;
-		if ((v = json_object_get(c, "allowlist_only")) && want(v, 5, path, "security.commands.allowlist_only", err) < 0)
+		if ((v = json_object_get(c, "allowlist_only")) &&
+		    want(v, 5, path, "security.commands.allowlist_only", err) < 0)
 			return -1;
-		if (json_is_true(json_object_get(c, "allowlist_only")) && !json_array_size(json_object_get(c, "allow")))
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "%s: allowlist_only = true needs a non-empty security.commands.allow", path);
+		if (json_is_true(json_object_get(c, "allowlist_only")) &&
+		    !json_array_size(json_object_get(c, "allow")))
+			return ac_error_set(
+			    err, AC_ERR_INVALID, 0,
+			    "%s: allowlist_only = true needs a non-empty security.commands.allow",
+			    path);
 	}
 	json_t *api = json_object_get(cfg, "api");
 	if ((v = json_object_get(api, "api_key")) && want(v, 2, path, "api.api_key", err) < 0)
 		return -1;
-	if ((v = json_object_get(api, "api_key_env")) && want(v, 2, path, "api.api_key_env", err) < 0)
+	if ((v = json_object_get(api, "api_key_env")) &&
+	    want(v, 2, path, "api.api_key_env", err) < 0)
 		return -1;
 	return 0;
 }
@@ -231,7 +263,8 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 			o->allow = strings(json_object_get(c, "allow"));
 		if (!o->block && json_array_size(json_object_get(c, "block")))
 			o->block = strings(json_object_get(c, "block"));
-		o->allowlist_only = o->allowlist_only || json_is_true(json_object_get(c, "allowlist_only"));
+		o->allowlist_only =
+		    o->allowlist_only || json_is_true(json_object_get(c, "allowlist_only"));
 	}
 	json_t *files = json_object_get(cfg, "files");
 	if (!o->files && json_array_size(files)) {
@@ -241,8 +274,9 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			json_t *e = json_array_get(files, i);
-			json_t *str = json_sprintf("%s:%s", json_string_value(json_object_get(e, "host")),
-						   json_string_value(json_object_get(e, "sandbox")));
+			json_t *str =
+			    json_sprintf("%s:%s", json_string_value(json_object_get(e, "host")),
+					 json_string_value(json_object_get(e, "sandbox")));
 			json_array_append_new(keep, str);
 			f[i] = (char *)json_string_value(str);
 		}

@@ -546,6 +546,14 @@ int ac_manager_info(ac_manager_t *m, const char *name, json_t **out, ac_error_t 
 	return 0;
 }
 
+static void audit_policy_violation(ac_manager_t *m, const char *name, const ac_cmd_t *cmd)
+{
+	json_t *prog = json_string(cmd->argv[0]);
+	ac_audit_log(m, "policy_violation", name,
+		     json_pack("{so ss}", "command", prog ? prog : json_string("?"), "rule",
+			       "command_policy"));
+}
+
 int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3],
 		    ac_result_t *res, ac_error_t **err)
 {
@@ -560,6 +568,8 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 		/* It ran (or failed inside the sandbox): activity, without a state rewrite. */
 		ac_manager_touch_activity(m, name);
 		ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL, rc < 0 && e ? e->msg : NULL, &t0);
+		if (rc < 0 && e && e->kind == AC_ERR_PERMISSION)
+			audit_policy_violation(m, name, cmd);
 	}
 	if (rc < 0 && e && e->kind == AC_ERR_STATE) {
 		ac_error_free(e);
@@ -602,6 +612,8 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 		json_decref(st);
 		ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL,
 			      rc < 0 ? (err && *err ? (*err)->msg : "failed") : NULL, &t0);
+		if (rc < 0 && err && *err && (*err)->kind == AC_ERR_PERMISSION)
+			audit_policy_violation(m, name, cmd);
 		/* After the command, so it costs the command's start nothing. */
 		ac_backend_native.gc(m);
 		return rc;

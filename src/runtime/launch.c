@@ -98,11 +98,15 @@ __attribute__((noreturn)) static void init_run(const ac_rt_spec_t *spec, const a
 			 .hostname = spec->name,
 			 .fds = {cmd->stdin_open ? 0 : -1, 1, 2},
 			 .tty_slave = -1,
-			 .errpipe = ep[1]};
+			 .errpipe = ep[1],
+			 .spec = spec};
 	int pr = ac_spawn_prepare(&sp);
 	if (pr < 0) {
-		ac_report(report, AC_REPORT_EXEC_FAILED, pr == -ENOENT ? 2 : 4, -pr, "%s",
-			  cmd->argv[0]);
+		ac_report(report, AC_REPORT_EXEC_FAILED,
+			  pr == -EPERM	  ? 5
+			  : pr == -ENOENT ? 2
+					  : 4,
+			  -pr, "%s", cmd->argv[0]);
 		_exit(126);
 	}
 	pid_t child = ac_spawn_start(&sp);
@@ -213,6 +217,8 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 		goto fail;
 	char root[4300];
 	snprintf(root, sizeof(root), "%s/root", staging);
+	if (ac_policy_mask(spec, root, staging, &err) < 0)
+		goto fail;
 	if (chdir(root) < 0) {
 		ac_error_set(&err, AC_ERR_BACKEND, errno, "chdir %s", root);
 		goto fail;
@@ -242,7 +248,13 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 		/* init, its shims and every command share one lockdown, applied once here:
 		 * the sandbox's capability set, no_new_privs and the seccomp filter. */
 		if (ac_caps_drop_to_sandbox_set() < 0 ||
-		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || ac_seccomp_load() < 0) {
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+			ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot lock the sandbox down");
+			goto fail;
+		}
+		if (ac_policy_landlock(spec, &err) < 0)
+			goto fail;
+		if (ac_seccomp_load() < 0) {
 			ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot lock the sandbox down");
 			goto fail;
 		}
@@ -324,7 +336,10 @@ static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, 
 				(*err)->errnum = m.b;
 			break;
 		case AC_REPORT_EXEC_FAILED:
-			if (m.a == 2)
+			if (m.a == 5)
+				rc = ac_error_set(err, AC_ERR_PERMISSION, 0,
+						  "'%s' is blocked by the command policy", m.text);
+			else if (m.a == 2)
 				rc = ac_error_set(err, AC_ERR_INVALID, 0, "unknown user: %s",
 						  strerror(m.b));
 			else if (m.a == 1)

@@ -370,9 +370,10 @@ int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, 
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor did not answer");
 	const char *e = json_string_value(json_object_get(msg, "error"));
 	if (e || !json_is_integer(json_object_get(msg, "started"))) {
-		ac_error_kind_t kind = json_integer_value(json_object_get(msg, "stage")) == 3
-					   ? AC_ERR_NOT_FOUND
-					   : AC_ERR_INVALID;
+		json_int_t dstage = json_integer_value(json_object_get(msg, "stage"));
+		ac_error_kind_t kind = dstage == 5   ? AC_ERR_PERMISSION
+				       : dstage == 3 ? AC_ERR_NOT_FOUND
+						     : AC_ERR_INVALID;
 		rc = ac_error_set(err, kind, 0, "%s",
 				  e ? e : "malformed answer from the supervisor");
 		json_decref(msg);
@@ -452,8 +453,8 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 		int stage = (int)json_integer_value(json_object_get(msg, "stage"));
 		int en = (int)json_integer_value(json_object_get(msg, "errno"));
 		res->exit_code = en == ENOENT && stage == 3 ? 127 : 126;
-		ac_error_kind_t kind = stage == 3   ? AC_ERR_NOT_FOUND
-				       : stage == 0 ? AC_ERR_INVALID
+		ac_error_kind_t kind = stage == 5   ? AC_ERR_PERMISSION
+				       : stage == 3 ? AC_ERR_NOT_FOUND
 						    : AC_ERR_INVALID;
 		rc = ac_error_set(err, kind, 0, "%s",
 				  json_string_value(e) ? json_string_value(e) : "exec failed");

@@ -45,7 +45,22 @@ typedef struct ac_rt_spec {
 	uint64_t tmp_mb; /* size of /tmp */
 	bool read_only;
 	char **env; /* sandbox-wide KEY=VALUE, NULL-terminated, may be NULL */
+	/* Command policy: blocked programs are masked (empty, unexecutable) at every path in
+	 * the sandbox's PATH that reaches them, hard links included; with allowlist_only,
+	 * Landlock lets nothing but the allowed programs (and the ELF loader) be executed. */
+	char **block, **allow; /* names or absolute paths, NULL-terminated, may be NULL */
+	bool allowlist_only;
 } ac_rt_spec_t;
+
+/* The directories searched for a program name (the sandbox's default PATH). */
+#define AC_PATH_DIRS "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"
+/* 0 if argv0 may run under the policy, else -EPERM. */
+int ac_policy_check(const ac_rt_spec_t *spec, const char *argv0);
+/* Builder side: masks the blocked programs under root (a directory path). */
+int ac_policy_mask(const ac_rt_spec_t *spec, const char *root, const char *staging,
+		   ac_error_t **err);
+/* Init side (after pivot_root, with no_new_privs): the Landlock allowlist. */
+int ac_policy_landlock(const ac_rt_spec_t *spec, ac_error_t **err);
 
 /* --- slots.c: host-wide uid ranges --- */
 /* Claims the smallest free persistent slot for owner (the state file's path). */
@@ -121,9 +136,10 @@ typedef struct ac_spawn {
 	char **base_env; /* sandbox env */
 	const char *default_cwd;
 	const char *hostname;
-	int fds[3];    /* stdin/stdout/stderr for the command; -1: /dev/null */
-	int tty_slave; /* >= 0: make this the controlling tty and 0/1/2 */
-	int errpipe;   /* CLOEXEC write end: {stage, errno} of a failed start */
+	int fds[3];		  /* stdin/stdout/stderr for the command; -1: /dev/null */
+	int tty_slave;		  /* >= 0: make this the controlling tty and 0/1/2 */
+	int errpipe;		  /* CLOEXEC write end: {stage, errno} of a failed start */
+	const ac_rt_spec_t *spec; /* for the command policy (may be NULL) */
 	/* filled by ac_spawn_prepare */
 	uid_t uid;
 	gid_t gid;

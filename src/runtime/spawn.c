@@ -85,6 +85,8 @@ int ac_spawn_prepare(ac_spawn_t *sp)
 {
 	const ac_cmd_t *cmd = sp->cmd;
 	char home[1024];
+	if (ac_policy_check(sp->spec, cmd->argv[0]) < 0)
+		return -EPERM;
 	int r =
 	    ac_user_resolve(cmd->user ? cmd->user : "0", &sp->uid, &sp->gid, home, sizeof(home));
 	if (r < 0)

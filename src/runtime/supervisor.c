@@ -206,11 +206,18 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 			 .hostname = spec->name,
 			 .fds = {-1, out[1], errp[1]},
 			 .tty_slave = -1,
-			 .errpipe = ep[1]};
+			 .errpipe = ep[1],
+			 .spec = spec};
 	int pr = ac_spawn_prepare(&sp);
 	if (pr < 0) {
-		reply_error(conn, pr == -ENOENT ? "unknown user" : "cannot prepare the command",
-			    pr == -ENOENT ? 2 : 4, -pr);
+		reply_error(conn,
+			    pr == -EPERM    ? "the program is blocked by the command policy"
+			    : pr == -ENOENT ? "unknown user"
+					    : "cannot prepare the command",
+			    pr == -EPERM    ? 5
+			    : pr == -ENOENT ? 2
+					    : 4,
+			    -pr);
 		_exit(1);
 	}
 	pid_t child = ac_spawn_start(&sp);
@@ -368,17 +375,21 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 			 .hostname = spec->name,
 			 .fds = {fds[0], fds[1], fds[2]},
 			 .tty_slave = slave,
-			 .errpipe = ep[1]};
+			 .errpipe = ep[1],
+			 .spec = spec};
 	int pr = ac_spawn_prepare(&sp);
 	if (pr < 0) {
 		char text[300];
-		if (pr == -ENOENT)
+		if (pr == -EPERM)
+			snprintf(text, sizeof(text), "'%s' is blocked by the command policy",
+				 cmd.argv[0]);
+		else if (pr == -ENOENT)
 			snprintf(text, sizeof(text), "unknown user '%s'",
 				 cmd.user ? cmd.user : "0");
 		else
 			snprintf(text, sizeof(text), "cannot prepare the command: %s",
 				 strerror(-pr));
-		reply_error(conn, text, pr == -ENOENT ? 2 : 4, -pr);
+		reply_error(conn, text, pr == -EPERM ? 5 : pr == -ENOENT ? 2 : 4, -pr);
 		_exit(1);
 	}
 	/* The child must not keep the connection or the signalfd: both are O_CLOEXEC and

@@ -62,6 +62,27 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 				break;
 			}
 	}
+	/* The command policy's lists go in the same allocation, after the environment. */
+	json_t *pol = json_object_get(st, "command_policy");
+	json_t *lists[2] = {json_object_get(pol, "block"), json_object_get(pol, "allow")};
+	size_t at[2];
+	for (int l = 0; l < 2; l++) {
+		size_t cnt = json_array_size(lists[l]);
+		char **grown = realloc(e, (k + 1 + cnt + 1) * sizeof(char *));
+		if (!grown) {
+			free(e);
+			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+		}
+		e = grown;
+		e[k++] = NULL; /* ends the previous list */
+		at[l] = k;
+		for (size_t i = 0; i < cnt; i++) {
+			const char *v = json_string_value(json_array_get(lists[l], i));
+			if (v && *v)
+				e[k++] = (char *)v;
+		}
+		e[k] = NULL;
+	}
 	long long slot = ac_state_int(st, "uid_slot", -1);
 	uint64_t mem = (uint64_t)ac_state_int(st, "memory_mb", 512);
 	*spec = (ac_rt_spec_t){
@@ -76,6 +97,9 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	    .tmp_mb = mem ? (mem < 1024 ? mem : 1024) : 1024,
 	    .read_only = ac_state_bool(st, "read_only", false),
 	    .env = e,
+	    .block = e + at[0],
+	    .allow = e + at[1],
+	    .allowlist_only = ac_state_bool(pol, "allowlist_only", false),
 	};
 	*env_out = e;
 	/* The state file is outside input too: limits out of range mean it was edited. */
