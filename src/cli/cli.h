@@ -61,6 +61,13 @@ typedef struct cli_exec_opts {
 int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo,
 		       bool exec_only);
 
+/* 1: argv[*i] is option `name` and *val its value ("--opt V" or "--opt=V"); 0: another
+ * argument; < 0: minus the exit code of a usage error. */
+int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+		  const char **val);
+/* Pretty-prints JSON (sorted keys) on stdout. */
+void cli_print_json(json_t *j);
+
 /* Exit status for a finished command (prints a note on timeout). */
 int cli_result_exit(const ac_result_t *r);
 

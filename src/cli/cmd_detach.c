@@ -60,14 +60,6 @@ static void print_row(json_t *st)
 	       ac_state_str(st, "started_at", ac_state_str(st, "created_at", "-")), line);
 }
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (s)
-		printf("%s\n", s);
-	free(s);
-}
-
 int cmd_exec_list(int argc, char **argv)
 {
 	const char *flags[] = {"--json", NULL};
@@ -91,7 +83,7 @@ int cmd_exec_list(int argc, char **argv)
 	if (rc < 0)
 		return cli_error(e);
 	if (set[0]) {
-		print_json(list);
+		cli_print_json(list);
 	} else {
 		printf("%-12s  %-16s %-9s %-4s %-24s %s\n", "ID", "SANDBOX", "STATE", "EXIT",
 		       "STARTED", "COMMAND");
@@ -124,7 +116,7 @@ int cmd_exec_status(int argc, char **argv)
 	if (rc < 0)
 		return cli_error(e);
 	if (set[0]) {
-		print_json(st);
+		cli_print_json(st);
 	} else {
 		static const char *keys[] = {"id",	   "sandbox",	  "state",  "exit_code",
 					     "signal",	   "timed_out",	  "killed", "pid",

@@ -5,14 +5,6 @@
 #include "agentcell/util.h"
 #include "cli/cli.h"
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (s)
-		printf("%s\n", s);
-	free(s);
-}
-
 static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, const char **name,
 			   bool want_name)
 {
@@ -86,7 +78,7 @@ int cmd_list(int argc, char **argv)
 		return cli_error(e);
 	}
 	if (json) {
-		print_json(all);
+		cli_print_json(all);
 	} else {
 		printf("%-24s %-8s %-7s %-8s %-6s %-24s %s\n", "NAME", "STATUS", "BACKEND",
 		       "MEMORY", "CPUS", "CREATED", "IMAGE");
@@ -132,7 +124,7 @@ int cmd_info(int argc, char **argv)
 		return cli_error(e);
 	}
 	if (json) {
-		print_json(st);
+		cli_print_json(st);
 	} else {
 		static const char *keys[] = {"name",
 					     "uuid",
@@ -186,7 +178,7 @@ int cmd_agents(int argc, char **argv)
 		return -r;
 	json_t *t = ac_agents_table();
 	if (json) {
-		print_json(t);
+		cli_print_json(t);
 	} else {
 		printf("%-9s %-44s %s\n", "AGENT", "API KEYS (from your environment)", "CLI");
 		size_t i;

@@ -16,27 +16,6 @@ static bool is_help(const char *a)
 	return !strcmp(a, "--help") || !strcmp(a, "-h");
 }
 
-/* 1: argv[*i] is option `name` and *val its value ("--opt V" or "--opt=V"); 0: another
- * argument; < 0: minus the exit code of a usage error. */
-static int opt_val(const char *cmd, int argc, char **argv, int *i, const char *name,
-		   const char **val)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-	if (strncmp(a, name, n) != 0)
-		return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n] != '\0')
-		return 0;
-	if (*i + 1 >= argc)
-		return -cli_usage(cmd, "option '%s' needs a value", name);
-	*val = argv[++*i];
-	return 1;
-}
-
 static int duration_opt(const char *cmd, const char *opt, const char *v, uint64_t *out)
 {
 	if (ac_duration_parse(v, out) < 0)
@@ -72,15 +51,6 @@ static int label_arg(const char *cmd, const char *kv)
 	return 0;
 }
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY |
-				    JSON_REAL_PRECISION(10));
-	if (s)
-		printf("%s\n", s);
-	free(s);
-}
-
 /* Opens the manager; NULL with *code set on failure. */
 static ac_manager_t *open_manager(bool need_root, int *code)
 {
@@ -100,7 +70,7 @@ int cli_parse_lifetime_opt(const char *cmd, int argc, char **argv, int *i, cli_s
 	const char *v;
 	int r;
 	for (size_t k = 0; k < AC_ARRAY_SIZE(durations); k++) {
-		if ((r = opt_val(cmd, argc, argv, i, durations[k], &v)) == 0)
+		if ((r = cli_opt_value(cmd, argc, argv, i, durations[k], &v)) == 0)
 			continue;
 		if (r < 0)
 			return r;
@@ -108,7 +78,7 @@ int cli_parse_lifetime_opt(const char *cmd, int argc, char **argv, int *i, cli_s
 			so->lifetime_opt = durations[k];
 		return duration_opt(cmd, durations[k], v, targets[k]);
 	}
-	if ((r = opt_val(cmd, argc, argv, i, "--label", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--label", &v)) != 0) {
 		if (r < 0)
 			return r;
 		if (!so->lifetime_opt)
@@ -141,7 +111,7 @@ int cmd_extend(int argc, char **argv)
 		const char *a = argv[i];
 		if (is_help(a))
 			return cli_help("extend");
-		if ((r = opt_val("extend", argc, argv, &i, "--by", &v)) != 0) {
+		if ((r = cli_opt_value("extend", argc, argv, &i, "--by", &v)) != 0) {
 			if (r < 0 || (r = duration_opt("extend", "--by", v, &by)) < 0)
 				return -r;
 			continue;
@@ -215,7 +185,7 @@ int cmd_gc(int argc, char **argv)
 	int rc = ac_manager_gc(m, &removed, &e);
 	ac_manager_free(m);
 	if (json) {
-		print_json(removed);
+		cli_print_json(removed);
 	} else {
 		size_t i;
 		json_t *it;
@@ -268,7 +238,7 @@ int cmd_policy(int argc, char **argv)
 		}
 		size_t k = 0;
 		for (; k < AC_ARRAY_SIZE(names); k++) {
-			if ((r = opt_val("policy", argc, argv, &i, names[k], &v)) == 0)
+			if ((r = cli_opt_value("policy", argc, argv, &i, names[k], &v)) == 0)
 				continue;
 			if (r < 0)
 				return -r;
@@ -312,7 +282,7 @@ int cmd_policy(int argc, char **argv)
 	if (rc < 0)
 		return cli_error(e);
 	if (json)
-		print_json(pol);
+		cli_print_json(pol);
 	else
 		print_policy(pol);
 	json_decref(pol);
@@ -339,7 +309,7 @@ int cmd_reconcile(int argc, char **argv)
 	int rc = ac_manager_reconcile(m, dry, &d, &e);
 	ac_manager_free(m);
 	if (json) {
-		print_json(d);
+		cli_print_json(d);
 	} else {
 		size_t i;
 		json_t *it;
@@ -423,7 +393,7 @@ int cmd_label(int argc, char **argv)
 			json = true;
 			continue;
 		}
-		if (opts && (r = opt_val("label", argc, argv, &i, "--remove", &v)) != 0) {
+		if (opts && (r = cli_opt_value("label", argc, argv, &i, "--remove", &v)) != 0) {
 			if (r < 0)
 				return -r;
 			if (!ac_label_key_valid(v))
@@ -472,7 +442,7 @@ int cmd_label(int argc, char **argv)
 	if (rc < 0)
 		return cli_error(e);
 	if (json)
-		print_json(labels);
+		cli_print_json(labels);
 	else
 		print_labels(labels);
 	json_decref(labels);
@@ -529,7 +499,7 @@ int cmd_resize(int argc, char **argv)
 		const char *a = argv[i];
 		if (is_help(a))
 			return cli_help("resize");
-		if ((r = opt_val("resize", argc, argv, &i, "--memory", &v)) != 0) {
+		if ((r = cli_opt_value("resize", argc, argv, &i, "--memory", &v)) != 0) {
 			if (r < 0)
 				return -r;
 			if (ac_parse_u64(v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB, &rs.memory_mb) < 0)
@@ -540,7 +510,7 @@ int cmd_resize(int argc, char **argv)
 			rs.memory_set = true;
 			continue;
 		}
-		if ((r = opt_val("resize", argc, argv, &i, "--pids", &v)) != 0) {
+		if ((r = cli_opt_value("resize", argc, argv, &i, "--pids", &v)) != 0) {
 			if (r < 0)
 				return -r;
 			if (ac_parse_u64(v, AC_PIDS_MIN, AC_PIDS_MAX, &rs.pids) < 0)
@@ -552,7 +522,7 @@ int cmd_resize(int argc, char **argv)
 			rs.pids_set = true;
 			continue;
 		}
-		if ((r = opt_val("resize", argc, argv, &i, "--cpus", &v)) != 0) {
+		if ((r = cli_opt_value("resize", argc, argv, &i, "--cpus", &v)) != 0) {
 			if (r < 0)
 				return -r;
 			char *end;
@@ -619,13 +589,13 @@ int cmd_audit(int argc, char **argv)
 			json = true;
 			continue;
 		}
-		if ((r = opt_val("audit", argc, argv, &i, "--sandbox", &v)) != 0) {
+		if ((r = cli_opt_value("audit", argc, argv, &i, "--sandbox", &v)) != 0) {
 			if (r < 0 || (r = check_name("audit", v)) < 0)
 				return -r;
 			sandbox = v;
 			continue;
 		}
-		if ((r = opt_val("audit", argc, argv, &i, "--limit", &v)) != 0) {
+		if ((r = cli_opt_value("audit", argc, argv, &i, "--limit", &v)) != 0) {
 			if (r < 0)
 				return -r;
 			if (ac_parse_u64(v, 1, 1000000, &limit) < 0)
@@ -650,7 +620,7 @@ int cmd_audit(int argc, char **argv)
 	if (rc < 0)
 		return cli_error(e);
 	if (json) {
-		print_json(recs);
+		cli_print_json(recs);
 	} else {
 		size_t i;
 		json_t *it;

@@ -11,8 +11,8 @@
 #include "cli/cli.h"
 
 /* 1: argv[*i] is option `name` and *val is its value; 0: not this option; <0: error. */
-static int opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
-		     const char **val)
+int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+		  const char **val)
 {
 	const char *a = argv[*i];
 	size_t n = strlen(name);
@@ -70,7 +70,7 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 	const char *a = argv[*i];
 	if ((r = cli_parse_lifetime_opt(cmd, argc, argv, i, so)) != 0)
 		return r;
-	if ((r = opt_value(cmd, argc, argv, i, "--image", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--image", &v)) != 0) {
 		if (r < 0)
 			return r;
 		if (!*v)
@@ -78,18 +78,18 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		so->o.image = v;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--memory", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--memory", &v)) != 0) {
 		so->o.memory_set = true;
 		return r < 0 ? r
 			     : parse_size(cmd, "--memory", v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB,
 					  &so->o.memory_mb);
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--pids", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--pids", &v)) != 0) {
 		so->o.pids_set = true;
 		return r < 0 ? r
 			     : parse_size(cmd, "--pids", v, AC_PIDS_MIN, AC_PIDS_MAX, &so->o.pids);
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--cpus", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--cpus", &v)) != 0) {
 		if (r < 0)
 			return r;
 		char *end;
@@ -102,9 +102,9 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		so->o.cpus_set = true;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--env", &v)) != 0)
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--env", &v)) != 0)
 		return r < 0 ? r : add_env(cmd, so->env, &so->nenv, v);
-	if ((r = opt_value(cmd, argc, argv, i, "--profile", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--profile", &v)) != 0) {
 		if (r < 0)
 			return r;
 		if (strcmp(v, "permissive") && strcmp(v, "moderate") && strcmp(v, "restrictive"))
@@ -114,13 +114,13 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		so->o.profile = v;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--config", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--config", &v)) != 0) {
 		if (r < 0)
 			return r;
 		so->config_path = v;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--init-script-file", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--init-script-file", &v)) != 0) {
 		if (r < 0)
 			return r;
 		size_t len;
@@ -136,13 +136,13 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		so->o.init_script = so->init_script_buf;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--init-script", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--init-script", &v)) != 0) {
 		if (r < 0)
 			return r;
 		so->o.init_script = v;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--agent", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--agent", &v)) != 0) {
 		if (r < 0)
 			return r;
 		if (!ac_agent_keys(v))
@@ -153,7 +153,7 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		so->o.agent = v;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--file", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--file", &v)) != 0) {
 		if (r < 0)
 			return r;
 		const char *colon = strrchr(v, ':');
@@ -188,7 +188,7 @@ int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_
 	const char *v;
 	int r;
 	const char *a = argv[*i];
-	if ((r = opt_value(cmd, argc, argv, i, "--timeout", &v)) != 0)
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--timeout", &v)) != 0)
 		return r < 0 ? r : parse_seconds(cmd, "--timeout", v, &eo->timeout);
 	if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) {
 		eo->interactive = true;
@@ -196,10 +196,10 @@ int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_
 	}
 	if (!exec_only)
 		return 0;
-	if ((r = opt_value(cmd, argc, argv, i, "--env", &v)) != 0)
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--env", &v)) != 0)
 		return r < 0 ? r : add_env(cmd, eo->env, &eo->nenv, v);
-	if ((r = opt_value(cmd, argc, argv, i, "--workdir", &v)) != 0 ||
-	    (r = opt_value(cmd, argc, argv, i, "-w", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--workdir", &v)) != 0 ||
+	    (r = cli_opt_value(cmd, argc, argv, i, "-w", &v)) != 0) {
 		if (r < 0)
 			return r;
 		if (v[0] != '/')
@@ -208,8 +208,8 @@ int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_
 		eo->workdir = v;
 		return 1;
 	}
-	if ((r = opt_value(cmd, argc, argv, i, "--user", &v)) != 0 ||
-	    (r = opt_value(cmd, argc, argv, i, "-u", &v)) != 0) {
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--user", &v)) != 0 ||
+	    (r = cli_opt_value(cmd, argc, argv, i, "-u", &v)) != 0) {
 		if (r < 0)
 			return r;
 		if (!*v || strchr(v, ':') || strchr(v, '\n'))
@@ -259,4 +259,12 @@ void cli_sandbox_opts_free(cli_sandbox_opts_t *so)
 		free(so->config_arrays[i]);
 	json_decref(so->config);
 	free(so->init_script_buf);
+}
+
+void cli_print_json(json_t *j)
+{
+	char *s = json_dumps(j ? j : json_null(), JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (s)
+		printf("%s\n", s);
+	free(s);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agentcell/detach.h"
+#include "agentcell/json.h"
 #include "agentcell/util.h"
 #include "core/internal.h"
 #include "runtime/runtime.h"
@@ -223,15 +224,7 @@ int ac_detach_list(ac_manager_t *m, const char *name, json_t **out, ac_error_t *
 		json_array_foreach(all, i, s) collect(m, ac_state_str(s, "name", ""), arr);
 		json_decref(all);
 	}
-	size_t n = json_array_size(arr);
-	json_t **items = calloc(n ? n : 1, sizeof(json_t *));
-	for (size_t i = 0; i < n; i++)
-		items[i] = json_incref(json_array_get(arr, i));
-	qsort(items, n, sizeof(json_t *), compare_started);
-	json_array_clear(arr);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, items[i]);
-	free(items);
+	ac_json_array_sort(arr, compare_started);
 	*out = arr;
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agentcell/files.h"
+#include "agentcell/json.h"
 #include "agentcell/util.h"
 #include "backends/native/native.h"
 #include "core/internal.h"
@@ -487,15 +488,7 @@ int ac_files_list(ac_manager_t *m, const char *name, const char *path, json_t **
 		json_decref(arr);
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "malformed listing");
 	}
-	size_t n = json_array_size(arr);
-	json_t **items = calloc(n ? n : 1, sizeof(json_t *));
-	for (size_t i = 0; i < n; i++)
-		items[i] = json_incref(json_array_get(arr, i));
-	qsort(items, n, sizeof(json_t *), by_name);
-	json_array_clear(arr);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, items[i]);
-	free(items);
+	ac_json_array_sort(arr, by_name);
 	*out = arr;
 	return 0;
 }

@@ -51,7 +51,8 @@ int ac_policy_check(const ac_rt_spec_t *spec, const char *argv0)
 
 static int open_in(int rootfd, const char *path, int flags)
 {
-	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
 
@@ -73,7 +74,8 @@ static int mask_fd(int fd, const char *mask, ac_error_t **err)
 	return 0;
 }
 
-int ac_policy_mask(const ac_rt_spec_t *spec, const char *root, const char *staging, ac_error_t **err)
+int ac_policy_mask(const ac_rt_spec_t *spec, const char *root, const char *staging,
+		   ac_error_t **err)
 {
 	if (!spec->block || !spec->block[0])
 		return 0;
@@ -129,12 +131,14 @@ int ac_policy_mask(const ac_rt_spec_t *spec, const char *root, const char *stagi
 			struct stat st;
 			if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 				continue;
-			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-			    st.st_nlink < 2)
+			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode) || st.st_nlink < 2)
 				continue;
 			for (size_t i = 0; i < nids; i++)
 				if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino) {
-					_cleanup_close_ int fd = openat(dirfd(dir), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+					_cleanup_close_ int fd =
+					    openat(dirfd(dir), de->d_name,
+						   O_PATH | O_NOFOLLOW | O_CLOEXEC);
 					if (fd >= 0 && mask_fd(fd, mask, err) < 0) {
 						closedir(dir);
 						return -1;
@@ -152,7 +156,8 @@ static int add_exec_rule(int ruleset, const char *path)
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
-	struct landlock_path_beneath_attr pb = {.allowed_access = LANDLOCK_ACCESS_FS_EXECUTE, .parent_fd = fd};
+	struct landlock_path_beneath_attr pb = {.allowed_access = LANDLOCK_ACCESS_FS_EXECUTE,
+						.parent_fd = fd};
 	return (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 }
 
@@ -163,31 +168,36 @@ int ac_policy_landlock(const ac_rt_spec_t *spec, ac_error_t **err)
 	struct landlock_ruleset_attr attr = {.handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE};
 	_cleanup_close_ int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (rs < 0)
-		return ac_error_set(err, AC_ERR_UNSUPPORTED, errno,
-				    "allowlist_only needs Landlock (Linux >= 5.13 with the landlock LSM enabled)");
+		return ac_error_set(
+		    err, AC_ERR_UNSUPPORTED, errno,
+		    "allowlist_only needs Landlock (Linux >= 5.13 with the landlock LSM enabled)");
 	/* The ELF loaders: every dynamically linked program is executed through one. */
-	static const char *loaders[] = {"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
-					"/lib/ld-linux-aarch64.so.1", "/lib/ld-musl-x86_64.so.1",
-					"/lib/ld-musl-aarch64.so.1"};
+	static const char *loaders[] = {
+	    "/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+	    "/lib/ld-linux-aarch64.so.1", "/lib/ld-musl-x86_64.so.1", "/lib/ld-musl-aarch64.so.1"};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(loaders); i++)
 		if (add_exec_rule(rs, loaders[i]) < 0)
-			return ac_error_set(err, AC_ERR_BACKEND, errno, "landlock rule for %s", loaders[i]);
+			return ac_error_set(err, AC_ERR_BACKEND, errno, "landlock rule for %s",
+					    loaders[i]);
 	for (char **a = spec->allow; a && *a; a++) {
 		if (listed(spec->block, *a))
 			continue;
 		if ((*a)[0] == '/') {
 			if (add_exec_rule(rs, *a) < 0)
-				return ac_error_set(err, AC_ERR_BACKEND, errno, "landlock rule for %s", *a);
+				return ac_error_set(err, AC_ERR_BACKEND, errno,
+						    "landlock rule for %s", *a);
 			continue;
 		}
 		for (size_t d = 0; d < AC_ARRAY_SIZE(path_dirs); d++) {
 			char p[512];
 			snprintf(p, sizeof(p), "%s/%s", path_dirs[d], *a);
 			if (add_exec_rule(rs, p) < 0)
-				return ac_error_set(err, AC_ERR_BACKEND, errno, "landlock rule for %s", p);
+				return ac_error_set(err, AC_ERR_BACKEND, errno,
+						    "landlock rule for %s", p);
 		}
 	}
 	if (syscall(SYS_landlock_restrict_self, rs, 0) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot apply the command allowlist");
+		return ac_error_set(err, AC_ERR_BACKEND, errno,
+				    "cannot apply the command allowlist");
 	return 0;
 }

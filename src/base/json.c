@@ -1,0 +1,22 @@
+/* Small jansson helpers (see include/agentcell/json.h). */
+#include <stdlib.h>
+
+#include "agentcell/json.h"
+
+int ac_json_array_sort(json_t *arr, int (*cmp)(const void *, const void *))
+{
+	size_t n = json_array_size(arr);
+	if (n < 2)
+		return 0;
+	json_t **items = calloc(n, sizeof(json_t *));
+	if (!items)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		items[i] = json_incref(json_array_get(arr, i));
+	qsort(items, n, sizeof(json_t *), cmp);
+	json_array_clear(arr);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, items[i]);
+	free(items);
+	return 0;
+}
