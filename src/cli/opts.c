@@ -263,7 +263,8 @@ void cli_sandbox_opts_free(cli_sandbox_opts_t *so)
 
 void cli_print_json(json_t *j)
 {
-	char *s = json_dumps(j ? j : json_null(), JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	char *s =
+	    json_dumps(j ? j : json_null(), JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	if (s)
 		printf("%s\n", s);
 	free(s);

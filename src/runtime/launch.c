@@ -235,14 +235,27 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 		ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot create the sandbox namespaces");
 		goto fail;
 	}
+	/* A lifeline only the builder holds: a run's init checks it after arming its
+	 * parent-death signal, closing the window in which the builder died first. */
+	int life[2];
+	if (pipe2(life, O_CLOEXEC) < 0) {
+		ac_error_set(&err, AC_ERR_BACKEND, errno, "pipe");
+		goto fail;
+	}
 	pid_t init = fork();
 	if (init < 0) {
 		ac_error_set(&err, AC_ERR_BACKEND, errno, "fork");
 		goto fail;
 	}
 	if (init == 0) {
-		if (l->cmd)
+		close(life[1]);
+		if (l->cmd) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			struct pollfd lp = {life[0], POLLIN, 0};
+			if (poll(&lp, 1, 0) > 0 && (lp.revents & (POLLHUP | POLLERR)))
+				_exit(125);
+		}
+		close(life[0]);
 		if (ac_rootfs_enter(spec->name, &err) < 0 || ac_caps_limit_bounding(&err) < 0)
 			goto fail;
 		/* init, its shims and every command share one lockdown, applied once here:
@@ -283,7 +296,9 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 		}
 		ac_supervisor_main(l->listen_fd, spec);
 	}
+	close(life[0]);
 	if (!l->cmd) {
+		close(life[1]);
 		ac_report(rep, AC_REPORT_PID, init, 0, NULL);
 		_exit(0);
 	}
