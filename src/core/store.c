@@ -72,10 +72,16 @@ static int resolve_home(const char *home, char **out, ac_error_t **err)
 /* mkdir + open; the directories are ours, so a symlink in their place is refused. */
 static int open_subdir(int home_fd, const char *home, const char *name, int flags, ac_error_t **err)
 {
-	if (mkdirat(home_fd, name, 0700) < 0 && errno != EEXIST)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create %s/%s", home, name);
+	/* Open first: the directories exist on every call but the first (exec is a hot path). */
 	int fd =
 	    TEMP_FAILURE_RETRY(openat(home_fd, name, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (fd >= 0 || errno != ENOENT)
+		goto done;
+	if (mkdirat(home_fd, name, 0700) < 0 && errno != EEXIST)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create %s/%s", home, name);
+	fd =
+	    TEMP_FAILURE_RETRY(openat(home_fd, name, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+done:
 	if (fd < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s/%s", home, name);
 	return fd;
@@ -90,9 +96,12 @@ int ac_store_open(const char *home, ac_store_t **out, ac_error_t **err)
 
 	if (resolve_home(home, &s->home, err) < 0)
 		goto fail;
-	if (ac_mkdir_p_at(AT_FDCWD, s->home, 0700, err) < 0)
-		goto fail;
 	s->home_fd = TEMP_FAILURE_RETRY(open(s->home, O_PATH | O_DIRECTORY | O_CLOEXEC));
+	if (s->home_fd < 0 && errno == ENOENT) {
+		if (ac_mkdir_p_at(AT_FDCWD, s->home, 0700, err) < 0)
+			goto fail;
+		s->home_fd = TEMP_FAILURE_RETRY(open(s->home, O_PATH | O_DIRECTORY | O_CLOEXEC));
+	}
 	if (s->home_fd < 0) {
 		ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", s->home);
 		goto fail;
