@@ -79,6 +79,11 @@ int64_t ac_time_now_ms(void);
 char *ac_base64_encode(const void *data, size_t len);
 int ac_base64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
 
+/* Records argv's memory (call first thing in main) so that a forked process can replace
+ * its /proc/PID/cmdline with title (cut to the original length). */
+void ac_proctitle_init(int argc, char **argv);
+void ac_proctitle_set(const char *title);
+
 /* UUID version 7 (RFC 9562) in canonical 36-char lower-case form. */
 void ac_uuid_v7(char out[37]);
 bool ac_uuid_valid(const char *s);

@@ -277,6 +277,7 @@ ac_manager_t *cli_manager(int *exit_code)
 
 int main(int argc, char **argv)
 {
+	ac_proctitle_init(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

@@ -271,11 +271,31 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 			ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot lock the sandbox down");
 			goto fail;
 		}
+		if (l->cmd) {
+			/* The command's argv lives in the caller's argv memory, which the
+			 * title overwrites: copy it first. */
+			static ac_cmd_t own;
+			own = *l->cmd;
+			size_t n = 0;
+			while (l->cmd->argv[n])
+				n++;
+			own.argv = calloc(n + 1, sizeof(char *));
+			for (size_t i = 0; own.argv && i < n; i++)
+				own.argv[i] = strdup(l->cmd->argv[i]);
+			if (!own.argv) {
+				ac_error_set(&err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+				goto fail;
+			}
+			l->cmd = &own;
+			prctl(PR_SET_NAME, "agentcell-init");
+			ac_proctitle_set("agentcell-init");
+		}
 		/* Keeps /proc/1/{exe,fd,mem,...} out of the sandbox's reach. */
 		prctl(PR_SET_DUMPABLE, 0);
 		if (l->cmd)
 			init_run(spec, l->cmd, rep);
 		prctl(PR_SET_NAME, "agentcell-init");
+		ac_proctitle_set("agentcell-init");
 		ac_report(rep, AC_REPORT_READY, 0, 0, NULL);
 		close(rep);
 		/* A caller killed before it recorded us would leave an unknown supervisor

@@ -425,3 +425,7 @@ AGENTCELL=$ACCOPY acx exec "$EBOX" -- sh -c 'for f in /proc/[0-9]*/exe; do cp /b
 check_eq "exec: cp/echo over /proc/*/exe fail" "end" "$OUT"
 AGENTCELL=$ACCOPY ac remove "$EBOX" >/dev/null 2>&1
 check_eq "host: the agentcell binary is unchanged (sha256)" "$SUM_BEFORE" "$(sha256sum <"$ACCOPY")"
+
+# The sandbox's init does not show the host's binary path or command line.
+acx run -- cat /proc/1/cmdline
+check_eq "run: /proc/1/cmdline is agentcell-init (no host path)" agentcell-init "$(tr -d '\0' <<<"$OUT")"
