@@ -15,8 +15,10 @@ check_ac "start it" start "$BOX"
 MARK=acmark-$ID
 setsid "$PY" -c 'import time; time.sleep(1000)' "$MARK" </dev/null >/dev/null 2>&1 &
 bg_track $!
-HOSTPID=$!
-wait_until 5 test -d "/proc/$HOSTPID"
+# (setsid may fork: find the marker by its command line, once it has exec'd)
+wait_until 5 pgrep -f "$MARK"
+HOSTPID=$(pgrep -f "$MARK" | head -1)
+bg_track "$HOSTPID"
 check "host: marker process $MARK is visible on the host (baseline)" \
 	grep -q "$MARK" "/proc/$HOSTPID/cmdline"
 
