@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -18,8 +19,8 @@
 #include "runtime/report.h"
 #include "runtime/runtime.h"
 
-int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, ac_rt_root_fn fn, void *arg,
-		  ac_error_t **err)
+int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, unsigned long long init_start,
+		  ac_rt_root_fn fn, void *arg, ac_error_t **err)
 {
 	int rep[2];
 	if (pipe2(rep, O_CLOEXEC) < 0)
@@ -47,12 +48,24 @@ int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, ac_rt_root_fn fn, vo
 		close(rep[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (init_pid > 0) {
+			/* The root of exactly that process: a pidfd pins the pid, the start time
+			 * says it is still the sandbox's init, and the pidfd is checked again
+			 * after the open (a reused pid could otherwise hand us the host's /). */
 			char p[64];
 			snprintf(p, sizeof(p), "/proc/%d/root", (int)init_pid);
-			rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (rootfd < 0)
+			int pfd = pidfd_open(init_pid, 0);
+			if (pfd < 0 || ac_proc_starttime(init_pid) != init_start)
+				ac_error_set(&e, AC_ERR_STATE, errno, "the sandbox stopped");
+			else if ((rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 				ac_error_set(&e, AC_ERR_STATE, errno,
 					     "cannot reach the sandbox's root");
+			else if (pidfd_send_signal(pfd, 0, NULL, 0) < 0) {
+				close(rootfd);
+				rootfd = -1;
+				ac_error_set(&e, AC_ERR_STATE, 0, "the sandbox stopped");
+			}
+			if (pfd >= 0)
+				close(pfd);
 		} else {
 			char staging[4200], root[4300];
 			snprintf(staging, sizeof(staging), "%s/base/mnt", spec->home);

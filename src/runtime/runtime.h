@@ -192,8 +192,8 @@ int ac_rt_kill_detached(const char *socket_path, pid_t shim, ac_error_t **err);
  * start, in a private mount namespace) and the host uid of the sandbox's root. Whatever
  * fn must hand back goes through descriptors it was given (it runs in a child). */
 typedef int (*ac_rt_root_fn)(int rootfd, uid_t root_uid, void *arg, ac_error_t **err);
-int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, ac_rt_root_fn fn, void *arg,
-		  ac_error_t **err);
+int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, unsigned long long init_start,
+		  ac_rt_root_fn fn, void *arg, ac_error_t **err);
 
 /* --- proc.c --- */
 /* Start time (clock ticks since boot) of pid; 0 if it does not exist or is a zombie. */

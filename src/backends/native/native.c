@@ -467,9 +467,12 @@ int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void 
 	int rc = spec_from_state(m, st, &spec, &env, err);
 	if (rc == 0) {
 		spec.data_dir = p.data;
-		if (!supervisor_alive(p.pidfile, &pid))
+		unsigned long long start = 0;
+		char boot[37];
+		if (!supervisor_alive(p.pidfile, &pid) ||
+		    !read_pidfile(p.pidfile, &pid, &start, boot))
 			pid = 0;
-		rc = ac_rt_in_root(&spec, (pid_t)pid, fn, arg, err);
+		rc = ac_rt_in_root(&spec, (pid_t)pid, start, fn, arg, err);
 	}
 	json_decref(st);
 	return rc;
