@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -217,6 +218,63 @@ static uint64_t etc_fingerprint(void)
 	return h;
 }
 
+/* Every sandbox that uses a base (running, starting, or having its files worked on)
+ * holds a shared flock on <base>.lock through its init; a base nobody holds and that is
+ * not the current one is deleted when a new one is built. */
+static void gc_bases(const char *home, const char *current)
+{
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/base", home);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	const char *cur = strrchr(current, '/') + 1;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "host-", 5) || !strcmp(de->d_name, cur) ||
+		    strchr(de->d_name, '.'))
+			continue;
+		char lock[300];
+		snprintf(lock, sizeof(lock), "%s.lock", de->d_name);
+		int fd = openat(dirfd(d), lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			ac_rm_rf_at(dirfd(d), de->d_name, NULL);
+			unlinkat(dirfd(d), lock, 0);
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+int ac_rootfs_host_base_pinned(const char *home, char **path_out, int *pin_fd, ac_error_t **err)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		char *path = NULL;
+		if (ac_rootfs_host_base(home, &path, err) < 0)
+			return -1;
+		char lock[4300];
+		snprintf(lock, sizeof(lock), "%s.lock", path);
+		int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			free(path);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", lock);
+		}
+		while (flock(fd, LOCK_SH) < 0 && errno == EINTR)
+			;
+		/* Deleted between its lookup and our lock: look again. */
+		if (access(path, F_OK) == 0) {
+			*path_out = path;
+			*pin_fd = fd;
+			return 0;
+		}
+		close(fd);
+		free(path);
+	}
+	return ac_error_set(err, AC_ERR_INTERNAL, 0, "the host base keeps disappearing");
+}
+
 int ac_rootfs_host_base(const char *home, char **path_out, ac_error_t **err)
 {
 	char *path = NULL;
@@ -251,6 +309,8 @@ int ac_rootfs_host_base(const char *home, char **path_out, ac_error_t **err)
 			ac_error_set(err, AC_ERR_INTERNAL, e2, "rename %s", path);
 			goto fail;
 		}
+	} else {
+		gc_bases(home, path);
 	}
 	*path_out = path;
 	return 0;
@@ -363,7 +423,9 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 	const bool host = strcmp(spec->image, "host") == 0;
 	_cleanup_free_ char *base = NULL;
 
-	if (host && ac_rootfs_host_base(spec->home, &base, err) < 0)
+	/* The pin stays open for the life of this process and its children (the init). */
+	int pin = -1;
+	if (host && ac_rootfs_host_base_pinned(spec->home, &base, &pin, err) < 0)
 		return -1;
 	/* Nothing done here may reach the host's mount table. */
 	if (ac_mkdir_p_at(AT_FDCWD, staging, 0700, err) < 0)

@@ -107,6 +107,9 @@ int ac_userns_enter(int userns_fd, ac_error_t **err);
 /* --- rootfs.c (builder side, host root, private mount namespace) --- */
 /* Host base skeleton (filtered /etc, dpkg db, mount points), built once and reused. */
 int ac_rootfs_host_base(const char *home, char **path_out, ac_error_t **err);
+/* The same, plus a shared lock (*pin_fd, keep it open while the base is in use) that keeps
+ * the base from being collected. */
+int ac_rootfs_host_base_pinned(const char *home, char **path_out, int *pin_fd, ac_error_t **err);
 /* Builds the sandbox root at <staging>/root. */
 int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging, ac_error_t **err);
 /* Inside the new namespaces (init), with the new root as the working directory (the

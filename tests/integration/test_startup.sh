@@ -66,3 +66,21 @@ check_rc "--file of a missing host file: exit 1" 1
 check_eq "... and the sandbox was not created" "" "$(ac_list_entry "fb-$ID")"
 acx create "fc-$ID" --file "no-colon"
 check_rc "--file without :/path: exit 2" 2
+
+# The host base follows the host's /etc, and old bases are collected once unused.
+BASES() { ls -d "$AGENTCELL_HOME"/base/host-* 2>/dev/null | grep -vc '\.lock$'; }
+P=pin-$ID
+check_ac "create $P" create "$P"
+check_ac "start $P (it uses the current base)" start "$P"
+MARK1=/etc/agentcell-base-test-$ID-1
+MARK2=/etc/agentcell-base-test-$ID-2
+touch "$MARK1"
+check_eq "a new file in the host's /etc reaches new sandboxes" "$MARK1" "$(ac run -- ls "$MARK1")"
+check_eq "the base in use by a running sandbox is kept" 2 "$(BASES)"
+for n in $(ac list --json | jq -r '.[].name'); do ac stop "$n" >/dev/null; done
+touch "$MARK2"
+ac run -- true >/dev/null
+check_eq "unused old bases are collected when a new one is built" 1 "$(BASES)"
+check_ac "start $P again (on the new base)" start "$P"
+check_eq "... and it sees the host's current /etc" "$MARK2" "$(ac exec "$P" -- ls "$MARK2")"
+rm -f "$MARK1" "$MARK2"
