@@ -217,7 +217,7 @@ static void usage(FILE *f)
 		"Usage: agentcell COMMAND [OPTIONS] [ARGS]\n\nCommands:\n",
 		AGENTCELL_VERSION);
 	for (const cli_command_t *c = cli_commands; c->name; c++)
-		fprintf(f, "  %-8s %s\n", c->name, c->summary);
+		fprintf(f, "  %-12s %s\n", c->name, c->summary);
 	fprintf(f, "\nRun 'agentcell COMMAND --help' for a command's options.\n"
 		   "State lives in $AGENTCELL_HOME (default ~/.local/share/agentcell).\n");
 }
