@@ -5,5 +5,10 @@
 #include "agentcell/manager.h"
 
 const char *ac_manager_home(ac_manager_t *m);
+/* The prologue of every operation on one sandbox: a valid, existing name (no lock file is
+ * made for one that does not exist), its lock (*lock, to close) and its state (*st). On
+ * failure nothing is held. */
+int ac_manager_lock_and_load(ac_manager_t *m, const char *name, int *lock, json_t **st,
+			     ac_error_t **err);
 
 #endif

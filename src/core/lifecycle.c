@@ -406,17 +406,10 @@ typedef int (*state_fn)(ac_manager_t *m, const ac_backend_ops_t *b, json_t *st, 
 static int with_state(ac_manager_t *m, const char *name, const char *event, state_fn fn, void *arg,
 		      ac_error_t **err)
 {
-	if (!ac_name_valid(name))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
 	ac_store_t *s = ac_manager_store(m);
-	/* No lock file for a name that does not exist. */
-	if (!ac_store_exists(s, name))
-		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
-	_cleanup_close_ int lock = ac_store_lock_sandbox(s, name, err);
-	if (lock < 0)
-		return -1;
+	_cleanup_close_ int lock = -1;
 	json_t *st = NULL;
-	if (ac_store_load(s, name, &st, err) < 0)
+	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0)
 		return -1;
 	json_t *details = NULL;
 	int rc = -1;

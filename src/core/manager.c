@@ -362,18 +362,33 @@ static int run_init_script(ac_manager_t *m, const ac_backend_ops_t *b, const jso
 	return -1;
 }
 
-int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
+/* The prologue of every lifecycle operation: a valid, existing name (no lock file is
+ * made for one that does not exist), its lock, its state. On failure nothing is held. */
+int ac_manager_lock_and_load(ac_manager_t *m, const char *name, int *lock, json_t **st,
+			     ac_error_t **err)
 {
+	*lock = -1;
+	*st = NULL;
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
-	/* No lock file for a name that does not exist. */
 	if (!ac_store_exists(m->store, name))
 		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
-	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
-	if (lock < 0)
+	*lock = ac_store_lock_sandbox(m->store, name, err);
+	if (*lock < 0)
 		return -1;
+	if (ac_store_load(m->store, name, st, err) < 0) {
+		close(*lock);
+		*lock = -1;
+		return -1;
+	}
+	return 0;
+}
+
+int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
+{
+	_cleanup_close_ int lock = -1;
 	json_t *st = NULL;
-	if (ac_store_load(m->store, name, &st, err) < 0)
+	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0)
 		return -1;
 	int rc = -1;
 	const ac_backend_ops_t *b = backend_of(st, err);
@@ -420,18 +435,9 @@ out:
 int ac_manager_stop_if(ac_manager_t *m, const char *name, ac_state_pred_t pred, void *arg,
 		       json_t *details, ac_error_t **err)
 {
-	if (!ac_name_valid(name)) {
-		json_decref(details);
-		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
-	}
-	/* No lock file for a name that does not exist. */
-	if (!ac_store_exists(m->store, name)) {
-		json_decref(details);
-		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
-	}
-	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
+	_cleanup_close_ int lock = -1;
 	json_t *st = NULL;
-	if (lock < 0 || ac_store_load(m->store, name, &st, err) < 0) {
+	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0) {
 		json_decref(details);
 		return -1;
 	}
@@ -465,18 +471,9 @@ int ac_manager_stop(ac_manager_t *m, const char *name, ac_error_t **err)
 int ac_manager_remove_if(ac_manager_t *m, const char *name, ac_state_pred_t pred, void *arg,
 			 json_t *details, ac_error_t **err)
 {
-	if (!ac_name_valid(name)) {
-		json_decref(details);
-		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
-	}
-	/* No lock file for a name that does not exist. */
-	if (!ac_store_exists(m->store, name)) {
-		json_decref(details);
-		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
-	}
-	_cleanup_close_ int lock = ac_store_lock_sandbox(m->store, name, err);
+	_cleanup_close_ int lock = -1;
 	json_t *st = NULL;
-	if (lock < 0 || ac_store_load(m->store, name, &st, err) < 0) {
+	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0) {
 		json_decref(details);
 		return -1;
 	}

@@ -156,7 +156,7 @@ static bool read_pidfile(const char *path, long *pid, unsigned long long *start,
 }
 
 /* Alive means: same boot, same pid, same start time (no pid reuse). */
-static bool supervisor_alive(const char *pidfile, long *pid_out)
+static bool supervisor_alive(const char *pidfile, long *pid_out, unsigned long long *start_out)
 {
 	long pid;
 	unsigned long long start;
@@ -168,6 +168,8 @@ static bool supervisor_alive(const char *pidfile, long *pid_out)
 		return false;
 	if (pid_out)
 		*pid_out = pid;
+	if (start_out)
+		*start_out = start;
 	return true;
 }
 
@@ -175,7 +177,7 @@ static bool native_is_running(ac_manager_t *m, const json_t *st, long *pid)
 {
 	native_paths_t p;
 	paths(m, ac_state_str(st, "name", ""), &p);
-	return supervisor_alive(p.pidfile, pid);
+	return supervisor_alive(p.pidfile, pid, NULL);
 }
 
 /* Atomic (rename) but not durable: the file means nothing after a reboot (boot_id), so
@@ -243,12 +245,12 @@ static int native_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	const char *name = ac_state_str(st, "name", "");
 	paths(m, name, &p);
 	long pid;
-	if (supervisor_alive(p.pidfile, &pid)) {
+	if (supervisor_alive(p.pidfile, &pid, NULL)) {
 		/* pidfd, then the identity check again: the kill cannot hit a reused pid. */
 		int pfd = pidfd_open((pid_t)pid, 0);
 		if (pfd >= 0) {
 			long again;
-			if (supervisor_alive(p.pidfile, &again) && again == pid) {
+			if (supervisor_alive(p.pidfile, &again, NULL) && again == pid) {
 				pidfd_send_signal(pfd, SIGKILL, NULL, 0);
 				/* init's exit waits for the whole PID namespace to be gone. */
 				struct pollfd pf = {pfd, POLLIN, 0};
@@ -448,16 +450,10 @@ const ac_backend_ops_t ac_backend_native = {
 int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg,
 		      ac_error_t **err)
 {
-	if (!ac_name_valid(name))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
-	if (!ac_store_exists(ac_manager_store(m), name))
-		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'", name);
 	/* A stopped sandbox's layers get mounted here: no start may mount them meanwhile. */
-	_cleanup_close_ int lock = ac_store_lock_sandbox(ac_manager_store(m), name, err);
-	if (lock < 0)
-		return -1;
+	_cleanup_close_ int lock = -1;
 	json_t *st = NULL;
-	if (ac_store_load(ac_manager_store(m), name, &st, err) < 0)
+	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0)
 		return -1;
 	native_paths_t p;
 	paths(m, name, &p);
@@ -468,9 +464,7 @@ int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void 
 	if (rc == 0) {
 		spec.data_dir = p.data;
 		unsigned long long start = 0;
-		char boot[37];
-		if (!supervisor_alive(p.pidfile, &pid) ||
-		    !read_pidfile(p.pidfile, &pid, &start, boot))
+		if (!supervisor_alive(p.pidfile, &pid, &start))
 			pid = 0;
 		rc = ac_rt_in_root(&spec, (pid_t)pid, start, fn, arg, err);
 	}
