@@ -5,6 +5,8 @@ ifeq ($(origin CC),default)
 endif
 SAN ?= 0
 PKGS := jansson libseccomp
+# Headers only: these are loaded with dlopen when used (include/agentcell/dl.h).
+DL_PKGS := libmicrohttpd libcurl libarchive
 ifeq ($(SAN),1)
   BUILD ?= build/$(notdir $(CC))-san
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -17,7 +19,7 @@ endif
 
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	-Wno-unused-parameter -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
-	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
+	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS) $(DL_PKGS))
 ifneq ($(findstring clang,$(CC)),clang)
   CFLAGS_BASE += -Wno-format-truncation
 endif
@@ -25,9 +27,9 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(OPT) $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,now -Wl,-z,relro $(SANFLAGS) $(LDFLAGS)
 # Static jansson and libseccomp: the CLI is started for every exec, and resolving a
 # shared library's symbols costs more than the exec itself.
-LIBS := -Wl,-Bstatic -ljansson -lseccomp -Wl,-Bdynamic -lm
+LIBS := -Wl,-Bstatic -ljansson -lseccomp -Wl,-Bdynamic -lm -lpthread
 
-LIB_SRCS := $(wildcard src/base/*.c src/core/*.c src/runtime/*.c src/backends/*/*.c)
+LIB_SRCS := $(wildcard src/base/*.c src/core/*.c src/runtime/*.c src/backends/*/*.c src/api/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

@@ -39,6 +39,8 @@ static void report_error(int fd, ac_error_t *e)
 		  e ? e->msg : "sandbox set-up failed");
 }
 
+bool ac_rt_relay_signals = true;
+
 static volatile sig_atomic_t forward_to = 0;
 static void forward_signal(int sig)
 {
@@ -421,7 +423,8 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res
 	if (lease < 0)
 		return -1;
 	spec.uid_base = ac_slot_uid_base(slot);
-	snprintf(leaf, sizeof(leaf), "run-%d-%u", (int)getpid(), counter++);
+	snprintf(leaf, sizeof(leaf), "run-%d-%u", (int)getpid(),
+		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	launch_t l = {.spec = &spec, .cmd = cmd, .listen_fd = -1, .log_fd = -1, .ack = {-1, -1}};
 	if (ac_cgroup_create(leaf, &spec.limits, &l.cg, err) < 0)
 		return -1;
@@ -434,22 +437,29 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res
 	 * us are relayed. */
 	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit, old_term, old_hup;
 	sigemptyset(&ign.sa_mask);
-	sigaction(SIGINT, &ign, &old_int);
-	sigaction(SIGQUIT, &ign, &old_quit);
+	bool relay = ac_rt_relay_signals;
+	if (relay) {
+		sigaction(SIGINT, &ign, &old_int);
+		sigaction(SIGQUIT, &ign, &old_quit);
+	}
 	if (launch(&l, &b, err) < 0)
 		goto restore;
 	struct sigaction fwd = {.sa_handler = forward_signal};
 	sigemptyset(&fwd.sa_mask);
-	forward_to = b;
-	sigaction(SIGTERM, &fwd, &old_term);
-	sigaction(SIGHUP, &fwd, &old_hup);
+	if (relay) {
+		forward_to = b;
+		sigaction(SIGTERM, &fwd, &old_term);
+		sigaction(SIGHUP, &fwd, &old_hup);
+	}
 	int status;
 	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
 		;
 	ac_reap_helpers();
-	forward_to = 0;
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
+	if (relay) {
+		forward_to = 0;
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+	}
 	*res = (ac_result_t){.exit_code =
 				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
 	rc = read_reports(l.report[0], res, NULL, NULL, err);
@@ -458,8 +468,10 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res
 	    res->exit_code == 125)
 		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox failed to start");
 restore:
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
+	if (relay) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGQUIT, &old_quit, NULL);
+	}
 	close(l.userns_fd);
 out:
 	if (ac_cgroup_destroy(l.cg, rc < 0 ? NULL : err) < 0)

@@ -469,7 +469,8 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 	struct sigaction sa_sig = {.sa_handler = note_signal}, old[5];
 	sigemptyset(&sa_sig.sa_mask);
 	static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
-	for (size_t i = 0; i < AC_ARRAY_SIZE(relayed); i++)
+	bool relay = ac_rt_relay_signals;
+	for (size_t i = 0; relay && i < AC_ARRAY_SIZE(relayed); i++)
 		sigaction(relayed[i], &sa_sig, &old[i]);
 	struct termios saved;
 	bool raw = false;
@@ -545,7 +546,7 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 	}
 	if (raw)
 		tcsetattr(fds[0], TCSANOW, &saved);
-	for (size_t i = 0; i < AC_ARRAY_SIZE(relayed); i++)
+	for (size_t i = 0; relay && i < AC_ARRAY_SIZE(relayed); i++)
 		sigaction(relayed[i], &old[i], NULL);
 	if (master[0] >= 0)
 		close(master[0]);

@@ -96,6 +96,11 @@ int ac_cgroup_mode(const char **root);
 /* For tests: point the runtime at a different cgroup root and version. */
 void ac_cgroup_set_root_for_tests(const char *root, int version);
 
+/* Whether run and exec own the process's signals: relay SIGINT/SIGTERM/... to the sandbox
+ * (the CLI, default true). A multi-threaded front end (serve) sets it false before its
+ * first thread: dispositions are process-wide, and a request must never change them. */
+extern bool ac_rt_relay_signals;
+
 /* --- userns.c --- */
 /* A user namespace mapping [0, 65536) to [uid_base, uid_base+65536), as an fd. */
 int ac_userns_fd(uint32_t uid_base, ac_error_t **err);

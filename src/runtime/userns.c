@@ -20,6 +20,11 @@ static int write_map(pid_t pid, const char *file, uint32_t base, ac_error_t **er
 	return ac_write_string_at(AT_FDCWD, path, line, err);
 }
 
+/* The helpers this thread forked and has not reaped yet. Only those: in `serve`, other
+ * threads' children (their builders) must never be reaped from under them. */
+static __thread pid_t helpers[8];
+static __thread unsigned nhelpers;
+
 int ac_userns_fd(uint32_t uid_base, ac_error_t **err)
 {
 	int pfd[2], hold[2];
@@ -77,6 +82,9 @@ out:
 	close(hold[1]);
 	kill(pid, SIGKILL);
 	/* Reaped later by ac_reap_helpers(): waiting here for the exit costs ~1 ms. */
+	if (nhelpers == AC_ARRAY_SIZE(helpers))
+		waitpid(helpers[--nhelpers], NULL, 0);
+	helpers[nhelpers++] = pid;
 	return fd;
 }
 
@@ -92,6 +100,9 @@ int ac_userns_enter(int userns_fd, ac_error_t **err)
 
 void ac_reap_helpers(void)
 {
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	unsigned keep = 0;
+	for (unsigned i = 0; i < nhelpers; i++)
+		if (waitpid(helpers[i], NULL, WNOHANG) == 0)
+			helpers[keep++] = helpers[i];
+	nhelpers = keep;
 }
