@@ -171,6 +171,7 @@ typedef struct launch {
 	int report[2];
 	int ack[2]; /* persistent: the caller confirms it recorded the supervisor */
 	pid_t caller;
+	const int *stdio; /* run: the command's stdin/stdout/stderr (NULL: the caller's 0/1/2) */
 } launch_t;
 
 /* Closes every descriptor but 0, 1, 2 and keep[]: the caller's descriptors (its lock
@@ -202,6 +203,17 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 	char staging[4200];
 
 	close(l->report[0]);
+	if (l->stdio) {
+		/* The descriptors a front end gave (pipes of `serve`) become the command's 0/1/2;
+		 * a missing stdin reads /dev/null. */
+		for (int i = 0; i < 3; i++) {
+			int fd = l->stdio[i];
+			if (fd < 0 && i == 0)
+				fd = open("/dev/null", O_RDONLY);
+			if (fd >= 0 && fd != i && dup2(fd, i) < 0)
+				_exit(125);
+		}
+	}
 	const int keep[] = {rep, l->userns_fd, l->listen_fd, l->log_fd, l->ack[0]};
 	close_fds_except(keep, (int)AC_ARRAY_SIZE(keep));
 	if (l->cmd)
@@ -413,7 +425,8 @@ static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, 
 	return rc;
 }
 
-int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res, ac_error_t **err)
+int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3], ac_result_t *res,
+	      ac_error_t **err)
 {
 	ac_rt_spec_t spec = *spec_in;
 	uint32_t slot = 0;
@@ -425,7 +438,12 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, ac_result_t *res
 	spec.uid_base = ac_slot_uid_base(slot);
 	snprintf(leaf, sizeof(leaf), "run-%d-%u", (int)getpid(),
 		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-	launch_t l = {.spec = &spec, .cmd = cmd, .listen_fd = -1, .log_fd = -1, .ack = {-1, -1}};
+	launch_t l = {.spec = &spec,
+		      .cmd = cmd,
+		      .listen_fd = -1,
+		      .log_fd = -1,
+		      .ack = {-1, -1},
+		      .stdio = fds};
 	if (ac_cgroup_create(leaf, &spec.limits, &l.cg, err) < 0)
 		return -1;
 	int rc = -1;

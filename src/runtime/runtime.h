@@ -167,7 +167,8 @@ int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t
 
 /* --- launch.c (caller side) --- */
 /* Runs one command in a fresh ephemeral sandbox and waits for it. */
-int ac_rt_run(const ac_rt_spec_t *spec, const ac_cmd_t *cmd, ac_result_t *res, ac_error_t **err);
+int ac_rt_run(const ac_rt_spec_t *spec, const ac_cmd_t *cmd, const int fds[3], ac_result_t *res,
+	      ac_error_t **err);
 /* Starts a persistent sandbox's supervisor; returns its host pid once it serves requests.
  * The supervisor exits unless "y" is written to *ack_fd (then closed) by the caller once
  * it has recorded the pid; closing without writing makes it exit. */

@@ -312,9 +312,7 @@ static int native_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, in
 	_cleanup_free_ char **env = NULL;
 	if (spec_from_state(m, st, &spec, &env, err) < 0)
 		return -1;
-	/* ac_rt_run streams through the caller's own 0/1/2 (inherited by the sandbox). */
-	(void)fds;
-	return ac_rt_run(&spec, cmd, res, err);
+	return ac_rt_run(&spec, cmd, fds, res, err);
 }
 
 static void native_gc(ac_manager_t *m)
