@@ -29,7 +29,7 @@ LDFLAGS_ALL := -pie -Wl,-z,now -Wl,-z,relro $(SANFLAGS) $(LDFLAGS)
 # shared library's symbols costs more than the exec itself.
 LIBS := -Wl,-Bstatic -ljansson -lseccomp -Wl,-Bdynamic -lm -lpthread
 
-LIB_SRCS := $(wildcard src/base/*.c src/core/*.c src/runtime/*.c src/backends/*/*.c src/api/*.c)
+LIB_SRCS := $(wildcard src/base/*.c src/core/*.c src/runtime/*.c src/backends/*/*.c src/api/*.c src/mcp/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

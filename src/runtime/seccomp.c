@@ -3,6 +3,7 @@
  * ptrace, raw sockets, ...) refused with EPERM. Compiled once per process with libseccomp
  * into a BPF program; loading it in a child is a single prctl. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -30,7 +31,12 @@
 /* [0]: the default program, [1]: with build_no_setid's rules. */
 static struct sock_filter *progs[2];
 static unsigned short prog_lens[2];
-static int active = -1;
+/* Which program the next launch from this thread installs. Per thread: in `serve` two
+ * requests may prepare different programs at once, and a forked child keeps the TLS of the
+ * thread that forked it. */
+static __thread int active = -1;
+/* Guards progs[] and prog_lens[] (filled once per variant, then read-only). */
+static pthread_mutex_t progs_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *denied[] = {"mount",
 			       "umount",
@@ -243,8 +249,9 @@ static int load_cached(const char *path, int v)
 		free(p);
 		return -1;
 	}
-	progs[v] = p;
 	prog_lens[v] = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	/* Published last: readers outside the lock test progs[v] only. */
+	__atomic_store_n(&progs[v], p, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -254,26 +261,34 @@ int ac_seccomp_prepare_cached(const char *home, bool no_setid, ac_error_t **err)
 {
 	int v = no_setid ? 1 : 0;
 	active = v;
-	if (progs[v])
+	if (__atomic_load_n(&progs[v], __ATOMIC_ACQUIRE))
 		return 0;
+	pthread_mutex_lock(&progs_lock);
+	int rc = 0;
+	if (progs[v])
+		goto out;
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/base/seccomp-%08x.bpf", home, rules_hash(v));
 	if (load_cached(path, v) == 0)
-		return 0;
-	if (compile(v, err) < 0)
-		return -1;
+		goto out;
+	rc = compile(v, err);
+	if (rc < 0)
+		goto out;
 	/* Best effort: a failure to cache only costs the next caller a compile. */
 	ac_write_file_atomic_at(AT_FDCWD, path, progs[v], prog_lens[v] * sizeof(struct sock_filter),
 				0600, NULL);
-	return 0;
+out:
+	pthread_mutex_unlock(&progs_lock);
+	return rc;
 }
 
 int ac_seccomp_prepare(ac_error_t **err)
 {
 	active = 0;
-	if (progs[0])
-		return 0;
-	return compile(0, err);
+	pthread_mutex_lock(&progs_lock);
+	int rc = progs[0] ? 0 : compile(0, err);
+	pthread_mutex_unlock(&progs_lock);
+	return rc;
 }
 
 static int compile(int v, ac_error_t **err)
@@ -307,15 +322,15 @@ static int compile(int v, ac_error_t **err)
 		rc = -EINVAL;
 		goto out;
 	}
-	progs[v] = malloc((size_t)size);
-	if (!progs[v] || pread(fd, progs[v], (size_t)size, 0) != size) {
-		free(progs[v]);
-		progs[v] = NULL;
+	struct sock_filter *p = malloc((size_t)size);
+	if (!p || pread(fd, p, (size_t)size, 0) != size) {
+		free(p);
 		close(fd);
 		rc = -EIO;
 		goto out;
 	}
 	prog_lens[v] = (unsigned short)(size / sizeof(struct sock_filter));
+	__atomic_store_n(&progs[v], p, __ATOMIC_RELEASE);
 	close(fd);
 out:
 	seccomp_release(ctx);
