@@ -39,6 +39,10 @@ typedef struct ac_sandbox_opts {
 	/* Command policy (agentcell.toml [security.commands]), enforced inside the sandbox */
 	char **allow, **block; /* program names or absolute paths, NULL-terminated or NULL */
 	bool allowlist_only;
+	/* Network access beyond loopback (backends that have it; the native one refuses). */
+	bool network, network_set;
+	/* native (default), docker, podman, auto; NULL: native */
+	const char *backend;
 } ac_sandbox_opts_t;
 
 #define AC_INIT_SCRIPT_MAX (64 * 1024)

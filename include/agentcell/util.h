@@ -76,6 +76,18 @@ int64_t ac_time_now_ms(void);
 
 /* Base64 (RFC 4648, padded). encode returns a NUL-terminated string to free or NULL;
  * decode rejects anything malformed (-1) and NUL-terminates its output. */
+/* Frees a NULL-terminated array of strings and the strings (NULL is fine). */
+void ac_strv_free(char **v);
+
+/* UTF-8 (RFC 3629: no overlongs, surrogates or code points above U+10FFFF). */
+bool ac_utf8_valid(const char *s, size_t n);
+/* The longest prefix of s[0..n) that does not end inside a sequence the next bytes could
+ * still complete: streamed output is cut anywhere, the tail waits for the next chunk. */
+size_t ac_utf8_complete_prefix(const char *s, size_t n);
+/* s[0..n) with each invalid byte replaced by U+FFFD; NUL-terminated, to free (NULL: out
+ * of memory); *out_len (optional) gets its length. */
+char *ac_utf8_lossy(const char *s, size_t n, size_t *out_len);
+
 char *ac_base64_encode(const void *data, size_t len);
 int ac_base64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
 

@@ -123,8 +123,7 @@ out:
 	return rc;
 }
 
-static void append(char **buf, size_t *len, size_t *dropped, size_t max, const char *data,
-		   size_t n)
+static void append(char **buf, size_t *len, size_t *dropped, size_t max, const char *data, size_t n)
 {
 	size_t room = max > *len ? max - *len : 0;
 	size_t take = n < room ? n : room;

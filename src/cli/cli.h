@@ -7,7 +7,8 @@
 #include "agentcell/error.h"
 #include "agentcell/manager.h"
 
-#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_USAGE	  2
+#define AGENTCELL_VERSION "0.1.0"
 
 typedef struct cli_command {
 	const char *name;
@@ -102,6 +103,11 @@ int cmd_describe(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+/* --- cmd_serve.c --- */
+int cmd_serve(int argc, char **argv);
+
+/* --- cmd_mcp.c --- */
+int cmd_mcp(int argc, char **argv);
 
 extern const cli_command_t cli_commands[];
 

@@ -8,8 +8,6 @@
 #include "agentcell/util.h"
 #include "cli/cli.h"
 
-#define AGENTCELL_VERSION "0.1.0"
-
 #define SANDBOX_OPTS_HELP                                                                          \
 	"  --image host|DIR      root file system: the host's /usr, /bin, /lib* and a filtered "   \
 	"/etc\n"                                                                                   \
@@ -207,6 +205,31 @@ const cli_command_t cli_commands[] = {
      "agentcell metrics\n\nPrints sandboxes by status and counters and histograms derived "
      "from the audit log\n(commands, events, durations) in the Prometheus text format.\n",
      cmd_metrics},
+    {"serve", NULL, "serve the HTTP API (agentkernel-compatible) and MCP over HTTP",
+     "agentcell serve [--host ADDR] [--port N] [--socket PATH] [--config FILE]\n\n"
+     "Serves the HTTP API that agentkernel's SDKs speak (npm, Python, Go, Rust, Swift) on\n"
+     "127.0.0.1:18888, and the MCP tools over Streamable HTTP at /mcp. Requests run in\n"
+     "parallel, one thread per connection. An API key ($AGENTCELL_API_KEY,\n"
+     "$AGENTKERNEL_API_KEY, or [api] api_key / api_key_env in agentcell.toml) makes every\n"
+     "endpoint but /health, /metrics and /openapi.json require 'Authorization: Bearer KEY';\n"
+     "an address other than loopback is refused without one. SIGINT/SIGTERM stop it.\n\n"
+     "  --host ADDR           address to listen on (default 127.0.0.1)\n"
+     "  --port N              TCP port (default 18888; 0: any free port)\n"
+     "  --socket PATH         listen on a unix socket (mode 0600) instead\n"
+     "  --config FILE         agentcell.toml to read (default ./agentcell.toml, else\n"
+     "                        $AGENTCELL_HOME/agentcell.toml)\n"
+     "  -v, --verbose         log HTTP protocol errors on stderr\n",
+     cmd_serve},
+    {"mcp", NULL, "serve the sandbox tools to coding agents over MCP (stdio)",
+     "agentcell mcp [--config FILE]\n\n"
+     "Runs an MCP (Model Context Protocol) server on standard input and output: one JSON-RPC\n"
+     "message per line. Tools: sandbox_run, sandbox_create, sandbox_exec, sandbox_list,\n"
+     "sandbox_start, sandbox_stop, sandbox_remove, sandbox_file_read, sandbox_file_write,\n"
+     "sandbox_extend_ttl. Requests are handled in order, one at a time. Register it with\n"
+     "e.g. 'claude mcp add agentcell -- agentcell mcp' (see the README).\n\n"
+     "  --config FILE         agentcell.toml for sandbox_run and sandbox_create (default\n"
+     "                        ./agentcell.toml, else $AGENTCELL_HOME/agentcell.toml)\n",
+     cmd_mcp},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,637 @@
+/* Commands over HTTP: /run, /run/stream, /batch/run, /sandboxes/{name}/exec[/stream] and the
+ * detached commands. Output goes through pipes to a pump thread (src/api/pump.c); streamed
+ * answers (Server-Sent Events) are written as the output arrives. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentcell/api.h"
+#include "agentcell/detach.h"
+#include "agentcell/util.h"
+#include "api/handlers.h"
+#include "api/request.h"
+
+extern const char *const ac_api_unsupported_fields[];
+int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char ***labels,
+			ac_api_resp_t *resp);
+
+/* Longest command a request may set (seconds). */
+#define TIMEOUT_MAX (7.0 * 86400)
+#define BATCH_MAX   256
+
+typedef struct exec_req {
+	json_t *body;
+	bool run; /* a fresh one-shot sandbox (else: sandbox) */
+	char *sandbox;
+	char **argv, **env;
+	ac_cmd_t cmd;
+	bool full; /* answer exit code, stdout and stderr, whatever the exit */
+	ac_sandbox_opts_t o;
+	char **o_env, **o_labels;
+} exec_req_t;
+
+static void exec_req_free(exec_req_t *x)
+{
+	free(x->argv);
+	free(x->env);
+	free(x->o_env);
+	free(x->o_labels);
+	free(x->sandbox);
+	json_decref(x->body);
+	*x = (exec_req_t){0};
+}
+
+/* Fields of the body of an exec (sandbox != NULL) or a run, from json object body (a new
+ * reference is taken). */
+static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_resp_t *resp)
+{
+	static const char *const exec_known[] = {"command", "env",     "workdir", "cwd", "sudo",
+						 "user",    "timeout", "full",	  NULL};
+	static const char *const run_known[] = {
+	    "command", "image", "profile", "fast", "timeout", "env",	   "memory_mb", "vcpus",
+	    "cpus",    "pids",	"network", "read_only", "full", "workdir", "cwd",	    NULL};
+	*x = (exec_req_t){.body = json_incref(body), .run = sandbox == NULL};
+	if (sandbox && !(x->sandbox = strdup(sandbox))) {
+		ac_api_fail(resp, 500, "out of memory");
+		return -1;
+	}
+	if (ac_body_known(body, sandbox ? exec_known : run_known,
+			  sandbox ? NULL : ac_api_unsupported_fields, resp) < 0 ||
+	    ac_body_command(body, &x->argv, resp) < 0)
+		return -1;
+	x->cmd.argv = x->argv;
+	bool set, b;
+	double d;
+	if (ac_body_num(body, "timeout", 0.001, TIMEOUT_MAX, false, &d, &set, resp) < 0)
+		return -1;
+	if (set)
+		x->cmd.timeout = d;
+	if (ac_body_bool(body, "full", &x->full, &set, resp) < 0 ||
+	    ac_body_bool(body, "fast", &b, &set, resp) < 0)
+		return -1;
+	const char *wd = NULL, *cwd = NULL;
+	if (ac_body_str(body, "workdir", false, 4096, &wd, resp) < 0 ||
+	    ac_body_str(body, "cwd", false, 4096, &cwd, resp) < 0)
+		return -1;
+	x->cmd.cwd = wd ? wd : cwd;
+	if (x->cmd.cwd && x->cmd.cwd[0] != '/') {
+		ac_api_fail(resp, 400, "'workdir' must be an absolute path");
+		return -1;
+	}
+	if (sandbox) {
+		if (ac_body_env(body, "env", &x->env, resp) < 0)
+			return -1;
+		x->cmd.env = x->env;
+		bool sudo = false;
+		if (ac_body_bool(body, "sudo", &sudo, &set, resp) < 0 ||
+		    ac_body_str(body, "user", false, 256, &x->cmd.user, resp) < 0)
+			return -1;
+		/* Commands run as the sandbox's root unless a user is named; sudo says root. */
+		if (sudo && x->cmd.user && strcmp(x->cmd.user, "root") && strcmp(x->cmd.user, "0")) {
+			ac_api_fail(resp, 400, "'sudo' and 'user' contradict each other");
+			return -1;
+		}
+		if (sudo)
+			x->cmd.user = NULL;
+	} else if (ac_api_sandbox_opts(body, &x->o, &x->o_env, &x->o_labels, resp) < 0) {
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_exec_request(ac_api_req_t *req, const char *sandbox, exec_req_t *x,
+			      ac_api_resp_t *resp)
+{
+	json_t *body = ac_body_object(req, resp, true);
+	if (!body) {
+		*x = (exec_req_t){0};
+		return -1;
+	}
+	int rc = parse_exec(body, sandbox, x, resp);
+	json_decref(body);
+	return rc;
+}
+
+/* A failure that is the command's own (it could not be executed: 126/127) rather than the
+ * request's (no such sandbox, backend down). */
+static bool command_failure(int rc, const ac_error_t *e, const ac_result_t *res)
+{
+	return rc < 0 && e && e->kind != AC_ERR_PERMISSION && res->exit_code >= 126;
+}
+
+/* agentkernel's "output": stdout, then stderr, a newline between them when both have
+ * text and stdout did not end one. */
+static json_t *combined(const ac_capture_t *c)
+{
+	if (!c->err_len)
+		return ac_api_text(c->out, c->out_len);
+	if (!c->out_len)
+		return ac_api_text(c->err, c->err_len);
+	bool nl = c->out[c->out_len - 1] != '\n';
+	size_t n = c->out_len + nl + c->err_len;
+	char *b = malloc(n);
+	if (!b)
+		return json_string("");
+	memcpy(b, c->out, c->out_len);
+	if (nl)
+		b[c->out_len] = '\n';
+	memcpy(b + c->out_len + nl, c->err, c->err_len);
+	json_t *j = ac_api_text(b, n);
+	free(b);
+	return j;
+}
+
+static json_t *result_json(const ac_capture_t *c, const ac_error_t *e)
+{
+	json_t *j = json_pack("{si so so so sb}", "exit_code", c->res.exit_code, "output",
+			      combined(c), "stdout",
+			      ac_api_text(c->out, c->out_len), "stderr",
+			      ac_api_text(c->err, c->err_len), "timed_out", c->res.timed_out);
+	if (c->res.signal)
+		json_object_set_new(j, "signal", json_integer(c->res.signal));
+	if (c->out_dropped || c->err_dropped)
+		json_object_set_new(j, "truncated",
+				    json_pack("{sI sI}", "stdout", (json_int_t)c->out_dropped,
+					      "stderr", (json_int_t)c->err_dropped));
+	if (e)
+		json_object_set_new(j, "error", json_string(e->msg));
+	return j;
+}
+
+static void exit_message(const ac_capture_t *c, const ac_error_t *e, const exec_req_t *x,
+			 char *buf, size_t len)
+{
+	if (e)
+		snprintf(buf, len, "%s", e->msg);
+	else if (c->res.timed_out)
+		snprintf(buf, len, "command timed out after %gs", x->cmd.timeout);
+	else if (c->res.signal)
+		snprintf(buf, len, "command killed by signal %d", c->res.signal);
+	else
+		snprintf(buf, len, "Command exited with code %d", c->res.exit_code);
+}
+
+/* {output} on success; 409 with exit_code and output when the command failed; with full:
+ * 200 and everything. */
+static void reply_capture(exec_req_t *x, int rc, ac_error_t *e, ac_capture_t *c,
+			  ac_api_resp_t *resp)
+{
+	if (rc < 0 && !command_failure(rc, e, &c->res)) {
+		ac_api_fail_error(resp, e);
+		return;
+	}
+	if (x->full) {
+		ac_api_ok(resp, 200, result_json(c, e));
+	} else if (rc == 0 && c->res.exit_code == 0) {
+		ac_api_ok(resp, 200, json_pack("{so}", "output", combined(c)));
+	} else {
+		char msg[1200];
+		exit_message(c, e, x, msg, sizeof(msg));
+		json_t *j = result_json(c, NULL);
+		/* agentkernel's text: the message, then the output (clipped here). */
+		const char *out = json_string_value(json_object_get(j, "output"));
+		char *full = NULL;
+		if (asprintf(&full, "%s: %.4000s", msg, out ? out : "") < 0)
+			full = NULL;
+		json_object_set_new(j, "success", json_false());
+		json_object_set_new(j, "error", full ? ac_api_text(full, strlen(full)) : json_string(msg));
+		free(full);
+		ac_api_resp_clear(resp);
+		resp->status = 409;
+		resp->content_type = "application/json";
+		resp->body = json_dumps(j, JSON_COMPACT);
+		resp->len = resp->body ? strlen(resp->body) : 0;
+		json_decref(j);
+	}
+	ac_error_free(e);
+}
+
+static int run_capture(ac_api_t *api, exec_req_t *x, ac_capture_t *c, ac_error_t **e)
+{
+	return ac_exec_capture(api->m, x->run ? NULL : x->sandbox, &x->o, &x->cmd, 0, c, e);
+}
+
+void ac_h_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	exec_req_t x;
+	if (parse_exec_request(req, NULL, &x, resp) == 0) {
+		ac_capture_t c;
+		ac_error_t *e = NULL;
+		int rc = run_capture(api, &x, &c, &e);
+		reply_capture(&x, rc, e, &c, resp);
+		ac_capture_free(&c);
+	}
+	exec_req_free(&x);
+}
+
+void ac_h_exec(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	exec_req_t x;
+	if (parse_exec_request(req, req->params[0], &x, resp) == 0) {
+		ac_capture_t c;
+		ac_error_t *e = NULL;
+		int rc = run_capture(api, &x, &c, &e);
+		reply_capture(&x, rc, e, &c, resp);
+		ac_capture_free(&c);
+	}
+	exec_req_free(&x);
+}
+
+/* ------------------------------------------------------------------ /batch/run */
+
+typedef struct batch {
+	ac_api_t *api;
+	exec_req_t *x;
+	json_t **results;
+	size_t n;
+	size_t next; /* atomic */
+} batch_t;
+
+static void *batch_worker(void *arg)
+{
+	batch_t *b = arg;
+	for (;;) {
+		size_t i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED);
+		if (i >= b->n)
+			return NULL;
+		ac_capture_t c;
+		ac_error_t *e = NULL;
+		int rc = run_capture(b->api, &b->x[i], &c, &e);
+		json_t *r;
+		if (rc == 0 && c.res.exit_code == 0) {
+			r = json_pack("{so sn}", "output", combined(&c), "error");
+		} else if (rc < 0 && !command_failure(rc, e, &c.res)) {
+			r = json_pack("{sn ss}", "output", "error", e ? e->msg : "failed");
+		} else {
+			char msg[1200];
+			exit_message(&c, e, &b->x[i], msg, sizeof(msg));
+			r = json_pack("{so ss si}", "output", combined(&c), "error",
+				      msg, "exit_code", c.res.exit_code);
+		}
+		b->results[i] = r;
+		ac_error_free(e);
+		ac_capture_free(&c);
+	}
+}
+
+void ac_h_batch_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	static const char *const known[] = {"commands", NULL};
+	json_t *body = ac_body_object(req, resp, true);
+	if (!body)
+		return;
+	json_t *cmds = json_object_get(body, "commands");
+	batch_t b = {.api = api};
+	if (ac_body_known(body, known, NULL, resp) < 0)
+		goto out;
+	if (!json_is_array(cmds) || !json_array_size(cmds)) {
+		ac_api_fail(resp, 400, "'commands' must be a non-empty array of {\"command\": [...]}");
+		goto out;
+	}
+	b.n = json_array_size(cmds);
+	if (b.n > BATCH_MAX) {
+		ac_api_fail(resp, 400, "at most %d commands in one batch", BATCH_MAX);
+		goto out;
+	}
+	b.x = calloc(b.n, sizeof(*b.x));
+	b.results = calloc(b.n, sizeof(*b.results));
+	if (!b.x || !b.results) {
+		ac_api_fail(resp, 500, "out of memory");
+		goto out;
+	}
+	/* Every command is checked before any runs: a bad one fails the whole batch. */
+	for (size_t i = 0; i < b.n; i++) {
+		json_t *item = json_array_get(cmds, i);
+		if (!json_is_object(item)) {
+			ac_api_fail(resp, 400, "'commands'[%zu] must be an object", i);
+			goto out;
+		}
+		if (parse_exec(item, NULL, &b.x[i], resp) < 0) {
+			char inner[1100];
+			json_t *j = json_loads(resp->body, 0, NULL);
+			snprintf(inner, sizeof(inner), "%s",
+				 ac_state_str(j, "error", "invalid command"));
+			json_decref(j);
+			ac_api_fail(resp, 400, "'commands'[%zu]: %s", i, inner);
+			goto out;
+		}
+	}
+	unsigned par = api->batch_parallel ? api->batch_parallel : 4;
+	if (par > b.n)
+		par = (unsigned)b.n;
+	pthread_t th[BATCH_MAX];
+	unsigned started = 0;
+	for (unsigned i = 1; i < par; i++)
+		if (pthread_create(&th[started], NULL, batch_worker, &b) == 0)
+			started++;
+	batch_worker(&b);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	json_t *results = json_array();
+	for (size_t i = 0; i < b.n; i++)
+		json_array_append_new(results, b.results[i] ? b.results[i] : json_null());
+	ac_api_ok(resp, 200, json_pack("{so}", "results", results));
+out:
+	for (size_t i = 0; b.x && i < b.n; i++)
+		exec_req_free(&b.x[i]);
+	free(b.x);
+	free(b.results);
+	json_decref(body);
+}
+
+/* ------------------------------------------------------------------ Server-Sent Events */
+
+typedef struct sse {
+	ac_api_t *api;
+	exec_req_t x;
+	int fd;
+	bool gone;	       /* the client left: output is dropped, the command goes on */
+	char carry[2][4];      /* an unfinished UTF-8 sequence per stream */
+	size_t ncarry[2];
+} sse_t;
+
+static void sse_event(sse_t *s, const char *event, json_t *data)
+{
+	char *d = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	if (!d || s->gone) {
+		free(d);
+		return;
+	}
+	char *frame = NULL;
+	int n = asprintf(&frame, "event: %s\ndata: %s\n\n", event, d);
+	free(d);
+	if (n < 0)
+		return;
+	if (ac_write_all(s->fd, frame, (size_t)n) < 0)
+		s->gone = true;
+	free(frame);
+}
+
+static void sse_text(sse_t *s, int stream, const char *data, size_t len)
+{
+	json_t *t = ac_api_text(data, len);
+	sse_event(s, "output",
+		  json_pack("{so ss}", "data", t, "stream", stream == 1 ? "stdout" : "stderr"));
+}
+
+static void sse_output(void *ctx, int stream, const char *data, size_t len)
+{
+	sse_t *s = ctx;
+	int i = stream - 1;
+	if (s->gone)
+		return;
+	/* A chunk ends anywhere, possibly inside a character: its tail waits for the next. */
+	char *buf = malloc(s->ncarry[i] + len);
+	if (!buf)
+		return;
+	memcpy(buf, s->carry[i], s->ncarry[i]);
+	memcpy(buf + s->ncarry[i], data, len);
+	size_t total = s->ncarry[i] + len;
+	size_t ok = ac_utf8_complete_prefix(buf, total);
+	s->ncarry[i] = total - ok;
+	memcpy(s->carry[i], buf + ok, s->ncarry[i]);
+	if (ok)
+		sse_text(s, stream, buf, ok);
+	free(buf);
+}
+
+static void sse_main(void *ctx, int fd)
+{
+	sse_t *s = ctx;
+	s->fd = fd;
+	json_t *argv = json_array();
+	for (char **a = s->x.argv; *a; a++)
+		json_array_append_new(argv, ac_api_text(*a, strlen(*a)));
+	char now[32];
+	ac_time_now_rfc3339(now);
+	sse_event(s, "started",
+		  json_pack("{s?s so sb ss}", "sandbox", s->x.sandbox, "command", argv, "fast",
+			    s->x.run, "timestamp", now));
+	sse_event(s, "progress", json_pack("{ss s?s}", "stage", "executing", "sandbox", s->x.sandbox));
+	ac_result_t res = {0};
+	ac_error_t *e = NULL;
+	int rc = ac_exec_pumped(s->api->m, s->x.run ? NULL : s->x.sandbox, &s->x.o, &s->x.cmd,
+				sse_output, s, &res, &e);
+	for (int i = 0; i < 2; i++)
+		if (s->ncarry[i])
+			sse_text(s, i + 1, s->carry[i], s->ncarry[i]);
+	if (rc < 0 && !command_failure(rc, e, &res)) {
+		sse_event(s, "error", json_pack("{ss si}", "message", e ? e->msg : "failed",
+						"status", e ? ac_error_http_status(e) : 500));
+	} else {
+		json_t *done = json_pack("{si sb sb}", "exit_code", res.exit_code, "success",
+					 rc == 0 && res.exit_code == 0, "timed_out", res.timed_out);
+		if (e)
+			json_object_set_new(done, "error", json_string(e->msg));
+		sse_event(s, "done", done);
+	}
+	ac_error_free(e);
+}
+
+static void sse_free(void *ctx)
+{
+	sse_t *s = ctx;
+	exec_req_free(&s->x);
+	free(s);
+}
+
+static void start_stream(ac_api_t *api, ac_api_req_t *req, const char *sandbox,
+			 ac_api_resp_t *resp)
+{
+	sse_t *s = calloc(1, sizeof(*s));
+	if (!s) {
+		ac_api_fail(resp, 500, "out of memory");
+		return;
+	}
+	s->api = api;
+	if (parse_exec_request(req, sandbox, &s->x, resp) < 0) {
+		sse_free(s);
+		return;
+	}
+	if (sandbox) {
+		/* Answer a missing or stopped sandbox with a status, before the stream starts. */
+		json_t *st = NULL;
+		ac_error_t *e = NULL;
+		if (ac_manager_info(api->m, sandbox, &st, &e) < 0) {
+			ac_api_fail_error(resp, e);
+			sse_free(s);
+			return;
+		}
+		bool running = !strcmp(ac_state_str(st, "status", ""), "running");
+		json_decref(st);
+		if (!running) {
+			ac_api_fail(resp, 409, "sandbox '%s' is not running", sandbox);
+			sse_free(s);
+			return;
+		}
+	}
+	ac_api_resp_clear(resp);
+	resp->status = 200;
+	resp->content_type = "text/event-stream";
+	resp->stream = (ac_api_stream_t){.fn = sse_main, .free_fn = sse_free, .ctx = s};
+}
+
+void ac_h_run_stream(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	start_stream(api, req, NULL, resp);
+}
+
+void ac_h_exec_stream(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	start_stream(api, req, req->params[0], resp);
+}
+
+/* ------------------------------------------------------------------ detached commands */
+
+/* agentkernel's DetachedCommand from our status object (consumes st). */
+static json_t *detached_info(json_t *st)
+{
+	const char *state = ac_state_str(st, "state", "failed");
+	const char *status = !strcmp(state, "running") || !strcmp(state, "starting") ? "running"
+			     : !strcmp(state, "completed")				 ? "completed"
+											 : "failed";
+	json_object_set_new(st, "status", json_string(status));
+	if (!json_object_get(st, "exit_code"))
+		json_object_set_new(st, "exit_code", json_null());
+	return st;
+}
+
+void ac_h_detach_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	exec_req_t x;
+	if (parse_exec_request(req, req->params[0], &x, resp) == 0) {
+		char id[AC_DETACH_ID_LEN + 1];
+		json_t *st = NULL;
+		ac_error_t *e = NULL;
+		if (ac_detach_start(api->m, x.sandbox, &x.cmd, id, &e) < 0 ||
+		    ac_detach_status(api->m, id, &st, &e) < 0)
+			ac_api_fail_error(resp, e);
+		else
+			ac_api_ok(resp, 200, detached_info(st));
+	}
+	exec_req_free(&x);
+}
+
+static bool sandbox_exists(ac_api_t *api, const char *name, ac_api_resp_t *resp)
+{
+	if (ac_store_exists(ac_manager_store(api->m), name))
+		return true;
+	ac_api_fail(resp, 404, "no such sandbox: '%s'", name);
+	return false;
+}
+
+void ac_h_detach_list(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	if (!sandbox_exists(api, req->params[0], resp))
+		return;
+	json_t *list = NULL;
+	ac_error_t *e = NULL;
+	if (ac_detach_list(api->m, req->params[0], &list, &e) < 0) {
+		ac_api_fail_error(resp, e);
+		return;
+	}
+	json_t *out = json_array();
+	size_t i;
+	json_t *st;
+	json_array_foreach(list, i, st) json_array_append_new(out, detached_info(json_incref(st)));
+	json_decref(list);
+	ac_api_ok(resp, 200, out);
+}
+
+/* The command's status, if it belongs to the sandbox of the path. */
+static json_t *detached_of(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	if (!sandbox_exists(api, req->params[0], resp))
+		return NULL;
+	json_t *st = NULL;
+	ac_error_t *e = NULL;
+	if (ac_detach_status(api->m, req->params[1], &st, &e) < 0) {
+		ac_api_fail_error(resp, e);
+		return NULL;
+	}
+	if (strcmp(ac_state_str(st, "sandbox", ""), req->params[0])) {
+		json_decref(st);
+		ac_api_fail(resp, 404, "no detached command '%s' in sandbox '%s'", req->params[1],
+			    req->params[0]);
+		return NULL;
+	}
+	return st;
+}
+
+void ac_h_detach_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	json_t *st = detached_of(api, req, resp);
+	if (st)
+		ac_api_ok(resp, 200, detached_info(st));
+}
+
+static int read_log(ac_api_t *api, const char *id, bool err_log, json_t **out, ac_error_t **e)
+{
+	_cleanup_free_ char *path = NULL;
+	if (ac_detach_log_path(api->m, id, err_log, &path, e) < 0)
+		return -1;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			*out = json_string("");
+			return 0;
+		}
+		return ac_error_set(e, AC_ERR_INTERNAL, errno, "cannot open the command's log");
+	}
+	/* The shim keeps each log under 8 MiB; a little slack for the dropped-bytes note. */
+	size_t cap = (8u << 20) + 4096, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return ac_error_set(e, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	ssize_t n = ac_read_all(fd, buf, cap);
+	len = n > 0 ? (size_t)n : 0;
+	*out = ac_api_text(buf, len);
+	free(buf);
+	return 0;
+}
+
+void ac_h_detach_logs(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	const char *stream = ac_api_query(req, "stream");
+	if (stream && strcmp(stream, "stdout") && strcmp(stream, "stderr")) {
+		ac_api_fail(resp, 400, "'stream' must be stdout or stderr");
+		return;
+	}
+	json_t *st = detached_of(api, req, resp);
+	if (!st)
+		return;
+	json_decref(st);
+	json_t *out = json_object();
+	for (int i = 0; i < 2; i++) {
+		const char *which = i ? "stderr" : "stdout";
+		if (stream && strcmp(stream, which))
+			continue;
+		json_t *text = NULL;
+		ac_error_t *e = NULL;
+		if (read_log(api, req->params[1], i == 1, &text, &e) < 0) {
+			json_decref(out);
+			ac_api_fail_error(resp, e);
+			return;
+		}
+		json_object_set_new(out, which, text);
+	}
+	ac_api_ok(resp, 200, out);
+}
+
+void ac_h_detach_kill(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	json_t *st = detached_of(api, req, resp);
+	if (!st)
+		return;
+	json_decref(st);
+	ac_error_t *e = NULL;
+	if (ac_detach_kill(api->m, req->params[1], &e) < 0)
+		ac_api_fail_error(resp, e);
+	else
+		ac_api_ok(resp, 200, json_pack("{ss sb}", "id", req->params[1], "killed", 1));
+}

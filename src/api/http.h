@@ -1,0 +1,76 @@
+/* The HTTP API, inside src/api: the server (server.c, libmicrohttpd) hands each request to
+ * the router (routes.c), which knows nothing of libmicrohttpd, so unit tests and the fuzz
+ * target drive it with plain structs. */
+#ifndef AGENTCELL_API_HTTP_H
+#define AGENTCELL_API_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agentcell/manager.h"
+
+#define AC_API_BODY_MAX	  (16u << 20)
+#define AC_API_PARAMS_MAX 4
+
+struct ac_mcp;
+
+/* Server-wide, read-only once serving starts (every request thread shares it). */
+typedef struct ac_api {
+	ac_manager_t *m;
+	char **keys; /* accepted API keys, NULL-terminated; none: no authentication */
+	struct ac_mcp *mcp;
+	unsigned batch_parallel; /* concurrent commands of one /batch/run */
+} ac_api_t;
+
+typedef struct ac_api_req {
+	const char *method;
+	const char *path; /* decoded, without the query */
+	const char *body;
+	size_t body_len;
+	/* Query arguments and headers, from the server (or a test). query_all returns how many
+	 * values of key exist, filling at most max of them. */
+	const char *(*header)(const struct ac_api_req *r, const char *name);
+	size_t (*query_all)(const struct ac_api_req *r, const char *key, const char **vals,
+			    size_t max);
+	void *conn;
+	/* Filled by the router: the path's parameters ({name}, {id}, the file path). */
+	const char *params[AC_API_PARAMS_MAX];
+} ac_api_req_t;
+
+/* A body produced while it is sent: fn runs on its own thread and writes to fd (a pipe to
+ * the client; writes fail with EPIPE once the client is gone), then returns; free_fn(ctx)
+ * follows. */
+typedef struct ac_api_stream {
+	void (*fn)(void *ctx, int fd);
+	void (*free_fn)(void *ctx);
+	void *ctx;
+} ac_api_stream_t;
+
+typedef struct ac_api_resp {
+	int status;
+	char *body; /* malloc'd; NULL with stream.fn set for a streamed body */
+	size_t len;
+	const char *content_type;
+	char allow[64];		/* 405: the Allow header */
+	char *session_id;	/* /mcp: the Mcp-Session-Id header (malloc'd) */
+	ac_api_stream_t stream; /* text/event-stream and the like */
+} ac_api_resp_t;
+
+/* Answers one request (authentication included). Never fails: every error is a response. */
+void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_api_resp_clear(ac_api_resp_t *resp);
+
+/* Envelopes: {"success":true,"data":data} (data consumed) and {"success":false,"error":msg}. */
+void ac_api_ok(ac_api_resp_t *resp, int status, json_t *data);
+void ac_api_fail(ac_api_resp_t *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Constant-time comparison of a presented key with the accepted ones. */
+bool ac_api_key_ok(char *const *keys, const char *presented);
+
+/* The OpenAPI document served at /openapi.json (docs/openapi.json, built in). */
+extern const char ac_openapi_json[];
+extern const size_t ac_openapi_json_len;
+
+#endif

@@ -1,0 +1,173 @@
+/* agentcell mcp: the MCP server (src/mcp) on stdio. One JSON-RPC message per line in, one
+ * per line out; requests are handled one after the other, in order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentcell/util.h"
+#include "cli/cli.h"
+#include "mcp/mcp.h"
+
+#define READ_CHUNK (64u * 1024)
+
+typedef struct stdio_server {
+	ac_mcp_t *srv;
+	ac_mcp_conn_t conn;
+	int in, out;
+} stdio_server_t;
+
+/* Sends one reply line; false when the client is gone. */
+static bool send_line(stdio_server_t *s, char *reply)
+{
+	size_t n = strlen(reply);
+	reply[n] = '\n'; /* replaces the NUL: the buffer is not a string any more */
+	bool ok = ac_write_all(s->out, reply, n + 1) == 0;
+	free(reply);
+	return ok;
+}
+
+static bool handle_line(stdio_server_t *s, const char *line, size_t len)
+{
+	if (len && line[len - 1] == '\r')
+		len--;
+	size_t i = 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i == len)
+		return true; /* blank lines are no messages */
+	char *reply = NULL;
+	ac_error_t *e = NULL;
+	if (ac_mcp_handle(s->srv, &s->conn, line, len, &reply, &e) < 0) {
+		fprintf(stderr, "agentcell mcp: %s\n", e->msg);
+		ac_error_free(e);
+		return true;
+	}
+	return reply ? send_line(s, reply) : true;
+}
+
+static bool send_too_long(stdio_server_t *s)
+{
+	char *reply = NULL;
+	ac_error_t *e = NULL;
+	if (ac_mcp_oversize_reply(&reply, &e) < 0) {
+		ac_error_free(e);
+		return true;
+	}
+	return send_line(s, reply);
+}
+
+/* Reads lines until end of input. A line longer than AC_MCP_MESSAGE_MAX is skipped up to
+ * its newline and answered with a parse error. */
+static int serve(stdio_server_t *s)
+{
+	size_t cap = AC_MCP_MESSAGE_MAX + READ_CHUNK + 1;
+	char *buf = malloc(cap);
+	if (!buf) {
+		fprintf(stderr, "agentcell mcp: out of memory\n");
+		return 1;
+	}
+	size_t len = 0;
+	bool skipping = false;
+	for (;;) {
+		ssize_t n = read(s->in, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "agentcell mcp: reading standard input: %s\n",
+				strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			/* End of input: a last line without newline still counts. */
+			if (skipping)
+				send_too_long(s);
+			else if (len)
+				handle_line(s, buf, len);
+			break;
+		}
+		size_t start = 0, scan = len;
+		len += (size_t)n;
+		bool alive = true;
+		char *nl;
+		while (alive && (nl = memchr(buf + scan, '\n', len - scan))) {
+			size_t end = (size_t)(nl - buf);
+			if (skipping) {
+				skipping = false;
+				alive = send_too_long(s);
+			} else {
+				alive = handle_line(s, buf + start, end - start);
+			}
+			start = scan = end + 1;
+		}
+		if (!alive)
+			break;
+		len -= start;
+		memmove(buf, buf + start, len);
+		if (len > AC_MCP_MESSAGE_MAX) {
+			skipping = true;
+			len = 0;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+/* The protocol owns descriptors of its own: whatever else writes to fd 1 (a library, a
+ * child that inherited it) lands on stderr instead of corrupting the stream, and nothing
+ * started later reads the client's messages from fd 0. */
+static int take_stdio(stdio_server_t *s)
+{
+	s->in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	s->out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (s->in < 0 || s->out < 0 || null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0) {
+		fprintf(stderr, "agentcell mcp: cannot set up standard input and output: %s\n",
+			strerror(errno));
+		if (null >= 0)
+			close(null);
+		return -1;
+	}
+	close(null);
+	return 0;
+}
+
+int cmd_mcp(int argc, char **argv)
+{
+	const char *config = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int r;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			return cli_help("mcp");
+		if ((r = cli_opt_value("mcp", argc, argv, &i, "--config", &config)) != 0) {
+			if (r < 0)
+				return -r;
+			continue;
+		}
+		return cli_usage("mcp", "unexpected argument '%s'", a);
+	}
+	if (cli_require_root())
+		return 1;
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	ac_mcp_t *srv = NULL;
+	ac_error_t *e = NULL;
+	if (ac_mcp_new(m, AGENTCELL_VERSION, config, &srv, &e) < 0) {
+		ac_manager_free(m);
+		return cli_error(e);
+	}
+	stdio_server_t s = {.srv = srv};
+	int rc = take_stdio(&s) < 0 ? 1 : serve(&s);
+	if (s.in >= 0)
+		close(s.in);
+	if (s.out >= 0)
+		close(s.out);
+	ac_mcp_free(srv);
+	ac_manager_free(m);
+	return rc;
+}
