@@ -195,7 +195,7 @@ static void reply_capture(exec_req_t *x, int rc, ac_error_t *e, ac_capture_t *c,
 		/* agentkernel's text: the message, then the output (clipped here). */
 		const char *out = json_string_value(json_object_get(j, "output"));
 		char *full = NULL;
-		if (asprintf(&full, "%s: %.4000s", msg, out ? out : "") < 0)
+		if (asprintf(&full, "%s%s%.4000s", msg, out && *out ? ": " : "", out ? out : "") < 0)
 			full = NULL;
 		json_object_set_new(j, "success", json_false());
 		json_object_set_new(j, "error", full ? ac_api_text(full, strlen(full)) : json_string(msg));
@@ -410,9 +410,9 @@ static void sse_main(void *ctx, int fd)
 	char now[32];
 	ac_time_now_rfc3339(now);
 	sse_event(s, "started",
-		  json_pack("{s?s so sb ss}", "sandbox", s->x.sandbox, "command", argv, "fast",
+		  json_pack("{ss? so sb ss}", "sandbox", s->x.sandbox, "command", argv, "fast",
 			    s->x.run, "timestamp", now));
-	sse_event(s, "progress", json_pack("{ss s?s}", "stage", "executing", "sandbox", s->x.sandbox));
+	sse_event(s, "progress", json_pack("{ss ss?}", "stage", "executing", "sandbox", s->x.sandbox));
 	ac_result_t res = {0};
 	ac_error_t *e = NULL;
 	int rc = ac_exec_pumped(s->api->m, s->x.run ? NULL : s->x.sandbox, &s->x.o, &s->x.cmd,
