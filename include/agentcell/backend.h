@@ -5,10 +5,35 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "agentcell/error.h"
 #include "agentcell/manager.h"
 #include "agentcell/types.h"
+
+/* One file operation of src/core/files.c, for a backend that does files itself. */
+typedef enum {
+	AC_FILES_COPY_IN,  /* host -> path (into path/basename if path is a directory) */
+	AC_FILES_COPY_OUT, /* path -> host */
+	AC_FILES_READ,	   /* *result: the file (at most AC_FILES_READ_MAX bytes) */
+	AC_FILES_WRITE,	   /* data/len/mode -> path, parents created */
+	AC_FILES_DELETE,   /* recursive: a tree */
+	AC_FILES_MKDIR,	   /* mkdir -p */
+	AC_FILES_LIST,	   /* *result: JSON [{name, type, size, mode}] */
+} ac_files_op_t;
+
+typedef struct ac_files_req {
+	ac_files_op_t op;
+	const char *path; /* in the sandbox, absolute */
+	const char *host; /* on the host */
+	const void *data;
+	size_t len;
+	mode_t mode;
+	bool recursive;
+	char **result; /* READ, LIST: NUL-terminated, to free */
+	size_t *result_len;
+} ac_files_req_t;
 
 typedef struct ac_backend_ops {
 	const char *name;
@@ -34,8 +59,25 @@ typedef struct ac_backend_ops {
 	/* Applies the limits in state (memory_mb, cpus, pids_limit) to the running sandbox.
 	 * AC_ERR_STATE when the kernel refuses (memory below current use). */
 	int (*resize)(ac_manager_t *m, const json_t *state, ac_error_t **err);
+	/* A file operation on a running or stopped sandbox. NULL: the native runtime's
+	 * in-root path (src/core/files.c). */
+	int (*files)(ac_manager_t *m, const json_t *state, const ac_files_req_t *req,
+		     ac_error_t **err);
+	/* Starts cmd in the background in a running sandbox (src/core/detach.c): its stdout
+	 * and stderr go to out_fd and err_fd (each kept under 8 MiB), and a status record
+	 * (AC_DETACH_STATUS_SIZE bytes of JSON at offset 0: state, pid, shim, exit_code, ...)
+	 * to status_fd, kept up to date by whoever watches the command (*shim, a host pid). */
+	int (*exec_detach)(ac_manager_t *m, const json_t *state, const ac_cmd_t *cmd, int out_fd,
+			   int err_fd, int status_fd, long *pid, long *shim, ac_error_t **err);
+	/* Kills a detached command's tree; shim and status as recorded. */
+	int (*kill_detached)(ac_manager_t *m, const json_t *state, const json_t *status,
+			     ac_error_t **err);
 } ac_backend_ops_t;
 
 extern const ac_backend_ops_t ac_backend_native;
+/* The Docker Engine API (Docker, or Podman's compatible API); "docker" and "podman" differ
+ * only in where they look for the engine first. */
+extern const ac_backend_ops_t ac_backend_docker;
+extern const ac_backend_ops_t ac_backend_podman;
 
 #endif

@@ -32,18 +32,18 @@
 int ac_dl_load(int *once, const char *soname, const char *package, const char *const *names,
 	       void **slots, size_t n, ac_error_t **err);
 
-#define AC_DL_FIELD_(f)	 __typeof__(&f) f;
-#define AC_DL_NAME_(f)	 #f,
-#define AC_DL_TABLE(lib, FNS)                                                                     \
-	static struct {                                                                           \
-		FNS(AC_DL_FIELD_)                                                                 \
-	} lib##_fn;                                                                               \
-	static int lib##_loaded;                                                                  \
-	static int lib##_load(const char *soname, const char *package, ac_error_t **err)          \
-	{                                                                                         \
-		static const char *const names[] = {FNS(AC_DL_NAME_)};                            \
-		return ac_dl_load(&lib##_loaded, soname, package, names, (void **)&lib##_fn,      \
-				  sizeof(names) / sizeof(names[0]), err);                         \
+#define AC_DL_FIELD_(f) __typeof__(&f) f;
+#define AC_DL_NAME_(f)	#f,
+#define AC_DL_TABLE(lib, FNS)                                                                      \
+	static struct {                                                                            \
+		FNS(AC_DL_FIELD_)                                                                  \
+	} lib##_fn;                                                                                \
+	static int lib##_loaded;                                                                   \
+	static int lib##_load(const char *soname, const char *package, ac_error_t **err)           \
+	{                                                                                          \
+		static const char *const names[] = {FNS(AC_DL_NAME_)};                             \
+		return ac_dl_load(&lib##_loaded, soname, package, names, (void **)&lib##_fn,       \
+				  sizeof(names) / sizeof(names[0]), err);                          \
 	}
 
 #endif

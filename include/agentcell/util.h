@@ -95,6 +95,11 @@ int ac_base64_decode(const char *s, size_t slen, unsigned char **out, size_t *ou
  * its /proc/PID/cmdline with title (cut to the original length). */
 void ac_proctitle_init(int argc, char **argv);
 void ac_proctitle_set(const char *title);
+/* Zeroes the environment as /proc/PID/environ shows it (getenv keeps a private copy): a
+ * sandbox's init is a fork of the caller, whose environment (API keys of `serve`, tokens of
+ * a shell) must not be readable there by anyone, host root included. */
+void ac_proctitle_note_environ(void);
+void ac_proctitle_wipe_environ(void);
 
 /* UUID version 7 (RFC 9562) in canonical 36-char lower-case form. */
 void ac_uuid_v7(char out[37]);

@@ -11,6 +11,7 @@
 
 #include "agentcell/api.h"
 #include "agentcell/detach.h"
+#include "agentcell/json.h"
 #include "agentcell/util.h"
 #include "api/handlers.h"
 #include "api/request.h"
@@ -52,8 +53,8 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 	static const char *const exec_known[] = {"command", "env",     "workdir", "cwd", "sudo",
 						 "user",    "timeout", "full",	  NULL};
 	static const char *const run_known[] = {
-	    "command", "image", "profile", "fast", "timeout", "env",	   "memory_mb", "vcpus",
-	    "cpus",    "pids",	"network", "read_only", "full", "workdir", "cwd",	    NULL};
+	    "command", "image", "profile", "fast",	"timeout", "env",     "memory_mb", "vcpus",
+	    "cpus",    "pids",	"network", "read_only", "full",	   "workdir", "cwd",	   NULL};
 	*x = (exec_req_t){.body = json_incref(body), .run = sandbox == NULL};
 	if (sandbox && !(x->sandbox = strdup(sandbox))) {
 		ac_api_fail(resp, 500, "out of memory");
@@ -91,7 +92,8 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 		    ac_body_str(body, "user", false, 256, &x->cmd.user, resp) < 0)
 			return -1;
 		/* Commands run as the sandbox's root unless a user is named; sudo says root. */
-		if (sudo && x->cmd.user && strcmp(x->cmd.user, "root") && strcmp(x->cmd.user, "0")) {
+		if (sudo && x->cmd.user && strcmp(x->cmd.user, "root") &&
+		    strcmp(x->cmd.user, "0")) {
 			ac_api_fail(resp, 400, "'sudo' and 'user' contradict each other");
 			return -1;
 		}
@@ -128,9 +130,9 @@ static bool command_failure(int rc, const ac_error_t *e, const ac_result_t *res)
 static json_t *combined(const ac_capture_t *c)
 {
 	if (!c->err_len)
-		return ac_api_text(c->out, c->out_len);
+		return ac_json_text(c->out, c->out_len);
 	if (!c->out_len)
-		return ac_api_text(c->err, c->err_len);
+		return ac_json_text(c->err, c->err_len);
 	bool nl = c->out[c->out_len - 1] != '\n';
 	size_t n = c->out_len + nl + c->err_len;
 	char *b = malloc(n);
@@ -140,7 +142,7 @@ static json_t *combined(const ac_capture_t *c)
 	if (nl)
 		b[c->out_len] = '\n';
 	memcpy(b + c->out_len + nl, c->err, c->err_len);
-	json_t *j = ac_api_text(b, n);
+	json_t *j = ac_json_text(b, n);
 	free(b);
 	return j;
 }
@@ -148,9 +150,8 @@ static json_t *combined(const ac_capture_t *c)
 static json_t *result_json(const ac_capture_t *c, const ac_error_t *e)
 {
 	json_t *j = json_pack("{si so so so sb}", "exit_code", c->res.exit_code, "output",
-			      combined(c), "stdout",
-			      ac_api_text(c->out, c->out_len), "stderr",
-			      ac_api_text(c->err, c->err_len), "timed_out", c->res.timed_out);
+			      combined(c), "stdout", ac_json_text(c->out, c->out_len), "stderr",
+			      ac_json_text(c->err, c->err_len), "timed_out", c->res.timed_out);
 	if (c->res.signal)
 		json_object_set_new(j, "signal", json_integer(c->res.signal));
 	if (c->out_dropped || c->err_dropped)
@@ -162,8 +163,8 @@ static json_t *result_json(const ac_capture_t *c, const ac_error_t *e)
 	return j;
 }
 
-static void exit_message(const ac_capture_t *c, const ac_error_t *e, const exec_req_t *x,
-			 char *buf, size_t len)
+static void exit_message(const ac_capture_t *c, const ac_error_t *e, const exec_req_t *x, char *buf,
+			 size_t len)
 {
 	if (e)
 		snprintf(buf, len, "%s", e->msg);
@@ -195,10 +196,12 @@ static void reply_capture(exec_req_t *x, int rc, ac_error_t *e, ac_capture_t *c,
 		/* agentkernel's text: the message, then the output (clipped here). */
 		const char *out = json_string_value(json_object_get(j, "output"));
 		char *full = NULL;
-		if (asprintf(&full, "%s%s%.4000s", msg, out && *out ? ": " : "", out ? out : "") < 0)
+		if (asprintf(&full, "%s%s%.4000s", msg, out && *out ? ": " : "", out ? out : "") <
+		    0)
 			full = NULL;
 		json_object_set_new(j, "success", json_false());
-		json_object_set_new(j, "error", full ? ac_api_text(full, strlen(full)) : json_string(msg));
+		json_object_set_new(j, "error",
+				    full ? ac_json_text(full, strlen(full)) : json_string(msg));
 		free(full);
 		ac_api_resp_clear(resp);
 		resp->status = 409;
@@ -269,8 +272,8 @@ static void *batch_worker(void *arg)
 		} else {
 			char msg[1200];
 			exit_message(&c, e, &b->x[i], msg, sizeof(msg));
-			r = json_pack("{so ss si}", "output", combined(&c), "error",
-				      msg, "exit_code", c.res.exit_code);
+			r = json_pack("{so ss si}", "output", combined(&c), "error", msg,
+				      "exit_code", c.res.exit_code);
 		}
 		b->results[i] = r;
 		ac_error_free(e);
@@ -289,7 +292,8 @@ void ac_h_batch_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	if (ac_body_known(body, known, NULL, resp) < 0)
 		goto out;
 	if (!json_is_array(cmds) || !json_array_size(cmds)) {
-		ac_api_fail(resp, 400, "'commands' must be a non-empty array of {\"command\": [...]}");
+		ac_api_fail(resp, 400,
+			    "'commands' must be a non-empty array of {\"command\": [...]}");
 		goto out;
 	}
 	b.n = json_array_size(cmds);
@@ -349,8 +353,8 @@ typedef struct sse {
 	ac_api_t *api;
 	exec_req_t x;
 	int fd;
-	bool gone;	       /* the client left: output is dropped, the command goes on */
-	char carry[2][4];      /* an unfinished UTF-8 sequence per stream */
+	bool gone;	  /* the client left: output is dropped, the command goes on */
+	char carry[2][4]; /* an unfinished UTF-8 sequence per stream */
 	size_t ncarry[2];
 } sse_t;
 
@@ -374,7 +378,7 @@ static void sse_event(sse_t *s, const char *event, json_t *data)
 
 static void sse_text(sse_t *s, int stream, const char *data, size_t len)
 {
-	json_t *t = ac_api_text(data, len);
+	json_t *t = ac_json_text(data, len);
 	sse_event(s, "output",
 		  json_pack("{so ss}", "data", t, "stream", stream == 1 ? "stdout" : "stderr"));
 }
@@ -406,13 +410,14 @@ static void sse_main(void *ctx, int fd)
 	s->fd = fd;
 	json_t *argv = json_array();
 	for (char **a = s->x.argv; *a; a++)
-		json_array_append_new(argv, ac_api_text(*a, strlen(*a)));
+		json_array_append_new(argv, ac_json_text(*a, strlen(*a)));
 	char now[32];
 	ac_time_now_rfc3339(now);
 	sse_event(s, "started",
 		  json_pack("{ss? so sb ss}", "sandbox", s->x.sandbox, "command", argv, "fast",
 			    s->x.run, "timestamp", now));
-	sse_event(s, "progress", json_pack("{ss ss?}", "stage", "executing", "sandbox", s->x.sandbox));
+	sse_event(s, "progress",
+		  json_pack("{ss ss?}", "stage", "executing", "sandbox", s->x.sandbox));
 	ac_result_t res = {0};
 	ac_error_t *e = NULL;
 	int rc = ac_exec_pumped(s->api->m, s->x.run ? NULL : s->x.sandbox, &s->x.o, &s->x.cmd,
@@ -421,8 +426,9 @@ static void sse_main(void *ctx, int fd)
 		if (s->ncarry[i])
 			sse_text(s, i + 1, s->carry[i], s->ncarry[i]);
 	if (rc < 0 && !command_failure(rc, e, &res)) {
-		sse_event(s, "error", json_pack("{ss si}", "message", e ? e->msg : "failed",
-						"status", e ? ac_error_http_status(e) : 500));
+		sse_event(s, "error",
+			  json_pack("{ss si}", "message", e ? e->msg : "failed", "status",
+				    e ? ac_error_http_status(e) : 500));
 	} else {
 		json_t *done = json_pack("{si sb sb}", "exit_code", res.exit_code, "success",
 					 rc == 0 && res.exit_code == 0, "timed_out", res.timed_out);
@@ -440,8 +446,7 @@ static void sse_free(void *ctx)
 	free(s);
 }
 
-static void start_stream(ac_api_t *api, ac_api_req_t *req, const char *sandbox,
-			 ac_api_resp_t *resp)
+static void start_stream(ac_api_t *api, ac_api_req_t *req, const char *sandbox, ac_api_resp_t *resp)
 {
 	sse_t *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -493,8 +498,8 @@ static json_t *detached_info(json_t *st)
 {
 	const char *state = ac_state_str(st, "state", "failed");
 	const char *status = !strcmp(state, "running") || !strcmp(state, "starting") ? "running"
-			     : !strcmp(state, "completed")				 ? "completed"
-											 : "failed";
+			     : !strcmp(state, "completed")			     ? "completed"
+										     : "failed";
 	json_object_set_new(st, "status", json_string(status));
 	if (!json_object_get(st, "exit_code"))
 		json_object_set_new(st, "exit_code", json_null());
@@ -590,7 +595,7 @@ static int read_log(ac_api_t *api, const char *id, bool err_log, json_t **out, a
 		return ac_error_set(e, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	ssize_t n = ac_read_all(fd, buf, cap);
 	len = n > 0 ? (size_t)n : 0;
-	*out = ac_api_text(buf, len);
+	*out = ac_json_text(buf, len);
 	free(buf);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agentcell/files.h"
+#include "agentcell/json.h"
 #include "agentcell/util.h"
 #include "api/handlers.h"
 #include "api/request.h"
@@ -91,9 +92,9 @@ void ac_h_file_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		ac_api_fail(resp, 500, "out of memory");
 		return;
 	}
-	ac_api_ok(resp, 200,
-		  json_pack("{so ss sI}", "content", content, "encoding", enc, "size",
-			    (json_int_t)len));
+	ac_api_ok(
+	    resp, 200,
+	    json_pack("{so ss sI}", "content", content, "encoding", enc, "size", (json_int_t)len));
 }
 
 /* The bytes of content in the given encoding (utf8 or base64); NULL after a 400. */
@@ -156,7 +157,7 @@ void ac_h_file_put(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	ac_manager_touch_activity(api->m, req->params[0]);
 	char msg[PATH_MAX_LEN + 64];
 	snprintf(msg, sizeof(msg), "Wrote %zu bytes to %s", len, path);
-	ac_api_ok(resp, 200, ac_api_text(msg, strlen(msg)));
+	ac_api_ok(resp, 200, ac_json_text(msg, strlen(msg)));
 out:
 	free(data);
 	json_decref(body);
@@ -181,7 +182,7 @@ void ac_h_file_delete(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	ac_manager_touch_activity(api->m, req->params[0]);
 	char msg[PATH_MAX_LEN + 16];
 	snprintf(msg, sizeof(msg), "Deleted %s", path);
-	ac_api_ok(resp, 200, ac_api_text(msg, strlen(msg)));
+	ac_api_ok(resp, 200, ac_json_text(msg, strlen(msg)));
 }
 
 /* {files: {"/path": "text", ...}}: every path is checked before anything is written. */
@@ -197,7 +198,8 @@ void ac_h_files_batch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	if (ac_body_known(body, known, NULL, resp) < 0)
 		goto out;
 	if (!json_is_object(files) || !json_object_size(files)) {
-		ac_api_fail(resp, 400, "'files' must be a non-empty object {\"/path\": \"content\"}");
+		ac_api_fail(resp, 400,
+			    "'files' must be a non-empty object {\"/path\": \"content\"}");
 		goto out;
 	}
 	n = json_object_size(files);

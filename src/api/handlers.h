@@ -13,8 +13,6 @@ void ac_api_fail_error(ac_api_resp_t *resp, ac_error_t *e);
 const char *ac_api_query(const ac_api_req_t *req, const char *key);
 /* SandboxInfo of agentkernel's API from a state with "status" (consumes st). */
 json_t *ac_api_sandbox_info(json_t *st);
-/* A string as JSON, invalid UTF-8 replaced by U+FFFD. */
-json_t *ac_api_text(const char *s, size_t n);
 
 /* exec.c */
 void ac_h_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);

@@ -69,6 +69,10 @@ void ac_api_fail(ac_api_resp_t *resp, int status, const char *fmt, ...)
 /* Constant-time comparison of a presented key with the accepted ones. */
 bool ac_api_key_ok(char *const *keys, const char *presented);
 
+/* The route table, read-only (tests, documentation): false past the last route. pattern
+ * uses ":x" for one parameter and "*" for the rest of the path; open: no API key needed. */
+bool ac_api_route_at(size_t i, const char **method, const char **pattern, bool *open);
+
 /* The OpenAPI document served at /openapi.json (docs/openapi.json, built in). */
 extern const char ac_openapi_json[];
 extern const size_t ac_openapi_json_len;

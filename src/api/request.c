@@ -25,7 +25,7 @@ json_t *ac_body_object(const ac_api_req_t *req, ac_api_resp_t *resp, bool requir
 		return json_object();
 	}
 	json_error_t je;
-	json_t *j = json_loadb(b, n, JSON_REJECT_DUPLICATES, &je);
+	json_t *j = json_loadb(b, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	if (!j) {
 		ac_api_fail(resp, 400, "invalid JSON in request body: %s (line %d, column %d)",
 			    je.text, je.line, je.column);
@@ -126,8 +126,8 @@ int ac_body_num(json_t *body, const char *key, double min, double max, bool inte
 	*set = false;
 	if (!v || json_is_null(v))
 		return 0;
-	if (!json_is_number(v) || (integer && !json_is_integer(v) &&
-				   json_real_value(v) != floor(json_real_value(v)))) {
+	if (!json_is_number(v) ||
+	    (integer && !json_is_integer(v) && json_real_value(v) != floor(json_real_value(v)))) {
 		ac_api_fail(resp, 400, "'%s' must be %s", key, integer ? "an integer" : "a number");
 		return -1;
 	}
@@ -230,8 +230,9 @@ int ac_body_command(json_t *body, char ***argv, ac_api_resp_t *resp)
 	if (!(*argv)[0] || !(*argv)[0][0]) {
 		free(*argv);
 		*argv = NULL;
-		ac_api_fail(resp, 400, "'command' must be a non-empty array whose first item names "
-				       "a program");
+		ac_api_fail(resp, 400,
+			    "'command' must be a non-empty array whose first item names "
+			    "a program");
 		return -1;
 	}
 	return 0;
@@ -252,7 +253,8 @@ int ac_body_duration(json_t *body, const char *key, uint64_t *secs, bool *set, a
 		*secs = (uint64_t)i;
 	} else if (!json_is_string(v) || ac_duration_parse(json_string_value(v), secs) < 0) {
 		ac_api_fail(resp, 400,
-			    "'%s' must be a duration such as \"90s\", \"30m\", \"2h\" or \"1d\"", key);
+			    "'%s' must be a duration such as \"90s\", \"30m\", \"2h\" or \"1d\"",
+			    key);
 		return -1;
 	}
 	*set = true;

@@ -30,7 +30,6 @@ int ac_body_env(json_t *body, const char *key, char ***out, ac_api_resp_t *resp)
 /* "command": a non-empty array of strings whose first item is non-empty. */
 int ac_body_command(json_t *body, char ***argv, ac_api_resp_t *resp);
 /* A duration: "90s", "30m", "2h", "1d", "3600" or a positive integer of seconds. */
-int ac_body_duration(json_t *body, const char *key, uint64_t *secs, bool *set,
-		     ac_api_resp_t *resp);
+int ac_body_duration(json_t *body, const char *key, uint64_t *secs, bool *set, ac_api_resp_t *resp);
 
 #endif

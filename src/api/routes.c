@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentcell/json.h"
 #include "agentcell/util.h"
 #include "api/handlers.h"
 #include "api/request.h"
@@ -29,7 +30,8 @@ static void set_json(ac_api_resp_t *resp, int status, json_t *j)
 
 void ac_api_ok(ac_api_resp_t *resp, int status, json_t *data)
 {
-	set_json(resp, status, json_pack("{sbso}", "success", 1, "data", data ? data : json_null()));
+	set_json(resp, status,
+		 json_pack("{sbso}", "success", 1, "data", data ? data : json_null()));
 }
 
 void ac_api_fail(ac_api_resp_t *resp, int status, const char *fmt, ...)
@@ -39,7 +41,7 @@ void ac_api_fail(ac_api_resp_t *resp, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_t *m = ac_api_text(msg, strlen(msg));
+	json_t *m = ac_json_text(msg, strlen(msg));
 	set_json(resp, status, json_pack("{sbso}", "success", 0, "error", m));
 }
 
@@ -63,19 +65,6 @@ void ac_api_resp_clear(ac_api_resp_t *resp)
 	resp->stream = (ac_api_stream_t){0};
 }
 
-json_t *ac_api_text(const char *s, size_t n)
-{
-	json_t *j = json_stringn_nocheck(s, n);
-	if (ac_utf8_valid(s, n))
-		return j;
-	json_decref(j);
-	size_t len = 0;
-	char *fixed = ac_utf8_lossy(s, n, &len);
-	j = fixed ? json_stringn_nocheck(fixed, len) : json_string("");
-	free(fixed);
-	return j;
-}
-
 const char *ac_api_query(const ac_api_req_t *req, const char *key)
 {
 	const char *v = NULL;
@@ -92,9 +81,10 @@ bool ac_api_key_ok(char *const *keys, const char *presented)
 	unsigned ok = 0;
 	for (char *const *k = keys; k && *k; k++) {
 		size_t klen = strlen(*k);
-		unsigned diff = (unsigned)(klen ^ plen);
+		unsigned diff = klen != plen;
 		for (size_t i = 0; i < klen; i++)
-			diff |= (unsigned char)(*k)[i] ^ (unsigned char)(i < plen ? presented[i] : 0);
+			diff |=
+			    (unsigned char)(*k)[i] ^ (unsigned char)(i < plen ? presented[i] : 0);
 		ok |= diff == 0;
 	}
 	return ok;
@@ -104,11 +94,15 @@ bool ac_api_key_ok(char *const *keys, const char *presented)
 
 json_t *ac_api_sandbox_info(json_t *st)
 {
-	static const char *const copy[] = {"name",	"uuid",		"backend",	   "image",
-					   "vcpus",	"memory_mb",	"created_at",	   "labels",
-					   "description", "last_activity_at", "archived_at",
-					   "archived_reason", "expires_at", "ttl_seconds", "cpus",
-					   "pids_limit",	"profile",	"agent"};
+	static const char *const copy[] = {"name",	  "uuid",
+					   "backend",	  "image",
+					   "vcpus",	  "memory_mb",
+					   "created_at",  "labels",
+					   "description", "last_activity_at",
+					   "archived_at", "archived_reason",
+					   "expires_at",  "ttl_seconds",
+					   "cpus",	  "pids_limit",
+					   "profile",	  "agent"};
 	json_t *info = json_object();
 	for (size_t i = 0; i < AC_ARRAY_SIZE(copy); i++) {
 		json_t *v = json_object_get(st, copy[i]);
@@ -210,7 +204,8 @@ static void h_list(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	json_t *out = json_array();
 	size_t i;
 	json_t *st;
-	json_array_foreach(all, i, st) json_array_append_new(out, ac_api_sandbox_info(json_incref(st)));
+	json_array_foreach(all, i, st)
+	    json_array_append_new(out, ac_api_sandbox_info(json_incref(st)));
 	json_decref(all);
 	ac_api_ok(resp, 200, out);
 }
@@ -233,6 +228,15 @@ static void h_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 static void h_by_uuid(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	const char *uuid = req->params[0];
+	bool shape = strlen(uuid) == 36;
+	for (int i = 0; shape && i < 36; i++)
+		shape = (i == 8 || i == 13 || i == 18 || i == 23)
+			    ? uuid[i] == '-'
+			    : !!strchr("0123456789abcdefABCDEF", uuid[i]);
+	if (!shape) {
+		ac_api_fail(resp, 400, "invalid sandbox UUID '%s'", uuid);
+		return;
+	}
 	json_t *all = NULL;
 	ac_error_t *e = NULL;
 	if (ac_manager_list(api->m, &all, &e) < 0) {
@@ -268,9 +272,12 @@ static int lifecycle_opts(json_t *body, ac_sandbox_opts_t *o, ac_api_resp_t *res
 	static const char *const names[][2] = {{"auto_stop_after", "auto_stop_after_seconds"},
 					       {"auto_archive_after", "auto_archive_after_seconds"},
 					       {"auto_delete_after", "auto_delete_after_seconds"}};
-	static const char *const known[] = {"auto_stop_after",	  "auto_stop_after_seconds",
-					    "auto_archive_after", "auto_archive_after_seconds",
-					    "auto_delete_after",  "auto_delete_after_seconds",
+	static const char *const known[] = {"auto_stop_after",
+					    "auto_stop_after_seconds",
+					    "auto_archive_after",
+					    "auto_archive_after_seconds",
+					    "auto_delete_after",
+					    "auto_delete_after_seconds",
 					    NULL};
 	if (ac_body_known(l, known, NULL, resp) < 0)
 		return -1;
@@ -353,7 +360,9 @@ int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char **
 		json_object_foreach(l, k, v)
 		{
 			char *kv = NULL;
-			if (!json_is_string(v) || asprintf(&kv, "%s=%s", k, json_string_value(v)) < 0) {
+			if (!json_is_string(v) ||
+			    strlen(json_string_value(v)) != json_string_length(v) ||
+			    asprintf(&kv, "%s=%s", k, json_string_value(v)) < 0) {
 				json_decref(arr);
 				ac_api_fail(resp, 400, "label '%s' must be a string", k);
 				return -1;
@@ -386,16 +395,15 @@ int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char **
 }
 
 /* Fields clients send that only agentkernel's other backends or services implement. */
-const char *const ac_api_unsupported_fields[] = {"source_url", "source_ref", "volumes",
-						 "secrets",    "secret_files", "ports",
-						 "template",   NULL};
+const char *const ac_api_unsupported_fields[] = {
+    "source_url", "source_ref", "volumes", "secrets", "secret_files", "ports", "template", NULL};
 
 static void h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	static const char *const known[] = {
-	    "name",	   "image",   "vcpus",	     "cpus", "memory_mb", "pids",	 "profile",
-	    "labels",	   "description", "lifecycle", "ttl",  "init_script", "agent", "env",
-	    "read_only", "network", NULL};
+	    "name",    "image",	 "vcpus",	"cpus",	     "memory_mb", "pids",
+	    "profile", "labels", "description", "lifecycle", "ttl",	  "init_script",
+	    "agent",   "env",	 "read_only",	"network",   NULL};
 	json_t *body = ac_body_object(req, resp, true);
 	if (!body)
 		return;
@@ -410,8 +418,8 @@ static void h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		goto out;
 	if (!ac_name_valid(name)) {
 		ac_api_fail(resp, 400,
-			    "invalid sandbox name '%s': 1-63 of a-z A-Z 0-9 _ . - starting with a "
-			    "letter or digit",
+			    "invalid sandbox name '%s': 1-63 of a-z A-Z 0-9 _ -, starting and "
+			    "ending with a letter or digit",
 			    name);
 		goto out;
 	}
@@ -504,7 +512,7 @@ static void h_resize(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	if (!body)
 		return;
 	ac_resize_t r = {0};
-	double d;
+	double d = 0;
 	bool set, applied = false;
 	ac_error_t *e = NULL;
 	if (ac_body_known(body, known, NULL, resp) < 0)
@@ -512,7 +520,8 @@ static void h_resize(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	if (ac_body_num(body, "memory_mb", AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB, true, &d,
 			&r.memory_set, resp) < 0)
 		goto out;
-	r.memory_mb = (uint64_t)d;
+	if (r.memory_set)
+		r.memory_mb = (uint64_t)d;
 	for (int i = 0; i < 2; i++) {
 		if (ac_body_num(body, i ? "cpus" : "vcpus", AC_CPUS_MIN, AC_CPUS_MAX, false, &d,
 				&set, resp) < 0)
@@ -524,7 +533,8 @@ static void h_resize(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	}
 	if (ac_body_num(body, "pids", AC_PIDS_MIN, AC_PIDS_MAX, true, &d, &r.pids_set, resp) < 0)
 		goto out;
-	r.pids = (uint64_t)d;
+	if (r.pids_set)
+		r.pids = (uint64_t)d;
 	if (!r.memory_set && !r.cpus_set && !r.pids_set) {
 		ac_api_fail(resp, 400, "nothing to change: give memory_mb, vcpus or pids");
 		goto out;
@@ -561,12 +571,15 @@ static void h_patch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	json_t *lc = json_object_get(body, "lifecycle");
 	if (ac_body_known(body, known, NULL, resp) < 0)
 		goto out;
-	if (desc && !json_is_null(desc) && !json_is_string(desc)) {
-		ac_api_fail(resp, 400, "'description' must be a string or null");
+	if (desc && !json_is_null(desc) &&
+	    (!json_is_string(desc) ||
+	     strlen(json_string_value(desc)) != json_string_length(desc))) {
+		ac_api_fail(resp, 400,
+			    "'description' must be a string without NUL characters, or null");
 		goto out;
 	}
-	ac_policy_change_t pc = {.auto_stop_after = -1, .auto_archive_after = -1,
-				 .auto_delete_after = -1};
+	ac_policy_change_t pc = {
+	    .auto_stop_after = -1, .auto_archive_after = -1, .auto_delete_after = -1};
 	if (lc) {
 		if (json_is_null(lc))
 			pc.clear = true;
@@ -574,8 +587,8 @@ static void h_patch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 			ac_api_fail(resp, 400, "'lifecycle' must be an object or null");
 			goto out;
 		} else {
-			static const char *const fields[] = {"auto_stop_after", "auto_archive_after",
-							     "auto_delete_after", NULL};
+			static const char *const fields[] = {
+			    "auto_stop_after", "auto_archive_after", "auto_delete_after", NULL};
 			int64_t *dst[] = {&pc.auto_stop_after, &pc.auto_archive_after,
 					  &pc.auto_delete_after};
 			if (ac_body_known(lc, fields, NULL, resp) < 0)
@@ -612,8 +625,9 @@ static void h_patch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 				del[nd++] = strdup(k);
 				continue;
 			}
-			if (!json_is_string(v) || asprintf(&set[ns], "%s=%s", k,
-							    json_string_value(v)) < 0) {
+			if (!json_is_string(v) ||
+			    strlen(json_string_value(v)) != json_string_length(v) ||
+			    asprintf(&set[ns], "%s=%s", k, json_string_value(v)) < 0) {
 				set[ns] = NULL;
 				ac_api_fail(resp, 400, "label '%s' must be a string or null", k);
 				goto out;
@@ -708,7 +722,8 @@ static void h_gc(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		json_decref(removed);
 		ac_api_fail_error(resp, e);
 	} else {
-		ac_api_ok(resp, 200, json_pack("{so}", "removed", removed ? removed : json_array()));
+		ac_api_ok(resp, 200,
+			  json_pack("{so}", "removed", removed ? removed : json_array()));
 	}
 }
 
@@ -784,6 +799,16 @@ static const route_t routes[] = {
     {"DELETE", "/mcp", h_mcp, false},
 };
 
+bool ac_api_route_at(size_t i, const char **method, const char **pattern, bool *open)
+{
+	if (i >= AC_ARRAY_SIZE(routes))
+		return false;
+	*method = routes[i].method;
+	*pattern = routes[i].pattern;
+	*open = routes[i].open;
+	return true;
+}
+
 /* Matches path (a writable copy: parameters are cut out of it in place) against pattern. */
 static bool match(const char *pattern, char *path, const char **params)
 {
@@ -847,10 +872,10 @@ void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		return;
 	}
 	memcpy(path, req->path, plen + 1);
-	/* One trailing slash is forgiven ("/sandboxes/"). */
-	if (plen > 1 && path[plen - 1] == '/' && strncmp(path, "/sandboxes/", 11) != 0)
-		path[plen - 1] = '\0';
-	else if (plen > 1 && path[plen - 1] == '/' && !strchr(path + 11, '/'))
+	/* One trailing slash is forgiven ("/sandboxes/", "/sandboxes/x/exec/"), except in a
+	 * file path, where it is part of the path. */
+	if (plen > 1 && path[plen - 1] == '/' &&
+	    !(strncmp(path, "/sandboxes/", 11) == 0 && strstr(path + 11, "/files/")))
 		path[plen - 1] = '\0';
 
 	const route_t *found = NULL;
@@ -922,7 +947,7 @@ out:
 
 static bool origin_local(const char *origin)
 {
-	static const char *const ok[] = {"http://localhost", "http://127.0.0.1", "http://[::1]",
+	static const char *const ok[] = {"http://localhost",  "http://127.0.0.1",  "http://[::1]",
 					 "https://localhost", "https://127.0.0.1", "https://[::1]"};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(ok); i++) {
 		size_t n = strlen(ok[i]);
@@ -959,7 +984,8 @@ static void h_mcp(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	resp->status = r.status;
 	resp->body = steal_ptr(r.body);
 	resp->len = resp->body ? r.body_len : 0;
-	resp->content_type = r.content_type ? r.content_type : "application/json";
+	resp->content_type =
+	    resp->body ? (r.content_type ? r.content_type : "application/json") : NULL;
 	if (r.session_id[0])
 		resp->session_id = strdup(r.session_id);
 	if (r.allow)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,7 +43,7 @@ AC_DL_TABLE(mhd, MHD_FNS)
 
 /* An event stream with nothing to say for this long gets an SSE comment: proxies and the
  * connection timeout see a live connection. */
-#define STREAM_KEEPALIVE_MS 15000
+#define STREAM_KEEPALIVE_MS  15000
 #define CONNECTION_TIMEOUT_S 600
 
 struct ac_server {
@@ -235,11 +236,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *cl =
 		    mhd_fn.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		uint64_t n;
+		const char *expect =
+		    mhd_fn.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+		if (cl && ac_parse_u64(cl, 0, UINT64_MAX, &n) == 0 && n > AC_API_BODY_MAX &&
+		    !(expect && !strcasecmp(expect, "100-continue")) &&
+		    n <= 4ull * AC_API_BODY_MAX) {
+			/* A client that sends the body at once reads the answer only after it:
+			 * answering first would reset its connection. The body is read and
+			 * dropped; past 64 MiB it is not worth reading. */
+			cx->too_big = true;
+			return MHD_YES;
+		}
 		if (cl && ac_parse_u64(cl, 0, UINT64_MAX, &n) == 0 && n > AC_API_BODY_MAX) {
-			/* Answered before the body is read; the connection closes after. */
+			/* Answered before the body is read (a client that asked with
+			 * "Expect: 100-continue" sends nothing more); the connection closes. */
 			ac_api_resp_t resp = {0};
-			ac_api_fail(&resp, 413,
-				    "Request body exceeds the maximum size of %u bytes",
+			ac_api_fail(&resp, 413, "Request body exceeds the maximum size of %u bytes",
 				    AC_API_BODY_MAX);
 			return send_response(c, &resp);
 		}
@@ -325,8 +337,8 @@ static int unix_listener(const char *path, ac_error_t **err)
 	/* A stale socket of an earlier server goes; anything else at that path stays. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return ac_error_set(err, AC_ERR_EXISTS, 0,
-					    "%s exists and is not a socket", path);
+			return ac_error_set(err, AC_ERR_EXISTS, 0, "%s exists and is not a socket",
+					    path);
 		unlink(path);
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -371,8 +383,7 @@ static int inet_listener(const char *host, unsigned port, bool *loopback, ac_err
 	return fd;
 }
 
-int ac_server_start(const ac_server_opts_t *o, ac_api_t *api, ac_server_t **out,
-		    ac_error_t **err)
+int ac_server_start(const ac_server_opts_t *o, ac_api_t *api, ac_server_t **out, ac_error_t **err)
 {
 	if (mhd_load("libmicrohttpd.so.12", "libmicrohttpd12", err) < 0)
 		return -1;

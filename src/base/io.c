@@ -429,7 +429,7 @@ int ac_rm_rf_at(int dirfd, const char *path, ac_error_t **err)
 	/* A directory that is itself a mount point (say, a still-mounted overlay) must not
 	 * be emptied: its contents belong to another file system. */
 	if (!same_mount(&id, &parent))
-		return ac_error_set(err, AC_ERR_INTERNAL, EXDEV,
+		return ac_error_set(err, AC_ERR_STATE, EXDEV,
 				    "refusing to remove '%s': it is a mount point", path);
 	int dfd = TEMP_FAILURE_RETRY(
 	    openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));

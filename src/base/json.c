@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "agentcell/json.h"
+#include "agentcell/util.h"
 
 int ac_json_array_sort(json_t *arr, int (*cmp)(const void *, const void *))
 {
@@ -19,4 +20,17 @@ int ac_json_array_sort(json_t *arr, int (*cmp)(const void *, const void *))
 		json_array_append_new(arr, items[i]);
 	free(items);
 	return 0;
+}
+
+json_t *ac_json_text(const char *s, size_t n)
+{
+	if (!s)
+		return json_string("");
+	if (ac_utf8_valid(s, n))
+		return json_stringn_nocheck(s, n);
+	size_t len = 0;
+	char *fixed = ac_utf8_lossy(s, n, &len);
+	json_t *j = fixed ? json_stringn_nocheck(fixed, len) : NULL;
+	free(fixed);
+	return j;
 }

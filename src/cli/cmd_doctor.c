@@ -15,6 +15,7 @@
 #include <linux/seccomp.h>
 
 #include "agentcell/util.h"
+#include "backends/docker/docker.h"
 #include "cli/cli.h"
 #include "runtime/runtime.h"
 
@@ -80,6 +81,47 @@ static bool idmap_works(char *detail, size_t len)
 	close(ufd);
 	rmdir(dir);
 	return ok;
+}
+
+/* The Docker/Podman backend: never a failure of doctor (native is the default), but
+ * containers of agentcell's that no state file knows are shown, never deleted. */
+static void docker_report(void)
+{
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return;
+	json_t *p = ac_docker_probe(m);
+	const char *err = json_string_value(json_object_get(p, "error"));
+	const char *engine = json_string_value(json_object_get(p, "engine"));
+	char detail[600];
+	if (engine && !err)
+		snprintf(detail, sizeof(detail), "%s at %s (from %s)",
+			 json_string_value(json_object_get(p, "version")), engine,
+			 json_string_value(json_object_get(p, "source")));
+	else
+		snprintf(detail, sizeof(detail), "%s%s%s", engine ? engine : "", engine ? ": " : "",
+			 err ? err : "?");
+	printf("%-5s %-28s %s\n", engine && !err ? "ok" : "info", "docker/podman engine", detail);
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(p, "orphans"), i, o)
+	{
+		const char *name = json_string_value(json_object_get(o, "name"));
+		printf("WARN  %-28s %s (%s, sandbox '%s'%s) has no state file here; not deleted. "
+		       "Remove it with: docker rm -f %s\n",
+		       "unknown agentcell container", name ? name : "?",
+		       json_string_value(json_object_get(o, "state"))
+			   ? json_string_value(json_object_get(o, "state"))
+			   : "?",
+		       json_string_value(json_object_get(o, "sandbox"))
+			   ? json_string_value(json_object_get(o, "sandbox"))
+			   : "?",
+		       json_is_true(json_object_get(o, "run")) ? ", an interrupted run" : "",
+		       name ? name : "CONTAINER");
+	}
+	json_decref(p);
+	ac_manager_free(m);
 }
 
 int cmd_doctor(int argc, char **argv)
@@ -162,5 +204,6 @@ int cmd_doctor(int argc, char **argv)
 		close(pfd);
 	printf("%s\n", failures ? "some checks failed: the native backend will not work here"
 				: "the native backend can run here");
+	docker_report();
 	return failures ? 1 : 0;
 }

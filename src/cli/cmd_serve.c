@@ -25,8 +25,12 @@ static char **api_keys(json_t *cfg)
 	char **keys = calloc(AC_ARRAY_SIZE(cands) + 1, sizeof(char *));
 	size_t n = 0;
 	for (size_t i = 0; keys && i < AC_ARRAY_SIZE(cands); i++)
-		if (cands[i] && *cands[i])
-			keys[n++] = strdup(cands[i]);
+		if (cands[i] && *cands[i] && !(keys[n++] = strdup(cands[i]))) {
+			/* Out of memory: never serve with fewer keys than configured (an empty
+			 * list would mean no authentication at all). */
+			fprintf(stderr, "agentcell: out of memory\n");
+			exit(1);
+		}
 	return keys;
 }
 
@@ -90,6 +94,10 @@ int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
 	ac_api_t api = {.m = m, .keys = api_keys(cfg), .batch_parallel = 4};
+	if (!api.keys) {
+		fprintf(stderr, "agentcell: out of memory\n");
+		return 1;
+	}
 	ac_mcp_t *mcp = NULL;
 	ac_server_t *srv = NULL;
 	int rc = 1;

@@ -23,7 +23,10 @@
 	"                        permissive: --mount-cwd, no memory limit, passes PATH HOME "      \
 	"USER\n"                                                                                   \
 	"                        LANG LC_ALL TERM; restrictive: --read-only, 256 MB, 0.5 CPU\n"    \
-	"  --network             not supported yet: sandboxes only have loopback\n"                \
+	"  --backend B           native (default) | docker | podman | auto: docker and podman\n"   \
+	"                        use the Engine API (DOCKER_HOST, else the default sockets)\n"     \
+	"  --image host|DIR|REF  native: host or a root directory; docker/podman: an image\n"      \
+	"  --network             network access (docker/podman; native sandboxes only have lo)\n"  \
 	"  --init-script S       shell commands run at every start; a failure fails the start\n"   \
 	"  --init-script-file F  the same, read from file F\n"                                     \
 	"  --agent A             pass agent A's API keys from your environment (see 'agents'):\n"  \

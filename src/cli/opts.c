@@ -176,9 +176,20 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 		so->o.read_only = so->o.read_only_set = true;
 		return 1;
 	}
-	if (!strcmp(a, "--network") || !strncmp(a, "--network=", 10))
-		return -cli_usage(cmd,
-				  "--network is not supported yet: sandboxes only have loopback");
+	if (!strcmp(a, "--network")) {
+		so->o.network = so->o.network_set = true;
+		return 1;
+	}
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--backend", &v)) != 0) {
+		if (r < 0)
+			return r;
+		if (strcmp(v, "native") && strcmp(v, "docker") && strcmp(v, "podman") &&
+		    strcmp(v, "auto"))
+			return -cli_usage(
+			    cmd, "unknown backend '%s': use native, docker, podman or auto", v);
+		so->o.backend = v;
+		return 1;
+	}
 	return 0;
 }
 

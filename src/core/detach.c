@@ -11,7 +11,18 @@
 #include "agentcell/json.h"
 #include "agentcell/util.h"
 #include "core/internal.h"
-#include "runtime/runtime.h"
+#include "core/lifecycle.h"
+
+int ac_detach_remove_records(ac_manager_t *m, const char *name, ac_error_t **err)
+{
+	char execs[1300];
+	snprintf(execs, sizeof(execs), "%s/run/%s.exec", ac_manager_home(m), name);
+	if (ac_rm_rf_at(AT_FDCWD, execs, err) < 0) {
+		ac_error_prefix(err, "cannot delete the sandbox's detached command records");
+		return -1;
+	}
+	return 0;
+}
 
 static bool id_valid(const char *id)
 {
@@ -51,17 +62,25 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 		return -1;
 	long long sup = ac_state_int(info, "pid", 0);
 	bool running = strcmp(ac_state_str(info, "status", ""), "running") == 0;
-	json_decref(info);
-	if (!running)
+	const ac_backend_ops_t *b = ac_manager_backend_of(info, err);
+	if (!b) {
+		json_decref(info);
+		return -1;
+	}
+	if (!running) {
+		json_decref(info);
 		return ac_error_set(
 		    err, AC_ERR_STATE, 0,
 		    "sandbox '%s' is not running (start it with: agentcell start %s)", name, name);
+	}
 	char uuid[37], dir[1400], path[1500];
 	ac_uuid_v7(uuid);
 	snprintf(id, AC_DETACH_ID_LEN + 1, "%.4s%.8s", uuid + 19, uuid + 24);
 	snprintf(dir, sizeof(dir), "%s/run/%s.exec/%s", ac_manager_home(m), name, id);
-	if (ac_mkdir_p_at(AT_FDCWD, dir, 0700, err) < 0)
+	if (ac_mkdir_p_at(AT_FDCWD, dir, 0700, err) < 0) {
+		json_decref(info);
 		return -1;
+	}
 	json_t *argv = json_array();
 	for (char **a = cmd->argv; a && *a; a++)
 		json_array_append_new(argv, text(*a));
@@ -75,8 +94,10 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 	int rc = mj ? ac_write_file_atomic_at(AT_FDCWD, path, mj, strlen(mj), 0600, err)
 		    : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	free(mj);
-	if (rc < 0)
+	if (rc < 0) {
+		json_decref(info);
 		return -1;
+	}
 	int fds[3] = {-1, -1, -1};
 	static const char *files[3] = {"stdout", "stderr", "status"};
 	for (int i = 0; i < 3; i++) {
@@ -87,10 +108,8 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 			goto out;
 		}
 	}
-	char sock[1300];
-	snprintf(sock, sizeof(sock), "%s/run/%s.sock", ac_manager_home(m), name);
-	pid_t pid, shim;
-	rc = ac_rt_exec_detach(sock, cmd, fds[0], fds[1], fds[2], &pid, &shim, err);
+	long pid, shim;
+	rc = b->exec_detach(m, info, cmd, fds[0], fds[1], fds[2], &pid, &shim, err);
 	ac_manager_touch_activity(m, name);
 	json_t *cmdv = json_array();
 	for (char **a = cmd->argv; a && *a && json_array_size(cmdv) < 64; a++)
@@ -112,6 +131,7 @@ out:
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	json_decref(info);
 	return rc;
 }
 
@@ -154,6 +174,7 @@ static json_t *describe(ac_manager_t *m, const char *dir)
 		st = json_pack("{ss}", "state", "unknown");
 	json_object_update_missing(st, meta);
 	json_object_del(st, "shim");
+	json_object_del(st, "shim_start");
 	if (!strcmp(ac_state_str(st, "state", ""), "running") ||
 	    !strcmp(ac_state_str(st, "state", ""), "starting")) {
 		/* Its shim lives in the sandbox: if that sandbox stopped (or restarted), the
@@ -295,14 +316,23 @@ int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err)
 	json_t *raw = read_status(dir);
 	long long shim = ac_state_int(raw, "shim", 0);
 	bool running = !strcmp(ac_state_str(st, "state", ""), "running");
-	char sock[1300];
-	snprintf(sock, sizeof(sock), "%s/run/%s.sock", ac_manager_home(m),
-		 ac_state_str(st, "sandbox", ""));
-	json_decref(raw);
+	json_t *sb = NULL;
+	if (running && shim > 1 &&
+	    ac_store_load(ac_manager_store(m), ac_state_str(st, "sandbox", ""), &sb, err) < 0) {
+		json_decref(raw);
+		json_decref(st);
+		return -1;
+	}
 	json_decref(st);
-	if (!running || shim <= 1)
+	if (!running || shim <= 1) {
+		json_decref(raw);
 		return ac_error_set(err, AC_ERR_STATE, 0, "command '%s' is not running", id);
-	if (ac_rt_kill_detached(sock, (pid_t)shim, err) < 0)
+	}
+	const ac_backend_ops_t *b = ac_manager_backend_of(sb, err);
+	int krc = b ? b->kill_detached(m, sb, raw, err) : -1;
+	json_decref(raw);
+	json_decref(sb);
+	if (krc < 0)
 		return -1;
 	/* The shim records the end itself; wait briefly so that a status right after
 	 * says so. */

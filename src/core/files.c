@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "agentcell/util.h"
 #include "backends/native/native.h"
 #include "core/internal.h"
+#include "core/lifecycle.h"
 
 #define MAX_DEPTH 256
 
@@ -101,6 +104,50 @@ static int mkdir_in_root(int rootfd, const char *path, uid_t uid, ac_error_t **e
 	return dfd;
 }
 
+/* Files of the kernel's pseudo file systems (/proc, /sys, cgroupfs, ...) as a sandbox's root
+ * reaches them. They are not the sandbox's files: read as host root, /proc/1/environ shows
+ * the environment of whoever started the sandbox; written, /proc/sys/kernel/core_pattern
+ * reconfigures the host. A sandbox can plant a symlink that leads there from any path, so
+ * every descriptor the file operations read or write through is checked. */
+static bool pseudo_fs(int fd)
+{
+	static const unsigned long magic[] = {PROC_SUPER_MAGIC,
+					      SYSFS_MAGIC,
+					      DEVPTS_SUPER_MAGIC,
+					      CGROUP_SUPER_MAGIC,
+					      CGROUP2_SUPER_MAGIC,
+					      SECURITYFS_MAGIC,
+					      DEBUGFS_MAGIC,
+					      TRACEFS_MAGIC,
+					      BPF_FS_MAGIC,
+					      SELINUX_MAGIC,
+					      SMACK_MAGIC,
+					      EFIVARFS_MAGIC,
+					      PSTOREFS_MAGIC,
+					      NSFS_MAGIC,
+					      BINFMTFS_MAGIC,
+					      0x62656570 /* configfs */,
+					      0x65735543 /* fusectl */,
+					      0x19800202 /* mqueue */};
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	for (size_t i = 0; i < AC_ARRAY_SIZE(magic); i++)
+		if ((unsigned long)sf.f_type == magic[i])
+			return true;
+	return false;
+}
+
+static int refuse_pseudo_fs(int fd, const char *path, ac_error_t **err)
+{
+	if (!pseudo_fs(fd))
+		return 0;
+	return ac_error_set(err, AC_ERR_PERMISSION, 0,
+			    "'%s' leads into a kernel file system (/proc, /sys, ...), not the "
+			    "sandbox's files",
+			    path);
+}
+
 static int copy_data(int in, int out)
 {
 	char buf[65536];
@@ -151,6 +198,11 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 			return ac_error_set(err, AC_ERR_INTERNAL, errno,
 					    "cannot open directory '%s'", d2 < 0 ? dname : name);
 		}
+		if (pseudo_fs(s2)) {
+			/* A tree copy skips kernel file systems; naming one is an error. */
+			close(s2);
+			return depth ? 0 : refuse_pseudo_fs(-1, name, err);
+		}
 		DIR *dir = fdopendir(s2);
 		if (!dir) {
 			close(s2);
@@ -173,6 +225,8 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 	_cleanup_close_ int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", name);
+	if (pseudo_fs(in))
+		return depth ? 0 : refuse_pseudo_fs(in, name, err);
 	_cleanup_close_ int out =
 	    openat(dfd, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
@@ -196,6 +250,7 @@ typedef struct op {
 	bool recursive;
 	int outfd;	   /* memfd for results */
 	const char *event; /* audit event */
+	ac_files_op_t kind;
 } op_t;
 
 static const char *basename_of(const char *p, char *buf, size_t len)
@@ -226,9 +281,11 @@ static int do_copy_in(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	/* Into an existing directory: as its child, like cp. */
 	_cleanup_close_ int target = open_in_root(rootfd, o->path, O_PATH | O_DIRECTORY, 0);
 	if (target >= 0)
-		return copy_entry(hdir, hbase, target, hbase, uid, 0, err);
+		return refuse_pseudo_fs(target, o->path, err) < 0
+			   ? -1
+			   : copy_entry(hdir, hbase, target, hbase, uid, 0, err);
 	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
-	if (parent < 0)
+	if (parent < 0 || refuse_pseudo_fs(parent, o->path, err) < 0)
 		return -1;
 	return copy_entry(hdir, hbase, parent, last, uid, 0, err);
 }
@@ -238,7 +295,7 @@ static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	op_t *o = arg;
 	char last[256], hb[4096];
 	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
-	if (parent < 0)
+	if (parent < 0 || refuse_pseudo_fs(parent, o->path, err) < 0)
 		return -1;
 	struct stat st;
 	if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -271,6 +328,8 @@ static int do_read(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		return ac_error_set(
 		    err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INVALID,
 		    errno, "cannot read '%s' in the sandbox", o->path);
+	if (refuse_pseudo_fs(fd, o->path, err) < 0)
+		return -1;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not a regular file", o->path);
 	if ((uint64_t)st.st_size > AC_FILES_READ_MAX)
@@ -280,6 +339,29 @@ static int do_read(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	return copy_data(fd, o->outfd) < 0
 		   ? ac_error_set(err, AC_ERR_INTERNAL, errno, "read '%s'", o->path)
 		   : 0;
+}
+
+/* Whether parent/last is the root of a mount: /usr, /tmp, /proc, a bind-mounted file. They
+ * are the sandbox's set-up, not its files. Seen from our mount namespace (through
+ * /proc/<init>/root) the kernel would not answer EBUSY as it does inside: an unlink or a
+ * rename there detaches the mount silently, and the sandbox loses it for good. */
+static bool is_mount_root(int parent, const char *last)
+{
+	struct statx sx;
+	if (statx(parent, last, AT_SYMLINK_NOFOLLOW, 0, &sx) < 0)
+		return false;
+	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+static int refuse_mount_root(int parent, const char *last, const char *path, ac_error_t **err)
+{
+	if (!is_mount_root(parent, last))
+		return 0;
+	return ac_error_set(err, AC_ERR_STATE, 0,
+			    "'%s' is a mount point of the sandbox: it cannot be deleted or "
+			    "replaced",
+			    path);
 }
 
 static int do_write(int rootfd, uid_t uid, void *arg, ac_error_t **err)
@@ -295,6 +377,9 @@ static int do_write(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		return -1;
 	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
 	if (parent < 0)
+		return -1;
+	if (refuse_pseudo_fs(parent, o->path, err) < 0 ||
+	    refuse_mount_root(parent, last, o->path, err) < 0)
 		return -1;
 	_cleanup_close_ int fd =
 	    openat(parent, last, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -330,6 +415,9 @@ static int do_delete(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "no such file in the sandbox: '%s'", o->path);
+	if (refuse_pseudo_fs(parent, o->path, err) < 0 ||
+	    refuse_mount_root(parent, last, o->path, err) < 0)
+		return -1;
 	if (S_ISDIR(st.st_mode)) {
 		if (!o->recursive && unlinkat(parent, last, AT_REMOVEDIR) < 0)
 			return ac_error_set(err,
@@ -395,9 +483,45 @@ static int by_name(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "name")));
 }
 
+/* A backend with its own file operations (docker, podman) gets the request; NULL: the
+ * native runtime's in-root path below. */
+static const ac_backend_ops_t *files_backend(ac_manager_t *m, const char *name, json_t **st)
+{
+	*st = NULL;
+	if (!ac_name_valid(name) || ac_store_load(ac_manager_store(m), name, st, NULL) < 0)
+		return NULL; /* the native path reports it */
+	const ac_backend_ops_t *b = ac_manager_backend_of(*st, NULL);
+	if (b && b->files)
+		return b;
+	json_decref(*st);
+	*st = NULL;
+	return NULL;
+}
+
 static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, char **result,
 		  size_t *len, ac_error_t **err)
 {
+	json_t *st = NULL;
+	const ac_backend_ops_t *b = files_backend(m, name, &st);
+	if (b) {
+		ac_files_req_t req = {.op = o->kind,
+				      .path = o->path,
+				      .host = o->host,
+				      .data = o->data,
+				      .len = o->len,
+				      .mode = o->mode,
+				      .recursive = o->recursive,
+				      .result = result,
+				      .result_len = len};
+		int brc = b->files(m, st, &req, err);
+		json_decref(st);
+		if (brc == 0) {
+			ac_manager_touch_activity(m, name);
+			ac_audit_log(m, o->event, name,
+				     json_pack("{ss}", "path", o->path ? o->path : ""));
+		}
+		return brc;
+	}
 	o->outfd = -1;
 	if (result) {
 		o->outfd = memfd_create("agentcell-files", MFD_CLOEXEC);
@@ -429,7 +553,8 @@ static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, 
 int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, const char *path,
 		     ac_error_t **err)
 {
-	op_t o = {.path = path, .host = host_src, .event = "file_copied_in"};
+	op_t o = {
+	    .path = path, .host = host_src, .event = "file_copied_in", .kind = AC_FILES_COPY_IN};
 	if (!path || path[0] != '/')
 		return ac_error_set(err, AC_ERR_INVALID, 0, "the sandbox path must be absolute");
 	if (access(host_src, F_OK) < 0)
@@ -441,7 +566,8 @@ int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, co
 int ac_files_copy_out(ac_manager_t *m, const char *name, const char *path, const char *host_dst,
 		      ac_error_t **err)
 {
-	op_t o = {.path = path, .host = host_dst, .event = "file_copied_out"};
+	op_t o = {
+	    .path = path, .host = host_dst, .event = "file_copied_out", .kind = AC_FILES_COPY_OUT};
 	if (!path || path[0] != '/')
 		return ac_error_set(err, AC_ERR_INVALID, 0, "the sandbox path must be absolute");
 	return run_op(m, name, do_copy_out, &o, NULL, NULL, err);
@@ -450,34 +576,40 @@ int ac_files_copy_out(ac_manager_t *m, const char *name, const char *path, const
 int ac_files_read(ac_manager_t *m, const char *name, const char *path, char **data, size_t *len,
 		  ac_error_t **err)
 {
-	op_t o = {.path = path, .event = "file_read"};
+	op_t o = {.path = path, .event = "file_read", .kind = AC_FILES_READ};
 	return run_op(m, name, do_read, &o, data, len, err);
 }
 
 int ac_files_write(ac_manager_t *m, const char *name, const char *path, const void *data,
 		   size_t len, mode_t mode, ac_error_t **err)
 {
-	op_t o = {.path = path, .data = data, .len = len, .mode = mode, .event = "file_written"};
+	op_t o = {.path = path,
+		  .data = data,
+		  .len = len,
+		  .mode = mode,
+		  .event = "file_written",
+		  .kind = AC_FILES_WRITE};
 	return run_op(m, name, do_write, &o, NULL, NULL, err);
 }
 
 int ac_files_delete(ac_manager_t *m, const char *name, const char *path, bool recursive,
 		    ac_error_t **err)
 {
-	op_t o = {.path = path, .recursive = recursive, .event = "file_deleted"};
+	op_t o = {
+	    .path = path, .recursive = recursive, .event = "file_deleted", .kind = AC_FILES_DELETE};
 	return run_op(m, name, do_delete, &o, NULL, NULL, err);
 }
 
 int ac_files_mkdir(ac_manager_t *m, const char *name, const char *path, ac_error_t **err)
 {
-	op_t o = {.path = path, .event = "directory_created"};
+	op_t o = {.path = path, .event = "directory_created", .kind = AC_FILES_MKDIR};
 	return run_op(m, name, do_mkdir, &o, NULL, NULL, err);
 }
 
 int ac_files_list(ac_manager_t *m, const char *name, const char *path, json_t **out,
 		  ac_error_t **err)
 {
-	op_t o = {.path = path, .event = "directory_listed"};
+	op_t o = {.path = path, .event = "directory_listed", .kind = AC_FILES_LIST};
 	char *s = NULL;
 	size_t len = 0;
 	if (run_op(m, name, do_list, &o, &s, &len, err) < 0)

@@ -11,4 +11,8 @@ const char *ac_manager_home(ac_manager_t *m);
 int ac_manager_lock_and_load(ac_manager_t *m, const char *name, int *lock, json_t **st,
 			     ac_error_t **err);
 
+/* Deletes run/<name>.exec/ (the sandbox's detached command records); backends call it
+ * from destroy. */
+int ac_detach_remove_records(ac_manager_t *m, const char *name, ac_error_t **err);
+
 #endif

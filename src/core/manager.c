@@ -13,6 +13,7 @@
 #include "agentcell/files.h"
 #include "agentcell/manager.h"
 #include "agentcell/util.h"
+#include "backends/docker/docker.h"
 #include "core/internal.h"
 #include "core/lifecycle.h"
 
@@ -60,6 +61,10 @@ static const ac_backend_ops_t *backend_of(const json_t *state, ac_error_t **err)
 	const char *b = ac_state_str(state, "backend", "native");
 	if (strcmp(b, "native") == 0)
 		return &ac_backend_native;
+	if (strcmp(b, "docker") == 0)
+		return &ac_backend_docker;
+	if (strcmp(b, "podman") == 0)
+		return &ac_backend_podman;
 	ac_error_set(err, AC_ERR_UNSUPPORTED, 0, "backend '%s' is not available in this build", b);
 	return NULL;
 }
@@ -67,6 +72,28 @@ static const ac_backend_ops_t *backend_of(const json_t *state, ac_error_t **err)
 const ac_backend_ops_t *ac_manager_backend_of(const json_t *state, ac_error_t **err)
 {
 	return backend_of(state, err);
+}
+
+/* "auto": the native backend where it can run (root), else an engine that answers. */
+static int resolve_backend(const char *want, const char **out, ac_error_t **err)
+{
+	static const char *const names[] = {"native", "docker", "podman"};
+	if (!want || !*want)
+		want = "native";
+	if (strcmp(want, "auto") == 0) {
+		ac_docker_host_t h;
+		*out = geteuid() == 0 || ac_docker_host_find(NULL, false, &h, NULL, NULL) < 0
+			   ? "native"
+			   : (strstr(h.spec, "podman") ? "podman" : "docker");
+		return 0;
+	}
+	for (size_t i = 0; i < AC_ARRAY_SIZE(names); i++)
+		if (strcmp(want, names[i]) == 0) {
+			*out = names[i];
+			return 0;
+		}
+	return ac_error_set(err, AC_ERR_INVALID, 0,
+			    "unknown backend '%s' (use native, docker, podman or auto)", want);
 }
 
 /* What the audit log says about a new sandbox: its settings, never environment values. */
@@ -156,9 +183,20 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	if (r.pids < AC_PIDS_MIN || r.pids > AC_PIDS_MAX)
 		return ac_error_set(err, AC_ERR_INVALID, 0, "pids must be between %llu and %llu",
 				    AC_PIDS_MIN, AC_PIDS_MAX);
+	const char *backend = NULL;
+	if (resolve_backend(r.backend, &backend, err) < 0)
+		return -1;
+	bool engine = strcmp(backend, "native") != 0;
+	if (r.network && !engine)
+		return ac_error_set(err, AC_ERR_UNSUPPORTED, 0,
+				    "network access is not supported by the native backend");
 	char image[PATH_MAX];
 	const char *img = r.image ? r.image : "host";
-	if (strcmp(img, "host") != 0) {
+	if (engine && !ac_docker_image_ref_valid(img))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "invalid image reference '%s' for the %s backend", img,
+				    backend);
+	if (!engine && strcmp(img, "host") != 0) {
 		struct stat st;
 		if (!realpath(img, image) || stat(image, &st) < 0)
 			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
@@ -200,7 +238,7 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	json_t *st = json_pack(
 	    "{ss ss si sI sI ss so so so so so so so ss sI sb so so}", "name", name, "image", img,
 	    "vcpus", (int)ceil(r.cpus), "memory_mb", (json_int_t)r.memory_mb, "vsock_cid",
-	    (json_int_t)0, "backend", "native", "ttl_seconds", json_null(), "expires_at",
+	    (json_int_t)0, "backend", backend, "ttl_seconds", json_null(), "expires_at",
 	    json_null(), "ports", json_array(), "labels", json_object(), "description", json_null(),
 	    "archived_at", json_null(), "archived_reason", json_null(), "profile", r.profile,
 	    "pids_limit", (json_int_t)r.pids, "read_only", r.read_only, "env", env, "mount_cwd",
@@ -208,6 +246,7 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	if (!st)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
 	json_object_set_new(st, "cpus", json_real(r.cpus));
+	json_object_set_new(st, "network", json_boolean(r.network));
 	if (r.agent && !ac_agent_keys(r.agent)) {
 		json_decref(st);
 		return ac_error_set(err, AC_ERR_INVALID, 0,
@@ -551,6 +590,17 @@ static void audit_policy_violation(ac_manager_t *m, const char *name, const ac_c
 			       "command_policy"));
 }
 
+/* The backend of a sandbox when it is not the native one (NULL otherwise). */
+static const ac_backend_ops_t *engine_backend(ac_manager_t *m, const char *name)
+{
+	json_t *st = NULL;
+	if (ac_store_load(m->store, name, &st, NULL) < 0)
+		return NULL;
+	const ac_backend_ops_t *b = backend_of(st, NULL);
+	json_decref(st);
+	return b == &ac_backend_native ? NULL : b;
+}
+
 int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3],
 		    ac_result_t *res, ac_error_t **err)
 {
@@ -570,9 +620,29 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 	}
 	if (rc < 0 && e && e->kind == AC_ERR_STATE) {
 		ac_error_free(e);
+		e = NULL;
 		if (!ac_store_exists(m->store, name))
 			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'",
 					    name);
+		/* No supervisor socket: a stopped native sandbox, or one of another backend
+		 * (only then is the state read). */
+		const ac_backend_ops_t *b = engine_backend(m, name);
+		if (b) {
+			rc = b->exec(m, name, cmd, fds, res, &e);
+			if (rc >= 0 || !e || e->kind != AC_ERR_STATE) {
+				ac_manager_touch_activity(m, name);
+				ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL,
+					      rc < 0 && e ? e->msg : NULL, &t0);
+				if (rc < 0) {
+					if (err && !*err)
+						*err = e;
+					else
+						ac_error_free(e);
+				}
+				return rc;
+			}
+			ac_error_free(e);
+		}
 		return ac_error_set(
 		    err, AC_ERR_STATE, 0,
 		    "sandbox '%s' is not running (start it with: agentcell start %s)", name, name);
@@ -605,14 +675,16 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 			return -1;
 		struct timespec t0;
 		ac_audit_clock(&t0);
-		int rc = ac_backend_native.run(m, st, cmd, fds, res, err);
+		const ac_backend_ops_t *b = backend_of(st, err);
+		int rc = b ? b->run(m, st, cmd, fds, res, err) : -1;
 		json_decref(st);
 		ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL,
 			      rc < 0 ? (err && *err ? (*err)->msg : "failed") : NULL, &t0);
 		if (rc < 0 && err && *err && (*err)->kind == AC_ERR_PERMISSION)
 			audit_policy_violation(m, name, cmd);
 		/* After the command, so it costs the command's start nothing. */
-		ac_backend_native.gc(m);
+		if (b)
+			b->gc(m);
 		return rc;
 	}
 	/* A run's files go in once it runs, so that /tmp (a fresh tmpfs at every start) can

@@ -26,9 +26,6 @@ bool ac_mcp_schema_supported(const json_t *schema, char *msg, size_t msglen);
 
 /* ---- text.c ---- */
 
-/* A JSON string of len bytes of s, with every invalid UTF-8 sequence replaced by U+FFFD.
- * NULL only when out of memory. */
-json_t *ac_mcp_text(const char *s, size_t len);
 /* Whether s[0..len) is valid UTF-8 without NUL bytes (text an agent can read as is). */
 bool ac_mcp_utf8_text(const char *s, size_t len);
 
@@ -58,5 +55,8 @@ json_t *ac_mcp_tool_schema(size_t i, bool output);
 /* mcp.c: what tools.c needs of the server. */
 ac_manager_t *ac_mcp_manager(ac_mcp_t *srv);
 const char *ac_mcp_config_path(ac_mcp_t *srv);
+/* For the fuzz target: tools/call checks and parses the arguments but runs nothing. */
+void ac_mcp_set_validate_only(ac_mcp_t *srv, bool on);
+bool ac_mcp_validate_only(ac_mcp_t *srv);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "agentcell/util.h"
+#include "agentcell/json.h"
 #include "mcp/internal.h"
 
 /* JSON-RPC 2.0 error codes */
@@ -49,6 +50,7 @@ struct ac_mcp {
 	session_t *sessions;
 	size_t nsessions;
 	uint64_t tick;
+	bool validate_only;
 };
 
 ac_manager_t *ac_mcp_manager(ac_mcp_t *srv)
@@ -59,6 +61,16 @@ ac_manager_t *ac_mcp_manager(ac_mcp_t *srv)
 const char *ac_mcp_config_path(ac_mcp_t *srv)
 {
 	return srv->config_path;
+}
+
+void ac_mcp_set_validate_only(ac_mcp_t *srv, bool on)
+{
+	srv->validate_only = on;
+}
+
+bool ac_mcp_validate_only(ac_mcp_t *srv)
+{
+	return srv->validate_only;
 }
 
 int ac_mcp_new(ac_manager_t *m, const char *version, const char *config_path, ac_mcp_t **out,
@@ -106,7 +118,7 @@ static json_t *rpc_error(json_t *id, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_t *text = ac_mcp_text(msg, strlen(msg));
+	json_t *text = ac_json_text(msg, strlen(msg));
 	return json_pack("{ss sO s{si so*}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
 			 "error", "code", code, "message", text);
 }
@@ -187,7 +199,8 @@ static json_t *dispatch(ac_mcp_t *srv, ac_mcp_conn_t *conn, const char *method, 
 		return NULL;
 	}
 	if (params && !json_is_object(params))
-		return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: params must be an object");
+		return rpc_error(id, RPC_INVALID_PARAMS,
+				 "Invalid params: params must be an object");
 	if (!strcmp(method, "initialize"))
 		return do_initialize(srv, conn, id, params);
 	if (!strcmp(method, "ping"))
@@ -222,8 +235,7 @@ static json_t *handle_one(ac_mcp_t *srv, ac_mcp_conn_t *conn, json_t *msg)
 		/* A response to a request of ours (we send none): nothing to answer. */
 		if (id && (json_object_get(msg, "result") || json_object_get(msg, "error")))
 			return NULL;
-		return rpc_error(reply_id, RPC_INVALID_REQUEST,
-				 "Invalid Request: no method");
+		return rpc_error(reply_id, RPC_INVALID_REQUEST, "Invalid Request: no method");
 	}
 	if (!json_is_string(method))
 		return rpc_error(reply_id, RPC_INVALID_REQUEST,
@@ -274,8 +286,8 @@ static json_t *parse(const char *msg, size_t len, json_t **error)
 		*error = rpc_error(NULL, RPC_PARSE_ERROR,
 				   "Parse error: message longer than %u bytes", AC_MCP_MESSAGE_MAX);
 	else if (!(in = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr)))
-		*error = rpc_error(NULL, RPC_PARSE_ERROR, "Parse error: %s (at byte %d)",
-				   jerr.text, jerr.position);
+		*error = rpc_error(NULL, RPC_PARSE_ERROR, "Parse error: %s (at byte %d)", jerr.text,
+				   jerr.position);
 	return in;
 }
 
@@ -394,9 +406,11 @@ static void http_error(ac_mcp_http_reply_t *out, int status, int code, const cha
 		out->content_type = "application/json";
 }
 
+/* An initialize request (a notification named so is just an unknown notification). */
 static bool is_initialize(json_t *in)
 {
-	return json_is_object(in) && json_is_string(json_object_get(in, "method")) &&
+	return json_is_object(in) && json_object_get(in, "id") &&
+	       json_is_string(json_object_get(in, "method")) &&
 	       !strcmp(json_string_value(json_object_get(in, "method")), "initialize");
 }
 

@@ -30,7 +30,7 @@ typedef struct ac_mcp ac_mcp_t;
 /* sandbox_file_read returns files up to this size. */
 #define AC_MCP_FILE_MAX (8u << 20)
 /* HTTP sessions kept at once; past that the least recently used one is dropped. */
-#define AC_MCP_SESSIONS_MAX 1024
+#define AC_MCP_SESSIONS_MAX   1024
 #define AC_MCP_SESSION_ID_LEN 32
 
 #define AC_MCP_LATEST_VERSION "2025-06-18"
@@ -43,7 +43,8 @@ int ac_mcp_new(ac_manager_t *m, const char *version, const char *config_path, ac
 	       ac_error_t **err);
 void ac_mcp_free(ac_mcp_t *srv);
 
-/* The state of one connection (stdio) or session (HTTP): zero it before the first message. */
+/* The state of one connection (stdio) or session (HTTP): zero it before the first message.
+ * Requests that come before initialize are served as for the latest version. */
 typedef struct ac_mcp_conn {
 	char version[16]; /* negotiated protocol version; "" before initialize */
 } ac_mcp_conn_t;

@@ -33,8 +33,8 @@ static const char *type_name(const json_t *v)
 	}
 }
 
-static const char *const known_types[] = {"object",  "array",	"string", "integer",
-					  "number",  "boolean", "null"};
+static const char *const known_types[] = {"object", "array",   "string", "integer",
+					  "number", "boolean", "null"};
 static const char *const type_names[] = {"an object", "an array",  "a string", "an integer",
 					 "a number",  "a boolean", "null"};
 
@@ -53,7 +53,8 @@ static bool is_type(const json_t *v, const char *t)
 		if (json_is_integer(v))
 			return true;
 		double d = json_real_value(v);
-		return json_is_real(v) && isfinite(d) && d == floor(d) && fabs(d) < 9007199254740992.0;
+		return json_is_real(v) && isfinite(d) && d == floor(d) &&
+		       fabs(d) < 9007199254740992.0;
 	}
 	if (!strcmp(t, "boolean"))
 		return json_is_boolean(v);
@@ -208,8 +209,7 @@ static bool check_object(const json_t *schema, const json_t *v, const char *path
 	return true;
 }
 
-static bool check(const json_t *schema, const json_t *v, const char *path, char *msg,
-		  size_t msglen)
+static bool check(const json_t *schema, const json_t *v, const char *path, char *msg, size_t msglen)
 {
 	json_t *k;
 	if ((k = json_object_get(schema, "anyOf")) && !check_any_of(k, v, path, msg, msglen))
@@ -238,14 +238,11 @@ static bool check(const json_t *schema, const json_t *v, const char *path, char 
 	}
 	if (json_is_string(v)) {
 		size_t n = utf8_chars(json_string_value(v), json_string_length(v));
-		if ((k = json_object_get(schema, "minLength")) &&
-		    n < (size_t)json_integer_value(k))
+		if ((k = json_object_get(schema, "minLength")) && n < (size_t)json_integer_value(k))
 			return fail(msg, msglen, path, "%s",
-				    json_integer_value(k) == 1
-					? "must not be empty"
-					: "is too short");
-		if ((k = json_object_get(schema, "maxLength")) &&
-		    n > (size_t)json_integer_value(k))
+				    json_integer_value(k) == 1 ? "must not be empty"
+							       : "is too short");
+		if ((k = json_object_get(schema, "maxLength")) && n > (size_t)json_integer_value(k))
 			return fail(msg, msglen, path, "longer than %lld characters",
 				    json_integer_value(k));
 	} else if (json_is_number(v)) {
@@ -342,8 +339,8 @@ static bool keyword_ok(const char *key, const json_t *v, int depth, char *msg, s
 		const char *pk;
 		if (!json_is_object(v))
 			return false;
-		json_object_foreach((json_t *)v, pk, e) if (!supported(e, depth + 1, msg, msglen))
-		    return false;
+		json_object_foreach((json_t *)v, pk,
+				    e) if (!supported(e, depth + 1, msg, msglen)) return false;
 		return true;
 	}
 	return false;

@@ -17,6 +17,7 @@
 #include "agentcell/config.h"
 #include "agentcell/files.h"
 #include "agentcell/util.h"
+#include "agentcell/json.h"
 #include "mcp/internal.h"
 
 #define TIMEOUT_MAX 604800 /* a week, in seconds */
@@ -31,16 +32,16 @@
 	"'name':{'type':'string','minLength':1,'maxLength':63,'description':'Sandbox name: 1-63 "  \
 	"characters of A-Z a-z 0-9 _ -, starting and ending with a letter or digit'}"
 #define P_COMMAND                                                                                  \
-	"'command':{'description':'The command: an array of strings is executed directly "       \
-	"(argv, first element the program, looked up in PATH); a string is run with /bin/sh "     \
+	"'command':{'description':'The command: an array of strings is executed directly "         \
+	"(argv, first element the program, looked up in PATH); a string is run with /bin/sh "      \
 	"-c','anyOf':[{'type':'array','items':{'type':'string'},'minItems':1,'maxItems':4096},"    \
 	"{'type':'string','minLength':1,'maxLength':1048576}]}"
 #define P_TIMEOUT                                                                                  \
-	"'timeout':{'type':'number','exclusiveMinimum':0,'maximum':604800,'description':'Seconds "  \
-	"(fractions allowed): the command and everything it started are killed after this long "  \
+	"'timeout':{'type':'number','exclusiveMinimum':0,'maximum':604800,'description':'Seconds " \
+	"(fractions allowed): the command and everything it started are killed after this long "   \
 	"and the exit code is 124. Default: no limit'}"
 #define P_ENV                                                                                      \
-	"'env':{'description':'Extra environment variables: an object {KEY: value} or an array "  \
+	"'env':{'description':'Extra environment variables: an object {KEY: value} or an array "   \
 	"of KEY=VALUE strings','anyOf':[{'type':'object','additionalProperties':{'type':'string'}" \
 	",'maxProperties':256},{'type':'array','items':{'type':'string','minLength':2},"           \
 	"'maxItems':256}]}"
@@ -48,19 +49,23 @@
 	"'cwd':{'type':'string','minLength':1,'maxLength':4096,'description':'Absolute working "   \
 	"directory inside the sandbox (default: /, or /workspace with the permissive profile)'}"
 #define P_SANDBOX                                                                                  \
-	"'image':{'type':'string','minLength':1,'maxLength':4096,'description':'Root file "        \
-	"system: host (default; the host /usr, /bin, /lib and a filtered /etc under a private "    \
-	"writable layer) or the absolute path of a directory on the host'},"                       \
+	"'backend':{'type':'string','enum':['native','docker','podman','auto'],'description':"     \
+	"'Isolation backend: native (default; Linux namespaces, no daemon), docker or podman "     \
+	"(their Engine API), auto (native where it can run, else an engine that answers)'},"       \
+	"'image':{'type':'string','minLength':1,'maxLength':4096,'description':'native: host "     \
+	"(default; the host /usr, /bin, /lib and a filtered /etc under a private writable layer) " \
+	"or the absolute path of a root directory on the host; docker/podman: an image "           \
+	"reference'},"                                                                             \
 	"'profile':{'type':'string','enum':['permissive','moderate','restrictive'],"               \
-	"'description':'moderate (default): 512 MB, 1 CPU; restrictive: read-only root, 256 MB, " \
-	"0.5 CPU; permissive: no memory limit, the server working directory mounted at "          \
+	"'description':'moderate (default): 512 MB, 1 CPU; restrictive: read-only root, 256 MB, "  \
+	"0.5 CPU; permissive: no memory limit, the server working directory mounted at "           \
 	"/workspace'},"                                                                            \
 	"'memory_mb':{'type':'integer','minimum':16,'maximum':1048576,'description':'Memory "      \
 	"limit in MB'},"                                                                           \
-	"'cpus':{'type':'number','minimum':0.01,'maximum':1024,'description':'CPU limit, "        \
+	"'cpus':{'type':'number','minimum':0.01,'maximum':1024,'description':'CPU limit, "         \
 	"fractions allowed'},"                                                                     \
-	"'network':{'type':'boolean','description':'Network access. false (default): only "       \
-	"loopback. true is refused by backends that cannot provide it (the native one)'}"
+	"'network':{'type':'boolean','description':'Network access. false (default): only "        \
+	"loopback. true needs a backend that has it (docker, podman); native refuses it'}"
 
 #define O_EXEC                                                                                     \
 	"{'type':'object','properties':{'exit_code':{'type':'integer','description':'0-255; 124 "  \
@@ -70,7 +75,7 @@
 	"'stderr_truncated_bytes':{'type':'integer'}},"                                            \
 	"'required':['exit_code','stdout','stderr','timed_out']}"
 #define O_INFO                                                                                     \
-	"{'type':'object','properties':{'name':{'type':'string'},'status':{'type':'string',"      \
+	"{'type':'object','properties':{'name':{'type':'string'},'status':{'type':'string',"       \
 	"'description':'running, stopped or archived'},'uuid':{'type':['string','null']},"         \
 	"'backend':{'type':['string','null']},'image':{'type':['string','null']},"                 \
 	"'profile':{'type':['string','null']},'memory_mb':{'type':['integer','null']},"            \
@@ -84,11 +89,13 @@
 typedef struct tool_ctx {
 	ac_mcp_t *srv;
 	ac_manager_t *m;
-	bool structured; /* the protocol version has structuredContent */
+	bool structured;    /* the protocol version has structuredContent */
+	bool validate_only; /* parse the arguments, run nothing (fuzzing) */
 	ac_mcp_call_t *call;
 } tool_ctx_t;
 
-typedef void (*tool_fn)(tool_ctx_t *c, json_t *args);
+typedef struct req req_t;
+typedef void (*tool_fn)(tool_ctx_t *c, req_t *r);
 
 typedef struct tool {
 	const char *name, *title, *description;
@@ -123,7 +130,7 @@ static void tool_error(tool_ctx_t *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	set_result(c, true, ac_mcp_text(buf, strlen(buf)), NULL);
+	set_result(c, true, ac_json_text(buf, strlen(buf)), NULL);
 }
 
 static void invalid(tool_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -151,21 +158,6 @@ static void info_result(tool_ctx_t *c, const char *line, json_t *structured)
 
 /* ------------------------------------------------------------------ arguments */
 
-static const char *arg_str(json_t *args, const char *k)
-{
-	return json_string_value(json_object_get(args, k));
-}
-
-/* Numbers the schema has checked (an "integer" may arrive as 3.0). */
-static bool arg_num(json_t *args, const char *k, double *out)
-{
-	json_t *v = json_object_get(args, k);
-	if (!json_is_number(v))
-		return false;
-	*out = json_number_value(v);
-	return true;
-}
-
 /* A NULL-terminated vector of owned strings. */
 typedef struct strv {
 	char **v;
@@ -191,6 +183,45 @@ static bool strv_add(strv_t *s, char *owned)
 	return true;
 }
 
+/* Every argument of every tool, parsed. The schema has checked types and ranges, so one
+ * parser serves all tools: each reads only the keys its schema allows. */
+struct req {
+	const char *name, *path, *description;
+	ac_cmd_t cmd;
+	strv_t argv, env, labels, selectors;
+	ac_sandbox_opts_t o;
+	bool start;
+	uint64_t by;
+	mode_t mode;
+	const void *data; /* file content to write, len bytes */
+	size_t len;
+	unsigned char *decoded; /* base64-decoded content (owned) */
+};
+
+static void req_free(req_t *r)
+{
+	strv_free(&r->argv);
+	strv_free(&r->env);
+	strv_free(&r->labels);
+	strv_free(&r->selectors);
+	free(r->decoded);
+}
+
+static const char *arg_str(json_t *args, const char *k)
+{
+	return json_string_value(json_object_get(args, k));
+}
+
+/* Numbers the schema has checked (an "integer" may arrive as 3.0). */
+static bool arg_num(json_t *args, const char *k, double *out)
+{
+	json_t *v = json_object_get(args, k);
+	if (!json_is_number(v))
+		return false;
+	*out = json_number_value(v);
+	return true;
+}
+
 static bool out_of_memory(tool_ctx_t *c)
 {
 	c->call->internal = true;
@@ -199,7 +230,7 @@ static bool out_of_memory(tool_ctx_t *c)
 }
 
 /* command: an array (argv) or a string for sh -c. */
-static bool build_argv(tool_ctx_t *c, json_t *cmd, strv_t *argv)
+static bool parse_command(tool_ctx_t *c, json_t *cmd, strv_t *argv)
 {
 	if (json_is_string(cmd)) {
 		if (!strv_add(argv, strdup("/bin/sh")) || !strv_add(argv, strdup("-c")) ||
@@ -209,7 +240,11 @@ static bool build_argv(tool_ctx_t *c, json_t *cmd, strv_t *argv)
 	}
 	size_t i;
 	json_t *a;
-	json_array_foreach(cmd, i, a) if (!strv_add(argv, strdup(json_string_value(a)))) return out_of_memory(c);
+	json_array_foreach(cmd, i, a)
+	{
+		if (!strv_add(argv, strdup(json_string_value(a))))
+			return out_of_memory(c);
+	}
 	if (!argv->v[0][0]) {
 		invalid(c, "command[0]: the program name must not be empty");
 		return false;
@@ -223,24 +258,21 @@ static bool env_key_ok(const char *k, size_t len)
 }
 
 /* env: {KEY: value} or ["KEY=VALUE"]. */
-static bool build_env(tool_ctx_t *c, json_t *env, strv_t *out)
+static bool parse_env(tool_ctx_t *c, json_t *env, strv_t *out)
 {
 	size_t i;
 	json_t *v;
 	const char *k;
-	if (json_is_array(env)) {
-		json_array_foreach(env, i, v)
-		{
-			const char *s = json_string_value(v);
-			const char *eq = strchr(s, '=');
-			if (!eq || !env_key_ok(s, (size_t)(eq - s))) {
-				invalid(c, "env[%zu]: '%.64s' is not KEY=VALUE", i, s);
-				return false;
-			}
-			if (!strv_add(out, strdup(s)))
-				return out_of_memory(c);
+	json_array_foreach(env, i, v)
+	{
+		const char *s = json_string_value(v);
+		const char *eq = strchr(s, '=');
+		if (!eq || !env_key_ok(s, (size_t)(eq - s))) {
+			invalid(c, "env[%zu]: '%.64s' is not KEY=VALUE", i, s);
+			return false;
 		}
-		return true;
+		if (!strv_add(out, strdup(s)))
+			return out_of_memory(c);
 	}
 	json_object_foreach(env, k, v)
 	{
@@ -257,51 +289,139 @@ static bool build_env(tool_ctx_t *c, json_t *env, strv_t *out)
 	return true;
 }
 
-/* command, env, cwd, timeout (and user for exec) into cmd; argv/env own the strings. */
-static bool build_cmd(tool_ctx_t *c, json_t *args, ac_cmd_t *cmd, strv_t *argv, strv_t *env)
+/* A duration: "90s", "30m", "2h", "1d", "3600" or a number of seconds. */
+static bool parse_duration(tool_ctx_t *c, json_t *v, const char *k, uint64_t *secs)
 {
-	*cmd = (ac_cmd_t){0};
-	if (!build_argv(c, json_object_get(args, "command"), argv))
+	if (json_is_string(v)) {
+		if (ac_duration_parse(json_string_value(v), secs) == 0)
+			return true;
+	} else {
+		double d = json_number_value(v);
+		if (d >= 1 && d <= (double)AC_DURATION_MAX) {
+			*secs = (uint64_t)d;
+			return true;
+		}
+	}
+	invalid(c,
+		"%s: use a whole number with s, m, h or d (90s, 30m, 2h, 1d) or seconds, "
+		"at most 100 years",
+		k);
+	return false;
+}
+
+/* mode: an integer (420) or a string of octal digits ("0644"). */
+static bool parse_mode(tool_ctx_t *c, json_t *v, mode_t *mode)
+{
+	*mode = 0644;
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		unsigned long m = strtoul(s, &end, 8);
+		if (s[0] < '0' || s[0] > '7' || *end || errno || m > 07777) {
+			invalid(c, "mode: '%.16s' is not an octal mode such as 0644", s);
+			return false;
+		}
+		*mode = (mode_t)m;
+	} else if (v) {
+		*mode = (mode_t)json_number_value(v);
+	}
+	return true;
+}
+
+/* A string or an array of strings into sv. */
+static bool parse_strings(tool_ctx_t *c, json_t *v, strv_t *sv)
+{
+	if (json_is_string(v) && !strv_add(sv, strdup(json_string_value(v))))
+		return out_of_memory(c);
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e)
+	{
+		if (!strv_add(sv, strdup(json_string_value(e))))
+			return out_of_memory(c);
+	}
+	return true;
+}
+
+static bool parse_content(tool_ctx_t *c, json_t *args, req_t *r)
+{
+	json_t *content = json_object_get(args, "content");
+	r->data = json_string_value(content);
+	r->len = json_string_length(content);
+	const char *enc = arg_str(args, "encoding");
+	if (content && enc && !strcmp(enc, "base64")) {
+		if (ac_base64_decode(json_string_value(content), json_string_length(content),
+				     &r->decoded, &r->len) < 0) {
+			invalid(c, "content: not valid base64 (RFC 4648, padded)");
+			return false;
+		}
+		r->data = r->decoded;
+	}
+	return true;
+}
+
+static bool parse_args(tool_ctx_t *c, json_t *args, req_t *r)
+{
+	double d;
+	json_t *v;
+	const char *k;
+	r->name = arg_str(args, "name");
+	r->path = arg_str(args, "path");
+	r->description = arg_str(args, "description");
+	r->start = !json_is_false(json_object_get(args, "start"));
+	if ((v = json_object_get(args, "command")) && !parse_command(c, v, &r->argv))
 		return false;
-	json_t *e = json_object_get(args, "env");
-	if (e && !build_env(c, e, env))
+	if ((v = json_object_get(args, "env")) && !parse_env(c, v, &r->env))
 		return false;
-	cmd->argv = argv->v;
-	cmd->env = env->v;
-	cmd->cwd = arg_str(args, "cwd");
-	if (cmd->cwd && cmd->cwd[0] != '/') {
+	r->cmd.argv = r->argv.v;
+	r->cmd.env = r->env.v;
+	r->cmd.cwd = arg_str(args, "cwd");
+	if (r->cmd.cwd && r->cmd.cwd[0] != '/') {
 		invalid(c, "cwd: must be an absolute path");
 		return false;
 	}
-	cmd->user = arg_str(args, "user");
-	arg_num(args, "timeout", &cmd->timeout);
-	return true;
-}
-
-/* image, profile, memory_mb, cpus, network. */
-static bool build_sandbox_opts(tool_ctx_t *c, json_t *args, ac_sandbox_opts_t *o)
-{
-	double d;
-	o->image = arg_str(args, "image");
-	o->profile = arg_str(args, "profile");
+	r->cmd.user = arg_str(args, "user");
+	arg_num(args, "timeout", &r->cmd.timeout);
+	r->o.image = arg_str(args, "image");
+	r->o.profile = arg_str(args, "profile");
+	r->o.backend = arg_str(args, "backend");
 	if (arg_num(args, "memory_mb", &d)) {
-		o->memory_mb = (uint64_t)d;
-		o->memory_set = true;
+		r->o.memory_mb = (uint64_t)d;
+		r->o.memory_set = true;
 	}
 	if (arg_num(args, "cpus", &d)) {
-		o->cpus = d;
-		o->cpus_set = true;
+		r->o.cpus = d;
+		r->o.cpus_set = true;
 	}
-	if (json_is_true(json_object_get(args, "network"))) {
-		tool_error(c, "network access is not supported by the native backend: sandboxes "
-			      "only have loopback (omit network or set it to false)");
+	if ((v = json_object_get(args, "network"))) {
+		r->o.network = json_is_true(v);
+		r->o.network_set = true;
+	}
+	json_object_foreach(json_object_get(args, "labels"), k, v)
+	{
+		char *kv = NULL;
+		if (asprintf(&kv, "%s=%s", k, json_string_value(v)) < 0)
+			kv = NULL;
+		if (!strv_add(&r->labels, kv))
+			return out_of_memory(c);
+	}
+	r->o.labels = r->labels.v;
+	if ((v = json_object_get(args, "ttl")) && !parse_duration(c, v, "ttl", &r->o.ttl_seconds))
 		return false;
-	}
-	return true;
+	r->o.init_script = arg_str(args, "init_script");
+	r->o.agent = arg_str(args, "agent");
+	if (!parse_strings(c, json_object_get(args, "label"), &r->selectors))
+		return false;
+	if ((v = json_object_get(args, "by")) && !parse_duration(c, v, "by", &r->by))
+		return false;
+	if (!parse_mode(c, json_object_get(args, "mode"), &r->mode))
+		return false;
+	return parse_content(c, args, r);
 }
 
-/* agentcell.toml's defaults and command policy, as for the CLI. *cfg owns what o points
- * to; release with opts_release. */
+/* agentcell.toml's defaults and command policy, as for the CLI: *cfg owns what o points
+ * to after this; release with opts_release. */
 static int apply_config(tool_ctx_t *c, ac_sandbox_opts_t *o, json_t **cfg, ac_error_t **e)
 {
 	*cfg = NULL;
@@ -321,35 +441,27 @@ static void opts_release(ac_sandbox_opts_t *o, json_t *cfg)
 	json_decref(cfg);
 }
 
-/* A duration argument: "90s", "30m", "2h", "1d", "3600" or a number of seconds. */
-static bool arg_duration(tool_ctx_t *c, json_t *args, const char *k, uint64_t *secs)
-{
-	json_t *v = json_object_get(args, k);
-	if (json_is_string(v)) {
-		if (ac_duration_parse(json_string_value(v), secs) == 0)
-			return true;
-	} else {
-		double d = json_number_value(v);
-		if (d >= 1 && d <= (double)AC_DURATION_MAX) {
-			*secs = (uint64_t)d;
-			return true;
-		}
-	}
-	invalid(c, "%s: use a whole number with s, m, h or d (90s, 30m, 2h, 1d) or seconds, "
-		   "at most 100 years",
-		k);
-	return false;
-}
-
 /* ------------------------------------------------------------------ sandbox info */
 
 static json_t *info_summary(const json_t *st)
 {
-	static const char *const keys[] = {
-	    "name",	  "status",	 "uuid",	     "backend",	   "image",
-	    "profile",	  "memory_mb",	 "cpus",	     "pids_limit", "created_at",
-	    "last_activity_at", "expires_at", "ttl_seconds", "labels",	   "description",
-	    "agent",	  "archived_at"};
+	static const char *const keys[] = {"name",
+					   "status",
+					   "uuid",
+					   "backend",
+					   "image",
+					   "profile",
+					   "memory_mb",
+					   "cpus",
+					   "pids_limit",
+					   "created_at",
+					   "last_activity_at",
+					   "expires_at",
+					   "ttl_seconds",
+					   "labels",
+					   "description",
+					   "agent",
+					   "archived_at"};
 	json_t *out = json_object();
 	for (size_t i = 0; out && i < AC_ARRAY_SIZE(keys); i++) {
 		json_t *v = json_object_get(st, keys[i]);
@@ -381,7 +493,7 @@ static void put_stream(FILE *f, const char *label, const char *data, size_t len,
 		fputs("(empty)\n", f);
 		return;
 	}
-	json_t *t = ac_mcp_text(data, len);
+	json_t *t = ac_json_text(data, len);
 	if (t)
 		fwrite(json_string_value(t), 1, json_string_length(t), f);
 	json_decref(t);
@@ -409,8 +521,9 @@ static void exec_result(tool_ctx_t *c, int rc, ac_error_t *e, ac_capture_t *cap,
 	}
 	fprintf(f, "exit_code: %d", r->exit_code);
 	if (r->timed_out)
-		fprintf(f, " (timed out after %gs: the command and everything it started were "
-			   "killed)",
+		fprintf(f,
+			" (timed out after %gs: the command and everything it started were "
+			"killed)",
 			timeout);
 	else if (r->signal)
 		fprintf(f, " (killed by signal %d)", r->signal);
@@ -420,11 +533,12 @@ static void exec_result(tool_ctx_t *c, int rc, ac_error_t *e, ac_capture_t *cap,
 	put_stream(f, "stdout", cap->out, cap->out_len, cap->out_dropped);
 	put_stream(f, "stderr", cap->err, cap->err_len, cap->err_dropped);
 	fclose(f);
-	json_t *st = json_pack("{si so so sb}", "exit_code", r->exit_code, "stdout",
-			       ac_mcp_text(cap->out, cap->out_len), "stderr",
-			       not_run && cap->err_len == 0 && e ? ac_mcp_text(e->msg, strlen(e->msg))
-							       : ac_mcp_text(cap->err, cap->err_len),
-			       "timed_out", r->timed_out);
+	json_t *st =
+	    json_pack("{si so so sb}", "exit_code", r->exit_code, "stdout",
+		      ac_json_text(cap->out, cap->out_len), "stderr",
+		      not_run && cap->err_len == 0 && e ? ac_json_text(e->msg, strlen(e->msg))
+							: ac_json_text(cap->err, cap->err_len),
+		      "timed_out", r->timed_out);
 	if (st && r->signal)
 		json_object_set_new(st, "signal", json_integer(r->signal));
 	if (st && cap->out_dropped)
@@ -437,228 +551,168 @@ static void exec_result(tool_ctx_t *c, int rc, ac_error_t *e, ac_capture_t *cap,
 	free(text);
 }
 
-static void run_command(tool_ctx_t *c, json_t *args, const char *sandbox)
+/* sandbox_run (sandbox NULL: a fresh one-shot sandbox) and sandbox_exec. */
+static void run_command(tool_ctx_t *c, req_t *r, const char *sandbox)
 {
-	strv_t argv = {0}, env = {0};
-	ac_cmd_t cmd;
-	ac_sandbox_opts_t o = {0};
 	json_t *cfg = NULL;
 	ac_error_t *e = NULL;
-	if (!build_cmd(c, args, &cmd, &argv, &env))
+	if (!sandbox && apply_config(c, &r->o, &cfg, &e) < 0) {
+		failed(c, e);
 		goto out;
-	if (!sandbox) {
-		if (!build_sandbox_opts(c, args, &o))
-			goto out;
-		if (apply_config(c, &o, &cfg, &e) < 0) {
-			failed(c, e);
-			goto out;
-		}
 	}
 	ac_capture_t cap;
-	int rc = ac_exec_capture(c->m, sandbox, sandbox ? NULL : &o, &cmd, AC_MCP_OUTPUT_MAX, &cap,
-				 &e);
-	exec_result(c, rc, e, &cap, cmd.timeout);
+	int rc = ac_exec_capture(c->m, sandbox, sandbox ? NULL : &r->o, &r->cmd, AC_MCP_OUTPUT_MAX,
+				 &cap, &e);
+	exec_result(c, rc, e, &cap, r->cmd.timeout);
 	ac_capture_free(&cap);
 out:
-	opts_release(&o, cfg);
+	opts_release(&r->o, cfg);
 	ac_error_free(e);
-	strv_free(&argv);
-	strv_free(&env);
 }
 
-static void tool_run(tool_ctx_t *c, json_t *args)
+static void tool_run(tool_ctx_t *c, req_t *r)
 {
-	run_command(c, args, NULL);
+	run_command(c, r, NULL);
 }
 
-static void tool_exec(tool_ctx_t *c, json_t *args)
+static void tool_exec(tool_ctx_t *c, req_t *r)
 {
-	run_command(c, args, arg_str(args, "name"));
+	run_command(c, r, r->name);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
 
-static void tool_create(tool_ctx_t *c, json_t *args)
+static void tool_create(tool_ctx_t *c, req_t *r)
 {
-	const char *name = arg_str(args, "name");
-	ac_sandbox_opts_t o = {0};
-	strv_t labels = {0};
 	json_t *cfg = NULL;
 	ac_error_t *e = NULL;
-	if (!build_sandbox_opts(c, args, &o))
-		goto out;
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(args, "labels"), k, v)
-	{
-		char *kv = NULL;
-		if (asprintf(&kv, "%s=%s", k, json_string_value(v)) < 0)
-			kv = NULL;
-		if (!strv_add(&labels, kv)) {
-			out_of_memory(c);
-			goto out;
-		}
-	}
-	o.labels = labels.v;
-	if (json_object_get(args, "ttl") && !arg_duration(c, args, "ttl", &o.ttl_seconds))
-		goto out;
-	o.init_script = arg_str(args, "init_script");
-	o.agent = arg_str(args, "agent");
-	const char *desc = arg_str(args, "description");
-	bool start = !json_is_false(json_object_get(args, "start"));
-	if (apply_config(c, &o, &cfg, &e) < 0 || ac_manager_create(c->m, name, &o, NULL, &e) < 0) {
+	if (apply_config(c, &r->o, &cfg, &e) < 0 ||
+	    ac_manager_create(c->m, r->name, &r->o, NULL, &e) < 0) {
 		failed(c, e);
 		goto out;
 	}
-	/* A half-made sandbox is taken back: the call either creates all it was asked or
-	 * nothing. */
-	if (desc && desc[0] && ac_manager_describe(c->m, name, desc, &e) < 0) {
-		ac_manager_remove(c->m, name, NULL);
+	/* A half-made sandbox is taken back: the call creates all it was asked or nothing. */
+	if (r->description && r->description[0] &&
+	    ac_manager_describe(c->m, r->name, r->description, &e) < 0) {
+		ac_manager_remove(c->m, r->name, NULL);
 		failed(c, e);
 		goto out;
 	}
-	if (start && ac_manager_start(c->m, name, &e) < 0) {
-		ac_manager_remove(c->m, name, NULL);
-		tool_error(c, "sandbox '%s' could not start (it was removed again): %s", name,
+	if (r->start && ac_manager_start(c->m, r->name, &e) < 0) {
+		ac_manager_remove(c->m, r->name, NULL);
+		tool_error(c, "sandbox '%s' could not start (it was removed again): %s", r->name,
 			   e ? e->msg : "failed");
 		goto out;
 	}
 	char line[128];
-	snprintf(line, sizeof(line), "%s sandbox '%s'", start ? "created and started" : "created",
-		 name);
-	sandbox_info_result(c, name, line);
+	snprintf(line, sizeof(line), "%s sandbox '%s'",
+		 r->start ? "created and started" : "created", r->name);
+	sandbox_info_result(c, r->name, line);
 out:
-	opts_release(&o, cfg);
-	strv_free(&labels);
+	opts_release(&r->o, cfg);
 	ac_error_free(e);
 }
 
-static void tool_list(tool_ctx_t *c, json_t *args)
+static void tool_list(tool_ctx_t *c, req_t *r)
 {
-	strv_t sel = {0};
-	json_t *label = json_object_get(args, "label");
-	size_t i;
-	json_t *v;
-	if (json_is_string(label) && !strv_add(&sel, strdup(json_string_value(label))))
-		goto oom;
-	json_array_foreach(label, i, v) if (!strv_add(&sel, strdup(json_string_value(v)))) goto oom;
 	json_t *all = NULL;
 	ac_error_t *e = NULL;
-	if (ac_manager_list_labeled(c->m, sel.v, &all, &e) < 0) {
+	if (ac_manager_list_labeled(c->m, r->selectors.v, &all, &e) < 0) {
 		failed(c, e);
 		ac_error_free(e);
-		strv_free(&sel);
 		return;
 	}
-	strv_free(&sel);
 	json_t *list = json_array();
 	char *text = NULL;
 	size_t text_len = 0;
 	FILE *f = open_memstream(&text, &text_len);
-	json_t *st;
 	if (f && json_array_size(all) == 0)
 		fputs("no sandboxes\n", f);
+	size_t i;
+	json_t *st;
 	json_array_foreach(all, i, st)
 	{
 		json_array_append_new(list, info_summary(st));
+		json_t *exp = json_object_get(st, "expires_at");
 		if (f)
 			fprintf(f, "%s\t%s\texpires %s\n",
 				json_string_value(json_object_get(st, "name")),
 				json_string_value(json_object_get(st, "status")),
-				json_is_string(json_object_get(st, "expires_at"))
-				    ? json_string_value(json_object_get(st, "expires_at"))
-				    : "never");
+				json_is_string(exp) ? json_string_value(exp) : "never");
 	}
 	if (f)
 		fclose(f);
 	json_decref(all);
-	set_result(c, false, text ? ac_mcp_text(text, text_len) : NULL,
+	set_result(c, false, text ? ac_json_text(text, text_len) : NULL,
 		   json_pack("{so}", "sandboxes", list));
 	free(text);
-	return;
-oom:
-	strv_free(&sel);
-	out_of_memory(c);
 }
 
-static void tool_start(tool_ctx_t *c, json_t *args)
+/* start and stop: rc 1 means there was nothing to do. */
+static void lifecycle(tool_ctx_t *c, req_t *r,
+		      int (*op)(ac_manager_t *, const char *, ac_error_t **), const char *done,
+		      const char *nothing)
 {
-	const char *name = arg_str(args, "name");
 	ac_error_t *e = NULL;
-	int rc = ac_manager_start(c->m, name, &e);
+	int rc = op(c->m, r->name, &e);
 	if (rc < 0) {
 		failed(c, e);
 		ac_error_free(e);
 		return;
 	}
 	char line[128];
-	snprintf(line, sizeof(line), rc == 1 ? "sandbox '%s' was already running"
-					     : "started sandbox '%s'",
-		 name);
-	sandbox_info_result(c, name, line);
+	snprintf(line, sizeof(line), "%s sandbox '%s'", rc == 1 ? nothing : done, r->name);
+	sandbox_info_result(c, r->name, line);
 }
 
-static void tool_stop(tool_ctx_t *c, json_t *args)
+static void tool_start(tool_ctx_t *c, req_t *r)
 {
-	const char *name = arg_str(args, "name");
+	lifecycle(c, r, ac_manager_start, "started", "already running:");
+}
+
+static void tool_stop(tool_ctx_t *c, req_t *r)
+{
+	lifecycle(c, r, ac_manager_stop, "stopped", "not running:");
+}
+
+static void tool_remove(tool_ctx_t *c, req_t *r)
+{
 	ac_error_t *e = NULL;
-	int rc = ac_manager_stop(c->m, name, &e);
-	if (rc < 0) {
+	if (ac_manager_remove(c->m, r->name, &e) < 0) {
 		failed(c, e);
 		ac_error_free(e);
 		return;
 	}
-	char line[128];
-	snprintf(line, sizeof(line), rc == 1 ? "sandbox '%s' was not running"
-					     : "stopped sandbox '%s'",
-		 name);
-	sandbox_info_result(c, name, line);
+	json_t *text = json_sprintf("removed sandbox '%s' and its files", r->name);
+	set_result(c, false, text, json_pack("{ss sb}", "name", r->name, "removed", 1));
 }
 
-static void tool_remove(tool_ctx_t *c, json_t *args)
+static void tool_extend(tool_ctx_t *c, req_t *r)
 {
-	const char *name = arg_str(args, "name");
-	ac_error_t *e = NULL;
-	if (ac_manager_remove(c->m, name, &e) < 0) {
-		failed(c, e);
-		ac_error_free(e);
-		return;
-	}
-	json_t *text = json_sprintf("removed sandbox '%s' and its files", name);
-	set_result(c, false, text, json_pack("{ss sb}", "name", name, "removed", 1));
-}
-
-static void tool_extend(tool_ctx_t *c, json_t *args)
-{
-	const char *name = arg_str(args, "name");
-	uint64_t by;
-	if (!arg_duration(c, args, "by", &by))
-		return;
 	json_t *st = NULL;
 	ac_error_t *e = NULL;
-	if (ac_manager_extend(c->m, name, by, &st, &e) < 0) {
+	if (ac_manager_extend(c->m, r->name, r->by, &st, &e) < 0) {
 		failed(c, e);
 		ac_error_free(e);
 		return;
 	}
-	json_t *out = json_pack("{ss sO* sO*}", "name", name, "expires_at",
+	json_t *out = json_pack("{ss sO* sO*}", "name", r->name, "expires_at",
 				json_object_get(st, "expires_at"), "ttl_seconds",
 				json_object_get(st, "ttl_seconds"));
 	json_decref(st);
-	json_t *text = json_sprintf("sandbox '%s' now expires at %s", name,
+	json_t *text = json_sprintf("sandbox '%s' now expires at %s", r->name,
 				    json_string_value(json_object_get(out, "expires_at")));
 	set_result(c, false, text, out);
 }
 
 /* ------------------------------------------------------------------ files */
 
-static void tool_file_read(tool_ctx_t *c, json_t *args)
+static void tool_file_read(tool_ctx_t *c, req_t *r)
 {
-	const char *name = arg_str(args, "name"), *path = arg_str(args, "path");
 	char *data = NULL;
 	size_t len = 0;
 	ac_error_t *e = NULL;
-	if (ac_files_read(c->m, name, path, &data, &len, &e) < 0) {
+	if (ac_files_read(c->m, r->name, r->path, &data, &len, &e) < 0) {
 		failed(c, e);
 		ac_error_free(e);
 		return;
@@ -666,7 +720,7 @@ static void tool_file_read(tool_ctx_t *c, json_t *args)
 	if (len > AC_MCP_FILE_MAX) {
 		free(data);
 		tool_error(c, "%s is %zu bytes; sandbox_file_read returns files up to %u bytes",
-			   path, len, AC_MCP_FILE_MAX);
+			   r->path, len, AC_MCP_FILE_MAX);
 		return;
 	}
 	bool text = ac_mcp_utf8_text(data, len);
@@ -680,68 +734,28 @@ static void tool_file_read(tool_ctx_t *c, json_t *args)
 	}
 	json_t *shown = text ? json_incref(content)
 			     : json_sprintf("(%s is binary: %zu bytes, base64-encoded below)\n%s",
-					    path, len, json_string_value(content));
+					    r->path, len, json_string_value(content));
 	set_result(c, false, shown,
-		   json_pack("{ss so ss sI}", "path", path, "content", content, "encoding",
+		   json_pack("{ss so ss sI}", "path", r->path, "content", content, "encoding",
 			     text ? "utf8" : "base64", "size", (json_int_t)len));
 }
 
-/* mode: an integer (420) or a string of octal digits ("0644"). */
-static bool arg_mode(tool_ctx_t *c, json_t *args, mode_t *mode)
+static void tool_file_write(tool_ctx_t *c, req_t *r)
 {
-	json_t *v = json_object_get(args, "mode");
-	*mode = 0644;
-	if (!v)
-		return true;
-	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		char *end;
-		errno = 0;
-		unsigned long m = strtoul(s, &end, 8);
-		if (s[0] < '0' || s[0] > '7' || *end || errno || m > 07777) {
-			invalid(c, "mode: '%.16s' is not an octal mode such as 0644", s);
-			return false;
-		}
-		*mode = (mode_t)m;
-		return true;
-	}
-	*mode = (mode_t)json_number_value(v);
-	return true;
-}
-
-static void tool_file_write(tool_ctx_t *c, json_t *args)
-{
-	const char *name = arg_str(args, "name"), *path = arg_str(args, "path");
-	json_t *content = json_object_get(args, "content");
-	const char *enc = arg_str(args, "encoding");
-	mode_t mode;
-	if (!arg_mode(c, args, &mode))
-		return;
-	unsigned char *bin = NULL;
-	size_t len = json_string_length(content);
-	const void *data = json_string_value(content);
-	if (enc && !strcmp(enc, "base64")) {
-		if (ac_base64_decode(json_string_value(content), json_string_length(content), &bin,
-				     &len) < 0) {
-			invalid(c, "content: not valid base64 (RFC 4648, padded)");
-			return;
-		}
-		data = bin;
-	}
 	ac_error_t *e = NULL;
-	int rc = ac_files_write(c->m, name, path, data, len, mode, &e);
-	free(bin);
-	if (rc < 0) {
+	if (ac_files_write(c->m, r->name, r->path, r->data, r->len, r->mode, &e) < 0) {
 		failed(c, e);
 		ac_error_free(e);
 		return;
 	}
-	char modestr[8];
-	snprintf(modestr, sizeof(modestr), "%04o", (unsigned)(mode & 01777));
-	json_t *text = json_sprintf("wrote %zu bytes to %s in sandbox '%s' (mode %s)", len, path,
-				    name, modestr);
-	set_result(c, false, text,
-		   json_pack("{ss sI ss}", "path", path, "size", (json_int_t)len, "mode", modestr));
+	char mode[8];
+	/* What the file gets: setuid and setgid are dropped. */
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)(r->mode & 01777));
+	json_t *text = json_sprintf("wrote %zu bytes to %s in sandbox '%s' (mode %s)", r->len,
+				    r->path, r->name, mode);
+	set_result(
+	    c, false, text,
+	    json_pack("{ss sI ss}", "path", r->path, "size", (json_int_t)r->len, "mode", mode));
 }
 
 /* ------------------------------------------------------------------ the table */
@@ -751,8 +765,8 @@ static const tool_t tools[] = {
      "Runs one command in a new, isolated sandbox that is removed when the command ends, and "
      "returns its exit code, stdout and stderr. Nothing persists: use sandbox_create and "
      "sandbox_exec to keep files between commands.",
-     "{'type':'object','properties':{" P_COMMAND "," P_SANDBOX "," P_TIMEOUT "," P_ENV
-     "," P_CWD "},'required':['command'],'additionalProperties':false}",
+     "{'type':'object','properties':{" P_COMMAND "," P_SANDBOX "," P_TIMEOUT "," P_ENV "," P_CWD
+     "},'required':['command'],'additionalProperties':false}",
      O_EXEC, false, false, false, tool_run},
     {"sandbox_create", "Create a persistent sandbox",
      "Creates a named sandbox whose files persist across commands, stop and start, and "
@@ -792,7 +806,8 @@ static const tool_t tools[] = {
      "{'type':'object','properties':{'sandboxes':{'type':'array','items':" O_INFO "}},"
      "'required':['sandboxes']}",
      true, false, true, tool_list},
-    {"sandbox_start", "Start a sandbox", "Starts a stopped sandbox (a running one is left as it is).",
+    {"sandbox_start", "Start a sandbox",
+     "Starts a stopped sandbox (a running one is left as it is).",
      "{'type':'object','properties':{" P_NAME "},'required':['name'],"
      "'additionalProperties':false}",
      O_INFO, false, false, true, tool_start},
@@ -957,8 +972,16 @@ bool ac_mcp_tools_call(ac_mcp_t *srv, const char *version, const char *name, jso
 	tool_ctx_t c = {.srv = srv,
 			.m = ac_mcp_manager(srv),
 			.structured = strcmp(version, "2025-06-18") >= 0,
+			.validate_only = ac_mcp_validate_only(srv),
 			.call = call};
-	tools[i].fn(&c, args);
+	req_t r = {0};
+	if (parse_args(&c, args, &r)) {
+		if (c.validate_only)
+			tool_error(&c, "%s: arguments valid; not run (validate-only server)", name);
+		else
+			tools[i].fn(&c, &r);
+	}
+	req_free(&r);
 	json_decref(empty);
 	if (!call->result && !call->invalid[0]) {
 		call->internal = true;

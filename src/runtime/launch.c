@@ -303,6 +303,7 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 			l->cmd = &own;
 			prctl(PR_SET_NAME, "agentcell-init");
 			ac_proctitle_set("agentcell-init");
+			ac_proctitle_wipe_environ();
 		}
 		/* Keeps /proc/1/{exe,fd,mem,...} out of the sandbox's reach. */
 		prctl(PR_SET_DUMPABLE, 0);
@@ -310,6 +311,7 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 			init_run(spec, l->cmd, rep);
 		prctl(PR_SET_NAME, "agentcell-init");
 		ac_proctitle_set("agentcell-init");
+		ac_proctitle_wipe_environ();
 		ac_report(rep, AC_REPORT_READY, 0, 0, NULL);
 		close(rep);
 		/* A caller killed before it recorded us would leave an unknown supervisor

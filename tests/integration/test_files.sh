@@ -98,3 +98,44 @@ check_eq "no mount is left after a stopped-sandbox operation" "" "$(grep -F "$AG
 check_ac "start $B" start "$B"
 check_eq "what was written while stopped is there" "stopped-$ID" "$(ac exec "$B" -- cat /stopped.txt)"
 check_ac "remove $B" remove "$B"
+
+# A hostile sandbox plants symlinks into /proc and /sys, hoping a host-root file operation
+# follows them: /proc/1/environ (the environment of whoever started the sandbox), the host's
+# kernel settings under /proc/sys.
+P=pfs-$ID
+check_ac "create $P" create "$P"
+export AC_SECRET_MARK="secret-$ID"
+check_ac "start $P (with a marker in the starter's environment)" start "$P"
+unset AC_SECRET_MARK
+INIT=$(ac info "$P" --json | jq -r .pid)
+check_eq "the init's /proc/PID/environ holds nothing of the starter's environment" "" \
+	"$(tr '\0' '\n' <"/proc/$INIT/environ" | grep -F "secret-$ID")"
+ac exec "$P" -- sh -c 'ln -s /proc/1 /p1; ln -s /proc/1/environ /envlink; mkdir -p /w; ln -s /proc/sys/kernel /w/k; ln -s /sys/kernel /w/s' >/dev/null
+acx files cat "$P" /p1/environ
+check_contains "reading /proc through a planted directory symlink is refused" "$ERR" "kernel file system"
+check_eq "and nothing of the environment came out" "" "$(grep -F "secret-$ID" <<<"$OUT")"
+acx files cat "$P" /envlink
+check_ne "reading /proc through a planted file symlink fails" 0 "$RC"
+acx files cat "$P" /w/s/uevent_seqnum
+check_ne "reading /sys through a planted symlink fails" 0 "$RC"
+CP=$(cat /proc/sys/kernel/core_pattern)
+echo "|/tmp/pwn-$ID" | "$AGENTCELL" files put "$P" /w/k/core_pattern >/dev/null 2>&1
+check_eq "writing through a symlink into /proc/sys leaves the host's core_pattern alone" "$CP" \
+	"$(cat /proc/sys/kernel/core_pattern)"
+acx cp "$P:/p1/environ" "$AC_TMP/p1-$ID"
+check_ne "copying a /proc file out through a planted symlink fails" 0 "$RC"
+check "and nothing was written on the host" test ! -e "$AC_TMP/p1-$ID"
+mkdir -p "$AC_TMP/root-$ID"
+"$AGENTCELL" cp "$P:/w" "$AC_TMP/root-$ID/" >/dev/null 2>&1
+check_eq "a tree copied out keeps the planted links as links" /proc/sys/kernel \
+	"$(readlink "$AC_TMP/root-$ID/w/k")"
+# Mount points are the sandbox's set-up: seen from the host they would be detached
+# silently instead of failing with EBUSY as they do inside.
+acx files rm "$P" /usr
+check_contains "deleting the /usr mount point is refused" "$ERR" "mount point"
+acx files rm -r "$P" /tmp
+check_ne "deleting the /tmp mount point recursively is refused" 0 "$RC"
+check_eq "the sandbox still runs programs from /usr" ok "$(ac exec "$P" -- sh -c 'true && echo ok')"
+check_ac "stop $P" stop "$P"
+check_ac "start $P again after the refused deletes" start "$P"
+check_ac "remove $P" remove "$P"

@@ -2,6 +2,7 @@
  * Layout under $AGENTCELL_HOME: run/<name>.sock (supervisor), run/<name>.pid (its host
  * pid, start time and boot id), run/<name>.sock.log, data/<name>/{upper,work}. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -31,6 +32,34 @@ static void paths(ac_manager_t *m, const char *name, native_paths_t *p)
 }
 
 /* Fills spec from a state; env points into a NULL-terminated array to free. */
+/* "KEY=VALUE" of the caller's environment, copied once per process and kept: a sandbox's
+ * init wipes the environment area it inherited (ac_proctitle_wipe_environ), so the spec must
+ * not point into it. NULL when the variable is not set. */
+static char *env_entry(const char *key)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char *cache[32];
+	extern char **environ;
+	size_t kl = strlen(key);
+	char *found = NULL;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < AC_ARRAY_SIZE(cache) && cache[i] && !found; i++)
+		if (!strncmp(cache[i], key, kl) && cache[i][kl] == '=')
+			found = cache[i];
+	for (char **ev = environ; !found && ev && *ev; ev++) {
+		if (strncmp(*ev, key, kl) || (*ev)[kl] != '=')
+			continue;
+		for (size_t i = 0; i < AC_ARRAY_SIZE(cache); i++)
+			if (!cache[i]) {
+				found = cache[i] = strdup(*ev);
+				break;
+			}
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
 static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec, char ***env_out,
 			   ac_error_t **err)
 {
@@ -49,18 +78,15 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	 * never stored. getenv gives "KEY=VALUE" back from environ's own entry. */
 	const char *const *keys = ac_agent_keys(ac_state_str(st, "agent", NULL));
 	for (size_t j = 0; keys && keys[j]; j++) {
-		extern char **environ;
-		size_t kl = strlen(keys[j]);
-		for (char **ev = environ; *ev; ev++)
-			if (!strncmp(*ev, keys[j], kl) && (*ev)[kl] == '=') {
-				char **grown = realloc(e, (k + 2) * sizeof(char *));
-				if (!grown)
-					break;
-				e = grown;
-				e[k++] = *ev;
-				e[k] = NULL;
-				break;
-			}
+		char *kv = env_entry(keys[j]);
+		if (!kv)
+			continue;
+		char **grown = realloc(e, (k + 2) * sizeof(char *));
+		if (!grown)
+			break;
+		e = grown;
+		e[k++] = kv;
+		e[k] = NULL;
 	}
 	/* The command policy's lists go in the same allocation, after the environment. */
 	json_t *pol = json_object_get(st, "command_policy");
@@ -277,13 +303,8 @@ static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	native_paths_t p;
 	paths(m, ac_state_str(st, "name", ""), &p);
 	unlink(p.log);
-	char execs[1300];
-	snprintf(execs, sizeof(execs), "%s/run/%s.exec", ac_manager_home(m),
-		 ac_state_str(st, "name", ""));
-	if (ac_rm_rf_at(AT_FDCWD, execs, err) < 0) {
-		ac_error_prefix(err, "cannot delete the sandbox's detached command records");
+	if (ac_detach_remove_records(m, ac_state_str(st, "name", ""), err) < 0)
 		return -1;
-	}
 	if (ac_rm_rf_at(AT_FDCWD, p.data, err) < 0) {
 		ac_error_prefix(err, "cannot delete the sandbox's files");
 		return -1;
@@ -432,6 +453,26 @@ static int native_resize(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	return rc;
 }
 
+static int native_exec_detach(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, int out_fd,
+			      int err_fd, int status_fd, long *pid, long *shim, ac_error_t **err)
+{
+	native_paths_t p;
+	paths(m, ac_state_str(st, "name", ""), &p);
+	pid_t cp = 0, sp = 0;
+	int rc = ac_rt_exec_detach(p.sock, cmd, out_fd, err_fd, status_fd, &cp, &sp, err);
+	*pid = cp;
+	*shim = sp;
+	return rc;
+}
+
+static int native_kill_detached(ac_manager_t *m, const json_t *st, const json_t *status,
+				ac_error_t **err)
+{
+	native_paths_t p;
+	paths(m, ac_state_str(st, "name", ""), &p);
+	return ac_rt_kill_detached(p.sock, (pid_t)ac_state_int(status, "shim", 0), err);
+}
+
 const ac_backend_ops_t ac_backend_native = {
     .name = "native",
     .create = native_create,
@@ -443,6 +484,8 @@ const ac_backend_ops_t ac_backend_native = {
     .run = native_run,
     .gc = native_gc,
     .resize = native_resize,
+    .exec_detach = native_exec_detach,
+    .kill_detached = native_kill_detached,
 };
 
 int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg,
