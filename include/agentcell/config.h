@@ -3,7 +3,7 @@
  *
  *   [sandbox]            name (ignored: names come from the command line), image
  *   [resources]          vcpus (number), memory_mb, pids
- *   [security]           profile, network (false only, for now), mount_cwd, read_only
+ *   [security]           profile, network (docker/podman only), mount_cwd, read_only
  *   [security.commands]  allow = [...], block = [...], allowlist_only = bool
  *   [[files]]            host = "...", sandbox = "/..."
  *   [api]                api_key, api_key_env (for 'serve')

@@ -140,13 +140,10 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 			    path);
 	}
 	if ((v = json_object_get(s, "network"))) {
+		/* true is the container backends' to honour; the native one refuses it when
+		 * a sandbox is made. */
 		if (want(v, 5, path, "security.network", err) < 0)
 			return -1;
-		if (json_is_true(v))
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "%s: security.network = true is not supported yet: "
-					    "sandboxes only have loopback",
-					    path);
 	}
 	if ((v = json_object_get(s, "mount_cwd")) &&
 	    want(v, 5, path, "security.mount_cwd", err) < 0)
@@ -250,6 +247,10 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 	if (!o->read_only_set && (v = json_object_get(s, "read_only"))) {
 		o->read_only = json_is_true(v);
 		o->read_only_set = true;
+	}
+	if (!o->network_set && (v = json_object_get(s, "network"))) {
+		o->network = json_is_true(v);
+		o->network_set = true;
 	}
 	json_t *c = json_object_get(s, "commands");
 	/* The storage of the arrays made here: freed with cfg by the caller's cleanup. */

@@ -94,7 +94,12 @@ bad unknownkey '[resources]\nmemroy_mb = 512\n' "unknown key 'memroy_mb'"
 bad unknowntable '[sandboxx]\n' "unknown table [sandboxx]"
 bad type '[resources]\nmemory_mb = "a lot"\n' "memory_mb"
 bad range '[resources]\nmemory_mb = 1\n' "memory_mb"
-bad network '[security]\nnetwork = true\n' "not supported yet"
+# network = true is for the container backends: the native one refuses to make the sandbox.
+printf '[security]\nnetwork = true\n' >"$AC_TMP/network.toml"
+acx create "net-$ID" --config "$AC_TMP/network.toml"
+check_rc "config network = true on the native backend: exit 1" 1
+check_contains "config network = true: the native backend says why" "$ERR" "not supported by the native backend"
+check_eq "config network = true: nothing created" "" "$(ac_list_entry "net-$ID")"
 bad dup '[resources]\nvcpus = 1\nvcpus = 2\n' "vcpus"
 bad emptyallow '[security.commands]\nallowlist_only = true\n' "allow"
 bad files '[[files]]\nhost = "/etc/hostname"\n' "files"
