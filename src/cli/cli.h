@@ -26,8 +26,6 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 ac_manager_t *cli_manager(int *exit_code);
 /* Prints the help of a command. */
 int cli_help(const char *cmd);
-/* Fails when the native backend cannot work here (not root); prints why. */
-int cli_require_root(void);
 
 /* Options shared by run and create. Returns 1 if consumed (*i advanced), 0 if not an
  * option of this group, or a negative exit code on a usage error. */

@@ -215,8 +215,6 @@ int cmd_exec_kill(int argc, char **argv)
 		return 0;
 	if (r < 0)
 		return -r;
-	if (cli_require_root())
-		return 1;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)

@@ -44,8 +44,6 @@ int cmd_exec(int argc, char **argv)
 		return cli_usage("exec", "no command given");
 	if (!ac_name_valid(name))
 		return cli_usage("exec", "invalid sandbox name '%s'", name);
-	if (cli_require_root())
-		return 1;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)

@@ -60,8 +60,6 @@ int cmd_create(int argc, char **argv)
 		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
 		    "starting and ending with a letter or digit",
 		    name);
-	if (cli_require_root())
-		return 1;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
@@ -92,8 +90,6 @@ static int lifecycle(const char *cmd, int argc, char **argv, lifecycle_fn fn)
 		return 0;
 	if (r < 0)
 		return -r;
-	if (cli_require_root())
-		return 1;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)

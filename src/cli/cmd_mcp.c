@@ -149,8 +149,6 @@ int cmd_mcp(int argc, char **argv)
 		}
 		return cli_usage("mcp", "unexpected argument '%s'", a);
 	}
-	if (cli_require_root())
-		return 1;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)

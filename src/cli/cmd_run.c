@@ -51,8 +51,6 @@ int cmd_run(int argc, char **argv)
 		return cli_usage("run", "--name only applies with --keep");
 	if (so.lifetime_opt && !keep)
 		return cli_usage("run", "%s only applies with --keep", so.lifetime_opt);
-	if (cli_require_root())
-		return 1;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)

@@ -67,8 +67,6 @@ int cmd_serve(int argc, char **argv)
 			return cli_usage("serve", "unknown argument '%s'", argv[i]);
 		}
 	}
-	if (cli_require_root())
-		return 1;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)

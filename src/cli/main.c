@@ -281,15 +281,6 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
-int cli_require_root(void)
-{
-	if (geteuid() == 0)
-		return 0;
-	fprintf(stderr, "agentcell: the native backend needs root for now (rootless mode is not "
-			"available yet); run agentcell as root, e.g. with sudo\n");
-	return 1;
-}
-
 ac_manager_t *cli_manager(int *exit_code)
 {
 	ac_manager_t *m = NULL;

@@ -145,8 +145,21 @@ static void owner_of(ac_manager_t *m, const char *name, char *buf, size_t len)
 	snprintf(buf, len, "%s/sandboxes/%s.json", ac_manager_home(m), name);
 }
 
+/* The native backend works as root only, for now (rootless mode is a later release);
+ * the container backends do not need it. */
+static int need_root(ac_error_t **err)
+{
+	if (geteuid() == 0)
+		return 0;
+	return ac_error_set(err, AC_ERR_PERMISSION, 0,
+			    "the native backend needs root for now (rootless mode is not available "
+			    "yet); run agentcell as root, e.g. with sudo, or use --backend podman");
+}
+
 static int native_create(ac_manager_t *m, json_t *st, ac_error_t **err)
 {
+	if (need_root(err) < 0)
+		return -1;
 	char owner[1200];
 	uint32_t slot;
 	owner_of(m, ac_state_str(st, "name", ""), owner, sizeof(owner));
@@ -224,6 +237,8 @@ static int write_pidfile(const char *path, const char *buf, size_t len, ac_error
 
 static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 {
+	if (need_root(err) < 0)
+		return -1;
 	native_paths_t p;
 	ac_rt_spec_t spec;
 	_cleanup_free_ char **env = NULL;
@@ -329,6 +344,8 @@ static int native_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, i
 static int native_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, int fds[3],
 		      ac_result_t *res, ac_error_t **err)
 {
+	if (need_root(err) < 0)
+		return -1;
 	ac_rt_spec_t spec;
 	_cleanup_free_ char **env = NULL;
 	if (spec_from_state(m, st, &spec, &env, err) < 0)
