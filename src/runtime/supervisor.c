@@ -322,7 +322,11 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 	_exit(0);
 }
 
-__attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, int sigfd)
+/* Serves one exec on conn. Returns (instead of exiting) only when the exec ended normally
+ * and left nothing behind: no process below us (we are a subreaper, so every descendant,
+ * orphaned or not, would be our child) and nothing allocated for it. The shim may then
+ * serve the next exec without a fork (see shim_loop). */
+static bool shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 {
 	json_t *req = NULL;
 	int fds[AC_PROTO_MAX_FDS];
@@ -495,31 +499,97 @@ __attribute__((noreturn)) static void shim(int conn, const ac_rt_spec_t *spec, i
 		reply(conn, json_pack("{si si sb}", "exit_code", code, "signal",
 				      WIFSIGNALED(status) ? WTERMSIG(status) : 0, "timed_out",
 				      timed_out));
-	_exit(0);
+	if (!conn_open || timed_out)
+		_exit(0);
+	free(cmd.argv);
+	free(cmd.env);
+	json_decref(req);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (!(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD))
+		_exit(0); /* something is still running: it stays ours alone */
+	struct signalfd_siginfo si;
+	while (read(sigfd, &si, sizeof(si)) > 0)
+		; /* the SIGCHLDs of this exec are no news for the next */
+	return true;
+}
+
+/* A shim takes execs one after another: a fork, its page faults and an exit less per exec
+ * (a third of an exec's cost on the sandbox's side). The supervisor keeps its own fresh
+ * idle shims regardless (see ac_supervisor_main); a used shim is a bonus accepter that
+ * leaves after an idle accept timeout (SO_RCVTIMEO on the socket) or SHIM_USES uses. */
+#define SHIM_USES 1000
+
+__attribute__((noreturn)) static void shim_loop(int listen_fd, int conn, const ac_rt_spec_t *spec,
+						int sigfd, int taken_w)
+{
+	pid_t me = getpid();
+	for (int uses = 1;; uses++) {
+		bool again = shim(conn, spec, sigfd);
+		close(conn);
+		if (!again || uses >= SHIM_USES)
+			_exit(0);
+		/* Idle again: the supervisor counts us and forks no fresh shim while we wait. */
+		pid_t back = -me;
+		(void)!write(taken_w, &back, sizeof(back));
+		while ((conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			if (errno != EINTR && errno != ECONNABORTED)
+				_exit(0); /* idle (EAGAIN): the fresh shims are enough */
+		(void)!write(taken_w, &me, sizeof(me));
+	}
 }
 
 /* An idle shim waits in accept() ahead of time, so the fork is off the exec's critical
  * path: when it takes a connection it says so on `taken` and the supervisor forks the
  * next one while the first serves its exec. */
 static pid_t fork_idle_shim(int listen_fd, int sigfd, const sigset_t *set, const int taken[2],
-			    const ac_rt_spec_t *spec)
+			    const ac_rt_spec_t *spec, bool extra)
 {
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
 	close(sigfd);
 	close(taken[0]);
-	int sfd = signalfd(-1, set, SFD_CLOEXEC);
+	int sfd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		_exit(1);
 	int c;
+	/* EAGAIN: the accept timeout every accepter shares. The first idle shim waits on; one
+	 * forked for a burst goes, and the supervisor sees whether it is still wanted. */
 	while ((c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-		if (errno != EINTR && errno != ECONNABORTED)
-			_exit(1);
-	(void)!write(taken[1], "x", 1);
-	close(taken[1]);
-	close(listen_fd);
-	shim(c, spec, sfd);
+		if ((errno != EINTR && errno != ECONNABORTED && errno != EAGAIN) ||
+		    (errno == EAGAIN && extra))
+			_exit(errno == EAGAIN ? 0 : 1);
+	pid_t me = getpid();
+	(void)!write(taken[1], &me, sizeof(me)); /* atomic: under PIPE_BUF */
+	shim_loop(listen_fd, c, spec, sfd, taken[1]);
+}
+
+/* Idle shims kept ready. One covers execs that come one after another; a burst (a shim taken
+ * while none other was waiting, soon after the previous take) raises the number up to
+ * IDLE_MAX, so that concurrent execs do not queue behind the supervisor's forks; after
+ * IDLE_DECAY_MS without an exec it is one again. Nothing is killed while it may be
+ * accepting: a shim forked for a burst, or one that has served, leaves by itself after an
+ * accept timeout of IDLE_DECAY_MS; the first fresh one waits on. */
+#define IDLE_MAX      4
+#define IDLE_TRACK    64
+#define BURST_NS      (50 * 1000000LL)
+#define IDLE_DECAY_MS 2000
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void drop_pid(pid_t *idle, int *n, pid_t pid)
+{
+	for (int i = 0; i < *n; i++)
+		if (idle[i] == pid) {
+			idle[i] = idle[--*n];
+			return;
+		}
 }
 
 void ac_supervisor_main(int listen_fd, const ac_rt_spec_t *spec)
@@ -532,35 +602,63 @@ void ac_supervisor_main(int listen_fd, const ac_rt_spec_t *spec)
 	int taken[2];
 	if (sigfd < 0 || pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
 		_exit(1);
-	pid_t idle = 0;
+	/* Used shims wait for their next exec this long, then go (fresh ones wait on). */
+	struct timeval idle_timeout = {.tv_sec = IDLE_DECAY_MS / 1000};
+	setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &idle_timeout, sizeof(idle_timeout));
+	/* Idle shims: fresh ones and used ones back in accept(). The kernel hands a connection
+	 * to the longest waiter, so without counting the used ones a fresh shim would be forked
+	 * at every turn of the queue. */
+	pid_t idle[IDLE_TRACK];
+	int nidle = 0, target = 1;
+	long long last_take = 0;
 	for (;;) {
-		if (idle <= 0) {
-			idle = fork_idle_shim(listen_fd, sigfd, &set, taken, spec);
-			if (idle < 0) {
+		if (target > 1 && mono_ns() - last_take > IDLE_DECAY_MS * 1000000LL)
+			target = 1;
+		while (nidle < target) {
+			pid_t pid = fork_idle_shim(listen_fd, sigfd, &set, taken, spec, nidle > 0);
+			if (pid < 0) {
 				/* Out of pids (the sandbox's limit): retry on the next child's
 				 * exit. */
 				struct pollfd p = {sigfd, POLLIN, 0};
 				poll(&p, 1, 100);
+				break;
 			}
+			idle[nidle++] = pid;
 		}
 		struct pollfd p[2] = {{taken[0], POLLIN, 0}, {sigfd, POLLIN, 0}};
-		if (poll(p, 2, -1) < 0)
+		int n = poll(p, 2, target > 1 ? IDLE_DECAY_MS : -1);
+		if (n <= 0)
 			continue;
 		if (p[0].revents & POLLIN) {
-			char buf[64];
-			while (read(taken[0], buf, sizeof(buf)) > 0)
-				;
-			idle = 0;
+			pid_t buf[64];
+			ssize_t r;
+			while ((r = read(taken[0], buf, sizeof(buf))) > 0)
+				for (size_t i = 0; i < (size_t)r / sizeof(pid_t); i++) {
+					if (buf[i] < 0) {
+						/* Back to idle; one already reaped is not counted
+						 * (a pid is not reused within the same moment). */
+						pid_t b = -buf[i];
+						drop_pid(idle, &nidle, b);
+						if (nidle < IDLE_TRACK && kill(b, 0) == 0)
+							idle[nidle++] = b;
+						continue;
+					}
+					drop_pid(idle, &nidle, buf[i]);
+					long long now = mono_ns();
+					if (nidle == 0 && last_take && now - last_take < BURST_NS &&
+					    target < IDLE_MAX)
+						target++;
+					last_take = now;
+				}
 		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) > 0)
 				;
 			pid_t w;
+			/* An idle shim killed while idle (the sandbox can) is replaced. */
 			while ((w = waitpid(-1, NULL, WNOHANG)) > 0)
-				if (w == idle)
-					idle =
-					    0; /* killed while idle (the sandbox can): replace it */
+				drop_pid(idle, &nidle, w);
 		}
 	}
 }
