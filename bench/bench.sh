@@ -34,6 +34,13 @@ if [ ! -x "$AC" ]; then
 	log "building agentcell (make -j2)"
 	make -C "$ROOT" -j2 >&2 || { echo "bench.sh: build failed" >&2; exit 1; }
 fi
+# bubblewrap is the reference of the run row: installed from Debian when missing.
+if ! command -v bwrap >/dev/null; then
+	log "installing bubblewrap"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } ||
+		{ echo "bench.sh: cannot install bubblewrap" >&2; exit 1; }
+fi
 TIMEIT=$RESULTS/timeit
 gcc -O2 -Wall -Wextra -o "$TIMEIT" "$BENCH_DIR/timeit.c" || { echo "bench.sh: cannot build timeit" >&2; exit 1; }
 
