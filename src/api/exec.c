@@ -218,10 +218,12 @@ static int run_capture(ac_api_t *api, exec_req_t *x, ac_capture_t *c, ac_error_t
 	return ac_exec_capture(api->m, x->run ? NULL : x->sandbox, &x->o, &x->cmd, 0, c, e);
 }
 
-void ac_h_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+/* /run (sandbox NULL) and /sandboxes/{name}/exec: run, capture, answer. */
+static void capture_request(ac_api_t *api, ac_api_req_t *req, const char *sandbox,
+			    ac_api_resp_t *resp)
 {
 	exec_req_t x;
-	if (parse_exec_request(req, NULL, &x, resp) == 0) {
+	if (parse_exec_request(req, sandbox, &x, resp) == 0) {
 		ac_capture_t c;
 		ac_error_t *e = NULL;
 		int rc = run_capture(api, &x, &c, &e);
@@ -231,17 +233,14 @@ void ac_h_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	exec_req_free(&x);
 }
 
+void ac_h_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	capture_request(api, req, NULL, resp);
+}
+
 void ac_h_exec(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
-	exec_req_t x;
-	if (parse_exec_request(req, req->params[0], &x, resp) == 0) {
-		ac_capture_t c;
-		ac_error_t *e = NULL;
-		int rc = run_capture(api, &x, &c, &e);
-		reply_capture(&x, rc, e, &c, resp);
-		ac_capture_free(&c);
-	}
-	exec_req_free(&x);
+	capture_request(api, req, req->params[0], resp);
 }
 
 /* ------------------------------------------------------------------ /batch/run */

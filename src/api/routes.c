@@ -450,31 +450,30 @@ static void h_delete(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		ac_api_ok(resp, 200, json_string("Sandbox removed"));
 }
 
-static void h_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+/* start, stop, recover: the operation, then the sandbox as it is now. */
+static void sandbox_op(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp,
+		       int (*op)(ac_manager_t *, const char *, ac_error_t **))
 {
 	ac_error_t *e = NULL;
-	if (ac_manager_start(api->m, req->params[0], &e) < 0)
+	if (op(api->m, req->params[0], &e) < 0)
 		ac_api_fail_error(resp, e);
 	else
 		reply_info(api, req->params[0], 200, resp);
+}
+
+static void h_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	sandbox_op(api, req, resp, ac_manager_start);
 }
 
 static void h_stop(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
-	ac_error_t *e = NULL;
-	if (ac_manager_stop(api->m, req->params[0], &e) < 0)
-		ac_api_fail_error(resp, e);
-	else
-		reply_info(api, req->params[0], 200, resp);
+	sandbox_op(api, req, resp, ac_manager_stop);
 }
 
 static void h_recover(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
-	ac_error_t *e = NULL;
-	if (ac_manager_recover(api->m, req->params[0], &e) < 0)
-		ac_api_fail_error(resp, e);
-	else
-		reply_info(api, req->params[0], 200, resp);
+	sandbox_op(api, req, resp, ac_manager_recover);
 }
 
 static void h_extend(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
