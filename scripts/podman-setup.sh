@@ -78,7 +78,8 @@ podman_setup() {
 		PODMAN_REASON="podman import failed: $(tail -n 1 <<<"$out")"
 		return 1
 	fi
-	setsid podman system service --time=0 "unix://$P/podman.sock" >"$P/service.log" 2>&1 </dev/null &
+	# From its own directory: conmon drops an "oom" marker file in its working directory.
+	(cd "$P" && exec setsid podman system service --time=0 "unix://$P/podman.sock" >"$P/service.log" 2>&1 </dev/null) &
 	echo $! >"$P/service.pid"
 	export DOCKER_HOST=unix://$P/podman.sock
 	local i

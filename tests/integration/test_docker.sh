@@ -192,7 +192,8 @@ check_contains "... says the engine cannot be reached" "$ERR" "cannot reach the 
 acx create "gone-$ID" --backend podman --image "$IMG"
 check_rc "daemon gone: create fails" 1
 check_eq "... and leaves no sandbox" "" "$(ac_names | grep -x "gone-$ID")"
-setsid podman system service --time=0 "$DOCKER_HOST" >>"$PODMAN_DIR/service.log" 2>&1 </dev/null &
+# From its own directory: conmon drops an "oom" marker file in its working directory.
+(cd "$PODMAN_DIR" && exec setsid podman system service --time=0 "$DOCKER_HOST" >>"$PODMAN_DIR/service.log" 2>&1 </dev/null) &
 echo $! >"$PODMAN_DIR/service.pid"
 wait_until 10 curl -sf --unix-socket "$SOCK" http://d/_ping
 check_eq "after the engine restarts, the sandbox is found again" running "$(ac_status "$B")"
