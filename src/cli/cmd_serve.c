@@ -1,5 +1,6 @@
 /* agentcell serve: the HTTP API (src/api), compatible with agentkernel's SDKs, with MCP over
  * Streamable HTTP at /mcp. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,20 @@ static char **api_keys(json_t *cfg)
 			exit(1);
 		}
 	return keys;
+}
+
+#define STOP_GRACE_S 10
+
+/* Exits STOP_GRACE_S after the stop began, or at a second SIGINT/SIGTERM. */
+static void *stop_watchdog(void *arg)
+{
+	const sigset_t *stop = arg;
+	struct timespec t = {.tv_sec = STOP_GRACE_S};
+	siginfo_t si;
+	int sig = sigtimedwait(stop, &si, &t);
+	fprintf(stderr, "agentcell: %s: exiting with requests still running\n",
+		sig > 0 ? "stopped again" : "still busy after 10 s");
+	_exit(sig > 0 ? 130 : 0);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -118,6 +133,10 @@ int cmd_serve(int argc, char **argv)
 	int sig = 0;
 	sigwait(&stop, &sig);
 	fprintf(stderr, "agentcell: %s, stopping the API server\n", strsignal(sig));
+	/* Stopping waits for the requests in flight; a long exec must not hold it for ever. */
+	pthread_t th;
+	if (pthread_create(&th, NULL, stop_watchdog, &stop) == 0)
+		pthread_detach(th);
 	rc = 0;
 out:
 	ac_server_stop(srv);
