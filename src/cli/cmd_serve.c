@@ -129,7 +129,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "agentcell: serving the API on http://%s%s%s:%u (%s)\n",
 			strchr(so.host, ':') ? "[" : "", so.host, strchr(so.host, ':') ? "]" : "",
 			ac_server_port(srv),
-			api.keys && api.keys[0] ? "API key required" : "no API key: loopback only");
+			api.keys && api.keys[0] ? "API key required" : "no API key, loopback only");
 	int sig = 0;
 	sigwait(&stop, &sig);
 	fprintf(stderr, "agentcell: %s, stopping the API server\n", strsignal(sig));

@@ -379,6 +379,11 @@ uniq_id() { printf '%s%s' "$$" "$RANDOM"; }
 _ac_cleanup() {
 	local rc=$? p n cmd
 	set +e
+	# A file that stopped early (an unset variable, a failed command under set -e) skipped
+	# its remaining checks: that is a failure, not a quiet pass.
+	if [ "$rc" -ne 0 ] && [ "$AC_FAILED" -eq 0 ]; then
+		fail "$AC_TEST_NAME ran to its end" "it exited early with status $rc"
+	fi
 	for cmd in "${AC_CLEANUP_CMDS[@]}"; do eval "$cmd" >/dev/null 2>&1; done
 	for p in "${AC_BG_PIDS[@]}"; do kill -9 -- "-$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
 	if [ -n "${AGENTCELL_HOME:-}" ] && [ -d "$AGENTCELL_HOME" ]; then

@@ -227,6 +227,29 @@ else
 	fail "serve --socket starts" "$(cat "$AC_TMP/unix.err")"
 fi
 
+# Stopping with a long exec in flight: the server waits at most 10 s, then exits anyway;
+# the sandbox and its command are not harmed.
+LONG=long-$(uniq_id)
+if start_server longstop -- --port 0; then
+	R=$(curl -s --max-time 20 -X POST -d "{\"name\":\"$LONG\"}" "http://127.0.0.1:$SRV_PORT/sandboxes")
+	check_eq "a sandbox for the stop test is created" true "$(jq -r .success <<<"$R")"
+	curl -s --max-time 60 -X POST -d '{"command":["sleep","60"]}' \
+		"http://127.0.0.1:$SRV_PORT/sandboxes/$LONG/exec" >/dev/null 2>&1 &
+	bg_track $!
+	sleep 1
+	T0=$(date +%s)
+	kill -TERM "$SRV_PID"
+	for _ in $(seq 1 400); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
+	check_fail "stop with a long exec in flight: the server is gone within 20 s" kill -0 "$SRV_PID"
+	check_le "stop with a long exec in flight: it waited at most ~11 s" "$(($(date +%s) - T0))" 12
+	check_contains "stop with a long exec in flight: it says why it exits" \
+		"$(cat "$AC_TMP/longstop.err")" "exiting with requests still running"
+	check_eq "the sandbox still runs after the server left" running "$(ac_status "$LONG")"
+	ac remove "$LONG" >/dev/null 2>&1
+else
+	fail "serve for the stop test starts" "$(cat "$AC_TMP/longstop.err")"
+fi
+
 # A stale socket of an earlier server is replaced; a regular file is not.
 : >"$AC_TMP/not-a-socket"
 OUT=$(timeout -k 2 10 "$AGENTCELL" serve --socket "$AC_TMP/not-a-socket" 2>&1 </dev/null)
