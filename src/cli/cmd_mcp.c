@@ -1,7 +1,10 @@
 /* agentcell mcp: the MCP server (src/mcp) on stdio. One JSON-RPC message per line in, one
- * per line out; requests are handled one after the other, in order. */
+ * per line out. tools/call requests run concurrently (agents call tools in parallel), each on
+ * a thread of its own, at most MCP_INFLIGHT at once; everything else is answered in order
+ * by the reading thread. Replies are whole lines, written under a lock. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,9 @@
 #include "agentcell/util.h"
 #include "cli/cli.h"
 #include "mcp/mcp.h"
+#include "runtime/runtime.h"
+
+#define MCP_INFLIGHT 16
 
 #define READ_CHUNK (64u * 1024)
 
@@ -17,6 +23,10 @@ typedef struct stdio_server {
 	ac_mcp_t *srv;
 	ac_mcp_conn_t conn;
 	int in, out;
+	pthread_mutex_t out_lock; /* one reply line at a time */
+	pthread_mutex_t lock;	  /* inflight */
+	pthread_cond_t idle;
+	int inflight;
 } stdio_server_t;
 
 /* Sends one reply line; false when the client is gone. */
@@ -24,8 +34,80 @@ static bool send_line(stdio_server_t *s, char *reply)
 {
 	size_t n = strlen(reply);
 	reply[n] = '\n'; /* replaces the NUL: the buffer is not a string any more */
+	pthread_mutex_lock(&s->out_lock);
 	bool ok = ac_write_all(s->out, reply, n + 1) == 0;
+	pthread_mutex_unlock(&s->out_lock);
 	free(reply);
+	return ok;
+}
+
+typedef struct job {
+	stdio_server_t *s;
+	ac_mcp_conn_t conn; /* a copy: a later initialize does not change a running call */
+	char *line;
+	size_t len;
+} job_t;
+
+static void *job_main(void *arg)
+{
+	job_t *j = arg;
+	char *reply = NULL;
+	ac_error_t *e = NULL;
+	if (ac_mcp_handle(j->s->srv, &j->conn, j->line, j->len, &reply, &e) < 0) {
+		fprintf(stderr, "agentcell mcp: %s\n", e->msg);
+		ac_error_free(e);
+	} else if (reply) {
+		send_line(j->s, reply);
+	}
+	pthread_mutex_lock(&j->s->lock);
+	j->s->inflight--;
+	pthread_cond_broadcast(&j->s->idle);
+	pthread_mutex_unlock(&j->s->lock);
+	free(j->line);
+	free(j);
+	return NULL;
+}
+
+/* Whether the line is one tools/call request (the calls worth a thread of their own). */
+static bool is_tool_call(const char *line, size_t len)
+{
+	json_t *m = json_loadb(line, len, 0, NULL);
+	const char *method = json_string_value(json_object_get(m, "method"));
+	bool call = method && !strcmp(method, "tools/call") && json_object_get(m, "id");
+	json_decref(m);
+	return call;
+}
+
+/* Runs a tools/call on its own thread; false if it must run here instead. */
+static bool dispatch(stdio_server_t *s, const char *line, size_t len)
+{
+	job_t *j = malloc(sizeof(*j));
+	char *copy = malloc(len);
+	if (!j || !copy) {
+		free(j);
+		free(copy);
+		return false;
+	}
+	memcpy(copy, line, len);
+	*j = (job_t){.s = s, .conn = s->conn, .line = copy, .len = len};
+	pthread_mutex_lock(&s->lock);
+	while (s->inflight >= MCP_INFLIGHT)
+		pthread_cond_wait(&s->idle, &s->lock);
+	s->inflight++;
+	pthread_mutex_unlock(&s->lock);
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_t th;
+	bool ok = pthread_create(&th, &a, job_main, j) == 0;
+	pthread_attr_destroy(&a);
+	if (!ok) {
+		pthread_mutex_lock(&s->lock);
+		s->inflight--;
+		pthread_mutex_unlock(&s->lock);
+		free(copy);
+		free(j);
+	}
 	return ok;
 }
 
@@ -38,6 +120,8 @@ static bool handle_line(stdio_server_t *s, const char *line, size_t len)
 		i++;
 	if (i == len)
 		return true; /* blank lines are no messages */
+	if (s->conn.version[0] && is_tool_call(line + i, len - i) && dispatch(s, line + i, len - i))
+		return true;
 	char *reply = NULL;
 	ac_error_t *e = NULL;
 	if (ac_mcp_handle(s->srv, &s->conn, line, len, &reply, &e) < 0) {
@@ -159,8 +243,19 @@ int cmd_mcp(int argc, char **argv)
 		ac_manager_free(m);
 		return cli_error(e);
 	}
-	stdio_server_t s = {.srv = srv};
+	stdio_server_t s = {.srv = srv,
+			    .out_lock = PTHREAD_MUTEX_INITIALIZER,
+			    .lock = PTHREAD_MUTEX_INITIALIZER,
+			    .idle = PTHREAD_COND_INITIALIZER};
+	/* Commands run on several threads: none of them may change signal dispositions. */
+	ac_rt_relay_signals = false;
+	json_object_seed(0);
 	int rc = take_stdio(&s) < 0 ? 1 : serve(&s);
+	/* End of input: the calls still running answer before we go. */
+	pthread_mutex_lock(&s.lock);
+	while (s.inflight > 0)
+		pthread_cond_wait(&s.idle, &s.lock);
+	pthread_mutex_unlock(&s.lock);
 	if (s.in >= 0)
 		close(s.in);
 	if (s.out >= 0)

@@ -228,7 +228,7 @@ const cli_command_t cli_commands[] = {
      "Runs an MCP (Model Context Protocol) server on standard input and output: one JSON-RPC\n"
      "message per line. Tools: sandbox_run, sandbox_create, sandbox_exec, sandbox_list,\n"
      "sandbox_start, sandbox_stop, sandbox_remove, sandbox_file_read, sandbox_file_write,\n"
-     "sandbox_extend_ttl. Requests are handled in order, one at a time. Register it with\n"
+     "sandbox_extend_ttl. Tool calls run in parallel (up to 16). Register it with\n"
      "e.g. 'claude mcp add agentcell -- agentcell mcp' (see the README).\n\n"
      "  --config FILE         agentcell.toml for sandbox_run and sandbox_create (default\n"
      "                        ./agentcell.toml, else $AGENTCELL_HOME/agentcell.toml)\n",

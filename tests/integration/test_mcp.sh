@@ -106,3 +106,46 @@ else
 		skip "MCP over Streamable HTTP" "this build's serve has no /mcp"
 	fi
 fi
+
+# ------------------------------------------------------------------ concurrency on stdio
+# Agents call tools in parallel: two 2-second calls answer together, a ping sent after them
+# answers at once, and the calls still running at end of input answer before the server goes.
+PAR=mcpar-$(uniq_id)
+check_ac "create $PAR for the concurrency checks" create "$PAR"
+check_ac "start $PAR" start "$PAR"
+OUT=$(PAR=$PAR timeout -k 5 60 /usr/bin/python3 - "$AGENTCELL" <<'PYEOF'
+import json, os, subprocess, sys, time
+p = subprocess.Popen([sys.argv[1], "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL, text=True)
+def send(m):
+    p.stdin.write(json.dumps(m) + "\n"); p.stdin.flush()
+send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+p.stdout.readline()
+send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+t0 = time.time()
+for i in (2, 3):
+    send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "sandbox_exec",
+          "arguments": {"name": os.environ["PAR"], "command": ["sh", "-c", "sleep 2; echo c%d" % i]}}})
+send({"jsonrpc": "2.0", "id": 9, "method": "ping"})
+send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "sandbox_exec",
+      "arguments": {"name": os.environ["PAR"], "command": ["sh", "-c", "sleep 1; echo last"]}}})
+p.stdin.close()
+seen = {}
+for line in p.stdout:
+    m = json.loads(line)
+    seen[m["id"]] = (round(time.time() - t0, 2), json.dumps(m.get("result", {})))
+p.wait()
+print("ping_first=%s" % (seen[9][0] < 1.0))
+print("parallel=%s" % (max(seen[2][0], seen[3][0]) < 3.5))
+print("outputs=%s" % ("c2" in seen[2][1] and "c3" in seen[3][1]))
+print("eof_waits=%s" % ("last" in seen.get(4, (0, ""))[1]))
+print("exit=%d" % p.returncode)
+PYEOF
+)
+check_contains "stdio: a ping answers while tool calls run" "$OUT" "ping_first=True"
+check_contains "stdio: two 2-second tool calls run in parallel (< 3.5 s)" "$OUT" "parallel=True"
+check_contains "stdio: each parallel call gets its own output" "$OUT" "outputs=True"
+check_contains "stdio: a call still running at end of input answers before the server exits" "$OUT" "eof_waits=True"
+check_contains "stdio: the server exits 0 at end of input" "$OUT" "exit=0"
+check_ac "remove $PAR" remove "$PAR"
