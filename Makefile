@@ -40,7 +40,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all unit fuzz clean format check-format
+.PHONY: all unit fuzz libfuzzer clean format check-format
 all: $(BUILD)/agentcell $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -63,12 +63,27 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagentcell.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libagentcell.a $(LIBS) -lcmocka
 
-# Fuzz targets: a libFuzzer build with clang (make fuzz CC=clang), or, with any compiler,
-# a replay driver that runs each target over its corpus (used by the test suite).
+# Fuzz targets: with any compiler, a replay driver that runs each target over its corpus
+# (used by the test suite). `make libfuzzer` builds real libFuzzer binaries with clang into
+# build/libfuzzer/fuzz/ (library instrumented too); run it on a scratch copy of the corpus
+# (libFuzzer adds what it finds to the first directory given), e.g.
+#   mkdir -p /tmp/new && build/libfuzzer/fuzz/fuzz_api -max_total_time=300 /tmp/new \
+#       tests/fuzz/corpus/fuzz_api
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libagentcell.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(BUILD)/libagentcell.a $(LIBS)
 fuzz: $(FUZZ_BINS)
+
+LIBFUZZER_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+libfuzzer:
+	$(MAKE) CC=clang SAN=0 BUILD=build/libfuzzer \
+		CFLAGS="-fsanitize=fuzzer-no-link $(LIBFUZZER_SAN)" build/libfuzzer/libagentcell.a
+	@mkdir -p build/libfuzzer/fuzz
+	for f in $(FUZZ_SRCS); do \
+		clang $(filter-out -Wno-format-truncation,$(CFLAGS_BASE)) -O1 -g -fsanitize=fuzzer $(LIBFUZZER_SAN) -o \
+		    build/libfuzzer/fuzz/$$(basename $$f .c) $$f build/libfuzzer/libagentcell.a \
+		    $(LIBS) || exit 1; \
+	done
 
 unit: $(UNIT_BINS)
 
