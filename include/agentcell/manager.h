@@ -62,6 +62,12 @@ json_t *ac_agents_table(void);
 
 int ac_manager_open(const char *home, ac_manager_t **out, ac_error_t **err);
 void ac_manager_free(ac_manager_t *m);
+/* For front ends that act for other users (serve: the HTTP API and MCP over HTTP): from now
+ * on no request takes anything of the host's file system. A directory image must lie below
+ * one of image_roots (NULL or empty: only "host" and container images), and no host
+ * directory is mounted at /workspace (the permissive profile's mount_cwd is off; asking for
+ * it is AC_ERR_PERMISSION). */
+int ac_manager_restrict_host(ac_manager_t *m, char *const *image_roots, ac_error_t **err);
 ac_store_t *ac_manager_store(ac_manager_t *m);
 
 /* Applies the profile and validates: the resulting state object (not saved). */

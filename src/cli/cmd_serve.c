@@ -53,6 +53,8 @@ int cmd_serve(int argc, char **argv)
 {
 	ac_server_opts_t so = {.host = "127.0.0.1", .port = 18888};
 	const char *config_path = NULL, *v;
+	char *image_roots[17] = {0};
+	int nroots = 0;
 	for (int i = 1; i < argc; i++) {
 		int r;
 		uint64_t port;
@@ -76,6 +78,12 @@ int cmd_serve(int argc, char **argv)
 			if (r < 0)
 				return -r;
 			config_path = v;
+		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--image-root", &v)) != 0) {
+			if (r < 0)
+				return -r;
+			if (nroots == 16)
+				return cli_usage("serve", "at most 16 --image-root");
+			image_roots[nroots++] = (char *)v;
 		} else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
 			so.verbose = true;
 		} else {
@@ -88,6 +96,11 @@ int cmd_serve(int argc, char **argv)
 		return code;
 	json_t *cfg = NULL;
 	ac_error_t *e = NULL;
+	/* Requests come from other users: nothing of the host's file system unless allowed. */
+	if (ac_manager_restrict_host(m, image_roots, &e) < 0) {
+		ac_manager_free(m);
+		return cli_error(e);
+	}
 	if (ac_config_load(config_path, ac_store_home(ac_manager_store(m)), &cfg, &e) < 0) {
 		ac_manager_free(m);
 		return cli_error(e);

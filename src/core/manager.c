@@ -19,7 +19,49 @@
 
 struct ac_manager {
 	ac_store_t *store;
+	bool restricted;    /* see ac_manager_restrict_host */
+	char **image_roots; /* realpaths, NULL-terminated */
 };
+
+int ac_manager_restrict_host(ac_manager_t *m, char *const *image_roots, ac_error_t **err)
+{
+	size_t n = 0;
+	while (image_roots && image_roots[n])
+		n++;
+	char **roots = calloc(n + 1, sizeof(char *));
+	if (!roots)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		char real[PATH_MAX];
+		struct stat st;
+		if (!realpath(image_roots[i], real) || stat(real, &st) < 0 ||
+		    !S_ISDIR(st.st_mode) || !strcmp(real, "/")) {
+			ac_strv_free(roots);
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "image root '%s' must be an existing directory other "
+					    "than /",
+					    image_roots[i]);
+		}
+		if (!(roots[i] = strdup(real))) {
+			ac_strv_free(roots);
+			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+		}
+	}
+	ac_strv_free(m->image_roots);
+	m->image_roots = roots;
+	m->restricted = true;
+	return 0;
+}
+
+static bool below_a_root(char *const *roots, const char *path)
+{
+	for (char *const *r = roots; r && *r; r++) {
+		size_t l = strlen(*r);
+		if (!strncmp(path, *r, l) && (path[l] == '/' || path[l] == '\0'))
+			return true;
+	}
+	return false;
+}
 
 int ac_manager_open(const char *home, ac_manager_t **out, ac_error_t **err)
 {
@@ -44,6 +86,7 @@ void ac_manager_free(ac_manager_t *m)
 	if (!m)
 		return;
 	ac_store_free(m->store);
+	ac_strv_free(m->image_roots);
 	free(m);
 }
 
@@ -207,7 +250,22 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 		if (strcmp(image, "/") == 0)
 			return ac_error_set(err, AC_ERR_INVALID, 0,
 					    "the host's / cannot be an image: use --image host");
+		if (m->restricted && !below_a_root(m->image_roots, image))
+			return ac_error_set(err, AC_ERR_PERMISSION, 0,
+					    "image directory '%s' is not allowed here: only 'host' "
+					    "or a directory below an image root of the server "
+					    "(serve --image-root DIR)",
+					    img);
 		img = image;
+	}
+	/* Requests from other users mount nothing of the host (permissive's /workspace would
+	 * be the server's working directory, writable). */
+	if (m->restricted && r.mount_cwd) {
+		if (o->mount_cwd_set && o->mount_cwd)
+			return ac_error_set(err, AC_ERR_PERMISSION, 0,
+					    "mounting a host directory at /workspace is not "
+					    "allowed here");
+		r.mount_cwd = false;
 	}
 	char cwd[PATH_MAX];
 	if (r.mount_cwd) {

@@ -227,6 +227,41 @@ else
 	fail "serve --socket starts" "$(cat "$AC_TMP/unix.err")"
 fi
 
+# Requests come from other users: nothing of the host's file system reaches a sandbox
+# unless the server allows it. A directory image is refused (e.g. /etc, whose shadow file the
+# sandbox's root could then read), the permissive profile mounts no /workspace (it would be
+# the server's working directory, writable), and --image-root allows what is below it.
+IMGROOT=$AC_TMP/images
+mkdir -p "$IMGROOT/tiny/bin" "$AC_TMP/serve-cwd"
+cp /bin/busybox "$IMGROOT/tiny/bin/" 2>/dev/null || cp "$(command -v busybox)" "$IMGROOT/tiny/bin/"
+ln -sf busybox "$IMGROOT/tiny/bin/sh"
+echo "server-secret-$(uniq_id)" >"$AC_TMP/serve-cwd/secret.txt"
+cd "$AC_TMP/serve-cwd" || exit 1
+start_server hostfs -- --port 0 --image-root "$IMGROOT"
+HOSTFS_OK=$?
+cd "$AC_REPO" || exit 1
+if [ "$HOSTFS_OK" = 0 ]; then
+	U=http://127.0.0.1:$SRV_PORT
+	HN=hostfs-$(uniq_id)
+	R=$(curl -s -w '\n%{http_code}' -X POST -d "{\"name\":\"$HN\",\"image\":\"/etc\"}" "$U/sandboxes")
+	check_eq "a host directory image (/etc) is refused over the API: 403" 403 "$(tail -n1 <<<"$R")"
+	check_contains "and the message says why" "$(head -n1 <<<"$R")" "image root"
+	check_eq "and nothing was created" "" "$(ac_list_entry "$HN")"
+	R=$(curl -s -X POST -d "{\"command\":[\"cat\",\"/etc/hostname\"],\"image\":\"/root\"}" "$U/run")
+	check_eq "a host directory image is refused for /run too" false "$(jq -r .success <<<"$R")"
+	R=$(curl -s -X POST -d "{\"name\":\"$HN\",\"profile\":\"permissive\"}" "$U/sandboxes")
+	check_eq "permissive over the API: created" true "$(jq -r .success <<<"$R")"
+	R=$(curl -s -X POST -d '{"command":["sh","-c","cat /workspace/secret.txt 2>/dev/null || echo no-workspace"]}' "$U/sandboxes/$HN/exec")
+	check_eq "permissive over the API mounts nothing of the server's directory" no-workspace \
+		"$(jq -r .data.output <<<"$R" | tr -d '\n')"
+	curl -s -X DELETE "$U/sandboxes/$HN" >/dev/null
+	R=$(curl -s -X POST -d "{\"command\":[\"/bin/sh\",\"-c\",\"echo from-image\"],\"image\":\"$IMGROOT/tiny\"}" "$U/run")
+	check_eq "an image below --image-root is allowed" from-image "$(jq -r .data.output <<<"$R" | tr -d '\n')"
+	stop_server hostfs "$SRV_PID"
+else
+	fail "serve --image-root starts" "$(cat "$AC_TMP/hostfs.err")"
+fi
+
 # Stopping with a long exec in flight: the server waits at most 10 s, then exits anyway;
 # the sandbox and its command are not harmed.
 LONG=long-$(uniq_id)
