@@ -10,55 +10,11 @@
 // end whatever happened.
 import http from "node:http";
 
+import { check, clip, diag, eq, finish, notOk, ok, step } from "./tap.mjs";
 const BASE = process.argv[2] || process.env.AGENTCELL_URL || "http://127.0.0.1:18888";
 const KEY = process.argv[3] || process.env.AGENTCELL_API_KEY || "";
 const P = `raw-${process.pid}`;
 const U = new URL(BASE);
-
-// ------------------------------------------------------------------ reporting
-
-let passed = 0;
-let failed = 0;
-function clip(v) {
-	let s;
-	try {
-		s = typeof v === "string" ? v : JSON.stringify(v);
-	} catch {
-		s = String(v);
-	}
-	if (s === undefined) s = String(v);
-	return s.length > 1500 ? `${s.slice(0, 1500)}...` : s;
-}
-function diag(lines) {
-	for (const l of lines) for (const s of String(l).split("\n")) console.log(`#   ${s}`);
-}
-function ok(desc) {
-	passed++;
-	console.log(`ok - ${desc}`);
-}
-function notOk(desc, ...why) {
-	failed++;
-	console.log(`not ok - ${desc}`);
-	diag(why);
-}
-function check(desc, cond, ...why) {
-	if (cond) ok(desc);
-	else notOk(desc, ...why);
-	return !!cond;
-}
-function eq(desc, expected, actual) {
-	const e = clip(expected);
-	const a = clip(actual);
-	return check(desc, e === a, `expected: ${e}`, `actual:   ${a}`);
-}
-async function step(desc, fn) {
-	try {
-		return await fn();
-	} catch (err) {
-		notOk(desc, `threw ${err?.name}: ${err?.message}`);
-		return undefined;
-	}
-}
 
 const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -890,5 +846,4 @@ try {
 } finally {
 	await cleanup();
 }
-console.log(`# api_raw: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("api_raw");

@@ -16,58 +16,11 @@ import {
 	ValidationError,
 } from "agentkernel";
 
+import { check, clip, diag, eq, finish, notOk, ok, step } from "./tap.mjs";
 const BASE = process.argv[2] || process.env.AGENTCELL_URL || "http://127.0.0.1:18888";
 const KEY = process.argv[3] || process.env.AGENTCELL_API_KEY || undefined;
 const P = `sdk-${process.pid}`;
 
-// ------------------------------------------------------------------ reporting
-
-let passed = 0;
-let failed = 0;
-
-function diag(lines) {
-	for (const l of lines) {
-		for (const s of String(l).split("\n")) console.log(`#   ${s}`);
-	}
-}
-function clip(v) {
-	let s;
-	try {
-		s = typeof v === "string" ? v : JSON.stringify(v);
-	} catch {
-		s = String(v);
-	}
-	if (s === undefined) s = String(v);
-	return s.length > 2000 ? `${s.slice(0, 2000)}...` : s;
-}
-function ok(desc) {
-	passed++;
-	console.log(`ok - ${desc}`);
-}
-function notOk(desc, ...why) {
-	failed++;
-	console.log(`not ok - ${desc}`);
-	diag(why);
-}
-function check(desc, cond, ...why) {
-	if (cond) ok(desc);
-	else notOk(desc, ...why);
-	return !!cond;
-}
-function eq(desc, expected, actual) {
-	const e = clip(expected);
-	const a = clip(actual);
-	return check(desc, e === a, `expected: ${e}`, `actual:   ${a}`);
-}
-// Runs fn; a throw is a failed check (with the error), else fn decides.
-async function step(desc, fn) {
-	try {
-		return await fn();
-	} catch (err) {
-		notOk(desc, `threw ${err?.name}: ${err?.message}`);
-		return undefined;
-	}
-}
 // Expects fn to throw an error of class cls; returns the error.
 async function throws(desc, cls, fn, more) {
 	try {
@@ -501,5 +454,4 @@ try {
 } finally {
 	await cleanup();
 }
-console.log(`# sdk_scenario: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("sdk_scenario");
