@@ -213,8 +213,16 @@ static void reply_capture(exec_req_t *x, int rc, ac_error_t *e, ac_capture_t *c,
 	ac_error_free(e);
 }
 
+/* serve --exec-timeout: for commands whose request sets none (detached ones excepted). */
+static void default_timeout(ac_api_t *api, exec_req_t *x)
+{
+	if (x->cmd.timeout <= 0 && api->exec_timeout > 0)
+		x->cmd.timeout = api->exec_timeout;
+}
+
 static int run_capture(ac_api_t *api, exec_req_t *x, ac_capture_t *c, ac_error_t **e)
 {
+	default_timeout(api, x);
 	return ac_exec_capture(api->m, x->run ? NULL : x->sandbox, &x->o, &x->cmd, 0, c, e);
 }
 
@@ -419,6 +427,7 @@ static void sse_main(void *ctx, int fd)
 		  json_pack("{ss ss?}", "stage", "executing", "sandbox", s->x.sandbox));
 	ac_result_t res = {0};
 	ac_error_t *e = NULL;
+	default_timeout(s->api, &s->x);
 	int rc = ac_exec_pumped(s->api->m, s->x.run ? NULL : s->x.sandbox, &s->x.o, &s->x.cmd,
 				sse_output, s, &res, &e);
 	for (int i = 0; i < 2; i++)

@@ -21,6 +21,7 @@ typedef struct ac_api {
 	char **keys; /* accepted API keys, NULL-terminated; none: no authentication */
 	struct ac_mcp *mcp;
 	unsigned batch_parallel; /* concurrent commands of one /batch/run */
+	double exec_timeout;	 /* seconds, for commands a request gives none (0: none) */
 } ac_api_t;
 
 typedef struct ac_api_req {

@@ -54,6 +54,7 @@ int cmd_serve(int argc, char **argv)
 	ac_server_opts_t so = {.host = "127.0.0.1", .port = 18888};
 	const char *config_path = NULL, *v;
 	char *image_roots[17] = {0};
+	double exec_timeout = 0;
 	int nroots = 0;
 	for (int i = 1; i < argc; i++) {
 		int r;
@@ -78,6 +79,18 @@ int cmd_serve(int argc, char **argv)
 			if (r < 0)
 				return -r;
 			config_path = v;
+		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--exec-timeout", &v)) !=
+			   0) {
+			if (r < 0)
+				return -r;
+			uint64_t secs;
+			if (ac_duration_parse(v, &secs) < 0 || secs > 7 * 86400)
+				return cli_usage(
+				    "serve",
+				    "--exec-timeout must be a duration up to 7d (90s, 30m, "
+				    "2h), not '%s'",
+				    v);
+			exec_timeout = (double)secs;
 		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--image-root", &v)) != 0) {
 			if (r < 0)
 				return -r;
@@ -119,7 +132,8 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-	ac_api_t api = {.m = m, .keys = api_keys(cfg), .batch_parallel = 4};
+	ac_api_t api = {
+	    .m = m, .keys = api_keys(cfg), .batch_parallel = 4, .exec_timeout = exec_timeout};
 	if (!api.keys) {
 		fprintf(stderr, "agentcell: out of memory\n");
 		return 1;

@@ -210,7 +210,7 @@ const cli_command_t cli_commands[] = {
      cmd_metrics},
     {"serve", NULL, "serve the HTTP API (agentkernel-compatible) and MCP over HTTP",
      "agentcell serve [--host ADDR] [--port N] [--socket PATH] [--config FILE]\n"
-     "                [--image-root DIR]...\n\n"
+     "                [--exec-timeout D] [--image-root DIR]...\n\n"
      "Serves the HTTP API that agentkernel's SDKs speak (npm, Python, Go, Rust, Swift) on\n"
      "127.0.0.1:18888, and the MCP tools over Streamable HTTP at /mcp. Requests run in\n"
      "parallel, one thread per connection. An API key ($AGENTCELL_API_KEY,\n"
@@ -222,6 +222,8 @@ const cli_command_t cli_commands[] = {
      "  --socket PATH         listen on a unix socket (mode 0600) instead\n"
      "  --config FILE         agentcell.toml to read (default ./agentcell.toml, else\n"
      "                        $AGENTCELL_HOME/agentcell.toml)\n"
+     "  --exec-timeout D      time limit of a command whose request sets none (90s, 30m,\n"
+     "                        2h; default: none; detached commands are not limited)\n"
      "  --image-root DIR      allow directory images below DIR (repeatable; by default\n"
      "                        requests may use only 'host' and container images, and\n"
      "                        nothing of the host is mounted at /workspace)\n"

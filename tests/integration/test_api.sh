@@ -262,6 +262,24 @@ else
 	fail "serve --image-root starts" "$(cat "$AC_TMP/hostfs.err")"
 fi
 
+# serve --exec-timeout: a command whose request sets no timeout is limited; one that sets
+# its own keeps it.
+acx serve --exec-timeout 0
+check_rc "serve --exec-timeout 0: usage error (exit 2)" 2
+if start_server exectimeout -- --port 0 --exec-timeout 2s; then
+	U=http://127.0.0.1:$SRV_PORT
+	T0=$(date +%s)
+	R=$(curl -s --max-time 30 -X POST -d '{"command":["sleep","20"],"full":true}' "$U/run")
+	check_eq "--exec-timeout 2s: a request without a timeout is stopped (124)" 124 "$(jq -r .data.exit_code <<<"$R")"
+	check_eq "--exec-timeout 2s: timed_out is reported" true "$(jq -r .data.timed_out <<<"$R")"
+	check_le "--exec-timeout 2s: within a few seconds" "$(($(date +%s) - T0))" 8
+	R=$(curl -s --max-time 30 -X POST -d '{"command":["sh","-c","sleep 3; echo late"],"timeout":10}' "$U/run")
+	check_eq "--exec-timeout 2s: a request's own timeout wins" late "$(jq -r .data.output <<<"$R" | tr -d '\n')"
+	stop_server exectimeout "$SRV_PID"
+else
+	fail "serve --exec-timeout starts" "$(cat "$AC_TMP/exectimeout.err")"
+fi
+
 # Stopping with a long exec in flight: the server waits at most 10 s, then exits anyway;
 # the sandbox and its command are not harmed.
 LONG=long-$(uniq_id)
