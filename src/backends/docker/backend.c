@@ -756,8 +756,9 @@ static int docker_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, in
 		 * its own route takes an interval. */
 		if (is_podman(st))
 			snprintf(path, sizeof(path),
-				 LIBPOD_PREFIX "/containers/%s/wait?condition=stopped&condition=exited"
-					       "&interval=10ms",
+				 LIBPOD_PREFIX
+				 "/containers/%s/wait?condition=stopped&condition=exited"
+				 "&interval=10ms",
 				 id);
 		else
 			snprintf(path, sizeof(path), "/containers/%s/wait", id);
@@ -766,8 +767,8 @@ static int docker_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, in
 				      err);
 		if (rc == 0) {
 			/* Docker: {"StatusCode": N}; libpod: N. */
-			json_t *j = json_loadb(w.body, w.len, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY,
-					       NULL);
+			json_t *j = json_loadb(w.body, w.len,
+					       JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, NULL);
 			json_t *code = json_is_integer(j) ? j : json_object_get(j, "StatusCode");
 			if (json_is_integer(code))
 				fill_result(res, (long long)json_integer_value(code), p.timed_out);
