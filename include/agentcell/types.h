@@ -15,6 +15,11 @@ typedef struct ac_cmd {
 	bool tty;	  /* run on a pseudo-terminal */
 	bool stdin_open;  /* pass stdin through; otherwise /dev/null */
 	unsigned short rows, cols;
+	/* > 0: the caller's connected socket (an HTTP client's): when its peer hangs up
+	 * (POLLRDHUP), the command is no longer wanted, the native backend kills the whole
+	 * command tree (or one-shot sandbox) and the call fails with AC_ERR_STATE. Data the peer
+	 * sends meanwhile does not count. <= 0: none. */
+	int cancel_fd;
 } ac_cmd_t;
 
 /* How a command ended, as a shell reports it. */

@@ -115,6 +115,8 @@ static int parse_exec_request(ac_api_req_t *req, const char *sandbox, exec_req_t
 	}
 	int rc = parse_exec(body, sandbox, x, resp);
 	json_decref(body);
+	/* A client that hangs up takes its command with it (not a detached one: see there). */
+	x->cmd.cancel_fd = req->client_fd > 0 ? req->client_fd : 0;
 	return rc;
 }
 
@@ -330,6 +332,7 @@ void ac_h_batch_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 			ac_api_fail(resp, 400, "'commands'[%zu]: %s", i, inner);
 			goto out;
 		}
+		b.x[i].cmd.cancel_fd = req->client_fd > 0 ? req->client_fd : 0;
 	}
 	unsigned par = api->batch_parallel ? api->batch_parallel : 4;
 	if (par > b.n)
@@ -450,6 +453,8 @@ static void sse_main(void *ctx, int fd)
 static void sse_free(void *ctx)
 {
 	sse_t *s = ctx;
+	if (s->x.cmd.cancel_fd > 0)
+		close(s->x.cmd.cancel_fd);
 	exec_req_free(&s->x);
 	free(s);
 }
@@ -463,9 +468,16 @@ static void start_stream(ac_api_t *api, ac_api_req_t *req, const char *sandbox, 
 	}
 	s->api = api;
 	if (parse_exec_request(req, sandbox, &s->x, resp) < 0) {
+		s->x.cmd.cancel_fd = 0;
 		sse_free(s);
 		return;
 	}
+	/* The stream's thread may outlive the server's descriptor of the connection: it
+	 * watches a duplicate of its own. */
+	s->x.cmd.cancel_fd =
+	    s->x.cmd.cancel_fd > 0 ? fcntl(s->x.cmd.cancel_fd, F_DUPFD_CLOEXEC, 3) : 0;
+	if (s->x.cmd.cancel_fd < 0)
+		s->x.cmd.cancel_fd = 0;
 	if (sandbox) {
 		/* Answer a missing or stopped sandbox with a status, before the stream starts. */
 		json_t *st = NULL;
@@ -521,6 +533,7 @@ void ac_h_detach_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		char id[AC_DETACH_ID_LEN + 1];
 		json_t *st = NULL;
 		ac_error_t *e = NULL;
+		x.cmd.cancel_fd = 0; /* outlives its request by design */
 		if (ac_detach_start(api->m, x.sandbox, &x.cmd, id, &e) < 0 ||
 		    ac_detach_status(api->m, id, &st, &e) < 0)
 			ac_api_fail_error(resp, e);

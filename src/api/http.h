@@ -35,6 +35,7 @@ typedef struct ac_api_req {
 	size_t (*query_all)(const struct ac_api_req *r, const char *key, const char **vals,
 			    size_t max);
 	void *conn;
+	int client_fd; /* the client's socket (cancels its commands when it hangs up); -1: none */
 	/* Filled by the router: the path's parameters ({name}, {id}, the file path). */
 	const char *params[AC_API_PARAMS_MAX];
 } ac_api_req_t;

@@ -38,6 +38,7 @@
 	X(MHD_queue_response)                                                                      \
 	X(MHD_destroy_response)                                                                    \
 	X(MHD_lookup_connection_value)                                                             \
+	X(MHD_get_connection_info)                                                                 \
 	X(MHD_get_connection_values)
 AC_DL_TABLE(mhd, MHD_FNS)
 
@@ -290,7 +291,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			    AC_API_BODY_MAX);
 	} else {
 		mhd_req_t m = {.c = c};
+		const union MHD_ConnectionInfo *ci =
+		    mhd_fn.MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		m.r = (ac_api_req_t){.method = method,
+				     .client_fd = ci ? ci->connect_fd : -1,
 				     .path = url,
 				     .body = cx->body ? cx->body : "",
 				     .body_len = cx->len,

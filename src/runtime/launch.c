@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -427,6 +428,34 @@ static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, 
 	return rc;
 }
 
+/* Waits until the builder b exits (false) or cancel_fd's peer hangs up: then the builder is
+ * killed, and with it the sandbox (its init dies with its parent), and true is returned.
+ * The caller reaps b. */
+static bool wait_or_cancel(pid_t b, int cancel_fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, b, 0);
+	if (pfd < 0)
+		return false;
+	struct pollfd p[2] = {{pfd, POLLIN, 0}, {cancel_fd, POLLRDHUP, 0}};
+	bool cancelled = false;
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents)
+			break;
+		if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+			kill(b, SIGKILL);
+			cancelled = true;
+			break;
+		}
+	}
+	close(pfd);
+	return cancelled;
+}
+
 int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3], ac_result_t *res,
 	      ac_error_t **err)
 {
@@ -472,6 +501,7 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3]
 		sigaction(SIGHUP, &fwd, &old_hup);
 	}
 	int status;
+	bool cancelled = cmd->cancel_fd > 0 && wait_or_cancel(b, cmd->cancel_fd);
 	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
 		;
 	ac_reap_helpers();
@@ -484,6 +514,8 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3]
 				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
 	rc = read_reports(l.report[0], res, NULL, NULL, err);
 	close(l.report[0]);
+	if (cancelled && rc == 0)
+		rc = ac_error_set(err, AC_ERR_STATE, 0, "cancelled: the caller went away");
 	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 125 && !res->signal &&
 	    res->exit_code == 125)
 		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox failed to start");

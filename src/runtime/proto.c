@@ -496,14 +496,21 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 				json_decref(m);
 			}
 		}
-		struct pollfd p[3] = {{s, POLLIN, 0},
+		struct pollfd p[4] = {{s, POLLIN, 0},
 				      {in_open ? fds[0] : -1, POLLIN, 0},
-				      {out_open ? master[0] : -1, POLLIN, 0}};
-		int n = poll(p, 3, -1);
+				      {out_open ? master[0] : -1, POLLIN, 0},
+				      {cmd->cancel_fd > 0 ? cmd->cancel_fd : -1, POLLRDHUP, 0}};
+		int n = poll(p, 4, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			ac_error_set(err, AC_ERR_INTERNAL, errno, "poll");
+			break;
+		}
+		if (p[3].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+			/* Our end of the connection goes on return: the shim then kills the
+			 * command and everything it started. */
+			ac_error_set(err, AC_ERR_STATE, 0, "cancelled: the caller went away");
 			break;
 		}
 		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {

@@ -16,6 +16,8 @@ set -u
 AC_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 AC_REPO=$(cd "$AC_LIB_DIR/../.." && pwd)
 export AGENTCELL=${AGENTCELL:-$AC_REPO/build/gcc/agentcell}
+# Absolute: some tests change directory.
+case $AGENTCELL in /*) ;; *) AGENTCELL=$PWD/$AGENTCELL ;; esac
 AC_TIMEOUT=${AC_TIMEOUT:-60}
 # The host's python3 under /usr is the one a sandbox sees (pyenv shims live in /root).
 PY=/usr/bin/python3

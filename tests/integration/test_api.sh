@@ -280,8 +280,43 @@ else
 	fail "serve --exec-timeout starts" "$(cat "$AC_TMP/exectimeout.err")"
 fi
 
-# Stopping with a long exec in flight: the server waits at most 10 s, then exits anyway;
-# the sandbox and its command are not harmed.
+# A client that hangs up takes its command with it: an exec, a one-shot run, a stream and
+# a batch are killed (their whole tree), a detached command is not, and the sandbox lives on.
+if start_server cancel -- --port 0; then
+	U=http://127.0.0.1:$SRV_PORT
+	CN=cancel-$(uniq_id)
+	curl -s --max-time 20 -X POST -d "{\"name\":\"$CN\"}" "$U/sandboxes" >/dev/null
+	T=$(uniq_id)
+	gone_after() { # PATTERN: no host process matches within 5 s
+		for _ in $(seq 1 50); do pgrep -f "$1" >/dev/null || return 0; sleep 0.1; done
+		return 1
+	}
+	curl -s --max-time 1 -X POST -d "{\"command\":[\"sh\",\"-c\",\"sleep 61.$T; touch /tmp/after\"]}" \
+		"$U/sandboxes/$CN/exec" >/dev/null
+	check "cancel: an exec whose client hung up is killed" gone_after "sleep 61.$T"
+	check_eq "cancel: and it did not go on after its sleep" none \
+		"$(ac exec "$CN" -- sh -c 'test -e /tmp/after && echo there || echo none')"
+	curl -s --max-time 1 -X POST -d "{\"command\":[\"sh\",\"-c\",\"sleep 62.$T\"]}" "$U/run" >/dev/null
+	check "cancel: a one-shot run whose client hung up is killed" gone_after "sleep 62.$T"
+	curl -sN --max-time 1 -X POST -d "{\"command\":[\"sh\",\"-c\",\"echo x; sleep 63.$T\"]}" \
+		"$U/sandboxes/$CN/exec/stream" >/dev/null
+	check "cancel: a streamed exec whose client hung up is killed" gone_after "sleep 63.$T"
+	curl -s --max-time 1 -X POST -d "{\"commands\":[{\"command\":[\"sleep\",\"64.$T\"]},{\"command\":[\"sleep\",\"64.$T\"]}]}" \
+		"$U/batch/run" >/dev/null
+	check "cancel: a batch whose client hung up is killed" gone_after "sleep 64.$T"
+	curl -s --max-time 5 -X POST -d "{\"command\":[\"sleep\",\"65.$T\"]}" "$U/sandboxes/$CN/exec/detach" >/dev/null
+	sleep 0.5
+	check "cancel: a detached command outlives its request" pgrep -f "sleep 65.$T"
+	R=$(curl -s --max-time 10 -X POST -d '{"command":["echo","alive"]}' "$U/sandboxes/$CN/exec")
+	check_eq "cancel: the sandbox still serves execs" alive "$(jq -r .data.output <<<"$R" | tr -d '\n')"
+	curl -s --max-time 20 -X DELETE "$U/sandboxes/$CN" >/dev/null
+	stop_server cancel "$SRV_PID"
+else
+	fail "serve for the cancel checks starts" "$(cat "$AC_TMP/cancel.err")"
+fi
+
+# Stopping with a long exec in flight: the server closes the connection, which cancels the
+# command (or, failing that, it waits at most 10 s and exits anyway); the sandbox lives on.
 LONG=long-$(uniq_id)
 if start_server longstop -- --port 0; then
 	R=$(curl -s --max-time 20 -X POST -d "{\"name\":\"$LONG\"}" "http://127.0.0.1:$SRV_PORT/sandboxes")
@@ -295,8 +330,8 @@ if start_server longstop -- --port 0; then
 	for _ in $(seq 1 400); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
 	check_fail "stop with a long exec in flight: the server is gone within 20 s" kill -0 "$SRV_PID"
 	check_le "stop with a long exec in flight: it waited at most ~11 s" "$(($(date +%s) - T0))" 12
-	check_contains "stop with a long exec in flight: it says why it exits" \
-		"$(cat "$AC_TMP/longstop.err")" "exiting with requests still running"
+	check_contains "stop with a long exec in flight: it says it stops" \
+		"$(cat "$AC_TMP/longstop.err")" "stopping the API server"
 	check_eq "the sandbox still runs after the server left" running "$(ac_status "$LONG")"
 	ac remove "$LONG" >/dev/null 2>&1
 else
