@@ -670,6 +670,17 @@ static size_t query_limit(ac_api_req_t *req, ac_api_resp_t *resp, bool *bad)
 	return (size_t)n;
 }
 
+/* Audit records of one sandbox (or all: NULL), the last `limit` (0: all). */
+static void reply_audit(ac_api_t *api, const char *name, size_t limit, ac_api_resp_t *resp)
+{
+	json_t *out = NULL;
+	ac_error_t *e = NULL;
+	if (ac_audit_read(api->m, name, limit, &out, &e) < 0)
+		ac_api_fail_error(resp, e);
+	else
+		ac_api_ok(resp, 200, out);
+}
+
 static void h_logs(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	const char *name = req->params[0];
@@ -685,12 +696,7 @@ static void h_logs(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		ac_api_fail(resp, 404, "no such sandbox: '%s'", name);
 		return;
 	}
-	json_t *out = NULL;
-	ac_error_t *e = NULL;
-	if (ac_audit_read(api->m, name, limit, &out, &e) < 0)
-		ac_api_fail_error(resp, e);
-	else
-		ac_api_ok(resp, 200, out);
+	reply_audit(api, name, limit, resp);
 }
 
 static void h_audit(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
@@ -704,12 +710,7 @@ static void h_audit(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		ac_api_fail(resp, 400, "invalid sandbox name '%s'", name);
 		return;
 	}
-	json_t *out = NULL;
-	ac_error_t *e = NULL;
-	if (ac_audit_read(api->m, name, limit, &out, &e) < 0)
-		ac_api_fail_error(resp, e);
-	else
-		ac_api_ok(resp, 200, out);
+	reply_audit(api, name, limit, resp);
 }
 
 static void h_gc(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
