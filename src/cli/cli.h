@@ -66,6 +66,10 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *na
 		  const char **val);
 /* Pretty-prints JSON (sorted keys) on stdout. */
 void cli_print_json(json_t *j);
+/* What a command shows: j as JSON (--json) or through text; consumes j; returns 0. */
+int cli_show(json_t *j, bool as_json, void (*text)(const json_t *j));
+/* One "KEY  VALUE" line: a string as it is, anything else as JSON. */
+void cli_print_field(const char *key, const json_t *v, int width);
 
 /* Exit status for a finished command (prints a note on timeout). */
 int cli_result_exit(const ac_result_t *r);

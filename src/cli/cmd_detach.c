@@ -40,7 +40,7 @@ static int args(const char *cmd, int argc, char **argv, const char **arg, bool n
 	return 0;
 }
 
-static void print_row(json_t *st)
+static void print_row(const json_t *st)
 {
 	json_t *cmdv = json_object_get(st, "command");
 	char line[256] = "";
@@ -58,6 +58,30 @@ static void print_row(json_t *st)
 	printf("%-12s  %-16s %-9s %-4s %-24s %s\n", ac_state_str(st, "id", "?"),
 	       ac_state_str(st, "sandbox", "?"), ac_state_str(st, "state", "?"), code,
 	       ac_state_str(st, "started_at", ac_state_str(st, "created_at", "-")), line);
+}
+
+static void print_list(const json_t *list)
+{
+	printf("%-12s  %-16s %-9s %-4s %-24s %s\n", "ID", "SANDBOX", "STATE", "EXIT", "STARTED",
+	       "COMMAND");
+	size_t i;
+	json_t *st;
+	json_array_foreach(list, i, st) print_row(st);
+}
+
+/* The fields that say something: no nulls, no false flags, no zero counts (but exit 0). */
+static void print_status(const json_t *st)
+{
+	static const char *keys[] = {"id",	   "sandbox",	  "state",  "exit_code",
+				     "signal",	   "timed_out",	  "killed", "pid",
+				     "started_at", "finished_at", "error"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
+		json_t *v = json_object_get(st, keys[i]);
+		if (!v || json_is_null(v) || (json_is_false(v)) ||
+		    (json_is_integer(v) && !json_integer_value(v) && strcmp(keys[i], "exit_code")))
+			continue;
+		cli_print_field(keys[i], v, 12);
+	}
 }
 
 int cmd_exec_list(int argc, char **argv)
@@ -82,17 +106,7 @@ int cmd_exec_list(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	if (set[0]) {
-		cli_print_json(list);
-	} else {
-		printf("%-12s  %-16s %-9s %-4s %-24s %s\n", "ID", "SANDBOX", "STATE", "EXIT",
-		       "STARTED", "COMMAND");
-		size_t i;
-		json_t *st;
-		json_array_foreach(list, i, st) print_row(st);
-	}
-	json_decref(list);
-	return 0;
+	return cli_show(list, set[0], print_list);
 }
 
 int cmd_exec_status(int argc, char **argv)
@@ -115,26 +129,7 @@ int cmd_exec_status(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	if (set[0]) {
-		cli_print_json(st);
-	} else {
-		static const char *keys[] = {"id",	   "sandbox",	  "state",  "exit_code",
-					     "signal",	   "timed_out",	  "killed", "pid",
-					     "started_at", "finished_at", "error"};
-		for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
-			json_t *v = json_object_get(st, keys[i]);
-			if (!v || json_is_null(v) || (json_is_false(v)) ||
-			    (json_is_integer(v) && !json_integer_value(v) &&
-			     strcmp(keys[i], "exit_code")))
-				continue;
-			char *s = json_is_string(v) ? strdup(json_string_value(v))
-						    : json_dumps(v, JSON_ENCODE_ANY);
-			printf("%-12s %s\n", keys[i], s ? s : "");
-			free(s);
-		}
-	}
-	json_decref(st);
-	return 0;
+	return cli_show(st, set[0], print_status);
 }
 
 /* Copies path from *off to its end onto stdout. A log that shrank was cut at its cap:

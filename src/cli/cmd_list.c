@@ -30,6 +30,61 @@ static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, c
 	return 0;
 }
 
+static void print_sandboxes(const json_t *all)
+{
+	printf("%-24s %-8s %-7s %-8s %-6s %-24s %s\n", "NAME", "STATUS", "BACKEND", "MEMORY",
+	       "CPUS", "CREATED", "IMAGE");
+	size_t i;
+	json_t *st;
+	json_array_foreach(all, i, st)
+	{
+		char mem[32];
+		long long mb = ac_state_int(st, "memory_mb", 0);
+		if (mb)
+			snprintf(mem, sizeof(mem), "%lldM", mb);
+		else
+			snprintf(mem, sizeof(mem), "-");
+		printf("%-24s %-8s %-7s %-8s %-6g %-24s %s\n", ac_state_str(st, "name", "?"),
+		       ac_state_str(st, "status", "?"), ac_state_str(st, "backend", "native"), mem,
+		       ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
+		       ac_state_str(st, "created_at", "-"), ac_state_str(st, "image", "host"));
+	}
+}
+
+static void print_info(const json_t *st)
+{
+	static const char *keys[] = {"name",
+				     "uuid",
+				     "status",
+				     "backend",
+				     "image",
+				     "memory_mb",
+				     "cpus",
+				     "pids_limit",
+				     "read_only",
+				     "mount_cwd",
+				     "profile",
+				     "created_at",
+				     "last_activity_at",
+				     "pid",
+				     "description",
+				     "labels",
+				     "ttl_seconds",
+				     "expires_at",
+				     "lifecycle_policy",
+				     "archived_at",
+				     "archived_reason"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
+		json_t *v = json_object_get(st, keys[i]);
+		if (v && !json_is_null(v))
+			cli_print_field(keys[i], v, 17);
+	}
+	size_t i;
+	json_t *it;
+	json_array_foreach(json_object_get(st, "env"), i, it)
+	    printf("%-17s %s\n", i ? "" : "env", json_string_value(it));
+}
+
 int cmd_list(int argc, char **argv)
 {
 	bool json = false;
@@ -73,35 +128,11 @@ int cmd_list(int argc, char **argv)
 		return code;
 	json_t *all = NULL;
 	ac_error_t *e = NULL;
-	if (ac_manager_list_labeled(m, sel, &all, &e) < 0) {
-		ac_manager_free(m);
-		return cli_error(e);
-	}
-	if (json) {
-		cli_print_json(all);
-	} else {
-		printf("%-24s %-8s %-7s %-8s %-6s %-24s %s\n", "NAME", "STATUS", "BACKEND",
-		       "MEMORY", "CPUS", "CREATED", "IMAGE");
-		size_t i;
-		json_t *st;
-		json_array_foreach(all, i, st)
-		{
-			char mem[32];
-			long long mb = ac_state_int(st, "memory_mb", 0);
-			if (mb)
-				snprintf(mem, sizeof(mem), "%lldM", mb);
-			else
-				snprintf(mem, sizeof(mem), "-");
-			printf(
-			    "%-24s %-8s %-7s %-8s %-6g %-24s %s\n", ac_state_str(st, "name", "?"),
-			    ac_state_str(st, "status", "?"), ac_state_str(st, "backend", "native"),
-			    mem, ac_state_real(st, "cpus", (double)ac_state_int(st, "vcpus", 1)),
-			    ac_state_str(st, "created_at", "-"), ac_state_str(st, "image", "host"));
-		}
-	}
-	json_decref(all);
+	int rc = ac_manager_list_labeled(m, sel, &all, &e);
 	ac_manager_free(m);
-	return 0;
+	if (rc < 0)
+		return cli_error(e);
+	return cli_show(all, json, print_sandboxes);
 }
 
 int cmd_info(int argc, char **argv)
@@ -119,52 +150,11 @@ int cmd_info(int argc, char **argv)
 		return code;
 	json_t *st = NULL;
 	ac_error_t *e = NULL;
-	if (ac_manager_info(m, name, &st, &e) < 0) {
-		ac_manager_free(m);
-		return cli_error(e);
-	}
-	if (json) {
-		cli_print_json(st);
-	} else {
-		static const char *keys[] = {"name",
-					     "uuid",
-					     "status",
-					     "backend",
-					     "image",
-					     "memory_mb",
-					     "cpus",
-					     "pids_limit",
-					     "read_only",
-					     "mount_cwd",
-					     "profile",
-					     "created_at",
-					     "last_activity_at",
-					     "pid",
-					     "description",
-					     "labels",
-					     "ttl_seconds",
-					     "expires_at",
-					     "lifecycle_policy",
-					     "archived_at",
-					     "archived_reason"};
-		for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
-			json_t *v = json_object_get(st, keys[i]);
-			if (!v || json_is_null(v))
-				continue;
-			char *s = json_is_string(v) ? strdup(json_string_value(v))
-						    : json_dumps(v, JSON_ENCODE_ANY);
-			printf("%-17s %s\n", keys[i], s ? s : "");
-			free(s);
-		}
-		json_t *env = json_object_get(st, "env");
-		size_t i;
-		json_t *it;
-		json_array_foreach(env, i, it)
-		    printf("%-17s %s\n", i ? "" : "env", json_string_value(it));
-	}
-	json_decref(st);
+	int rc = ac_manager_info(m, name, &st, &e);
 	ac_manager_free(m);
-	return 0;
+	if (rc < 0)
+		return cli_error(e);
+	return cli_show(st, json, print_info);
 }
 
 int cmd_agents(int argc, char **argv)

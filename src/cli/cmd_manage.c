@@ -165,6 +165,15 @@ static int flags_only(const char *cmd, int argc, char **argv, const char *const 
 	return 0;
 }
 
+static void print_removed(const json_t *removed)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(removed, i, it)
+	    printf("removed %s (expired at %s)\n", ac_state_str(it, "name", "?"),
+		   ac_state_str(it, "expires_at", "?"));
+}
+
 int cmd_gc(int argc, char **argv)
 {
 	bool json = false;
@@ -182,19 +191,9 @@ int cmd_gc(int argc, char **argv)
 	ac_error_t *e = NULL;
 	int rc = ac_manager_gc(m, &removed, &e);
 	ac_manager_free(m);
-	if (json) {
-		cli_print_json(removed);
-	} else {
-		size_t i;
-		json_t *it;
-		json_array_foreach(removed, i, it)
-		    printf("removed %s (expired at %s)\n", ac_state_str(it, "name", "?"),
-			   ac_state_str(it, "expires_at", "?"));
-	}
-	json_decref(removed);
-	if (rc < 0)
-		return cli_error(e);
-	return 0;
+	/* What was removed is shown even when a removal failed. */
+	cli_show(removed, json, print_removed);
+	return rc < 0 ? cli_error(e) : 0;
 }
 
 /* ------------------------------------------------------------------ policy */
@@ -279,15 +278,19 @@ int cmd_policy(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	if (json)
-		cli_print_json(pol);
-	else
-		print_policy(pol);
-	json_decref(pol);
-	return 0;
+	return cli_show(pol, json, print_policy);
 }
 
 /* ------------------------------------------------------------------ reconcile */
+
+static void print_decisions(const json_t *d)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(d, i, it)
+	    printf("%-8s %-24s %s\n", ac_state_str(it, "action", "?"),
+		   ac_state_str(it, "name", "?"), ac_state_str(it, "reason", ""));
+}
 
 int cmd_reconcile(int argc, char **argv)
 {
@@ -306,19 +309,8 @@ int cmd_reconcile(int argc, char **argv)
 	ac_error_t *e = NULL;
 	int rc = ac_manager_reconcile(m, dry, &d, &e);
 	ac_manager_free(m);
-	if (json) {
-		cli_print_json(d);
-	} else {
-		size_t i;
-		json_t *it;
-		json_array_foreach(d, i, it)
-		    printf("%-8s %-24s %s\n", ac_state_str(it, "action", "?"),
-			   ac_state_str(it, "name", "?"), ac_state_str(it, "reason", ""));
-	}
-	json_decref(d);
-	if (rc < 0)
-		return cli_error(e);
-	return 0;
+	cli_show(d, json, print_decisions);
+	return rc < 0 ? cli_error(e) : 0;
 }
 
 /* ------------------------------------------------------------------ recover */
@@ -439,12 +431,7 @@ int cmd_label(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	if (json)
-		cli_print_json(labels);
-	else
-		print_labels(labels);
-	json_decref(labels);
-	return 0;
+	return cli_show(labels, json, print_labels);
 }
 
 int cmd_describe(int argc, char **argv)
@@ -573,6 +560,22 @@ int cmd_resize(int argc, char **argv)
 
 /* ------------------------------------------------------------------ audit, metrics */
 
+static void print_audit(const json_t *recs)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(recs, i, it)
+	{
+		char *d = json_dumps(json_object_get(it, "details"), JSON_COMPACT | JSON_SORT_KEYS |
+									 JSON_ENCODE_ANY |
+									 JSON_REAL_PRECISION(10));
+		printf("%-24s %-15s %-24s %s\n", ac_state_str(it, "timestamp", "?"),
+		       ac_state_str(it, "event", "?"), ac_state_str(it, "sandbox", "-"),
+		       d ? d : "{}");
+		free(d);
+	}
+}
+
 int cmd_audit(int argc, char **argv)
 {
 	const char *sandbox = NULL, *v;
@@ -617,24 +620,7 @@ int cmd_audit(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	if (json) {
-		cli_print_json(recs);
-	} else {
-		size_t i;
-		json_t *it;
-		json_array_foreach(recs, i, it)
-		{
-			char *d = json_dumps(json_object_get(it, "details"),
-					     JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY |
-						 JSON_REAL_PRECISION(10));
-			printf("%-24s %-15s %-24s %s\n", ac_state_str(it, "timestamp", "?"),
-			       ac_state_str(it, "event", "?"), ac_state_str(it, "sandbox", "-"),
-			       d ? d : "{}");
-			free(d);
-		}
-	}
-	json_decref(recs);
-	return 0;
+	return cli_show(recs, json, print_audit);
 }
 
 int cmd_metrics(int argc, char **argv)

@@ -272,6 +272,23 @@ void cli_sandbox_opts_free(cli_sandbox_opts_t *so)
 	free(so->init_script_buf);
 }
 
+int cli_show(json_t *j, bool as_json, void (*text)(const json_t *j))
+{
+	if (as_json)
+		cli_print_json(j);
+	else
+		text(j);
+	json_decref(j);
+	return 0;
+}
+
+void cli_print_field(const char *key, const json_t *v, int width)
+{
+	char *s = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+	printf("%-*s %s\n", width, key, s ? s : "");
+	free(s);
+}
+
 void cli_print_json(json_t *j)
 {
 	char *s =
