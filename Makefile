@@ -33,15 +33,17 @@ LIB_SRCS := $(wildcard src/base/*.c src/core/*.c src/runtime/*.c src/backends/*/
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
 
 LIB_ASM := src/api/openapi.S
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all unit fuzz libfuzzer clean format check-format
-all: $(BUILD)/agentcell $(UNIT_BINS)
+all: $(BUILD)/agentcell $(UNIT_BINS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -62,6 +64,11 @@ $(BUILD)/agentcell: $(CLI_OBJS) $(BUILD)/libagentcell.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagentcell.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libagentcell.a $(LIBS) -lcmocka
+
+# Helpers of the test suite (tests/tools/): small programs, no library.
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBS)
 
 # Fuzz targets: with any compiler, a replay driver that runs each target over its corpus
 # (used by the test suite). `make libfuzzer` builds real libFuzzer binaries with clang into

@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testfork.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -647,7 +649,7 @@ static void test_rm_rf_stops_at_mounts(void **state)
 	snprintf(p, sizeof(p), "%s/precious", outside);
 	assert_int_equal(ac_write_file_atomic_at(AT_FDCWD, p, "keep", 4, 0600, &err), 0);
 
-	pid_t pid = fork();
+	pid_t pid = ac_test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(mount_child(dir, outside));

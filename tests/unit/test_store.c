@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testfork.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -587,7 +589,7 @@ static void test_sandbox_lock(void **state)
 	 * on the old inode meanwhile, must notice and lock the new file instead. */
 	int ready[2];
 	assert_int_equal(pipe(ready), 0);
-	pid_t pid = fork();
+	pid_t pid = ac_test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(ready[0]);
@@ -632,7 +634,7 @@ static int race_creates(struct fixture *f, int n, bool same_name, int *exists)
 	assert_int_equal(pipe(go), 0);
 	pid_t pids[64];
 	for (int i = 0; i < n; i++) {
-		pids[i] = fork();
+		pids[i] = ac_test_fork();
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
 			close(go[1]);
