@@ -1,6 +1,14 @@
 /* Capabilities: the sandbox keeps Docker's default set minus CAP_MKNOD and CAP_NET_RAW:
  * enough for package managers (chown, setuid to _apt, ...), nothing that administers
- * the kernel (no SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE, SYS_RAWIO, ...). */
+ * the kernel (no SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE, SYS_RAWIO, ...).
+ *
+ * A sandbox with a writable host mount (/workspace) also loses CAP_SETFCAP: the mount is
+ * idmapped so that sandbox root writes as the directory's host owner, and a file
+ * capability set there would be converted to one whose root is that owner (host root,
+ * for a root-owned directory): `setcap cap_setuid+ep` on a copy of any binary would hand
+ * host root to whoever runs it. The other security.* attributes need CAP_SYS_ADMIN over
+ * the host file system's user namespace, which a sandbox never has; setuid and setgid
+ * bits are refused by the seccomp filter (seccomp.c, build_no_setid). */
 #include <errno.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
@@ -22,10 +30,10 @@ static bool kept(int cap)
 	return false;
 }
 
-int ac_caps_limit_bounding(ac_error_t **err)
+int ac_caps_limit_bounding(bool host_mount, ac_error_t **err)
 {
 	for (int cap = 0; cap <= 63; cap++) {
-		if (kept(cap))
+		if (kept(cap) && !(host_mount && cap == CAP_SETFCAP))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
 			if (errno == EINVAL) /* past the kernel's last capability */
@@ -42,6 +50,10 @@ int ac_caps_drop_to_sandbox_set(void)
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct d[2] = {{0}};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(keep); i++) {
+		/* The set is the kept capabilities still in the bounding set (which
+		 * ac_caps_limit_bounding cut per sandbox): what an exec would leave. */
+		if (prctl(PR_CAPBSET_READ, keep[i], 0, 0, 0) != 1)
+			continue;
 		d[keep[i] / 32].effective |= 1u << (keep[i] % 32);
 		d[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
 	}

@@ -271,7 +271,8 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 				_exit(125);
 		}
 		close(life[0]);
-		if (ac_rootfs_enter(spec->name, &err) < 0 || ac_caps_limit_bounding(&err) < 0)
+		if (ac_rootfs_enter(spec->name, &err) < 0 ||
+		    ac_caps_limit_bounding(spec->mount_cwd != NULL, &err) < 0)
 			goto fail;
 		/* init, its shims and every command share one lockdown, applied once here:
 		 * the sandbox's capability set, no_new_privs and the seccomp filter. */

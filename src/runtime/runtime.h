@@ -133,9 +133,11 @@ int ac_seccomp_prepare_cached(const char *home, bool no_setid, ac_error_t **err)
 int ac_seccomp_load(void);
 
 /* --- caps.c --- */
-/* Limits the bounding set to the sandbox's capabilities. */
-int ac_caps_limit_bounding(ac_error_t **err);
-/* Drops effective/permitted/inheritable to the sandbox set (and clears ambient). */
+/* Limits the bounding set to the sandbox's capabilities; host_mount (a writable host
+ * directory is mounted) also drops CAP_SETFCAP. */
+int ac_caps_limit_bounding(bool host_mount, ac_error_t **err);
+/* Drops effective/permitted/inheritable to the sandbox set that is still in the bounding
+ * set (and clears ambient). */
 int ac_caps_drop_to_sandbox_set(void);
 
 /* --- spawn.c (inside the sandbox) --- */

@@ -38,62 +38,39 @@ static __thread int active = -1;
 /* Guards progs[] and prog_lens[] (filled once per variant, then read-only). */
 static pthread_mutex_t progs_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *denied[] = {"mount",
-			       "umount",
-			       "umount2",
-			       "pivot_root",
-			       "swapon",
-			       "swapoff",
-			       "reboot",
-			       "kexec_load",
-			       "kexec_file_load",
-			       "init_module",
-			       "finit_module",
-			       "delete_module",
-			       "bpf",
-			       "perf_event_open",
-			       "keyctl",
-			       "add_key",
-			       "request_key",
-			       "userfaultfd",
-			       "ptrace",
-			       "process_vm_readv",
-			       "process_vm_writev",
-			       "open_by_handle_at",
-			       "name_to_handle_at",
-			       "setns",
-			       "acct",
-			       "quotactl",
-			       "quotactl_fd",
-			       "lookup_dcookie",
-			       "syslog",
-			       "uselib",
-			       "fsopen",
-			       "fsconfig",
-			       "fsmount",
-			       "fspick",
-			       "move_mount",
-			       "open_tree",
-			       "mount_setattr",
-			       "io_uring_setup",
-			       "io_uring_enter",
-			       "io_uring_register",
-			       "vm86",
-			       "vm86old",
-			       "nfsservctl",
-			       "settimeofday",
-			       "stime",
-			       "clock_settime",
-			       "clock_adjtime",
-			       "adjtimex",
-			       "iopl",
-			       "ioperm",
-			       "kcmp",
-			       "fanotify_init",
-			       "pidfd_getfd",
-			       "sethostname",
-			       "setdomainname",
-			       "unshare"};
+static const char *denied[] = {
+    "mount", "umount", "umount2", "pivot_root", "swapon", "swapoff", "reboot", "kexec_load",
+    "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
+    "keyctl", "add_key", "request_key", "userfaultfd", "ptrace", "process_vm_readv",
+    "process_vm_writev", "open_by_handle_at", "name_to_handle_at", "setns", "acct", "quotactl",
+    "quotactl_fd", "lookup_dcookie", "syslog", "uselib", "fsopen", "fsconfig", "fsmount", "fspick",
+    "move_mount", "open_tree", "mount_setattr", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "vm86", "vm86old", "nfsservctl", "settimeofday", "stime", "clock_settime",
+    "clock_adjtime", "adjtimex", "iopl", "ioperm", "kcmp", "fanotify_init", "pidfd_getfd",
+    "sethostname", "setdomainname",
+    /* Beyond Docker's default profile's refusals, or matching them: */
+    "modify_ldt", /* 16-bit segments: old kernel bugs */
+    "mbind",	  /* NUMA policy: CAP_SYS_NICE in Docker */
+    "set_mempolicy", "set_mempolicy_home_node", "move_pages", "migrate_pages",
+    "memfd_secret", /* memory the kernel itself cannot read */
+    "sysfs",	    /* obsolete file system type queries */
+    "ustat", "unshare"};
+
+/* Calls newer than some libseccomp builds know by name: the same number on every ABI
+ * filtered here (the numbers above 423 were unified across architectures). */
+static const struct {
+	const char *name;
+	int nr;
+} late[] = {{"fchmodat2", 452}, {"memfd_secret", 447}, {"set_mempolicy_home_node", 450}};
+
+static int resolve(const char *name)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	for (size_t i = 0; nr == __NR_SCMP_ERROR && i < AC_ARRAY_SIZE(late); i++)
+		if (strcmp(late[i].name, name) == 0)
+			nr = late[i].nr;
+	return nr;
+}
 
 static const unsigned long ns_flags[] = {CLONE_NEWNS,	  CLONE_NEWUTS, CLONE_NEWIPC,
 					 CLONE_NEWUSER,	  CLONE_NEWPID, CLONE_NEWNET,
@@ -103,11 +80,6 @@ static struct scmp_arg_cmp arg_masked(unsigned arg, scmp_datum_t mask, scmp_datu
 {
 	return (struct scmp_arg_cmp){
 	    .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = val};
-}
-
-static struct scmp_arg_cmp arg_eq(unsigned arg, scmp_datum_t val)
-{
-	return (struct scmp_arg_cmp){.arg = arg, .op = SCMP_CMP_EQ, .datum_a = val, .datum_b = 0};
 }
 
 /* With the caller's directory mounted at /workspace (idmapped: sandbox root writes as the
@@ -153,10 +125,7 @@ static int build_no_setid(scmp_filter_ctx ctx)
 	}
 	static const char *opaque[] = {"openat2", "fchmodat2"};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(opaque); i++) {
-		int nr = seccomp_syscall_resolve_name(opaque[i]);
-		if (nr == __NR_SCMP_ERROR && strcmp(opaque[i], "fchmodat2") == 0)
-			nr =
-			    452; /* newer than this libseccomp: the same number on every ABI here */
+		int nr = resolve(opaque[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue;
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
@@ -166,12 +135,95 @@ static int build_no_setid(scmp_filter_ctx ctx)
 	return 0;
 }
 
+/* Socket families: only AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK. Every other family
+ * (AF_PACKET, AF_VSOCK, AF_KEY, AF_ALG, TIPC, RDS, ...) is refused before the kernel can
+ * even load its module. The kernel reads the family as an int, so a value with any of the
+ * upper 32 bits set would pass an exact 64-bit comparison yet name a family: everything
+ * above 63 is refused as a whole, and 0..63 by masked groups (AF_MAX is 46 in 6.x).
+ * socketcall, i386's multiplexer, passes its arguments in memory out of seccomp's sight:
+ * ENOSYS, and libc uses the direct calls. */
+static int build_socket_families(scmp_filter_ctx ctx)
+{
+	static const struct {
+		scmp_datum_t mask, val; /* refused when (family & mask) == val */
+	} groups[] = {
+	    {~0ull, 0},	 {~0ull, 3},  {~3ull, 4},  {~1ull, 8},	{~0ull, 11},  {~3ull, 12},
+	    {~0ull, 17}, {~1ull, 18}, {~3ull, 20}, {~7ull, 24}, {~31ull, 32},
+	};
+	static const char *calls[] = {"socket", "socketpair"};
+	int rc;
+	for (size_t c = 0; c < AC_ARRAY_SIZE(calls); c++) {
+		int nr = resolve(calls[c]);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		rc =
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+				     (struct scmp_arg_cmp){
+					 .arg = 0, .op = SCMP_CMP_GT, .datum_a = 63, .datum_b = 0});
+		if (rc < 0)
+			return rc;
+		for (size_t i = 0; i < AC_ARRAY_SIZE(groups); i++) {
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+					      arg_masked(0, groups[i].mask, groups[i].val));
+			if (rc < 0)
+				return rc;
+		}
+	}
+	int nr = resolve("socketcall");
+	if (nr != __NR_SCMP_ERROR &&
+	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0)) < 0 && rc != -EEXIST)
+		return rc;
+	return 0;
+}
+
+/* personality: Docker's values only -- PER_LINUX (0), PER_LINUX32 (8), each with
+ * UNAME26 (0x20000), and the query 0xffffffff. READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE,
+ * MMAP_PAGE_ZERO and the rest are refused. libseccomp takes one comparison per argument
+ * and rule, so "not one of five" is spelled with masks over the low 32 bits (the kernel
+ * reads an unsigned int): with M = every bit but 3 and 17, x & M is 0 for the four
+ * personas and M for the query; any other x has two neighbouring bits of M that differ
+ * (one rule per ordered pair), or all of M with bit 3 or 17 clear. Values with upper bits
+ * set are refused whole. */
+static int build_personality(scmp_filter_ctx ctx)
+{
+	const scmp_datum_t keep = (1u << 3) | (1u << 17), m = 0xffffffffu & ~keep;
+	int nr = resolve("personality"), rc;
+	if (nr == __NR_SCMP_ERROR)
+		return 0;
+	rc = seccomp_rule_add(
+	    ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+	    (struct scmp_arg_cmp){
+		.arg = 0, .op = SCMP_CMP_GT, .datum_a = 0xffffffffu, .datum_b = 0});
+	if (rc < 0)
+		return rc;
+	for (unsigned b = 0; b < 32; b++) {
+		if (!(m & (1ull << b)))
+			continue;
+		unsigned n = b + 1;
+		while (n < 32 && !(m & (1ull << n)))
+			n++;
+		if (n == 32)
+			break;
+		const scmp_datum_t pair = (1ull << b) | (1ull << n);
+		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+					   arg_masked(0, pair, 1ull << b))) < 0 ||
+		    (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+					   arg_masked(0, pair, 1ull << n))) < 0)
+			return rc;
+	}
+	for (unsigned b = 3; b <= 17; b += 14)
+		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+					   arg_masked(0, m | (1ull << b), m))) < 0)
+			return rc;
+	return 0;
+}
+
 static int build(scmp_filter_ctx ctx)
 {
 	const int eperm = SCMP_ACT_ERRNO(EPERM);
 	int rc = 0;
 	for (size_t i = 0; i < AC_ARRAY_SIZE(denied); i++) {
-		int nr = seccomp_syscall_resolve_name(denied[i]);
+		int nr = resolve(denied[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* not on this architecture */
 		if (strcmp(denied[i], "unshare") == 0)
@@ -196,13 +248,8 @@ static int build(scmp_filter_ctx ctx)
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (rc < 0)
 		return rc;
-	static const int families[] = {AF_PACKET, AF_VSOCK, AF_KEY};
-	for (size_t i = 0; i < AC_ARRAY_SIZE(families); i++) {
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-				      arg_eq(0, (scmp_datum_t)families[i]));
-		if (rc < 0)
-			return rc;
-	}
+	if ((rc = build_socket_families(ctx)) < 0 || (rc = build_personality(ctx)) < 0)
+		return rc;
 	/* Typing into the caller's terminal (the sandbox may hold the caller's tty). */
 	static const unsigned long ioctls[] = {TIOCSTI, TIOCLINUX};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(ioctls); i++) {
@@ -230,7 +277,8 @@ static uint32_t rules_hash(int variant)
 	for (size_t i = 0; i < AC_ARRAY_SIZE(denied); i++)
 		MIX(denied[i], strlen(denied[i]) + 1);
 	MIX(ns_flags, sizeof(ns_flags));
-	MIX("no_setid.v1", 12);
+	static const char revision[] = "no_setid.v1;families.v2;personality.v1";
+	MIX(revision, sizeof(revision));
 	MIX(SCMP_VER_MAJOR_STR, sizeof(SCMP_VER_MAJOR_STR));
 #undef MIX
 	return h;

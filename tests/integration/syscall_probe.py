@@ -230,6 +230,86 @@ def p_acct():
     return sc(163, b"/tmp/acct")
 
 
+# Calls beyond the first review's list: Docker's default profile refuses these too.
+def p_personality_read_implies_exec():
+    return sc(135, 0x0400000)
+
+
+def p_personality_addr_no_randomize():
+    return sc(135, 0x0040000)
+
+
+def p_personality_mmap_page_zero():
+    return sc(135, 0x0100000)
+
+
+def p_personality_query_in_upper_bits():
+    # The kernel reads an unsigned int: this is READ_IMPLIES_EXEC to it.
+    return sc(135, (1 << 32) | 0x0400000)
+
+
+def p_personality_almost_query():
+    return sc(135, 0xFFFFFFF7)
+
+
+def p_modify_ldt():
+    desc = buf(16)  # struct user_desc, entry 0, empty
+    return sc(154, 1, desc, 16)
+
+
+def p_mbind():
+    return sc(237, 0, 4096, 0, 0, 0, 0)
+
+
+def p_set_mempolicy():
+    return sc(238, 0, 0, 0)
+
+
+def p_move_pages():
+    return sc(279, 0, 0, 0, 0, 0, 0)
+
+
+def p_migrate_pages():
+    return sc(256, 0, 0, 0, 0)
+
+
+def p_memfd_secret():
+    return sc(447, 0)
+
+
+def p_sysfs():
+    return sc(139, 3)
+
+
+def p_ustat():
+    return sc(136, 0, buf(64))
+
+
+# Socket families a sandbox has no use for (many load a module on first use). The
+# "upper" variants set bit 32: the kernel reads the family as an int and ignores it.
+FAMILIES = {
+    "ax25": 3, "ipx": 4, "appletalk": 5, "x25": 9, "decnet": 12, "key": 15,
+    "packet": 17, "rds": 21, "pppox": 24, "llc": 26, "can": 29, "tipc": 30,
+    "bluetooth": 31, "ieee802154": 36, "alg": 38, "nfc": 39, "vsock": 40, "kcm": 41,
+    "qipcrtr": 42, "smc": 43, "xdp": 44, "mctp": 45, "future_63": 63,
+}
+
+
+def socket_probe(fam, upper):
+    return lambda: sc(41, ((1 << 32) if upper else 0) | fam, 5, 0)
+
+
+for _n, _f in FAMILIES.items():
+    globals().setdefault("p_socket_" + _n, socket_probe(_f, False))
+for _n in ("vsock", "alg", "packet", "tipc"):
+    globals()["p_socket_" + _n + "_upper"] = socket_probe(FAMILIES[_n], True)
+
+
+def p_socketpair_alg():
+    sv = (ctypes.c_int * 2)()
+    return sc(53, 38, 5, 0, sv)
+
+
 PROBES = [
     (n[2:], f) for n, f in list(globals().items()) if n.startswith("p_") and callable(f)
 ]
