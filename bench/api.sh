@@ -52,7 +52,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 SERVER=$!
 URL=http://127.0.0.1:$PORT
 for _ in $(seq 100); do curl -sf "$URL/health" >/dev/null 2>&1 && break; sleep 0.05; done
-curl -sf -XPOST "$URL/sandboxes" -d "{\"name\":\"$NAME\"}" >/dev/null ||
+curl -sf -XPOST -H 'Content-Type: application/json' "$URL/sandboxes" -d "{\"name\":\"$NAME\"}" >/dev/null ||
 	{ echo "api.sh: cannot create the sandbox: $(cat "$WORK/serve.log")" >&2; exit 1; }
 
 cat >"$WORK/exec.lua" <<'EOF'
@@ -70,7 +70,7 @@ sed -e 's/^wrk.method.*//' -e 's/^wrk.body.*//' "$WORK/exec.lua" >"$WORK/get.lua
 
 run_wrk() { # label conns path script
 	log "$1: wrk -c$2 -d${SECS}s $3"
-	curl -sf -XPOST "$URL/sandboxes/$NAME/exec" -d '{"command":["true"]}' >/dev/null # warm
+	curl -sf -XPOST -H 'Content-Type: application/json' "$URL/sandboxes/$NAME/exec" -d '{"command":["true"]}' >/dev/null # warm
 	local threads=$(($2 < 2 ? 1 : 2))
 	wrk -t"$threads" -c"$2" -d"${SECS}s" --latency -s "$4" "$URL$3" 2>&1 | grep '^RESULT' | sed 's/^RESULT //'
 }

@@ -38,8 +38,12 @@ typedef struct ac_files_req {
 typedef struct ac_backend_ops {
 	const char *name;
 	/* Reserves what a new sandbox needs (e.g. its uid range) and records it in state;
-	 * undone by destroy. */
+	 * undone by destroy, or by uncreate while the name is not yet the sandbox's. */
 	int (*create)(ac_manager_t *m, json_t *state, ac_error_t **err);
+	/* Takes back exactly what create recorded in state (its uid slot, its container),
+	 * nothing found by name: a create that lost its name to another must not touch
+	 * the winner's files, records or logs. Best effort. */
+	void (*uncreate)(ac_manager_t *m, const json_t *state);
 	/* Starts the sandbox described by state (caller holds the sandbox lock). */
 	int (*start)(ac_manager_t *m, const json_t *state, ac_error_t **err);
 	/* Stops it; every process is gone on return. Idempotent. */
@@ -69,9 +73,14 @@ typedef struct ac_backend_ops {
 	 * to status_fd, kept up to date by whoever watches the command (*shim, a host pid). */
 	int (*exec_detach)(ac_manager_t *m, const json_t *state, const ac_cmd_t *cmd, int out_fd,
 			   int err_fd, int status_fd, long *pid, long *shim, ac_error_t **err);
-	/* Kills a detached command's tree; shim and status as recorded. */
+	/* Kills a detached command's tree; shim and status as recorded. Returns 0 when the
+	 * watcher records the end, 1 when it could not (it was gone or stopped: the caller
+	 * records the kill). */
 	int (*kill_detached)(ac_manager_t *m, const json_t *state, const json_t *status,
 			     ac_error_t **err);
+	/* For a record that says running: 2 its watcher is alive, 1 the watcher is gone but
+	 * the command runs on, 0 both are gone. NULL: the record is trusted. */
+	int (*detached_state)(ac_manager_t *m, const json_t *state, const json_t *status);
 } ac_backend_ops_t;
 
 extern const ac_backend_ops_t ac_backend_native;

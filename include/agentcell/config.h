@@ -2,7 +2,7 @@
  * Looked up as --config FILE, else ./agentcell.toml, else $AGENTCELL_HOME/agentcell.toml.
  *
  *   [sandbox]            name (ignored: names come from the command line), image
- *   [resources]          vcpus (number), memory_mb, pids
+ *   [resources]          vcpus (number), memory_mb, pids, disk_mb (0 or "unlimited": none)
  *   [security]           profile, network (docker/podman only), mount_cwd, read_only
  *   [security.commands]  allow = [...], block = [...], allowlist_only = bool
  *   [[files]]            host = "...", sandbox = "/..."
@@ -23,5 +23,8 @@ int ac_config_load(const char *explicit_path, const char *home, json_t **out, ac
 /* Fills what o leaves unset from the configuration (command-line options win). Strings in
  * o point into cfg, which must outlive o. */
 int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err);
+/* A disk size as the operator gives it (--disk, agentcell.toml): a whole number of MB from
+ * AC_DISK_MIN_MB to AC_DISK_MAX_MB, or "unlimited" (*mb = 0). 0 or -1 (errno set). */
+int ac_disk_mb_parse(const char *s, uint64_t *mb);
 
 #endif

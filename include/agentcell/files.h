@@ -15,6 +15,15 @@
 
 #define AC_FILES_READ_MAX (64u << 20)
 
+/* Only regular files, directories and (in copies) symbolic links are read or written:
+ * FIFOs, sockets and devices are refused (AC_ERR_INVALID), or skipped inside a copied
+ * tree. A native sandbox's file operation is killed when it moved no byte for 60 s (or
+ * $AGENTCELL_FILES_TIMEOUT seconds; 0: never) and when the sandbox stops meanwhile. */
+
+/* The calling thread's file operations end when fd's peer hangs up (a request's client
+ * socket; 0: none). Returns the previous descriptor, to restore. */
+int ac_files_set_cancel_fd(int fd);
+
 /* cp HOST_PATH NAME:PATH (files and trees; into PATH/basename if PATH is a directory). */
 int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, const char *path,
 		     ac_error_t **err);

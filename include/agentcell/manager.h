@@ -25,6 +25,10 @@ typedef struct ac_sandbox_opts {
 	uint64_t pids;
 	bool mount_cwd, read_only;
 	bool memory_set, cpus_set, pids_set, mount_cwd_set, read_only_set;
+	/* Blocks and inodes of the sandbox's writable layer, in MB. disk_set with disk_mb 0 is
+	 * "unlimited": only the operator's front ends (CLI, agentcell.toml) may ask for it. */
+	uint64_t disk_mb;
+	bool disk_set;
 	const char *cwd;  /* the caller's working directory (for mount_cwd) */
 	char **env;	  /* KEY=VALUE, NULL-terminated or NULL */
 	const char *name; /* run --keep: optional name */
@@ -53,12 +57,15 @@ const char *const *ac_agent_keys(const char *name);
 /* [{name, cli, env: [...]}] */
 json_t *ac_agents_table(void);
 
-#define AC_MEMORY_MIN_MB 16ull
-#define AC_MEMORY_MAX_MB (1024ull * 1024)
-#define AC_CPUS_MIN	 0.01
-#define AC_CPUS_MAX	 1024.0
-#define AC_PIDS_MIN	 8ull
-#define AC_PIDS_MAX	 4194304ull
+#define AC_MEMORY_MIN_MB   16ull
+#define AC_MEMORY_MAX_MB   (1024ull * 1024)
+#define AC_CPUS_MIN	   0.01
+#define AC_CPUS_MAX	   1024.0
+#define AC_PIDS_MIN	   8ull
+#define AC_DISK_MIN_MB	   16ull
+#define AC_DISK_MAX_MB	   (1024ull * 1024)
+#define AC_DISK_DEFAULT_MB 10240ull
+#define AC_PIDS_MAX	   4194304ull
 
 int ac_manager_open(const char *home, ac_manager_t **out, ac_error_t **err);
 void ac_manager_free(ac_manager_t *m);
@@ -68,8 +75,16 @@ void ac_manager_free(ac_manager_t *m);
  * directory is mounted at /workspace (the permissive profile's mount_cwd is off; asking for
  * it is AC_ERR_PERMISSION). */
 int ac_manager_restrict_host(ac_manager_t *m, char *const *image_roots, ac_error_t **err);
+/* For a restricted manager: the operator (never a request) allows the front end's working
+ * directory at /workspace for requests that ask for it (mount_cwd, the permissive profile). */
+void ac_manager_allow_mount_cwd(ac_manager_t *m);
 ac_store_t *ac_manager_store(ac_manager_t *m);
 
+/* The undo of a create: removes NAME only while it is still the sandbox whose state has
+ * this uuid (meanwhile another client may have removed the name and made it again).
+ * Returns 1, touching nothing, when it is not. */
+int ac_manager_remove_created(ac_manager_t *m, const char *name, const char *uuid,
+			      ac_error_t **err);
 /* Applies the profile and validates: the resulting state object (not saved). */
 int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o,
 			   json_t **out, ac_error_t **err);

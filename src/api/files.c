@@ -1,6 +1,8 @@
 /* Files over HTTP: GET|PUT|DELETE /sandboxes/{name}/files/{path} and the batch write. The
  * manager resolves every path inside the sandbox's root (src/core/files.c); here a path is
- * only normalised and the kernel's pseudo file systems are kept out of reach. */
+ * only normalised and the kernel's pseudo file systems are kept out of reach. Each
+ * operation carries the client's socket as its cancel descriptor: a client that leaves
+ * takes its file operation with it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,10 @@ void ac_h_file_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	char *data = NULL;
 	size_t len = 0;
 	ac_error_t *e = NULL;
-	if (ac_files_read(api->m, req->params[0], path, &data, &len, &e) < 0) {
+	int old = ac_files_set_cancel_fd(req->client_fd);
+	int rc = ac_files_read(api->m, req->params[0], path, &data, &len, &e);
+	ac_files_set_cancel_fd(old);
+	if (rc < 0) {
 		ac_api_fail_error(resp, e);
 		return;
 	}
@@ -150,7 +155,10 @@ void ac_h_file_put(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	}
 	if (!(data = decode(content, enc, &len, resp)))
 		goto out;
-	if (ac_files_write(api->m, req->params[0], path, data, len, (mode_t)mode, &e) < 0) {
+	int old = ac_files_set_cancel_fd(req->client_fd);
+	int rc = ac_files_write(api->m, req->params[0], path, data, len, (mode_t)mode, &e);
+	ac_files_set_cancel_fd(old);
+	if (rc < 0) {
 		ac_api_fail_error(resp, e);
 		goto out;
 	}
@@ -175,7 +183,10 @@ void ac_h_file_delete(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	const char *r = ac_api_query(req, "recursive");
 	bool recursive = r && (!strcmp(r, "true") || !strcmp(r, "1"));
 	ac_error_t *e = NULL;
-	if (ac_files_delete(api->m, req->params[0], path, recursive, &e) < 0) {
+	int old = ac_files_set_cancel_fd(req->client_fd);
+	int rc = ac_files_delete(api->m, req->params[0], path, recursive, &e);
+	ac_files_set_cancel_fd(old);
+	if (rc < 0) {
 		ac_api_fail_error(resp, e);
 		return;
 	}
@@ -229,11 +240,13 @@ void ac_h_files_batch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 			goto out;
 	}
 	i = 0;
+	int old = ac_files_set_cancel_fd(req->client_fd);
 	json_object_foreach(files, k, v)
 	{
 		ac_error_t *e = NULL;
 		if (ac_files_write(api->m, req->params[0], paths[i], json_string_value(v),
 				   json_string_length(v), 0644, &e) < 0) {
+			ac_files_set_cancel_fd(old);
 			ac_error_prefix(&e, "%s (after %zu of %zu files)", paths[i], written, n);
 			ac_api_fail_error(resp, e);
 			goto out;
@@ -241,6 +254,7 @@ void ac_h_files_batch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		written++;
 		i++;
 	}
+	ac_files_set_cancel_fd(old);
 	ac_manager_touch_activity(api->m, req->params[0]);
 	ac_api_ok(resp, 200, json_pack("{sI}", "written", (json_int_t)written));
 out:

@@ -22,6 +22,11 @@ typedef struct ac_api {
 	struct ac_mcp *mcp;
 	unsigned batch_parallel; /* concurrent commands of one /batch/run */
 	double exec_timeout;	 /* seconds, for commands a request gives none (0: none) */
+	/* Without keys, the Host header must name this machine (DNS rebinding): localhost,
+	 * 127.0.0.1, [::1] or bound_host (the address served, NULL: none more), any port.
+	 * any_host: a unix socket, which no browser reaches. */
+	const char *bound_host;
+	bool any_host;
 } ac_api_t;
 
 typedef struct ac_api_req {
@@ -56,11 +61,29 @@ typedef struct ac_api_resp {
 	const char *content_type;
 	char allow[64];		/* 405: the Allow header */
 	char *session_id;	/* /mcp: the Mcp-Session-Id header (malloc'd) */
+	unsigned retry_after;	/* 503: the Retry-After header, seconds (0: none) */
 	ac_api_stream_t stream; /* text/event-stream and the like */
 } ac_api_resp_t;
 
-/* Answers one request (authentication included). Never fails: every error is a response. */
+/* Answers one request (ac_api_admit's checks included). Never fails: every error is a
+ * response. */
 void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+
+/* What can be decided on the headers alone, before any body byte is read, in this order:
+ * Origin (403 unless a page of this machine), Host (403; without keys only), route and
+ * method (404, 405), the API key (401), the body's type (415: a request with a body must
+ * say application/json). has_body: the request has or announces one. true: admitted;
+ * false: the answer is in resp. */
+bool ac_api_admit(ac_api_t *api, const ac_api_req_t *req, bool has_body, ac_api_resp_t *resp);
+
+/* The pure checks behind it (src/api/guard.c). host: a Host header value ("name[:port]",
+ * "[v6][:port]"), local when it names localhost, 127.0.0.1, [::1] or bound (may be NULL;
+ * an IPv6 literal without brackets). origin: an Origin header value, local when exactly
+ * http(s)://localhost|127.0.0.1|[::1] with an optional port ("null" is not). type: a
+ * Content-Type value, JSON when application/json with optional parameters. */
+bool ac_api_host_local(const char *host, const char *bound);
+bool ac_api_origin_local(const char *origin);
+bool ac_api_type_json(const char *type);
 void ac_api_resp_clear(ac_api_resp_t *resp);
 
 /* Envelopes: {"success":true,"data":data} (data consumed) and {"success":false,"error":msg}. */

@@ -102,7 +102,8 @@ json_t *ac_api_sandbox_info(json_t *st)
 					   "archived_at", "archived_reason",
 					   "expires_at",  "ttl_seconds",
 					   "cpus",	  "pids_limit",
-					   "profile",	  "agent"};
+					   "profile",	  "agent",
+					   "disk_mb"};
 	json_t *info = json_object();
 	for (size_t i = 0; i < AC_ARRAY_SIZE(copy); i++) {
 		json_t *v = json_object_get(st, copy[i]);
@@ -329,6 +330,13 @@ int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char **
 		o->pids = (uint64_t)d;
 		o->pids_set = true;
 	}
+	/* In range only: "unlimited" (0) is the operator's to give, never a request's. */
+	if (ac_body_num(body, "disk_mb", AC_DISK_MIN_MB, AC_DISK_MAX_MB, true, &d, &set, resp) < 0)
+		return -1;
+	if (set) {
+		o->disk_mb = (uint64_t)d;
+		o->disk_set = true;
+	}
 	if (ac_body_bool(body, "read_only", &b, &set, resp) < 0)
 		return -1;
 	if (set) {
@@ -403,13 +411,14 @@ static void h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	static const char *const known[] = {
 	    "name",    "image",	 "vcpus",	"cpus",	     "memory_mb", "pids",
 	    "profile", "labels", "description", "lifecycle", "ttl",	  "init_script",
-	    "agent",   "env",	 "read_only",	"network",   NULL};
+	    "agent",   "env",	 "read_only",	"network",   "disk_mb",	  NULL};
 	json_t *body = ac_body_object(req, resp, true);
 	if (!body)
 		return;
 	ac_sandbox_opts_t o = {0};
 	char **env = NULL, **labels = NULL;
 	const char *name = NULL, *desc = NULL;
+	json_t *made = NULL;
 	ac_error_t *e = NULL;
 	if (ac_body_known(body, known, ac_api_unsupported_fields, resp) < 0 ||
 	    ac_body_str(body, "name", true, 0, &name, resp) < 0 ||
@@ -423,19 +432,21 @@ static void h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 			    name);
 		goto out;
 	}
-	if (ac_manager_create(api->m, name, &o, NULL, &e) < 0) {
+	if (ac_manager_create(api->m, name, &o, &made, &e) < 0) {
 		ac_api_fail_error(resp, e);
 		goto out;
 	}
-	/* Created and started, or not there at all. */
+	/* Created and started, or not there at all: the undo removes the sandbox this
+	 * request made, never one that took the name since. */
 	if ((desc && *desc && ac_manager_describe(api->m, name, desc, &e) < 0) ||
 	    ac_manager_start(api->m, name, &e) < 0) {
-		ac_manager_remove(api->m, name, NULL);
+		ac_manager_remove_created(api->m, name, ac_state_str(made, "uuid", ""), NULL);
 		ac_api_fail_error(resp, e);
 		goto out;
 	}
 	reply_info(api, name, 201, resp);
 out:
+	json_decref(made);
 	free(env);
 	free(labels);
 	json_decref(body);
@@ -863,29 +874,61 @@ static bool method_is(const char *m, const char *want)
 	return !strcmp(m, want) || (!strcmp(want, "GET") && !strcmp(m, "HEAD"));
 }
 
-void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+/* The path as routed, in a malloc'd copy: one trailing slash is forgiven ("/sandboxes/",
+ * "/sandboxes/x/exec/"), except in a file path, where it is part of the path. */
+static char *route_path(const char *raw)
 {
-	size_t plen = strlen(req->path);
+	size_t plen = strlen(raw);
 	char *path = malloc(plen + 1);
-	if (!path) {
-		ac_api_fail(resp, 500, "out of memory");
-		return;
-	}
-	memcpy(path, req->path, plen + 1);
-	/* One trailing slash is forgiven ("/sandboxes/", "/sandboxes/x/exec/"), except in a
-	 * file path, where it is part of the path. */
+	if (!path)
+		return NULL;
+	memcpy(path, raw, plen + 1);
 	if (plen > 1 && path[plen - 1] == '/' &&
 	    !(strncmp(path, "/sandboxes/", 11) == 0 && strstr(path + 11, "/files/")))
 		path[plen - 1] = '\0';
+	return path;
+}
 
-	const route_t *found = NULL;
-	char allow[128] = "";
-	char *work = malloc(plen + 1);
-	if (!work) {
-		free(path);
-		ac_api_fail(resp, 500, "out of memory");
-		return;
+static bool methods_with_body(const char *m)
+{
+	return !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+}
+
+/* ac_api_admit on a routed path; *found: the route. work: a buffer of strlen(path) + 1. */
+static bool admit(ac_api_t *api, const ac_api_req_t *req, bool has_body, const char *path,
+		  char *work, const route_t **found, ac_api_resp_t *resp)
+{
+	const char *(*hdr)(const ac_api_req_t *, const char *) = req->header;
+	/* Pages of other sites: refused on every route, keys or not (a browser sends Origin
+	 * with every cross-site request but a plain GET; no CORS header is ever sent, so a
+	 * page can send a simple request, never read the answer). */
+	const char *origin = hdr ? hdr(req, "Origin") : NULL;
+	if (origin && !ac_api_origin_local(origin)) {
+		ac_api_fail(
+		    resp, 403,
+		    "origin '%.200s' is not allowed: only pages of this machine (localhost, "
+		    "127.0.0.1, [::1]) may call this API",
+		    origin);
+		return false;
 	}
+	/* DNS rebinding: a page whose name was made to point at 127.0.0.1 sends its own name
+	 * as Host. Without a key nothing else stops it; with one it has no key. */
+	bool keyed = api->keys && api->keys[0];
+	if (!keyed && !api->any_host) {
+		const char *host = hdr ? hdr(req, "Host") : NULL;
+		if (!ac_api_host_local(host, api->bound_host)) {
+			const char *b = api->bound_host;
+			bool extra = b && !ac_api_host_local(b, NULL) && strcmp(b, "::1");
+			ac_api_fail(
+			    resp, 403,
+			    "host '%.200s' is not allowed: a server without an API key "
+			    "answers only requests for localhost, 127.0.0.1%s%.100s or [::1]",
+			    host ? host : "", extra ? ", " : "", extra ? b : "");
+			return false;
+		}
+	}
+	char allow[128] = "";
+	*found = NULL;
 	for (size_t i = 0; i < AC_ARRAY_SIZE(routes); i++) {
 		const char *params[AC_API_PARAMS_MAX] = {0};
 		memcpy(work, path, strlen(path) + 1);
@@ -899,10 +942,10 @@ void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 			}
 			continue;
 		}
-		found = &routes[i];
+		*found = &routes[i];
 		break;
 	}
-	if (!found) {
+	if (!*found) {
 		if (*allow) {
 			ac_api_fail(resp, 405, "method %s is not allowed on %s", req->method,
 				    req->path);
@@ -910,32 +953,70 @@ void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		} else {
 			ac_api_fail(resp, 404, "no such endpoint: %s %s", req->method, req->path);
 		}
-		goto out;
+		return false;
 	}
-	if (api->keys && api->keys[0] && !found->open) {
-		const char *h = req->header ? req->header(req, "Authorization") : NULL;
+	if (keyed && !(*found)->open) {
+		const char *h = hdr ? hdr(req, "Authorization") : NULL;
 		if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 			ac_api_fail(resp, 401,
 				    h ? "Invalid authorization format. Use: Bearer <api_key>"
 				      : "Missing Authorization header");
-			goto out;
+			return false;
 		}
 		if (!ac_api_key_ok(api->keys, h + 7)) {
 			ac_api_fail(resp, 401, "Invalid API key");
-			goto out;
+			return false;
 		}
 	}
+	/* A page may send text/plain, form data or multipart without asking; JSON only after
+	 * a CORS preflight, which this server never grants. */
+	if (has_body && methods_with_body(req->method)) {
+		const char *type = hdr ? hdr(req, "Content-Type") : NULL;
+		if (!ac_api_type_json(type)) {
+			ac_api_fail(resp, 415,
+				    "Content-Type must be application/json, not '%.200s'",
+				    type ? type : "(none)");
+			return false;
+		}
+	}
+	return true;
+}
+
+bool ac_api_admit(ac_api_t *api, const ac_api_req_t *req, bool has_body, ac_api_resp_t *resp)
+{
+	char *path = route_path(req->path);
+	char *work = path ? malloc(strlen(path) + 1) : NULL;
+	const route_t *found;
+	bool ok = false;
+	if (!work)
+		ac_api_fail(resp, 500, "out of memory");
+	else
+		ok = admit(api, req, has_body, path, work, &found, resp);
+	free(work);
+	free(path);
+	return ok;
+}
+
+void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	char *path = route_path(req->path);
+	char *work = path ? malloc(strlen(path) + 1) : NULL;
+	const route_t *found = NULL;
+	if (!work) {
+		ac_api_fail(resp, 500, "out of memory");
+		goto out;
+	}
+	if (!admit(api, req, req->body_len > 0, path, work, &found, resp))
+		goto out;
 	memcpy(work, path, strlen(path) + 1);
 	for (int i = 0; i < AC_API_PARAMS_MAX; i++)
 		req->params[i] = NULL;
 	match(found->pattern, work, req->params);
 	terminate_params(found->pattern, req->params);
-	for (int i = 0; i < AC_API_PARAMS_MAX && req->params[i]; i++) {
-		/* A sandbox name comes first in every pattern that has one. */
-		if (i == 0 && strstr(found->pattern, "/:name") && !ac_name_valid(req->params[0])) {
-			ac_api_fail(resp, 400, "invalid sandbox name '%s'", req->params[0]);
-			goto out;
-		}
+	/* A sandbox name comes first in every pattern that has one. */
+	if (req->params[0] && strstr(found->pattern, "/:name") && !ac_name_valid(req->params[0])) {
+		ac_api_fail(resp, 400, "invalid sandbox name '%s'", req->params[0]);
+		goto out;
 	}
 	found->fn(api, req, resp);
 out:
@@ -945,18 +1026,6 @@ out:
 
 /* ------------------------------------------------------------------ /mcp */
 
-static bool origin_local(const char *origin)
-{
-	static const char *const ok[] = {"http://localhost",  "http://127.0.0.1",  "http://[::1]",
-					 "https://localhost", "https://127.0.0.1", "https://[::1]"};
-	for (size_t i = 0; i < AC_ARRAY_SIZE(ok); i++) {
-		size_t n = strlen(ok[i]);
-		if (!strncmp(origin, ok[i], n) && (origin[n] == '\0' || origin[n] == ':'))
-			return true;
-	}
-	return false;
-}
-
 static void h_mcp(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	if (!api->mcp) {
@@ -965,13 +1034,7 @@ static void h_mcp(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	}
 	ac_mcp_http_reply_t r = {0};
 	ac_error_t *e = NULL;
-	/* DNS rebinding: a browser page may reach a loopback server, and says where it is
-	 * from. Only pages of this machine are let through. */
-	const char *origin = req->header ? req->header(req, "Origin") : NULL;
-	if (origin && !origin_local(origin)) {
-		ac_api_fail(resp, 403, "origin '%s' is not allowed", origin);
-		return;
-	}
+	/* Origin and Host were checked for every route (admit). */
 	const char *sid = req->header ? req->header(req, "Mcp-Session-Id") : NULL;
 	const char *proto = req->header ? req->header(req, "MCP-Protocol-Version") : NULL;
 	const char *accept = req->header ? req->header(req, "Accept") : NULL;

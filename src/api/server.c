@@ -5,7 +5,13 @@
  * different sandboxes run in parallel, and a long exec or an open event stream never holds
  * up anyone else. There is no global lock: the manager serialises what must be (one
  * sandbox's state) with its per-sandbox file locks, which also order us against the CLI and
- * other servers on the same $AGENTCELL_HOME. */
+ * other servers on the same $AGENTCELL_HOME.
+ *
+ * What a client costs is bounded before it has proved anything: at most CONNECTION_MAX
+ * connections (threads), a per-address share of them, an idle deadline while headers or a
+ * body trickle in, and every request is admitted on its headers (Origin, Host, route, key,
+ * content type) before a byte of its body is kept. Kept bodies share one budget
+ * (BUFFERED_MAX): past it a request is answered 503 instead of growing the process. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +50,17 @@
 AC_DL_TABLE(mhd, MHD_FNS)
 
 /* An event stream with nothing to say for this long gets an SSE comment: proxies and the
- * connection timeout see a live connection. */
-#define STREAM_KEEPALIVE_MS  15000
-#define CONNECTION_TIMEOUT_S 600
+ * connection timeout see a live connection. Never more than half the idle timeout, which
+ * libmicrohttpd checks right after each piece of a body. */
+#define STREAM_KEEPALIVE_MS 15000
+#define CONNECTION_MAX	    256
+/* Body bytes kept in memory across all connections (each at most AC_API_BODY_MAX). */
+#define BUFFERED_MAX (64u << 20)
+/* A refused request with a body up to this size is answered after its body has been read
+ * (and dropped): a client that sends its body at once and reads the answer afterwards would
+ * otherwise see its connection reset. Larger ones, chunked ones and those that wait for
+ * "100 Continue" are answered at once, and the connection closes. */
+#define DRAIN_MAX (64u << 10)
 
 struct ac_server {
 	ac_api_t *api;
@@ -53,12 +68,16 @@ struct ac_server {
 	int listen_fd;
 	char *socket_path;
 	unsigned port;
+	unsigned keepalive_ms;
+	atomic_size_t buffered; /* body bytes reserved by all connections */
 };
 
 typedef struct conn_ctx {
 	char *body;
 	size_t len, cap;
+	size_t reserved; /* this connection's share of srv->buffered */
 	bool too_big;
+	ac_api_resp_t *early; /* decided on the headers, sent once the body is dropped */
 } conn_ctx_t;
 
 typedef struct mhd_req {
@@ -116,12 +135,18 @@ static void *stream_main(void *arg)
 	return NULL;
 }
 
+typedef struct stream_src {
+	int fd;
+	int keepalive_ms;
+} stream_src_t;
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	int *rfd = cls;
+	stream_src_t *src = cls;
+	int *rfd = &src->fd;
 	for (;;) {
 		struct pollfd p = {*rfd, POLLIN, 0};
-		int n = poll(&p, 1, STREAM_KEEPALIVE_MS);
+		int n = poll(&p, 1, src->keepalive_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0) {
@@ -143,23 +168,23 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_close(void *cls)
 {
-	int *rfd = cls;
+	stream_src_t *src = cls;
 	/* The writer's next write fails with EPIPE: it stops sending, its command goes on. */
-	close(*rfd);
-	free(rfd);
+	close(src->fd);
+	free(src);
 }
 
-static struct MHD_Response *stream_response(ac_api_resp_t *resp)
+static struct MHD_Response *stream_response(ac_api_resp_t *resp, unsigned keepalive_ms)
 {
 	int p[2];
-	int *rfd = malloc(sizeof(int));
+	stream_src_t *rfd = malloc(sizeof(*rfd));
 	stream_t *s = malloc(sizeof(*s));
 	if (!rfd || !s || pipe2(p, O_CLOEXEC) < 0) {
 		free(rfd);
 		free(s);
 		return NULL;
 	}
-	*rfd = p[0];
+	*rfd = (stream_src_t){.fd = p[0], .keepalive_ms = (int)keepalive_ms};
 	*s = (stream_t){.rfd = p[0], .wfd = p[1], .st = resp->stream};
 	struct MHD_Response *mr = mhd_fn.MHD_create_response_from_callback(
 	    MHD_SIZE_UNKNOWN, 16384, stream_read, rfd, stream_close);
@@ -187,11 +212,12 @@ static struct MHD_Response *stream_response(ac_api_resp_t *resp)
 	return mr;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c, ac_api_resp_t *resp)
+static enum MHD_Result send_response(ac_server_t *srv, struct MHD_Connection *c,
+				     ac_api_resp_t *resp)
 {
 	struct MHD_Response *mr;
 	if (resp->stream.fn) {
-		mr = stream_response(resp);
+		mr = stream_response(resp, srv->keepalive_ms);
 	} else if (resp->body) {
 		mr = mhd_fn.MHD_create_response_from_buffer(resp->len, resp->body,
 							    MHD_RESPMEM_MUST_FREE);
@@ -213,6 +239,11 @@ static enum MHD_Result send_response(struct MHD_Connection *c, ac_api_resp_t *re
 	}
 	if (resp->allow[0])
 		mhd_fn.MHD_add_response_header(mr, "Allow", resp->allow);
+	if (resp->retry_after) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", resp->retry_after);
+		mhd_fn.MHD_add_response_header(mr, "Retry-After", ra);
+	}
 	if (resp->session_id) {
 		mhd_fn.MHD_add_response_header(mr, "Mcp-Session-Id", resp->session_id);
 		free(resp->session_id);
@@ -221,6 +252,111 @@ static enum MHD_Result send_response(struct MHD_Connection *c, ac_api_resp_t *re
 	enum MHD_Result r = mhd_fn.MHD_queue_response(c, (unsigned)resp->status, mr);
 	mhd_fn.MHD_destroy_response(mr);
 	return r;
+}
+
+static mhd_req_t request_of(struct MHD_Connection *c, const char *method, const char *url)
+{
+	mhd_req_t m = {.c = c};
+	const union MHD_ConnectionInfo *ci =
+	    mhd_fn.MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	m.r = (ac_api_req_t){.method = method,
+			     .client_fd = ci ? ci->connect_fd : -1,
+			     .path = url,
+			     .body = "",
+			     .header = req_header,
+			     .query_all = req_query_all};
+	return m;
+}
+
+/* Makes this connection's share of the body budget at least want bytes. */
+static bool reserve(ac_server_t *srv, conn_ctx_t *cx, size_t want)
+{
+	if (want <= cx->reserved)
+		return true;
+	size_t add = want - cx->reserved;
+	size_t cur = atomic_load(&srv->buffered);
+	do {
+		if (cur + add > BUFFERED_MAX || cur + add < cur)
+			return false;
+	} while (!atomic_compare_exchange_weak(&srv->buffered, &cur, cur + add));
+	cx->reserved = want;
+	return true;
+}
+
+static void drop_body(ac_server_t *srv, conn_ctx_t *cx)
+{
+	free(cx->body);
+	cx->body = NULL;
+	cx->len = cx->cap = 0;
+	atomic_fetch_sub(&srv->buffered, cx->reserved);
+	cx->reserved = 0;
+}
+
+static void busy(ac_api_resp_t *resp)
+{
+	ac_api_fail(resp, 503,
+		    "the server is holding too many request bodies (%u MiB); try again shortly",
+		    BUFFERED_MAX >> 20);
+	resp->retry_after = 1;
+}
+
+/* A refusal decided before the body: now, or (drain) once the body has been read and
+ * dropped. */
+static enum MHD_Result refuse(ac_server_t *srv, struct MHD_Connection *c, conn_ctx_t *cx,
+			      ac_api_resp_t *resp, bool drain)
+{
+	if (drain) {
+		cx->early = malloc(sizeof(*resp));
+		if (cx->early) {
+			*cx->early = *resp;
+			return MHD_YES;
+		}
+	}
+	return send_response(srv, c, resp);
+}
+
+static enum MHD_Result on_headers(ac_server_t *srv, conn_ctx_t *cx, struct MHD_Connection *c,
+				  const char *url, const char *method)
+{
+	const char *cl = mhd_fn.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	const char *te =
+	    mhd_fn.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+	const char *expect = mhd_fn.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+	uint64_t n = 0;
+	bool has_cl = cl && ac_parse_u64(cl, 0, UINT64_MAX, &n) == 0;
+	bool chunked = te != NULL;
+	bool has_body = (has_cl && n > 0) || chunked;
+	bool waits = expect && !strcasecmp(expect, "100-continue");
+	/* Drained: a small body a client sends at once. */
+	bool drain = has_body && !waits && !chunked && n <= DRAIN_MAX;
+	ac_api_resp_t resp = {0};
+	mhd_req_t m = request_of(c, method, url);
+	if (!ac_api_admit(srv->api, &m.r, has_body, &resp))
+		return refuse(srv, c, cx, &resp, drain);
+	if (has_cl && n > AC_API_BODY_MAX) {
+		if (!waits && n <= 4ull * AC_API_BODY_MAX) {
+			/* A client that sends the body at once reads the answer only after it:
+			 * answering first would reset its connection. The body is read and
+			 * dropped; past 64 MiB it is not worth reading. */
+			cx->too_big = true;
+			return MHD_YES;
+		}
+		/* Answered before the body is read (a client that asked with
+		 * "Expect: 100-continue" sends nothing more); the connection closes. */
+		ac_api_fail(&resp, 413, "Request body exceeds the maximum size of %u bytes",
+			    AC_API_BODY_MAX);
+		return send_response(srv, c, &resp);
+	}
+	if (has_cl && n > 0) {
+		/* The whole body's room, once: no doubling, no copy. */
+		if (!reserve(srv, cx, (size_t)n + 1) || !(cx->body = malloc((size_t)n + 1))) {
+			drop_body(srv, cx);
+			busy(&resp);
+			return refuse(srv, c, cx, &resp, drain);
+		}
+		cx->cap = (size_t)n + 1;
+	}
+	return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -234,49 +370,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!cx)
 			return MHD_NO;
 		*con_cls = cx;
-		const char *cl =
-		    mhd_fn.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-		uint64_t n;
-		const char *expect =
-		    mhd_fn.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
-		if (cl && ac_parse_u64(cl, 0, UINT64_MAX, &n) == 0 && n > AC_API_BODY_MAX &&
-		    !(expect && !strcasecmp(expect, "100-continue")) &&
-		    n <= 4ull * AC_API_BODY_MAX) {
-			/* A client that sends the body at once reads the answer only after it:
-			 * answering first would reset its connection. The body is read and
-			 * dropped; past 64 MiB it is not worth reading. */
-			cx->too_big = true;
-			return MHD_YES;
-		}
-		if (cl && ac_parse_u64(cl, 0, UINT64_MAX, &n) == 0 && n > AC_API_BODY_MAX) {
-			/* Answered before the body is read (a client that asked with
-			 * "Expect: 100-continue" sends nothing more); the connection closes. */
-			ac_api_resp_t resp = {0};
-			ac_api_fail(&resp, 413, "Request body exceeds the maximum size of %u bytes",
-				    AC_API_BODY_MAX);
-			return send_response(c, &resp);
-		}
-		return MHD_YES;
+		return on_headers(srv, cx, c, url, method);
 	}
 	if (*upload_size) {
 		size_t n = *upload_size;
 		*upload_size = 0;
-		if (cx->too_big)
+		if (cx->too_big || cx->early)
 			return MHD_YES;
 		if (cx->len + n > AC_API_BODY_MAX) {
 			cx->too_big = true;
-			free(cx->body);
-			cx->body = NULL;
-			cx->len = cx->cap = 0;
+			drop_body(srv, cx);
 			return MHD_YES;
 		}
 		if (cx->len + n + 1 > cx->cap) {
+			/* A chunked body: it grows, within the budget. */
 			size_t cap = cx->cap ? cx->cap : 4096;
 			while (cap < cx->len + n + 1)
 				cap *= 2;
-			char *b = realloc(cx->body, cap);
-			if (!b)
-				return MHD_NO;
+			if (cap > AC_API_BODY_MAX + 1)
+				cap = AC_API_BODY_MAX + 1;
+			char *b = reserve(srv, cx, cap) ? realloc(cx->body, cap) : NULL;
+			if (!b) {
+				drop_body(srv, cx);
+				ac_api_resp_t resp = {0};
+				busy(&resp);
+				cx->early = malloc(sizeof(resp));
+				if (!cx->early)
+					return MHD_NO;
+				*cx->early = resp;
+				return MHD_YES;
+			}
 			cx->body = b;
 			cx->cap = cap;
 		}
@@ -286,31 +409,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	ac_api_resp_t resp = {0};
-	if (cx->too_big) {
+	if (cx->early) {
+		resp = *cx->early;
+		free(cx->early);
+		cx->early = NULL;
+	} else if (cx->too_big) {
 		ac_api_fail(&resp, 413, "Request body exceeds the maximum size of %u bytes",
 			    AC_API_BODY_MAX);
 	} else {
-		mhd_req_t m = {.c = c};
-		const union MHD_ConnectionInfo *ci =
-		    mhd_fn.MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		m.r = (ac_api_req_t){.method = method,
-				     .client_fd = ci ? ci->connect_fd : -1,
-				     .path = url,
-				     .body = cx->body ? cx->body : "",
-				     .body_len = cx->len,
-				     .header = req_header,
-				     .query_all = req_query_all};
+		mhd_req_t m = request_of(c, method, url);
+		m.r.body = cx->body ? cx->body : "";
+		m.r.body_len = cx->len;
 		ac_api_handle(srv->api, &m.r, &resp);
 	}
-	return send_response(c, &resp);
+	return send_response(srv, c, &resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	ac_server_t *srv = cls;
 	conn_ctx_t *cx = *con_cls;
 	if (cx) {
-		free(cx->body);
+		drop_body(srv, cx);
+		if (cx->early) {
+			ac_api_resp_clear(cx->early);
+			free(cx->early);
+		}
 		free(cx);
 		*con_cls = NULL;
 	}
@@ -415,13 +540,24 @@ int ac_server_start(const ac_server_opts_t *o, ac_api_t *api, ac_server_t **out,
 	srv->api = api;
 	srv->listen_fd = fd;
 	srv->socket_path = o->socket_path ? strdup(o->socket_path) : NULL;
+	/* A browser reaches no unix socket; over TCP a Host naming the address served is as
+	 * good as "localhost". */
+	api->any_host = o->socket_path != NULL;
+	api->bound_host = o->socket_path ? NULL : (o->host ? o->host : "127.0.0.1");
+	unsigned idle = o->idle_timeout ? o->idle_timeout : AC_SERVER_IDLE_TIMEOUT_S;
+	unsigned per_ip = o->per_ip_limit ? o->per_ip_limit : AC_SERVER_PER_IP_LIMIT;
+	srv->keepalive_ms = idle * 500u < STREAM_KEEPALIVE_MS ? idle * 500u : STREAM_KEEPALIVE_MS;
+	/* Idle: no byte in or out for that long (a half-sent header or body, a client that
+	 * reads nothing) closes the connection; a request whose handler runs (an exec) is not
+	 * idle, and an event stream sends a comment at least every half of it. */
 	srv->d = mhd_fn.MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 		(o->verbose ? MHD_USE_ERROR_LOG : 0),
 	    0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, idle,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_MAX,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!srv->d) {
 		ac_server_stop(srv);
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "the HTTP server did not start");

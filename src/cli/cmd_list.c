@@ -79,6 +79,13 @@ static void print_info(const json_t *st)
 		if (v && !json_is_null(v))
 			cli_print_field(keys[i], v, 17);
 	}
+	json_t *disk = json_object_get(st, "disk_mb");
+	if (json_integer_value(disk) > 0)
+		printf("%-17s %lld MB\n", "disk_mb", (long long)json_integer_value(disk));
+	else if (disk)
+		printf("%-17s unlimited\n", "disk_mb");
+	else if (!strcmp(ac_state_str(st, "backend", "native"), "native"))
+		printf("%-17s unlimited (made before disk limits existed)\n", "disk_mb");
 	size_t i;
 	json_t *it;
 	json_array_foreach(json_object_get(st, "env"), i, it)

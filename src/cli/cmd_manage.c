@@ -495,6 +495,13 @@ int cmd_resize(int argc, char **argv)
 			rs.memory_set = true;
 			continue;
 		}
+		if ((r = cli_opt_value("resize", argc, argv, &i, "--disk", &v)) != 0)
+			return r < 0
+				   ? -r
+				   : cli_usage("resize",
+					       "--disk cannot be changed: a sandbox's disk size is "
+					       "fixed when it is made (copy its files into a new "
+					       "sandbox made with the size you need)");
 		if ((r = cli_opt_value("resize", argc, argv, &i, "--pids", &v)) != 0) {
 			if (r < 0)
 				return -r;

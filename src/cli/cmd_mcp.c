@@ -218,9 +218,16 @@ static int take_stdio(stdio_server_t *s)
 	return 0;
 }
 
+/* The agent that calls the tools is the one being sandboxed: its arguments are as
+ * untrusted as an HTTP request's. So stdio is as restricted as `serve` (no directory image
+ * outside --image-root, no host directory at /workspace); only the operator, on this
+ * command line, widens it. */
 int cmd_mcp(int argc, char **argv)
 {
-	const char *config = NULL;
+	const char *config = NULL, *v = NULL;
+	char *image_roots[17] = {0};
+	int nroots = 0;
+	bool mount_cwd = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int r;
@@ -231,6 +238,18 @@ int cmd_mcp(int argc, char **argv)
 				return -r;
 			continue;
 		}
+		if ((r = cli_opt_value("mcp", argc, argv, &i, "--image-root", &v)) != 0) {
+			if (r < 0)
+				return -r;
+			if (nroots == 16)
+				return cli_usage("mcp", "at most 16 --image-root");
+			image_roots[nroots++] = (char *)v;
+			continue;
+		}
+		if (!strcmp(a, "--mount-cwd")) {
+			mount_cwd = true;
+			continue;
+		}
 		return cli_usage("mcp", "unexpected argument '%s'", a);
 	}
 	int code = 0;
@@ -239,6 +258,12 @@ int cmd_mcp(int argc, char **argv)
 		return code;
 	ac_mcp_t *srv = NULL;
 	ac_error_t *e = NULL;
+	if (ac_manager_restrict_host(m, image_roots, &e) < 0) {
+		ac_manager_free(m);
+		return cli_error(e);
+	}
+	if (mount_cwd)
+		ac_manager_allow_mount_cwd(m);
 	if (ac_mcp_new(m, AGENTCELL_VERSION, config, &srv, &e) < 0) {
 		ac_manager_free(m);
 		return cli_error(e);

@@ -91,6 +91,26 @@ int cmd_serve(int argc, char **argv)
 				    "2h), not '%s'",
 				    v);
 			exec_timeout = (double)secs;
+		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--idle-timeout", &v)) !=
+			   0) {
+			if (r < 0)
+				return -r;
+			uint64_t secs;
+			if (ac_duration_parse(v, &secs) < 0 || secs < 1 || secs > 3600)
+				return cli_usage("serve",
+						 "--idle-timeout must be a duration from 1s to 1h "
+						 "(10, 30s, 5m), not '%s'",
+						 v);
+			so.idle_timeout = (unsigned)secs;
+		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--max-conns-per-ip", &v)) !=
+			   0) {
+			if (r < 0)
+				return -r;
+			uint64_t n;
+			if (ac_parse_u64(v, 1, 256, &n) < 0)
+				return cli_usage("serve",
+						 "--max-conns-per-ip must be 1-256, not '%s'", v);
+			so.per_ip_limit = (unsigned)n;
 		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--image-root", &v)) != 0) {
 			if (r < 0)
 				return -r;

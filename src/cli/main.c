@@ -15,6 +15,9 @@
 	"  --memory MB           memory limit (default 512; 16-1048576)\n"                         \
 	"  --cpus N              CPU limit, fractions allowed (default 1)\n"                       \
 	"  --pids N              process limit (default 512)\n"                                    \
+	"  --disk MB|unlimited   disk limit of the sandbox's writable layer, blocks and inodes\n"  \
+	"                        (default 10240; 16-1048576): an ext4 image of its own; a\n"       \
+	"                        one-shot run's is a tmpfs, which counts as memory too\n"          \
 	"  --mount-cwd           mount the current directory read-write at /workspace and start "  \
 	"there\n"                                                                                  \
 	"  --read-only           read-only root file system (/tmp stays a writable tmpfs)\n"       \
@@ -210,13 +213,16 @@ const cli_command_t cli_commands[] = {
      cmd_metrics},
     {"serve", NULL, "serve the HTTP API (agentkernel-compatible) and MCP over HTTP",
      "agentcell serve [--host ADDR] [--port N] [--socket PATH] [--config FILE]\n"
-     "                [--exec-timeout D] [--image-root DIR]...\n\n"
+     "                [--exec-timeout D] [--idle-timeout D] [--max-conns-per-ip N]\n"
+     "                [--image-root DIR]...\n\n"
      "Serves the HTTP API that agentkernel's SDKs speak (npm, Python, Go, Rust, Swift) on\n"
      "127.0.0.1:18888, and the MCP tools over Streamable HTTP at /mcp. Requests run in\n"
      "parallel, one thread per connection. An API key ($AGENTCELL_API_KEY,\n"
      "$AGENTKERNEL_API_KEY, or [api] api_key / api_key_env in agentcell.toml) makes every\n"
      "endpoint but /health, /metrics and /openapi.json require 'Authorization: Bearer KEY';\n"
-     "an address other than loopback is refused without one. SIGINT/SIGTERM stop it.\n\n"
+     "an address other than loopback is refused without one. Pages of other sites are\n"
+     "refused (Origin), and without a key so are requests for another host name (Host);\n"
+     "bodies must be application/json. SIGINT/SIGTERM stop it.\n\n"
      "  --host ADDR           address to listen on (default 127.0.0.1)\n"
      "  --port N              TCP port (default 18888; 0: any free port)\n"
      "  --socket PATH         listen on a unix socket (mode 0600) instead\n"
@@ -224,20 +230,28 @@ const cli_command_t cli_commands[] = {
      "                        $AGENTCELL_HOME/agentcell.toml)\n"
      "  --exec-timeout D      time limit of a command whose request sets none (90s, 30m,\n"
      "                        2h; default: none; detached commands are not limited)\n"
+     "  --idle-timeout D      close a connection that sends or reads nothing for D\n"
+     "                        (default 30s; a running command is not idle)\n"
+     "  --max-conns-per-ip N  connections one address may hold (default 64, of 256)\n"
      "  --image-root DIR      allow directory images below DIR (repeatable; by default\n"
      "                        requests may use only 'host' and container images, and\n"
      "                        nothing of the host is mounted at /workspace)\n"
      "  -v, --verbose         log HTTP protocol errors on stderr\n",
      cmd_serve},
     {"mcp", NULL, "serve the sandbox tools to coding agents over MCP (stdio)",
-     "agentcell mcp [--config FILE]\n\n"
+     "agentcell mcp [--config FILE] [--image-root DIR]... [--mount-cwd]\n\n"
      "Runs an MCP (Model Context Protocol) server on standard input and output: one JSON-RPC\n"
      "message per line. Tools: sandbox_run, sandbox_create, sandbox_exec, sandbox_list,\n"
      "sandbox_start, sandbox_stop, sandbox_remove, sandbox_file_read, sandbox_file_write,\n"
      "sandbox_extend_ttl. Tool calls run in parallel (up to 16). Register it with\n"
      "e.g. 'claude mcp add agentcell -- agentcell mcp' (see the README).\n\n"
      "  --config FILE         agentcell.toml for sandbox_run and sandbox_create (default\n"
-     "                        ./agentcell.toml, else $AGENTCELL_HOME/agentcell.toml)\n",
+     "                        ./agentcell.toml, else $AGENTCELL_HOME/agentcell.toml)\n"
+     "  --image-root DIR      allow directory images below DIR (repeatable; by default\n"
+     "                        only 'host': the agent calling the tools is the one sandboxed)\n"
+     "  --mount-cwd           allow this directory at /workspace, read-write, for calls that\n"
+     "                        ask for it (mount_cwd, the permissive profile); by default\n"
+     "                        nothing of the host is mounted\n",
      cmd_mcp},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -84,6 +84,17 @@ int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sa
 			     : parse_size(cmd, "--memory", v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB,
 					  &so->o.memory_mb);
 	}
+	if ((r = cli_opt_value(cmd, argc, argv, i, "--disk", &v)) != 0) {
+		if (r < 0)
+			return r;
+		if (ac_disk_mb_parse(v, &so->o.disk_mb) < 0)
+			return -cli_usage(cmd,
+					  "invalid --disk '%s': expected a whole number of MB from "
+					  "%llu to %llu, or 'unlimited'",
+					  v, AC_DISK_MIN_MB, AC_DISK_MAX_MB);
+		so->o.disk_set = true;
+		return 1;
+	}
 	if ((r = cli_opt_value(cmd, argc, argv, i, "--pids", &v)) != 0) {
 		so->o.pids_set = true;
 		return r < 0 ? r

@@ -11,12 +11,35 @@
 
 static const char *const tables[][8] = {
     {"sandbox", "name", "image", NULL},
-    {"resources", "vcpus", "memory_mb", "pids", NULL},
+    {"resources", "vcpus", "memory_mb", "pids", "disk_mb", NULL},
     {"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
     {"commands", "allow", "block", "allowlist_only", NULL},
     {"files", "host", "sandbox", NULL},
     {"api", "api_key", "api_key_env", NULL},
 };
+
+int ac_disk_mb_parse(const char *s, uint64_t *mb)
+{
+	if (s && !strcmp(s, "unlimited")) {
+		*mb = 0;
+		return 0;
+	}
+	return ac_parse_u64(s, AC_DISK_MIN_MB, AC_DISK_MAX_MB, mb);
+}
+
+/* disk_mb of agentcell.toml: an integer in range, 0 or "unlimited" (no limit). */
+static int disk_mb_value(const json_t *v, uint64_t *mb)
+{
+	if (json_is_string(v))
+		return ac_disk_mb_parse(json_string_value(v), mb);
+	if (!json_is_integer(v))
+		return -1;
+	json_int_t n = json_integer_value(v);
+	if (n != 0 && (n < (json_int_t)AC_DISK_MIN_MB || n > (json_int_t)AC_DISK_MAX_MB))
+		return -1;
+	*mb = (uint64_t)n;
+	return 0;
+}
 
 static int check_keys(const json_t *t, const char *table, const char *path, ac_error_t **err)
 {
@@ -130,6 +153,12 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "%s: resources.pids must be from %llu to %llu", path,
 				    AC_PIDS_MIN, AC_PIDS_MAX);
+	uint64_t disk;
+	if ((v = json_object_get(r, "disk_mb")) && disk_mb_value(v, &disk) < 0)
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: resources.disk_mb must be from %llu to %llu, or 0 or "
+				    "\"unlimited\" for no limit",
+				    path, AC_DISK_MIN_MB, AC_DISK_MAX_MB);
 	if ((v = json_object_get(s, "profile"))) {
 		const char *p = json_string_value(v);
 		if (!p ||
@@ -232,6 +261,9 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 		o->memory_mb = (uint64_t)json_integer_value(v);
 		o->memory_set = true;
 	}
+	if (!o->disk_set && (v = json_object_get(r, "disk_mb")) &&
+	    disk_mb_value(v, &o->disk_mb) == 0)
+		o->disk_set = true;
 	if (!o->cpus_set && (v = json_object_get(r, "vcpus"))) {
 		o->cpus = json_number_value(v);
 		o->cpus_set = true;

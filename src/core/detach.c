@@ -135,6 +135,28 @@ out:
 	return rc;
 }
 
+/* The watcher's status record is this long (AC_DETACH_STATUS_SIZE); a host-side record of
+ * the backend's may follow it. */
+#define STATUS_SIZE 512
+
+/* Writes an end the watcher could not write (it was killed or stopped). */
+static void record_end(const char *dir, json_t *st)
+{
+	char path[1500], buf[STATUS_SIZE];
+	snprintf(path, sizeof(path), "%s/status", dir);
+	char *j = json_dumps(st, JSON_COMPACT);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (j && fd >= 0 && strlen(j) < sizeof(buf) - 1) {
+		memset(buf, ' ', sizeof(buf));
+		memcpy(buf, j, strlen(j));
+		buf[sizeof(buf) - 1] = '\n';
+		(void)!pwrite(fd, buf, sizeof(buf), 0);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(j);
+}
+
 /* Reads the status record; the shim rewrites it in place, so a torn read is retried. */
 static json_t *read_status(const char *dir)
 {
@@ -148,12 +170,55 @@ static json_t *read_status(const char *dir)
 		if (len == 0)
 			return json_pack("{ss}", "state", "starting");
 		json_t *j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
-		if (json_is_object(j))
+		if (json_is_object(j)) {
+			/* The backend's host-side record follows the watcher's, if any. */
+			json_t *h = len > STATUS_SIZE
+					? json_loadb(buf + STATUS_SIZE, len - STATUS_SIZE,
+						     JSON_DISABLE_EOF_CHECK, NULL)
+					: NULL;
+			if (json_is_object(json_object_get(h, "host")))
+				json_object_set(j, "host", json_object_get(h, "host"));
+			json_decref(h);
 			return j;
+		}
 		json_decref(j);
 		usleep(1000);
 	}
 	return NULL;
+}
+
+/* A running record whose watcher (the shim, inside the sandbox) the sandbox's code killed
+ * would say running for ever: ask the backend what is really there. */
+static void watcher_check(ac_manager_t *m, const json_t *info, const char *dir, json_t **st)
+{
+	const ac_backend_ops_t *b = ac_manager_backend_of(info, NULL);
+	if (!b || !b->detached_state || strcmp(ac_state_str(*st, "state", ""), "running") != 0)
+		return;
+	int alive = b->detached_state(m, info, *st);
+	if (alive == 2)
+		return;
+	/* The watcher may have recorded the end just before it went. */
+	json_t *again = read_status(dir);
+	bool ended = again && strcmp(ac_state_str(again, "state", "running"), "running") != 0;
+	if (ended) {
+		json_object_update(*st, again);
+		json_object_set_new(*st, "state", json_incref(json_object_get(again, "state")));
+	}
+	json_decref(again);
+	if (ended)
+		return;
+	json_object_set_new(*st, "shim_lost", json_true());
+	if (alive == 1) {
+		json_object_set_new(*st, "error",
+				    json_string("its shim was killed inside the sandbox: the "
+						"command runs on, its output is no longer logged "
+						"and its exit status will not be recorded"));
+	} else {
+		json_object_set_new(*st, "state", json_string("unknown"));
+		json_object_set_new(*st, "error",
+				    json_string("its shim was killed inside the sandbox; the "
+						"command has ended, its exit status is unknown"));
+	}
 }
 
 static json_t *describe(ac_manager_t *m, const char *dir)
@@ -184,13 +249,16 @@ static json_t *describe(ac_manager_t *m, const char *dir)
 		bool alive =
 		    ac_manager_info(m, name, &info, NULL) == 0 &&
 		    ac_state_int(info, "pid", -1) == ac_state_int(meta, "supervisor_pid", -2);
-		json_decref(info);
 		if (!alive) {
 			json_object_set_new(st, "state", json_string("failed"));
 			json_object_set_new(
 			    st, "error", json_string("the sandbox stopped while the command ran"));
+		} else {
+			watcher_check(m, info, dir, &st);
 		}
+		json_decref(info);
 	}
+	json_object_del(st, "host");
 	json_decref(meta);
 	return st;
 }
@@ -330,10 +398,28 @@ int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err)
 	}
 	const ac_backend_ops_t *b = ac_manager_backend_of(sb, err);
 	int krc = b ? b->kill_detached(m, sb, raw, err) : -1;
-	json_decref(raw);
 	json_decref(sb);
-	if (krc < 0)
+	if (krc < 0) {
+		json_decref(raw);
 		return -1;
+	}
+	if (krc == 1) {
+		/* Killed from the host: its watcher was gone or stopped and records nothing. */
+		char now[32];
+		ac_time_now_rfc3339(now);
+		json_t *end = json_pack(
+		    "{ss sO* ss* ss si si sb sb ss}", "state", "failed", "pid",
+		    json_object_get(raw, "pid"), "started_at",
+		    ac_state_str(raw, "started_at", NULL), "finished_at", now, "exit_code", 128 + 9,
+		    "signal", 9, "timed_out", 0, "killed", 1, "error",
+		    "killed from the host: its shim had been stopped or killed inside the sandbox");
+		if (end)
+			record_end(dir, end);
+		json_decref(end);
+		json_decref(raw);
+		return 0;
+	}
+	json_decref(raw);
 	/* The shim records the end itself; wait briefly so that a status right after
 	 * says so. */
 	for (int i = 0; i < 200; i++) {

@@ -23,6 +23,29 @@
 #include "core/lifecycle.h"
 
 #define MAX_DEPTH 256
+/* Deadline of progress of a file operation (it is killed when it moved no byte for that
+ * long) unless AGENTCELL_FILES_TIMEOUT (seconds) says otherwise. */
+#define TIMEOUT_DEFAULT_S 60
+#define TIMEOUT_MAX_S	  86400
+
+/* The calling thread's cancel descriptor (see ac_files_set_cancel_fd). */
+static __thread int cancel_fd;
+
+int ac_files_set_cancel_fd(int fd)
+{
+	int old = cancel_fd;
+	cancel_fd = fd > 0 ? fd : 0;
+	return old;
+}
+
+static int timeout_ms(void)
+{
+	const char *v = getenv("AGENTCELL_FILES_TIMEOUT");
+	uint64_t s;
+	if (!v || ac_parse_u64(v, 0, TIMEOUT_MAX_S, &s) < 0)
+		s = TIMEOUT_DEFAULT_S;
+	return (int)s * 1000; /* 0: no deadline */
+}
 
 static int open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 {
@@ -148,6 +171,85 @@ static int refuse_pseudo_fs(int fd, const char *path, ac_error_t **err)
 			    path);
 }
 
+/* "a FIFO", "a socket", ...: what a file that is not regular is, for a refusal. */
+static const char *type_name(mode_t mode)
+{
+	return S_ISFIFO(mode)	? "a FIFO"
+	       : S_ISSOCK(mode) ? "a socket"
+	       : S_ISCHR(mode)	? "a character device"
+	       : S_ISBLK(mode)	? "a block device"
+	       : S_ISLNK(mode)	? "a symbolic link"
+	       : S_ISDIR(mode)	? "a directory"
+				: "not a regular file";
+}
+
+static int refuse_type(mode_t mode, const char *shown, ac_error_t **err)
+{
+	return ac_error_set(err, AC_ERR_INVALID, 0,
+			    "'%s' is %s: file operations take only regular files and "
+			    "directories",
+			    shown, type_name(mode));
+}
+
+/* lstat of name below dirfd; in_root: name is a sandbox path resolved inside the root
+ * dirfd (never fstatat there: an absolute name would be a host path). */
+static int lstat_below(int dirfd, const char *name, bool in_root, struct stat *st)
+{
+	if (!in_root)
+		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+	int fd = open_in_root(dirfd, name, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return -1;
+	int rc = fstat(fd, st);
+	close(fd);
+	return rc;
+}
+
+/* Opens a regular file of a sandbox (flags: O_RDONLY, or O_WRONLY|O_CREAT|O_TRUNC with
+ * mode) and refuses anything else, naming it `shown`. A FIFO opened for reading waits for
+ * a writer for ever (for writing, for a reader), a socket or a device does whatever its
+ * other end wants, and /dev/tty in a sandbox's /dev is the terminal of whoever opens it:
+ * the caller's. So the type is looked at first without opening (O_PATH), and then the
+ * open itself can neither block (O_NONBLOCK), follow a link (O_NOFOLLOW) nor take a
+ * terminal (O_NOCTTY), and its descriptor is checked with fstat before any byte moves:
+ * a sandbox that swaps the regular file for a FIFO between the look and the open gets a
+ * refusal, not a hang. O_NONBLOCK is cleared once the file is known to be regular. */
+static int open_regular(int dirfd, const char *name, bool in_root, int flags, mode_t mode,
+			const char *shown, ac_error_t **err)
+{
+	struct stat st;
+	if (lstat_below(dirfd, name, in_root, &st) == 0 && !S_ISREG(st.st_mode))
+		return refuse_type(st.st_mode, shown, err);
+	int all = flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	int fd = in_root ? open_in_root(dirfd, name, all, mode) : openat(dirfd, name, all, mode);
+	if (fd < 0) {
+		int e = errno;
+		if (lstat_below(dirfd, name, in_root, &st) == 0 && !S_ISREG(st.st_mode))
+			return refuse_type(st.st_mode, shown, err); /* swapped meanwhile */
+		return ac_error_set(err,
+				    e == ENOENT || e == ENOTDIR		      ? AC_ERR_NOT_FOUND
+				    : e == ELOOP || e == EISDIR || e == ENXIO ? AC_ERR_INVALID
+									      : AC_ERR_INTERNAL,
+				    e, "cannot open '%s'", shown);
+	}
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return ac_error_set(err, AC_ERR_INTERNAL, e, "fstat '%s'", shown);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return refuse_type(st.st_mode, shown, err);
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		return ac_error_set(err, AC_ERR_INTERNAL, e, "fcntl '%s'", shown);
+	}
+	return fd;
+}
+
 static int copy_data(int in, int out)
 {
 	char buf[65536];
@@ -159,9 +261,11 @@ static int copy_data(int in, int out)
 }
 
 /* Copies the entry `name` of directory sfd into directory dfd as `dname`. `chown_to` >= 0
- * gives every created entry that owner (into a sandbox); setuid/setgid bits are dropped. */
+ * gives every created entry that owner (into a sandbox: dfd is the sandbox's); else sfd is
+ * the sandbox's. setuid/setgid bits are dropped. `top` names the entry at depth 0 in
+ * errors. FIFOs, sockets and devices are refused at depth 0 and skipped below. */
 static int copy_entry(int sfd, const char *name, int dfd, const char *dname, long long chown_to,
-		      int depth, ac_error_t **err)
+		      int depth, const char *top, ac_error_t **err)
 {
 	struct stat st;
 	if (depth > MAX_DEPTH)
@@ -213,26 +317,43 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 		while (rc == 0 && (de = readdir(dir)))
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 				rc = copy_entry(dirfd(dir), de->d_name, d2, de->d_name, chown_to,
-						depth + 1, err);
+						depth + 1, de->d_name, err);
 		closedir(dir);
 		if (chown_to >= 0)
 			(void)!fchown(d2, (uid_t)chown_to, (gid_t)chown_to);
 		(void)!fchmod(d2, mode);
 		return rc;
 	}
-	if (!S_ISREG(st.st_mode))
-		return 0; /* devices, fifos, sockets: not copied */
-	_cleanup_close_ int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", name);
+	if (!S_ISREG(st.st_mode)) /* FIFOs, sockets, devices: see open_regular */
+		return depth ? 0 : refuse_type(st.st_mode, top, err);
+	ac_error_t *oe = NULL;
+	_cleanup_close_ int in = open_regular(sfd, name, false, O_RDONLY, 0, top, &oe);
+	if (in < 0) {
+		bool skip = depth && oe && oe->kind == AC_ERR_INVALID; /* became a FIFO... */
+		if (!skip && err && !*err)
+			*err = steal_ptr(oe);
+		ac_error_free(oe);
+		return skip ? 0 : -1;
+	}
 	if (pseudo_fs(in))
-		return depth ? 0 : refuse_pseudo_fs(in, name, err);
+		return depth ? 0 : refuse_pseudo_fs(in, top, err);
+	/* A host destination is the caller's choice, a FIFO or a device included (as cp
+	 * does); the deadline bounds a wait on it. Only a regular file gets the mode. */
 	_cleanup_close_ int out =
-	    openat(dfd, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	    chown_to >= 0
+		? open_regular(dfd, dname, false, O_WRONLY | O_CREAT | O_TRUNC, 0600,
+			       depth ? dname : top, err)
+		: openat(dfd, dname,
+			 O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
 	if (out < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create '%s'", dname);
+		return chown_to >= 0
+			   ? -1
+			   : ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create '%s'", dname);
 	if (copy_data(in, out) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot copy '%s'", name);
+	struct stat ost;
+	if (fstat(out, &ost) < 0 || !S_ISREG(ost.st_mode))
+		return 0;
 	if (chown_to >= 0)
 		(void)!fchown(out, (uid_t)chown_to, (gid_t)chown_to);
 	(void)!fchmod(out, mode);
@@ -278,16 +399,18 @@ static int do_copy_in(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	if (fstatat(hdir, hbase, &st, 0) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
 				    o->host);
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return refuse_type(st.st_mode, o->host, err);
 	/* Into an existing directory: as its child, like cp. */
 	_cleanup_close_ int target = open_in_root(rootfd, o->path, O_PATH | O_DIRECTORY, 0);
 	if (target >= 0)
 		return refuse_pseudo_fs(target, o->path, err) < 0
 			   ? -1
-			   : copy_entry(hdir, hbase, target, hbase, uid, 0, err);
+			   : copy_entry(hdir, hbase, target, hbase, uid, 0, o->path, err);
 	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
 	if (parent < 0 || refuse_pseudo_fs(parent, o->path, err) < 0)
 		return -1;
-	return copy_entry(hdir, hbase, parent, last, uid, 0, err);
+	return copy_entry(hdir, hbase, parent, last, uid, 0, o->path, err);
 }
 
 static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
@@ -301,12 +424,14 @@ static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "no such file in the sandbox: '%s'", o->path);
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+		return refuse_type(st.st_mode, o->path, err);
 	struct stat hst;
 	if (stat(o->host, &hst) == 0 && S_ISDIR(hst.st_mode)) {
 		_cleanup_close_ int hd = open(o->host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (hd < 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno, "open %s", o->host);
-		return copy_entry(parent, last, hd, last, -1, 0, err);
+		return copy_entry(parent, last, hd, last, -1, 0, o->path, err);
 	}
 	char hostdir[4096];
 	snprintf(hostdir, sizeof(hostdir), "%s", o->host);
@@ -316,22 +441,22 @@ static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "no such directory on the host for '%s'", o->host);
 	(void)uid;
-	return copy_entry(parent, last, hd, hbase, -1, 0, err);
+	return copy_entry(parent, last, hd, hbase, -1, 0, o->path, err);
 }
 
 static int do_read(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 {
 	op_t *o = arg;
-	_cleanup_close_ int fd = open_in_root(rootfd, o->path, O_RDONLY | O_NOFOLLOW, 0);
+	if (!o->path || o->path[0] != '/')
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "'%s' is not an absolute path in the sandbox",
+				    o->path ? o->path : "");
+	_cleanup_close_ int fd = open_regular(rootfd, o->path, true, O_RDONLY, 0, o->path, err);
 	struct stat st;
-	if (fd < 0)
-		return ac_error_set(
-		    err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INVALID,
-		    errno, "cannot read '%s' in the sandbox", o->path);
-	if (refuse_pseudo_fs(fd, o->path, err) < 0)
+	if (fd < 0 || refuse_pseudo_fs(fd, o->path, err) < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not a regular file", o->path);
+	if (fstat(fd, &st) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fstat '%s'", o->path);
 	if ((uint64_t)st.st_size > AC_FILES_READ_MAX)
 		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is larger than %u bytes", o->path,
 				    AC_FILES_READ_MAX);
@@ -382,10 +507,9 @@ static int do_write(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	    refuse_mount_root(parent, last, o->path, err) < 0)
 		return -1;
 	_cleanup_close_ int fd =
-	    openat(parent, last, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	    open_regular(parent, last, false, O_WRONLY | O_CREAT | O_TRUNC, 0600, o->path, err);
 	if (fd < 0)
-		return ac_error_set(err, errno == EISDIR ? AC_ERR_INVALID : AC_ERR_INTERNAL, errno,
-				    "cannot write '%s' in the sandbox", o->path);
+		return -1;
 	if (ac_write_all(fd, o->data, o->len) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "write '%s'", o->path);
 	(void)!fchown(fd, uid, uid);
@@ -528,7 +652,8 @@ static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, 
 		if (o->outfd < 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno, "memfd_create");
 	}
-	int rc = ac_native_in_root(m, name, fn, o, err);
+	ac_rt_root_ctl_t ctl = {.cancel_fd = cancel_fd, .timeout_ms = timeout_ms()};
+	int rc = ac_native_in_root(m, name, &ctl, fn, o, err);
 	if (rc == 0 && result) {
 		off_t size = lseek(o->outfd, 0, SEEK_END);
 		char *buf = malloc((size_t)size + 1);

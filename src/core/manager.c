@@ -19,9 +19,15 @@
 
 struct ac_manager {
 	ac_store_t *store;
-	bool restricted;    /* see ac_manager_restrict_host */
-	char **image_roots; /* realpaths, NULL-terminated */
+	bool restricted;      /* see ac_manager_restrict_host */
+	bool allow_mount_cwd; /* restricted, but the operator allows /workspace */
+	char **image_roots;   /* realpaths, NULL-terminated */
 };
+
+void ac_manager_allow_mount_cwd(ac_manager_t *m)
+{
+	m->allow_mount_cwd = true;
+}
 
 int ac_manager_restrict_host(ac_manager_t *m, char *const *image_roots, ac_error_t **err)
 {
@@ -142,9 +148,9 @@ static int resolve_backend(const char *want, const char **out, ac_error_t **err)
 /* What the audit log says about a new sandbox: its settings, never environment values. */
 static json_t *created_details(const json_t *st)
 {
-	static const char *keys[] = {"image",	    "profile",	  "memory_mb",	     "cpus",
-				     "pids_limit",  "read_only",  "mount_cwd",	     "labels",
-				     "ttl_seconds", "expires_at", "lifecycle_policy"};
+	static const char *keys[] = {"image",	    "profile",	  "memory_mb",	      "cpus",
+				     "pids_limit",  "read_only",  "mount_cwd",	      "labels",
+				     "ttl_seconds", "expires_at", "lifecycle_policy", "disk_mb"};
 	json_t *d = json_object();
 	for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
 		json_t *v = json_object_get(st, keys[i]);
@@ -197,6 +203,8 @@ static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r, const
 		r->cpus = cpus;
 	if (!o->pids_set)
 		r->pids = 512;
+	if (!o->disk_set)
+		r->disk_mb = AC_DISK_DEFAULT_MB;
 	if (!o->mount_cwd_set)
 		r->mount_cwd = mount_cwd;
 	if (!o->read_only_set)
@@ -226,6 +234,9 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	if (r.pids < AC_PIDS_MIN || r.pids > AC_PIDS_MAX)
 		return ac_error_set(err, AC_ERR_INVALID, 0, "pids must be between %llu and %llu",
 				    AC_PIDS_MIN, AC_PIDS_MAX);
+	if (r.disk_mb && (r.disk_mb < AC_DISK_MIN_MB || r.disk_mb > AC_DISK_MAX_MB))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "disk must be between %llu and %llu MB",
+				    AC_DISK_MIN_MB, AC_DISK_MAX_MB);
 	const char *backend = NULL;
 	if (resolve_backend(r.backend, &backend, err) < 0)
 		return -1;
@@ -260,11 +271,12 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	}
 	/* Requests from other users mount nothing of the host (permissive's /workspace would
 	 * be the server's working directory, writable). */
-	if (m->restricted && r.mount_cwd) {
+	if (m->restricted && r.mount_cwd && !m->allow_mount_cwd) {
 		if (o->mount_cwd_set && o->mount_cwd)
 			return ac_error_set(err, AC_ERR_PERMISSION, 0,
 					    "mounting a host directory at /workspace is not "
-					    "allowed here");
+					    "allowed here (the operator allows it with "
+					    "'agentcell mcp --mount-cwd')");
 		r.mount_cwd = false;
 	}
 	char cwd[PATH_MAX];
@@ -305,6 +317,9 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
 	json_object_set_new(st, "cpus", json_real(r.cpus));
 	json_object_set_new(st, "network", json_boolean(r.network));
+	/* Enforced by the native backend only (0: unlimited, the operator's choice). */
+	if (!engine)
+		json_object_set_new(st, "disk_mb", json_integer((json_int_t)r.disk_mb));
 	if (r.agent && !ac_agent_keys(r.agent)) {
 		json_decref(st);
 		return ac_error_set(err, AC_ERR_INVALID, 0,
@@ -388,13 +403,15 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 	/* A mark left by an earlier sandbox of this name must not count for this one. */
 	ac_lifecycle_forget_activity(m, name);
 	int rc = ac_store_create(m->store, st, err);
-	if (rc < 0)
-		b->destroy(m, st, NULL);
-	else
+	/* Lost the name (another create took it since the check above): take back only
+	 * what this call reserved; the winner's files, records and logs are not ours. */
+	if (rc < 0 && b->uncreate)
+		b->uncreate(m, st);
+	else if (rc == 0)
 		ac_audit_log(m, "created", name, created_details(st));
 	/* --file: copied into the (stopped) sandbox; a failure undoes the create. */
 	if (rc == 0 && copy_files(m, name, o->files, err) < 0) {
-		ac_manager_remove(m, name, NULL);
+		ac_manager_remove_created(m, name, ac_state_str(st, "uuid", ""), NULL);
 		rc = -1;
 	}
 	if (rc < 0 || !out)
@@ -593,6 +610,20 @@ int ac_manager_remove_if(ac_manager_t *m, const char *name, ac_state_pred_t pred
 	json_decref(details);
 	json_decref(st);
 	return rc;
+}
+
+static bool same_uuid(ac_manager_t *m, json_t *st, bool running, void *uuid)
+{
+	(void)m;
+	(void)running;
+	return strcmp(ac_state_str(st, "uuid", ""), uuid) == 0;
+}
+
+int ac_manager_remove_created(ac_manager_t *m, const char *name, const char *uuid, ac_error_t **err)
+{
+	if (!uuid || !*uuid)
+		return 1;
+	return ac_manager_remove_if(m, name, same_uuid, (void *)uuid, NULL, err);
 }
 
 int ac_manager_remove(ac_manager_t *m, const char *name, ac_error_t **err)

@@ -54,14 +54,16 @@
 	"(their Engine API), auto (native where it can run, else an engine that answers)'},"       \
 	"'image':{'type':'string','minLength':1,'maxLength':4096,'description':'native: host "     \
 	"(default; the host /usr, /bin, /lib and a filtered /etc under a private writable layer) " \
-	"or the absolute path of a root directory on the host; docker/podman: an image "           \
-	"reference'},"                                                                             \
+	"or the absolute path of a root directory below an --image-root directory of the "         \
+	"server; docker/podman: an image reference'},"                                             \
 	"'profile':{'type':'string','enum':['permissive','moderate','restrictive'],"               \
 	"'description':'moderate (default): 512 MB, 1 CPU; restrictive: read-only root, 256 MB, "  \
-	"0.5 CPU; permissive: no memory limit, the server working directory mounted at "           \
-	"/workspace'},"                                                                            \
+	"0.5 CPU; permissive: no memory limit, and the server working directory mounted at "       \
+	"/workspace if the operator allowed it (mcp --mount-cwd)'},"                               \
 	"'memory_mb':{'type':'integer','minimum':16,'maximum':1048576,'description':'Memory "      \
 	"limit in MB'},"                                                                           \
+	"'disk_mb':{'type':'integer','minimum':16,'maximum':1048576,'description':'Disk limit "    \
+	"of the sandbox writable layer in MB, blocks and inodes (default 10240)'},"                \
 	"'cpus':{'type':'number','minimum':0.01,'maximum':1024,'description':'CPU limit, "         \
 	"fractions allowed'},"                                                                     \
 	"'network':{'type':'boolean','description':'Network access. false (default): only "        \
@@ -79,6 +81,7 @@
 	"'description':'running, stopped or archived'},'uuid':{'type':['string','null']},"         \
 	"'backend':{'type':['string','null']},'image':{'type':['string','null']},"                 \
 	"'profile':{'type':['string','null']},'memory_mb':{'type':['integer','null']},"            \
+	"'disk_mb':{'type':['integer','null'],'description':'null: no disk limit'},"               \
 	"'cpus':{'type':['number','null']},'pids_limit':{'type':['integer','null']},"              \
 	"'created_at':{'type':['string','null']},'last_activity_at':{'type':['string','null']},"   \
 	"'expires_at':{'type':['string','null']},'ttl_seconds':{'type':['integer','null']},"       \
@@ -390,6 +393,10 @@ static bool parse_args(tool_ctx_t *c, json_t *args, req_t *r)
 		r->o.memory_mb = (uint64_t)d;
 		r->o.memory_set = true;
 	}
+	if (arg_num(args, "disk_mb", &d)) { /* the schema's range: never 0 (unlimited) */
+		r->o.disk_mb = (uint64_t)d;
+		r->o.disk_set = true;
+	}
 	if (arg_num(args, "cpus", &d)) {
 		r->o.cpus = d;
 		r->o.cpus_set = true;
@@ -445,23 +452,10 @@ static void opts_release(ac_sandbox_opts_t *o, json_t *cfg)
 
 static json_t *info_summary(const json_t *st)
 {
-	static const char *const keys[] = {"name",
-					   "status",
-					   "uuid",
-					   "backend",
-					   "image",
-					   "profile",
-					   "memory_mb",
-					   "cpus",
-					   "pids_limit",
-					   "created_at",
-					   "last_activity_at",
-					   "expires_at",
-					   "ttl_seconds",
-					   "labels",
-					   "description",
-					   "agent",
-					   "archived_at"};
+	static const char *const keys[] = {
+	    "name",	  "status",	 "uuid",   "backend",	  "image",	"profile",
+	    "memory_mb",  "disk_mb",	 "cpus",   "pids_limit",  "created_at", "last_activity_at",
+	    "expires_at", "ttl_seconds", "labels", "description", "agent",	"archived_at"};
 	json_t *out = json_object();
 	for (size_t i = 0; out && i < AC_ARRAY_SIZE(keys); i++) {
 		json_t *v = json_object_get(st, keys[i]);
@@ -584,22 +578,24 @@ static void tool_exec(tool_ctx_t *c, req_t *r)
 
 static void tool_create(tool_ctx_t *c, req_t *r)
 {
-	json_t *cfg = NULL;
+	json_t *cfg = NULL, *made = NULL;
 	ac_error_t *e = NULL;
 	if (apply_config(c, &r->o, &cfg, &e) < 0 ||
-	    ac_manager_create(c->m, r->name, &r->o, NULL, &e) < 0) {
+	    ac_manager_create(c->m, r->name, &r->o, &made, &e) < 0) {
 		failed(c, e);
 		goto out;
 	}
-	/* A half-made sandbox is taken back: the call creates all it was asked or nothing. */
+	/* A half-made sandbox is taken back: the call creates all it was asked or nothing
+	 * (and never removes a sandbox that took the name since). */
+	const char *uuid = ac_state_str(made, "uuid", "");
 	if (r->description && r->description[0] &&
 	    ac_manager_describe(c->m, r->name, r->description, &e) < 0) {
-		ac_manager_remove(c->m, r->name, NULL);
+		ac_manager_remove_created(c->m, r->name, uuid, NULL);
 		failed(c, e);
 		goto out;
 	}
 	if (r->start && ac_manager_start(c->m, r->name, &e) < 0) {
-		ac_manager_remove(c->m, r->name, NULL);
+		ac_manager_remove_created(c->m, r->name, uuid, NULL);
 		tool_error(c, "sandbox '%s' could not start (it was removed again): %s", r->name,
 			   e ? e->msg : "failed");
 		goto out;
@@ -609,6 +605,7 @@ static void tool_create(tool_ctx_t *c, req_t *r)
 		 r->start ? "created and started" : "created", r->name);
 	sandbox_info_result(c, r->name, line);
 out:
+	json_decref(made);
 	opts_release(&r->o, cfg);
 	ac_error_free(e);
 }

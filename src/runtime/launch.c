@@ -419,11 +419,18 @@ static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, 
 		case AC_REPORT_PID:
 			if (init_pid)
 				*init_pid = m.a;
+			if (ready && *ready)
+				return rc;
 			break;
 		case AC_REPORT_READY:
+			/* The builder's PID report and init's READY come from two processes
+			 * on one pipe, in either order: init may well be faster than its
+			 * parent. A start needs both. */
 			if (ready)
 				*ready = true;
-			return rc;
+			if (!init_pid || *init_pid > 0)
+				return rc;
+			break;
 		}
 	}
 	return rc;

@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/pidfd.h>
 #include <termios.h>
+#include <time.h>
 
 #include "agentcell/util.h"
 #include "runtime/proto.h"
@@ -70,9 +72,17 @@ int ac_proto_send(int sock, json_t *msg, const int *fds, int nfds)
 
 int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds)
 {
+	return ac_proto_recv_cred(sock, msg, fds, maxfds, NULL);
+}
+
+int ac_proto_recv_cred(int sock, json_t **msg, int *fds, int maxfds, pid_t *peer)
+{
 	uint32_t hdr;
+	/* Room for the sender's credentials too (SO_PASSCRED): were they not to fit, the
+	 * kernel would drop the descriptors. */
 	union {
-		char buf[CMSG_SPACE(AC_PROTO_MAX_FDS * sizeof(int))];
+		char buf[CMSG_SPACE(AC_PROTO_MAX_FDS * sizeof(int)) +
+			 CMSG_SPACE(sizeof(struct ucred))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {&hdr, sizeof(hdr)};
@@ -89,6 +99,12 @@ int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds)
 	if (n < 0)
 		return -1;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && peer &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred uc;
+			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+			*peer = uc.pid;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		int nf = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
@@ -344,11 +360,123 @@ static int connect_supervisor(const char *socket_path, ac_error_t **err)
 		close(s);
 		return ac_error_set(err, AC_ERR_STATE, e, "cannot reach the sandbox's supervisor");
 	}
+	/* The shim's replies then carry its host pid, vouched for by the kernel: the host
+	 * side's handle on it when the sandbox stops or kills it (set after connect, which
+	 * would otherwise autobind the socket). */
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 	return s;
 }
 
+/* Host-side deadlines (see docs/ARCHITECTURE.md, "Deadlines from the host"): sandbox code
+ * can stop or kill the shims, so the caller never waits on them without a bound. */
+#define START_WAIT_MS 10000 /* for a shim to take the request and start the command */
+#define HOST_GRACE_MS 2000  /* past --timeout, for the shim to end the command and say so */
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int ms_left(long long deadline)
+{
+	if (deadline <= 0)
+		return -1;
+	long long left = deadline - mono_ms();
+	return left <= 0 ? 0 : left > 3600000 ? 3600000 : (int)left;
+}
+
+/* Waits for a message on sock until deadline (0: none): 1 readable, 0 deadline passed,
+ * -1 cancelled (cancel_fd hung up). */
+static int wait_reply(int sock, long long deadline, int cancel_fd)
+{
+	for (;;) {
+		struct pollfd p[2] = {{sock, POLLIN, 0},
+				      {cancel_fd > 0 ? cancel_fd : -1, POLLRDHUP, 0}};
+		int n = poll(p, 2, ms_left(deadline));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 1; /* let the read report it */
+		if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+			return -1;
+		if (n == 0)
+			return 0;
+		return 1;
+	}
+}
+
+/* The supervisor's host pid, from the pidfile next to the socket (run/<name>.pid), checked
+ * against its start time; 0 if it is not running. */
+static pid_t supervisor_pid(const char *socket_path)
+{
+	size_t l = strlen(socket_path);
+	if (l < 5 || strcmp(socket_path + l - 5, ".sock") != 0)
+		return 0;
+	char path[4200];
+	snprintf(path, sizeof(path), "%.*s.pid", (int)(l - 5), socket_path);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (ac_read_file_at(AT_FDCWD, path, 4096, &buf, &len, NULL) < 0)
+		return 0;
+	json_t *j = json_loads(buf, 0, NULL);
+	json_int_t pid = json_integer_value(json_object_get(j, "pid"));
+	json_int_t start = json_integer_value(json_object_get(j, "starttime"));
+	json_decref(j);
+	if (pid <= 1 || ac_proc_starttime((pid_t)pid) != (unsigned long long)start)
+		return 0;
+	return (pid_t)pid;
+}
+
+/* Ends a command from the host when its shim cannot: the shim (host pid `shim`, our peer
+ * on sock) was stopped, or died and left the command to the supervisor. nspid is the
+ * command's pid inside the sandbox. Best effort; never waits on the sandbox. */
+static void host_kill(const char *socket_path, int sock, pid_t shim, pid_t nspid)
+{
+	_cleanup_close_ int pfd = shim > 1 ? (int)pidfd_open(shim, 0) : -1;
+	/* Our connection is the shim's alone: while it is not hung up, the pidfd we just
+	 * opened is that shim's, not a reuse of its pid. */
+	struct pollfd p = {sock, POLLRDHUP, 0};
+	bool shim_alive = pfd >= 0 && poll(&p, 1, 0) == 0;
+	if (shim_alive) {
+		unsigned long long ns = ac_proc_pidns(shim);
+		pid_t cmd = ac_proc_find_child_nspid(shim, nspid);
+		/* The tree first, while the shim (a subreaper) still holds it together. */
+		ac_proc_kill_tree(shim, cmd, ns);
+		pidfd_send_signal(pfd, SIGKILL, NULL, 0);
+		return;
+	}
+	/* The shim is gone: its command, if still there, becomes a child of the supervisor
+	 * (the kernel closes a dying process's descriptors, our EOF, before it reparents
+	 * the children: look below both for a moment). */
+	pid_t sup = supervisor_pid(socket_path);
+	unsigned long long ns = sup > 1 ? ac_proc_pidns(sup) : 0;
+	if (!ns || nspid <= 0)
+		return;
+	pid_t cmd = 0;
+	for (int i = 0; i < 40 && cmd <= 1; i++) {
+		cmd = ac_proc_find_child_nspid(sup, nspid);
+		if (cmd <= 1 && shim > 1)
+			cmd = ac_proc_find_child_nspid(shim, nspid);
+		if (cmd <= 1) {
+			struct timespec ts = {0, 5000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (cmd <= 1)
+		return;
+	_cleanup_close_ int cfd = (int)pidfd_open(cmd, 0);
+	/* Checked with the pidfd open: the sandbox's process with that pid, not a reuse. */
+	if (cfd < 0 || ac_proc_pidns(cmd) != ns)
+		return;
+	pidfd_send_signal(cfd, SIGKILL, NULL, 0);
+	ac_proc_kill_tree(cmd, cmd, ns);
+}
+
 int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, int err_fd,
-		      int status_fd, pid_t *pid, pid_t *shim, ac_error_t **err)
+		      int status_fd, ac_rt_detach_id_t *id, ac_error_t **err)
 {
 	_cleanup_close_ int s = connect_supervisor(socket_path, err);
 	if (s < 0)
@@ -366,7 +494,13 @@ int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, 
 		return ac_error_set(err, AC_ERR_BACKEND, errno,
 				    "cannot send the request to the supervisor");
 	json_t *msg = NULL;
-	if (ac_proto_recv(s, &msg, NULL, 0) < 0)
+	pid_t peer = 0;
+	if (wait_reply(s, mono_ms() + START_WAIT_MS, -1) == 0)
+		return ac_error_set(err, AC_ERR_BACKEND, ETIMEDOUT,
+				    "the sandbox took no request within %d s (its shims may be "
+				    "stopped, or it is out of processes)",
+				    START_WAIT_MS / 1000);
+	if (ac_proto_recv_cred(s, &msg, NULL, 0, &peer) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor did not answer");
 	const char *e = json_string_value(json_object_get(msg, "error"));
 	if (e || !json_is_integer(json_object_get(msg, "started"))) {
@@ -379,26 +513,76 @@ int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, 
 		json_decref(msg);
 		return rc;
 	}
-	*pid = (pid_t)json_integer_value(json_object_get(msg, "started"));
-	*shim = (pid_t)json_integer_value(json_object_get(msg, "shim"));
+	pid_t nspid = (pid_t)json_integer_value(json_object_get(msg, "started"));
 	json_decref(msg);
+	/* Host identities: the shim's from the kernel, the command's as the shim's child
+	 * with that pid inside (it cannot have been reaped: the shim waits for it). */
+	memset(id, 0, sizeof(*id));
+	id->shim = peer;
+	id->shim_start = peer > 1 ? ac_proc_starttime(peer) : 0;
+	id->pid = peer > 1 ? ac_proc_find_child_nspid(peer, nspid) : 0;
+	id->pid_start = id->pid > 1 ? ac_proc_starttime(id->pid) : 0;
+	id->pidns = peer > 1 ? ac_proc_pidns(peer) : 0;
 	return 0;
 }
 
-int ac_rt_kill_detached(const char *socket_path, pid_t shim, ac_error_t **err)
+/* Whether the process recorded as pid/start is still that process; a pidfd on it in *fd. */
+static bool same_process(pid_t pid, unsigned long long start, int *fd)
 {
-	_cleanup_close_ int s = connect_supervisor(socket_path, err);
-	if (s < 0)
-		return -1;
-	json_t *req = json_pack("{si}", "kill_shim", (int)shim);
-	int rc = ac_proto_send(s, req, NULL, 0);
-	json_decref(req);
-	json_t *msg = NULL;
-	if (rc < 0 || ac_proto_recv(s, &msg, NULL, 0) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "the supervisor did not answer");
-	bool ok = json_is_true(json_object_get(msg, "killed"));
-	json_decref(msg);
-	return ok ? 0 : ac_error_set(err, AC_ERR_STATE, 0, "the command is no longer running");
+	*fd = -1;
+	if (pid <= 1 || !start)
+		return false;
+	int pfd = (int)pidfd_open(pid, 0);
+	if (pfd < 0)
+		return false;
+	/* Checked after the pidfd is open: the pidfd cannot follow a reused pid. */
+	if (ac_proc_starttime(pid) != start) {
+		close(pfd);
+		return false;
+	}
+	*fd = pfd;
+	return true;
+}
+
+int ac_rt_detached_state(const ac_rt_detach_id_t *id)
+{
+	int fd;
+	if (same_process(id->shim, id->shim_start, &fd)) {
+		close(fd);
+		return 2;
+	}
+	if (same_process(id->pid, id->pid_start, &fd)) {
+		close(fd);
+		return 1;
+	}
+	return 0;
+}
+
+int ac_rt_kill_detached(const ac_rt_detach_id_t *id, ac_error_t **err)
+{
+	_cleanup_close_ int sfd = -1;
+	_cleanup_close_ int cfd = -1;
+	bool shim = same_process(id->shim, id->shim_start, &sfd);
+	bool cmd = same_process(id->pid, id->pid_start, &cfd);
+	if (!shim && !cmd)
+		return ac_error_set(err, AC_ERR_STATE, 0, "the command is no longer running");
+	if (shim) {
+		/* The shim kills the tree and records the end (exec-kill reaches it as
+		 * SIGTERM), unless the sandbox stopped it: then the host does it. */
+		pidfd_send_signal(sfd, SIGTERM, NULL, 0);
+		struct pollfd p = {sfd, POLLIN, 0};
+		if (poll(&p, 1, 1500) == 1)
+			return 0;
+		ac_proc_kill_tree(id->shim, id->pid, id->pidns);
+		if (cmd)
+			pidfd_send_signal(cfd, SIGKILL, NULL, 0);
+		pidfd_send_signal(sfd, SIGKILL, NULL, 0);
+		return 1;
+	}
+	/* The shim is gone (the sandbox killed it): the command and its session. */
+	pidfd_send_signal(cfd, SIGKILL, NULL, 0);
+	ac_proc_kill_tree(id->pid, id->pid, id->pidns);
+	return 1;
 }
 
 static volatile sig_atomic_t pending_signal;
@@ -417,9 +601,28 @@ static ssize_t pump(int in, int out)
 	return n;
 }
 
+/* The exec timed out and the shim did not end it: the host did. */
+static int host_timeout(const char *socket_path, int sock, pid_t shim, pid_t nspid,
+			ac_result_t *res)
+{
+	host_kill(socket_path, sock, shim, nspid);
+	res->exit_code = 124;
+	res->signal = 0;
+	res->timed_out = true;
+	return 0;
+}
+
 int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
 	       ac_error_t **err)
 {
+	long long t0 = mono_ms();
+	/* With --timeout, everything ends by timeout + grace, whatever the sandbox does to
+	 * its shims; without, a request that no shim takes fails after START_WAIT_MS. */
+	long long end =
+	    cmd->timeout > 0 ? t0 + (long long)(cmd->timeout * 1000) + HOST_GRACE_MS : 0;
+	long long start_by = t0 + START_WAIT_MS;
+	if (end && end < start_by)
+		start_by = end;
 	_cleanup_close_ int s = connect_supervisor(socket_path, err);
 	if (s < 0)
 		return -1;
@@ -442,11 +645,26 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 
 	json_t *msg = NULL;
 	int master[1] = {-1};
-	if (ac_proto_recv(s, &msg, master, 1) < 0) {
+	pid_t shim = 0;
+	int w = wait_reply(s, start_by, cmd->cancel_fd);
+	if (w < 0)
+		return ac_error_set(err, AC_ERR_STATE, 0, "cancelled: the caller went away");
+	if (w == 0) {
+		/* Nothing started as far as we know; a shim that takes the request later finds
+		 * our end closed and kills what it started. */
+		if (end && start_by == end)
+			return host_timeout(socket_path, s, 0, 0, res);
+		return ac_error_set(err, AC_ERR_BACKEND, ETIMEDOUT,
+				    "the sandbox took no request within %d s (its shims may be "
+				    "stopped, or it is out of processes)",
+				    START_WAIT_MS / 1000);
+	}
+	if (ac_proto_recv_cred(s, &msg, master, 1, &shim) < 0) {
 		int e = errno;
 		if (master[0] >= 0)
 			close(master[0]);
-		return ac_error_set(err, AC_ERR_BACKEND, e, "the supervisor did not answer");
+		return ac_error_set(err, AC_ERR_BACKEND, e,
+				    "the sandbox's shim did not report the start (it died)");
 	}
 	json_t *e = json_object_get(msg, "error");
 	if (e) {
@@ -463,6 +681,7 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 			close(master[0]);
 		return rc;
 	}
+	pid_t nspid = (pid_t)json_integer_value(json_object_get(msg, "started"));
 	json_decref(msg);
 
 	/* Relay our signals (Ctrl-C reaches only us: the command leads its own session). */
@@ -500,11 +719,16 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 				      {in_open ? fds[0] : -1, POLLIN, 0},
 				      {out_open ? master[0] : -1, POLLIN, 0},
 				      {cmd->cancel_fd > 0 ? cmd->cancel_fd : -1, POLLRDHUP, 0}};
-		int n = poll(p, 4, -1);
+		int n = poll(p, 4, ms_left(end));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			ac_error_set(err, AC_ERR_INTERNAL, errno, "poll");
+			break;
+		}
+		if (n == 0 && end && mono_ms() >= end) {
+			/* The shim should have ended it HOST_GRACE_MS ago: it is stopped. */
+			rc = host_timeout(socket_path, s, shim, nspid, res);
 			break;
 		}
 		if (p[3].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
@@ -528,8 +752,12 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			msg = NULL;
 			if (ac_proto_recv(s, &msg, master + 0, 0) < 0) {
+				/* The shim died (the sandbox can kill it): its command must not
+				 * run on unwatched. */
+				host_kill(socket_path, s, shim, nspid);
 				ac_error_set(err, AC_ERR_BACKEND, 0,
-					     "lost the connection to the sandbox's supervisor");
+					     "the command's shim in the sandbox died; the command "
+					     "was killed");
 				break;
 			}
 			if (json_object_get(msg, "exit_code")) {

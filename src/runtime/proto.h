@@ -20,6 +20,10 @@ int ac_proto_send(int sock, json_t *msg, const int *fds, int nfds);
 /* Receives one message (and up to maxfds <= AC_PROTO_MAX_FDS descriptors into fds, -1 filled).
  * Returns 0, or -1 with errno (EPROTO for malformed input, 0-length read -> ECONNRESET). */
 int ac_proto_recv(int sock, json_t **msg, int *fds, int maxfds);
+/* The same; with SO_PASSCRED on sock, *peer receives the sender's pid as the kernel
+ * vouches for it, in the receiver's PID namespace (unchanged when none came). */
+#include <sys/types.h>
+int ac_proto_recv_cred(int sock, json_t **msg, int *fds, int maxfds, pid_t *peer);
 /* Parses and validates an exec request into a command (strings point into req). */
 struct ac_cmd;
 int ac_proto_parse_request(json_t *req, struct ac_cmd *cmd, char **errmsg);

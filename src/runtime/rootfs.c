@@ -3,7 +3,8 @@
  * Builder side (host root, private mount namespace): the lower layers are idmapped
  * (host uid 0 appears as sandbox root) read-only clones of the host base skeleton and of
  * the host's /usr (or of an image directory); each gets a writable overlay whose upper
- * layer is the sandbox's own (on disk for persistent sandboxes, on a tmpfs for runs).
+ * layer is the sandbox's own (on disk for persistent sandboxes, on an ext4 image of their
+ * own when they have a disk limit, on a tmpfs for runs: disk.c).
  * Init side (inside the new namespaces): /proc with masks, /dev/pts, hostname, lo,
  * pivot_root. */
 #include <dirent.h>
@@ -435,10 +436,21 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 	if (mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=50%") < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "mount the staging tmpfs at %s",
 				    staging);
-	if (spec->data_dir)
+	if (spec->data_dir && spec->disk_mb) {
+		/* The sandbox's own ext4: its writes never fill the host's file system. */
+		snprintf(layers, sizeof(layers), "%s/disk", staging);
+		if (mkdir(layers, 0700) < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", layers);
+		if (ac_disk_mount(spec->data_dir, layers, err) < 0)
+			return -1;
+		ac_disk_reserve_release(layers);
+	} else if (spec->data_dir) {
 		snprintf(layers, sizeof(layers), "%s", spec->data_dir);
-	else
+	} else {
 		snprintf(layers, sizeof(layers), "%s/layers", staging);
+		if (spec->disk_mb && ac_disk_tmpfs(layers, spec->disk_mb, err) < 0)
+			return -1;
+	}
 	snprintf(p, sizeof(p), "%s/lower", staging);
 	if (ac_mkdir_p_at(AT_FDCWD, p, 0700, err) < 0)
 		return -1;
@@ -499,6 +511,8 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 		}
 	}
 
+	if (spec->data_dir && spec->disk_mb)
+		ac_disk_reserve_make(layers);
 	snprintf(p, sizeof(p), "%s/tmp", root);
 	snprintf(opts, sizeof(opts), "mode=1777,size=%llum,uid=%u,gid=%u",
 		 (unsigned long long)spec->tmp_mb, uid, uid);

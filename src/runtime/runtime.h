@@ -43,6 +43,9 @@ typedef struct ac_rt_spec {
 	uint32_t uid_base;
 	ac_rt_limits_t limits;
 	uint64_t tmp_mb; /* size of /tmp */
+	/* Blocks and inodes of the writable layer, in MB (0: unlimited). With data_dir: an
+	 * ext4 image data_dir/disk.img (ac_disk_image_ensure made it); without: a tmpfs. */
+	uint64_t disk_mb;
 	bool read_only;
 	char **env; /* sandbox-wide KEY=VALUE, NULL-terminated, may be NULL */
 	/* Command policy: blocked programs are masked (empty, unexecutable) at every path in
@@ -56,7 +59,8 @@ typedef struct ac_rt_spec {
 #define AC_PATH_DIRS "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"
 /* 0 if argv0 may run under the policy, else -EPERM. */
 int ac_policy_check(const ac_rt_spec_t *spec, const char *argv0);
-/* Builder side: masks the blocked programs under root (a directory path). */
+/* Builder side: masks the blocked programs under root (a directory path), their versioned
+ * names in PATH and their copies in the read-only layers (list cached under home/base). */
 int ac_policy_mask(const ac_rt_spec_t *spec, const char *root, const char *staging,
 		   ac_error_t **err);
 /* Init side (after pivot_root, with no_new_privs): the Landlock allowlist. */
@@ -108,6 +112,32 @@ int ac_userns_fd(uint32_t uid_base, ac_error_t **err);
 void ac_reap_helpers(void);
 /* Enter userns_fd and become its root. */
 int ac_userns_enter(int userns_fd, ac_error_t **err);
+
+/* --- disk.c: disk limits of the writable layer --- */
+#define AC_DISK_INODE_RATIO 16384 /* bytes per inode, the ext4 default */
+/* The inode budget of a disk of mb MB. */
+uint64_t ac_disk_inodes(uint64_t mb);
+/* 0 if disk images can be made and mounted here (loop devices, mke2fs), else an
+ * AC_ERR_UNSUPPORTED error saying what to do. */
+int ac_disk_check(ac_error_t **err);
+/* Makes data_dir/disk.img (sparse ext4 of mb MB) unless it exists. Caller holds the
+ * sandbox's lock. */
+int ac_disk_image_ensure(const char *data_dir, uint64_t mb, ac_error_t **err);
+/* How much the image may still grow on the host and how much the host file system has
+ * free, in MB. */
+int ac_disk_headroom(const char *data_dir, uint64_t *growth_mb, uint64_t *free_mb,
+		     ac_error_t **err);
+/* Builder side: loop-mounts data_dir/disk.img at target (autoclear; one user at a time). */
+int ac_disk_mount(const char *data_dir, const char *target, ac_error_t **err);
+/* Builder side, around the overlay mounts on a disk image mounted at root: frees the
+ * image's reserve of inodes and blocks (so that a full disk still mounts), and makes it
+ * again (best effort). */
+void ac_disk_reserve_release(const char *root);
+void ac_disk_reserve_make(const char *root);
+/* Builder side: a tmpfs of mb MB and ac_disk_inodes(mb) inodes at dir (made if missing). */
+int ac_disk_tmpfs(const char *dir, uint64_t mb, ac_error_t **err);
+/* Waits until no loop device holds data_dir's image (true), at most timeout_ms. */
+bool ac_disk_wait_released(const char *data_dir, long timeout_ms);
 
 /* --- rootfs.c (builder side, host root, private mount namespace) --- */
 /* Host base skeleton (filtered /etc, dpkg db, mount points), built once and reused. */
@@ -192,10 +222,21 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 #define AC_DETACH_STATUS_SIZE 512
 /* Starts cmd detached in the sandbox; its output goes to the log descriptors and its
  * status record (JSON, AC_DETACH_STATUS_SIZE bytes at offset 0) to status_fd. */
+/* Host identities of a detached command and its shim (pid + start time: no pid reuse
+ * fools them), so that the host can tell and end what the sandbox's code did to them. */
+typedef struct ac_rt_detach_id {
+	pid_t pid, shim;
+	unsigned long long pid_start, shim_start;
+	unsigned long long pidns; /* the sandbox's PID namespace (ac_proc_pidns) */
+} ac_rt_detach_id_t;
 int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, int err_fd,
-		      int status_fd, pid_t *pid, pid_t *shim, ac_error_t **err);
-/* Asks the shim of a detached command to kill its command tree. */
-int ac_rt_kill_detached(const char *socket_path, pid_t shim, ac_error_t **err);
+		      int status_fd, ac_rt_detach_id_t *id, ac_error_t **err);
+/* 2: the shim is alive; 1: the shim is gone but the command still runs; 0: both gone. */
+int ac_rt_detached_state(const ac_rt_detach_id_t *id);
+/* Ends a detached command from the host: SIGTERM to its shim, which kills the tree and
+ * records the end (returns 0); if the shim was stopped or is gone, the host kills the
+ * tree and the command's session itself (returns 1: nobody recorded the end). */
+int ac_rt_kill_detached(const ac_rt_detach_id_t *id, ac_error_t **err);
 
 /* --- inroot.c --- */
 /* Work on a sandbox's files: fn runs in a child with a descriptor of the sandbox's root
@@ -203,12 +244,30 @@ int ac_rt_kill_detached(const char *socket_path, pid_t shim, ac_error_t **err);
  * start, in a private mount namespace) and the host uid of the sandbox's root. Whatever
  * fn must hand back goes through descriptors it was given (it runs in a child). */
 typedef int (*ac_rt_root_fn)(int rootfd, uid_t root_uid, void *arg, ac_error_t **err);
+/* Bounds on that child: it is killed (and reaped) when cancel_fd (> 0) reports its peer
+ * gone, when it moved no byte for timeout_ms (> 0), or when the running sandbox's init
+ * exits (a stop). */
+typedef struct ac_rt_root_ctl {
+	int cancel_fd;
+	int timeout_ms;
+} ac_rt_root_ctl_t;
 int ac_rt_in_root(const ac_rt_spec_t *spec, pid_t init_pid, unsigned long long init_start,
-		  ac_rt_root_fn fn, void *arg, ac_error_t **err);
+		  const ac_rt_root_ctl_t *ctl, ac_rt_root_fn fn, void *arg, ac_error_t **err);
 
 /* --- proc.c --- */
 /* Start time (clock ticks since boot) of pid; 0 if it does not exist or is a zombie. */
 unsigned long long ac_proc_starttime(pid_t pid);
+/* Inode of pid's PID namespace (identifies it); 0 if pid is gone. */
+unsigned long long ac_proc_pidns(pid_t pid);
+/* Host pid of the child of parent whose pid in its own namespace is nspid; 0 if none. */
+pid_t ac_proc_find_child_nspid(pid_t parent, pid_t nspid);
+/* Sends sig to every descendant of root (host /proc parent links; root itself excepted)
+ * and, when sid > 1, to every process of session sid in the PID namespace pidns. Returns
+ * how many were signalled. For the host side of deadlines: the sandbox can stop or kill
+ * the shims that would otherwise do this. */
+int ac_proc_signal_tree(pid_t root, pid_t sid, unsigned long long pidns, int sig);
+/* SIGKILLs those until none is left (bounded: about a second of passes). */
+void ac_proc_kill_tree(pid_t root, pid_t sid, unsigned long long pidns);
 /* The kernel's boot id (36 chars). */
 int ac_boot_id(char out[37]);
 

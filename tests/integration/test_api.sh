@@ -243,19 +243,19 @@ cd "$AC_REPO" || exit 1
 if [ "$HOSTFS_OK" = 0 ]; then
 	U=http://127.0.0.1:$SRV_PORT
 	HN=hostfs-$(uniq_id)
-	R=$(curl -s -w '\n%{http_code}' -X POST -d "{\"name\":\"$HN\",\"image\":\"/etc\"}" "$U/sandboxes")
+	R=$(curl -s -w '\n%{http_code}' -X POST -H 'Content-Type: application/json' -d "{\"name\":\"$HN\",\"image\":\"/etc\"}" "$U/sandboxes")
 	check_eq "a host directory image (/etc) is refused over the API: 403" 403 "$(tail -n1 <<<"$R")"
 	check_contains "and the message says why" "$(head -n1 <<<"$R")" "image root"
 	check_eq "and nothing was created" "" "$(ac_list_entry "$HN")"
-	R=$(curl -s -X POST -d "{\"command\":[\"cat\",\"/etc/hostname\"],\"image\":\"/root\"}" "$U/run")
+	R=$(curl -s -X POST -H 'Content-Type: application/json' -d "{\"command\":[\"cat\",\"/etc/hostname\"],\"image\":\"/root\"}" "$U/run")
 	check_eq "a host directory image is refused for /run too" false "$(jq -r .success <<<"$R")"
-	R=$(curl -s -X POST -d "{\"name\":\"$HN\",\"profile\":\"permissive\"}" "$U/sandboxes")
+	R=$(curl -s -X POST -H 'Content-Type: application/json' -d "{\"name\":\"$HN\",\"profile\":\"permissive\"}" "$U/sandboxes")
 	check_eq "permissive over the API: created" true "$(jq -r .success <<<"$R")"
-	R=$(curl -s -X POST -d '{"command":["sh","-c","cat /workspace/secret.txt 2>/dev/null || echo no-workspace"]}' "$U/sandboxes/$HN/exec")
+	R=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"command":["sh","-c","cat /workspace/secret.txt 2>/dev/null || echo no-workspace"]}' "$U/sandboxes/$HN/exec")
 	check_eq "permissive over the API mounts nothing of the server's directory" no-workspace \
 		"$(jq -r .data.output <<<"$R" | tr -d '\n')"
 	curl -s -X DELETE "$U/sandboxes/$HN" >/dev/null
-	R=$(curl -s -X POST -d "{\"command\":[\"/bin/sh\",\"-c\",\"echo from-image\"],\"image\":\"$IMGROOT/tiny\"}" "$U/run")
+	R=$(curl -s -X POST -H 'Content-Type: application/json' -d "{\"command\":[\"/bin/sh\",\"-c\",\"echo from-image\"],\"image\":\"$IMGROOT/tiny\"}" "$U/run")
 	check_eq "an image below --image-root is allowed" from-image "$(jq -r .data.output <<<"$R" | tr -d '\n')"
 	stop_server hostfs "$SRV_PID"
 else
@@ -269,11 +269,11 @@ check_rc "serve --exec-timeout 0: usage error (exit 2)" 2
 if start_server exectimeout -- --port 0 --exec-timeout 2s; then
 	U=http://127.0.0.1:$SRV_PORT
 	T0=$(date +%s)
-	R=$(curl -s --max-time 30 -X POST -d '{"command":["sleep","20"],"full":true}' "$U/run")
+	R=$(curl -s --max-time 30 -X POST -H 'Content-Type: application/json' -d '{"command":["sleep","20"],"full":true}' "$U/run")
 	check_eq "--exec-timeout 2s: a request without a timeout is stopped (124)" 124 "$(jq -r .data.exit_code <<<"$R")"
 	check_eq "--exec-timeout 2s: timed_out is reported" true "$(jq -r .data.timed_out <<<"$R")"
 	check_le "--exec-timeout 2s: within a few seconds" "$(($(date +%s) - T0))" 8
-	R=$(curl -s --max-time 30 -X POST -d '{"command":["sh","-c","sleep 3; echo late"],"timeout":10}' "$U/run")
+	R=$(curl -s --max-time 30 -X POST -H 'Content-Type: application/json' -d '{"command":["sh","-c","sleep 3; echo late"],"timeout":10}' "$U/run")
 	check_eq "--exec-timeout 2s: a request's own timeout wins" late "$(jq -r .data.output <<<"$R" | tr -d '\n')"
 	stop_server exectimeout "$SRV_PID"
 else
@@ -285,29 +285,29 @@ fi
 if start_server cancel -- --port 0; then
 	U=http://127.0.0.1:$SRV_PORT
 	CN=cancel-$(uniq_id)
-	curl -s --max-time 20 -X POST -d "{\"name\":\"$CN\"}" "$U/sandboxes" >/dev/null
+	curl -s --max-time 20 -X POST -H 'Content-Type: application/json' -d "{\"name\":\"$CN\"}" "$U/sandboxes" >/dev/null
 	T=$(uniq_id)
 	gone_after() { # PATTERN: no host process matches within 5 s
 		for _ in $(seq 1 50); do pgrep -f "$1" >/dev/null || return 0; sleep 0.1; done
 		return 1
 	}
-	curl -s --max-time 1 -X POST -d "{\"command\":[\"sh\",\"-c\",\"sleep 61.$T; touch /tmp/after\"]}" \
+	curl -s --max-time 1 -X POST -H 'Content-Type: application/json' -d "{\"command\":[\"sh\",\"-c\",\"sleep 61.$T; touch /tmp/after\"]}" \
 		"$U/sandboxes/$CN/exec" >/dev/null
 	check "cancel: an exec whose client hung up is killed" gone_after "sleep 61.$T"
 	check_eq "cancel: and it did not go on after its sleep" none \
 		"$(ac exec "$CN" -- sh -c 'test -e /tmp/after && echo there || echo none')"
-	curl -s --max-time 1 -X POST -d "{\"command\":[\"sh\",\"-c\",\"sleep 62.$T\"]}" "$U/run" >/dev/null
+	curl -s --max-time 1 -X POST -H 'Content-Type: application/json' -d "{\"command\":[\"sh\",\"-c\",\"sleep 62.$T\"]}" "$U/run" >/dev/null
 	check "cancel: a one-shot run whose client hung up is killed" gone_after "sleep 62.$T"
-	curl -sN --max-time 1 -X POST -d "{\"command\":[\"sh\",\"-c\",\"echo x; sleep 63.$T\"]}" \
+	curl -sN --max-time 1 -X POST -H 'Content-Type: application/json' -d "{\"command\":[\"sh\",\"-c\",\"echo x; sleep 63.$T\"]}" \
 		"$U/sandboxes/$CN/exec/stream" >/dev/null
 	check "cancel: a streamed exec whose client hung up is killed" gone_after "sleep 63.$T"
-	curl -s --max-time 1 -X POST -d "{\"commands\":[{\"command\":[\"sleep\",\"64.$T\"]},{\"command\":[\"sleep\",\"64.$T\"]}]}" \
+	curl -s --max-time 1 -X POST -H 'Content-Type: application/json' -d "{\"commands\":[{\"command\":[\"sleep\",\"64.$T\"]},{\"command\":[\"sleep\",\"64.$T\"]}]}" \
 		"$U/batch/run" >/dev/null
 	check "cancel: a batch whose client hung up is killed" gone_after "sleep 64.$T"
-	curl -s --max-time 5 -X POST -d "{\"command\":[\"sleep\",\"65.$T\"]}" "$U/sandboxes/$CN/exec/detach" >/dev/null
+	curl -s --max-time 5 -X POST -H 'Content-Type: application/json' -d "{\"command\":[\"sleep\",\"65.$T\"]}" "$U/sandboxes/$CN/exec/detach" >/dev/null
 	sleep 0.5
 	check "cancel: a detached command outlives its request" pgrep -f "sleep 65.$T"
-	R=$(curl -s --max-time 10 -X POST -d '{"command":["echo","alive"]}' "$U/sandboxes/$CN/exec")
+	R=$(curl -s --max-time 10 -X POST -H 'Content-Type: application/json' -d '{"command":["echo","alive"]}' "$U/sandboxes/$CN/exec")
 	check_eq "cancel: the sandbox still serves execs" alive "$(jq -r .data.output <<<"$R" | tr -d '\n')"
 	curl -s --max-time 20 -X DELETE "$U/sandboxes/$CN" >/dev/null
 	stop_server cancel "$SRV_PID"
@@ -319,9 +319,9 @@ fi
 # command (or, failing that, it waits at most 10 s and exits anyway); the sandbox lives on.
 LONG=long-$(uniq_id)
 if start_server longstop -- --port 0; then
-	R=$(curl -s --max-time 20 -X POST -d "{\"name\":\"$LONG\"}" "http://127.0.0.1:$SRV_PORT/sandboxes")
+	R=$(curl -s --max-time 20 -X POST -H 'Content-Type: application/json' -d "{\"name\":\"$LONG\"}" "http://127.0.0.1:$SRV_PORT/sandboxes")
 	check_eq "a sandbox for the stop test is created" true "$(jq -r .success <<<"$R")"
-	curl -s --max-time 60 -X POST -d '{"command":["sleep","60"]}' \
+	curl -s --max-time 60 -X POST -H 'Content-Type: application/json' -d '{"command":["sleep","60"]}' \
 		"http://127.0.0.1:$SRV_PORT/sandboxes/$LONG/exec" >/dev/null 2>&1 &
 	bg_track $!
 	sleep 1

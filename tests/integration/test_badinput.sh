@@ -16,7 +16,10 @@ STATE_SUM=$(cat "$AGENTCELL_HOME"/sandboxes/*.json | sha256sum)
 # Everything of AGENTCELL_HOME except lock files and the shared host-base cache, with sizes
 # and mtimes of the state files.
 snapshot() {
-	(cd "$AGENTCELL_HOME" && find . \( -path ./locks -o -path ./base -o -name .lock \) -prune -o -printf '%p %s %T@\n' | sort)
+	# A running sandbox's disk image changes whenever its file system writes back: its
+	# name and size count, not its mtime.
+	(cd "$AGENTCELL_HOME" && find . \( -path ./locks -o -path ./base -o -name .lock \) -prune -o \
+		-path './data/*/disk.img' -printf '%p %s\n' -o -printf '%p %s %T@\n' | sort)
 }
 
 # expect_error "desc" RC ARGS...: agentcell ARGS fails with RC, one error line, no change.
@@ -138,7 +141,7 @@ check_rc "--help exits 0" 0
 for c in run create start exec stop remove list info doctor; do
 	check_contains "--help names the command $c" "$OUT" "$c"
 done
-COMMON="--image --memory --cpus --pids --mount-cwd --read-only --env --profile --network"
+COMMON="--image --memory --cpus --pids --disk --mount-cwd --read-only --env --profile --network"
 acx run --help
 check_rc "run --help exits 0" 0
 for o in $COMMON --timeout --keep -i; do check_contains "run --help mentions $o" "$OUT" "$o"; done

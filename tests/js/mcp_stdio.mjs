@@ -80,7 +80,7 @@ await step('tools/list', async () => {
   check('tools/list: closed input schemas, output schemas, titles, annotations', bad.length === 0, show(bad));
   const run = tools.find((t) => t.name === 'sandbox_run');
   const fields = Object.keys(run.inputSchema.properties).sort().join(',');
-  check('tools/list: sandbox_run fields', fields === 'backend,command,cpus,cwd,env,image,memory_mb,network,profile,timeout', fields);
+  check('tools/list: sandbox_run fields', fields === 'backend,command,cpus,cwd,disk_mb,env,image,memory_mb,network,profile,timeout', fields);
   check('tools/list: sandbox_run requires command only', JSON.stringify(run.inputSchema.required) === '["command"]');
 });
 

@@ -32,6 +32,7 @@ typedef struct fake_req {
 	ac_api_req_t r; /* first: the callbacks get &r */
 	const char *hname[8], *hval[8];
 	size_t nh;
+	bool bare; /* no default Host and Content-Type */
 	const char *qkey[FAKE_MAX], *qval[FAKE_MAX];
 	size_t nq;
 } fake_req_t;
@@ -42,6 +43,11 @@ static const char *fake_header(const ac_api_req_t *r, const char *name)
 	for (size_t i = 0; i < f->nh; i++)
 		if (!strcasecmp(f->hname[i], name))
 			return f->hval[i];
+	/* What every client of a key-less loopback server sends (see test_admit). */
+	if (!f->bare && !strcasecmp(name, "Host"))
+		return "127.0.0.1:18888";
+	if (!f->bare && !strcasecmp(name, "Content-Type"))
+		return "application/json";
 	return NULL;
 }
 
@@ -652,6 +658,11 @@ static void test_create_validation(void **state)
 	    {"{\"name\":\"ok\",\"memory_mb\":-1}", "'memory_mb' must be between"},
 	    {"{\"name\":\"ok\",\"memory_mb\":true}", "'memory_mb' must be an integer"},
 	    {"{\"name\":\"ok\",\"pids\":7}", "'pids' must be between"},
+	    {"{\"name\":\"ok\",\"disk_mb\":0}", "'disk_mb' must be between 16 and"},
+	    {"{\"name\":\"ok\",\"disk_mb\":-5}", "'disk_mb' must be between"},
+	    {"{\"name\":\"ok\",\"disk_mb\":1e300}", "'disk_mb' must be between"},
+	    {"{\"name\":\"ok\",\"disk_mb\":64.5}", "'disk_mb' must be an integer"},
+	    {"{\"name\":\"ok\",\"disk_mb\":\"unlimited\"}", "'disk_mb' must be"},
 	    {"{\"name\":\"ok\",\"read_only\":\"yes\"}", "'read_only' must be true or false"},
 	    {"{\"name\":\"ok\",\"network\":1}", "'network' must be true or false"},
 	    {"{\"name\":\"ok\",\"env\":\"A=1\"}", "'env' must be an array of strings"},
@@ -684,7 +695,7 @@ static void test_create_validation(void **state)
 	    {"{\"name\":\"ok\",\"description\":[]}", "'description' must be a string"},
 	    /* every field valid but the name: the options all passed */
 	    {"{\"name\":\"no way\",\"image\":\"host\",\"profile\":\"moderate\",\"vcpus\":1.5,"
-	     "\"cpus\":2,\"memory_mb\":256,\"pids\":64,\"labels\":{\"team\":\"ml\"},"
+	     "\"cpus\":2,\"memory_mb\":256,\"pids\":64,\"disk_mb\":64,\"labels\":{\"team\":\"ml\"},"
 	     "\"description\":\"d\",\"lifecycle\":{\"auto_stop_after\":\"30m\","
 	     "\"auto_archive_after_seconds\":7200,\"auto_delete_after\":null},\"ttl\":\"1h\","
 	     "\"init_script\":\"true\",\"agent\":\"claude\",\"env\":{\"A\":\"1\"},"
@@ -762,6 +773,8 @@ static void test_command_validation(void **state)
 		    "{\"command\":[\"ls\"],\"volumes\":[\"/a\"]}");
 	EXPECT_CALL(400, "'memory_mb' must be between", "POST", "/run",
 		    "{\"command\":[\"ls\"],\"volumes\":[],\"memory_mb\":1}");
+	EXPECT_CALL(400, "'disk_mb' must be between", "POST", "/run",
+		    "{\"command\":[\"ls\"],\"disk_mb\":0}");
 	EXPECT_CALL(400, "'sudo' and 'user' contradict each other", "POST", "/sandboxes/ghost/exec",
 		    "{\"command\":[\"ls\"],\"sudo\":true,\"user\":\"bob\"}");
 	EXPECT_CALL(400, "'user' must be a string", "POST", "/sandboxes/ghost/exec",
@@ -1188,6 +1201,7 @@ static void test_mcp_route(void **state)
 	fake_header_add(&q, "Origin", "http://evil.example");
 	call_req(&q);
 	expect(403, "origin 'http://evil.example' is not allowed");
+	/* ... and any other route (one check for all, routes.c admit). */
 	fake_init(&q, "POST", "/mcp", "{}");
 	fake_header_add(&q, "Origin", "http://localhost.evil.example");
 	call_req(&q);
@@ -1217,6 +1231,260 @@ static void test_mcp_route(void **state)
 	F->resp.session_id = NULL;
 	F->api.mcp = NULL;
 	ac_mcp_free(srv);
+}
+
+/* ------------------------------------------------------------------ web pages */
+
+static void test_host_local(void **state)
+{
+	static const char *const local[] = {"localhost", "localhost:8080",  "LOCALHOST:1",
+					    "127.0.0.1", "127.0.0.1:18888", "[::1]",
+					    "[::1]:1",	 "[::1]:65535"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(local); i++)
+		if (!ac_api_host_local(local[i], NULL))
+			fail_msg("Host '%s' should be local", local[i]);
+	static const char *const evil[] = {"localhost.evil.com",
+					   "localhost.evil.com:80",
+					   "127.0.0.1.nip.io",
+					   "127.0.0.1.nip.io:18888",
+					   "evil.example",
+					   "evil.example:18888",
+					   "",
+					   "localhost:",
+					   "localhost:99999",
+					   "localhost:123456",
+					   "localhost:80x",
+					   "localhost:-1",
+					   "localhost.",
+					   "user@localhost",
+					   "localhost@evil.example",
+					   "127.0.0.2",
+					   "0.0.0.0",
+					   "::1",
+					   "[::1",
+					   "[::1]x",
+					   "[::2]",
+					   "[::1]:",
+					   "[]",
+					   "127.1",
+					   "2130706433",
+					   "localhost:80:80",
+					   " localhost",
+					   "localhost/"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(evil); i++)
+		if (ac_api_host_local(evil[i], NULL))
+			fail_msg("Host '%s' should not be local", evil[i]);
+	assert_false(ac_api_host_local(NULL, NULL));
+	/* The address served counts too, however --host spelt it. */
+	assert_true(ac_api_host_local("127.0.0.5:9000", "127.0.0.5"));
+	assert_true(ac_api_host_local("127.0.0.5", "127.0.0.5"));
+	assert_false(ac_api_host_local("127.0.0.50", "127.0.0.5"));
+	assert_false(ac_api_host_local("127.0.0.5.nip.io", "127.0.0.5"));
+	assert_true(ac_api_host_local("[::ffff:127.0.0.9]:80", "::ffff:127.0.0.9"));
+	assert_true(ac_api_host_local("[::ffff:127.0.0.9]", "[::ffff:127.0.0.9]"));
+	assert_false(ac_api_host_local("::ffff:127.0.0.9", "::ffff:127.0.0.9"));
+	assert_true(ac_api_host_local("MyBox:80", "mybox"));
+	assert_false(ac_api_host_local("evil.example", ""));
+}
+
+static void test_origin_local(void **state)
+{
+	static const char *const local[] = {"http://localhost",	 "http://localhost:3000",
+					    "https://localhost", "http://127.0.0.1:8080",
+					    "https://127.0.0.1", "http://[::1]",
+					    "http://[::1]:1",	 "HTTP://LOCALHOST:5173"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(local); i++)
+		if (!ac_api_origin_local(local[i]))
+			fail_msg("Origin '%s' should be local", local[i]);
+	static const char *const evil[] = {"null",
+					   "",
+					   "http://evil.example",
+					   "https://evil.example:443",
+					   "http://localhost.evil.com",
+					   "http://127.0.0.1.nip.io",
+					   "http://127.0.0.1.nip.io:18888",
+					   "http://localhost:evil",
+					   "http://localhost:3000/",
+					   "http://localhost/path",
+					   "http://user@localhost",
+					   "http://localhost@evil.example",
+					   "ftp://localhost",
+					   "file://",
+					   "localhost",
+					   "localhost:3000",
+					   "http://",
+					   "http://[::1",
+					   "http://[::2]",
+					   "chrome-extension://abcdef",
+					   "http://127.0.0.2",
+					   "http://0.0.0.0:18888"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(evil); i++)
+		if (ac_api_origin_local(evil[i]))
+			fail_msg("Origin '%s' should not be local", evil[i]);
+	assert_false(ac_api_origin_local(NULL));
+}
+
+static void test_type_json(void **state)
+{
+	static const char *const json[] = {
+	    "application/json",	  "application/json; charset=utf-8",
+	    "Application/JSON",	  "application/json;charset=UTF-8",
+	    " application/json ", "application/json ; charset=utf-8"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(json); i++)
+		if (!ac_api_type_json(json[i]))
+			fail_msg("'%s' should be JSON", json[i]);
+	static const char *const other[] = {"text/plain",
+					    "text/plain; charset=utf-8",
+					    "application/x-www-form-urlencoded",
+					    "multipart/form-data; boundary=x",
+					    "application/jsonx",
+					    "application/json-patch+json",
+					    "application/jso",
+					    "text/json",
+					    "",
+					    "application/json,text/plain",
+					    "xapplication/json"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(other); i++)
+		if (ac_api_type_json(other[i]))
+			fail_msg("'%s' should not be JSON", other[i]);
+	assert_false(ac_api_type_json(NULL));
+}
+
+/* The checks on the headers, through the router and through ac_api_admit alone. */
+static void test_admit(void **state)
+{
+	fake_req_t q;
+	/* Key-less: a Host other than this machine is refused on every route, open ones too. */
+	static const char *const evil_hosts[] = {"evil.example:18888", "localhost.evil.com",
+						 "127.0.0.1.nip.io"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(evil_hosts); i++) {
+		const char *method, *pattern;
+		bool open;
+		for (size_t r = 0; ac_api_route_at(r, &method, &pattern, &open); r++) {
+			char path[256];
+			concrete(pattern, "box", path, sizeof(path));
+			fake_init(&q, method, path, NULL);
+			fake_header_add(&q, "Host", evil_hosts[i]);
+			call_req(&q);
+			expect(403, "is not allowed");
+		}
+	}
+	fake_init(&q, "GET", "/sandboxes", NULL);
+	q.bare = true;
+	call_req(&q);
+	expect(403, "host '' is not allowed");
+	/* The address served, and a unix socket (any Host). */
+	F->api.bound_host = "127.0.0.5";
+	fake_init(&q, "GET", "/sandboxes", NULL);
+	fake_header_add(&q, "Host", "127.0.0.5:8000");
+	call_req(&q);
+	expect(200, NULL);
+	F->api.bound_host = NULL;
+	F->api.any_host = true;
+	fake_init(&q, "GET", "/sandboxes", NULL);
+	fake_header_add(&q, "Host", "evil.example");
+	call_req(&q);
+	expect(200, NULL);
+	F->api.any_host = false;
+	/* With a key the Host is free (a rebound page has no key), the key is not. */
+	char *keys[] = {"k1-secret", NULL};
+	F->api.keys = keys;
+	fake_init(&q, "GET", "/health", NULL);
+	fake_header_add(&q, "Host", "evil.example");
+	call_req(&q);
+	expect(200, NULL);
+	fake_init(&q, "GET", "/sandboxes", NULL);
+	fake_header_add(&q, "Host", "evil.example");
+	call_req(&q);
+	expect(401, "Missing Authorization header");
+	/* Origin: refused on every route, with a key or without, before anything else. */
+	static const char *const evil_origins[] = {"null", "http://evil.example",
+						   "http://localhost.evil.com"};
+	for (int keyed = 0; keyed < 2; keyed++) {
+		F->api.keys = keyed ? keys : NULL;
+		for (size_t i = 0; i < AC_ARRAY_SIZE(evil_origins); i++) {
+			const char *method, *pattern;
+			bool open;
+			for (size_t r = 0; ac_api_route_at(r, &method, &pattern, &open); r++) {
+				char path[256];
+				concrete(pattern, "box", path, sizeof(path));
+				fake_init(&q, method, path, "{}");
+				fake_header_add(&q, "Origin", evil_origins[i]);
+				fake_header_add(&q, "Authorization", "Bearer k1-secret");
+				call_req(&q);
+				expect(403, "is not allowed");
+			}
+		}
+		fake_init(&q, "GET", "/nowhere", NULL);
+		fake_header_add(&q, "Origin", "null");
+		call_req(&q);
+		expect(403, "origin 'null' is not allowed");
+		fake_init(&q, "GET", "/health", NULL);
+		fake_header_add(&q, "Origin", "http://localhost:5173");
+		call_req(&q);
+		expect(200, NULL);
+	}
+	F->api.keys = NULL;
+	/* A body must be JSON: text/plain, forms and none at all are 415. */
+	static const char *const types[] = {"text/plain", "application/x-www-form-urlencoded",
+					    "multipart/form-data; boundary=x", NULL};
+	static const char *const posts[][2] = {
+	    {"POST", "/sandboxes"},	     {"POST", "/run"},
+	    {"POST", "/sandboxes/box/exec"}, {"PUT", "/sandboxes/box/files/x"},
+	    {"PATCH", "/sandboxes/box"},     {"POST", "/mcp"}};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(types); i++)
+		for (size_t p = 0; p < AC_ARRAY_SIZE(posts); p++) {
+			fake_init(&q, posts[p][0], posts[p][1], "{\"name\":\"x\"}");
+			fake_header_add(&q, "Host", "localhost");
+			if (types[i])
+				fake_header_add(&q, "Content-Type", types[i]);
+			else
+				q.bare = true;
+			call_req(&q);
+			expect(415, "Content-Type must be application/json");
+		}
+	/* No body, no type needed. */
+	fake_init(&q, "POST", "/sandboxes/box/stop", NULL);
+	fake_header_add(&q, "Content-Type", "text/plain");
+	call_req(&q);
+	assert_int_not_equal(F->resp.status, 415);
+	fake_init(&q, "POST", "/sandboxes", "{\"name\":1}");
+	fake_header_add(&q, "Content-Type", "application/json; charset=utf-8");
+	call_req(&q);
+	expect(400, "'name' must be a string");
+	/* A key is checked before the type: nothing is said to a client without one. */
+	F->api.keys = keys;
+	fake_init(&q, "POST", "/sandboxes", "x=1");
+	fake_header_add(&q, "Content-Type", "text/plain");
+	call_req(&q);
+	expect(401, "Missing Authorization header");
+	F->api.keys = NULL;
+
+	/* ac_api_admit on the headers alone: has_body stands for Content-Length. */
+	ac_api_resp_t r = {0};
+	fake_init(&q, "POST", "/sandboxes", NULL);
+	fake_header_add(&q, "Content-Type", "text/plain");
+	assert_false(ac_api_admit(&F->api, &q.r, true, &r));
+	assert_int_equal(r.status, 415);
+	ac_api_resp_clear(&r);
+	assert_true(ac_api_admit(&F->api, &q.r, false, &r));
+	fake_init(&q, "POST", "/no/such/route", NULL);
+	assert_false(ac_api_admit(&F->api, &q.r, true, &r));
+	assert_int_equal(r.status, 404);
+	ac_api_resp_clear(&r);
+	fake_init(&q, "DELETE", "/run", NULL);
+	assert_false(ac_api_admit(&F->api, &q.r, false, &r));
+	assert_int_equal(r.status, 405);
+	ac_api_resp_clear(&r);
+	F->api.keys = keys;
+	fake_init(&q, "PUT", "/sandboxes/box/files/big", NULL);
+	assert_false(ac_api_admit(&F->api, &q.r, true, &r));
+	assert_int_equal(r.status, 401);
+	ac_api_resp_clear(&r);
+	fake_header_add(&q, "Authorization", "Bearer k1-secret");
+	assert_true(ac_api_admit(&F->api, &q.r, true, &r));
+	F->api.keys = NULL;
+	ac_api_resp_clear(&r);
 }
 
 /* ------------------------------------------------------------------ OpenAPI */
@@ -1547,6 +1815,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_nul_in_strings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mcp_route, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_openapi, setup, teardown),
+	    cmocka_unit_test(test_host_local),
+	    cmocka_unit_test(test_origin_local),
+	    cmocka_unit_test(test_type_json),
+	    cmocka_unit_test_setup_teardown(test_admit, setup, teardown),
 	    cmocka_unit_test(test_utf8_valid),
 	    cmocka_unit_test(test_utf8_complete_prefix),
 	    cmocka_unit_test(test_utf8_lossy),

@@ -347,6 +347,9 @@ static void test_tools_list(void **state)
 	json_t *mem = json_object_get(json_object_get(run, "properties"), "memory_mb");
 	assert_int_equal(json_integer_value(json_object_get(mem, "minimum")), AC_MEMORY_MIN_MB);
 	assert_int_equal(json_integer_value(json_object_get(mem, "maximum")), AC_MEMORY_MAX_MB);
+	json_t *disk = json_object_get(json_object_get(run, "properties"), "disk_mb");
+	assert_int_equal(json_integer_value(json_object_get(disk, "minimum")), AC_DISK_MIN_MB);
+	assert_int_equal(json_integer_value(json_object_get(disk, "maximum")), AC_DISK_MAX_MB);
 	json_t *cpus = json_object_get(json_object_get(run, "properties"), "cpus");
 	assert_true(json_number_value(json_object_get(cpus, "minimum")) == AC_CPUS_MIN);
 	assert_true(json_number_value(json_object_get(cpus, "maximum")) == AC_CPUS_MAX);
@@ -407,6 +410,10 @@ static void test_invalid_arguments(void **state)
 	    {"sandbox_run", "{\"command\":\"ls\",\"memory_mb\":8}",
 	     "memory_mb: must be at least 16"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"memory_mb\":64.5}", "expected an integer"},
+	    {"sandbox_run", "{\"command\":\"ls\",\"disk_mb\":0}", "disk_mb: must be at least 16"},
+	    {"sandbox_run", "{\"command\":\"ls\",\"disk_mb\":\"unlimited\"}",
+	     "disk_mb: expected an integer"},
+	    {"sandbox_create", "{\"name\":\"b\",\"disk_mb\":1048577}", "disk_mb: must be at most"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"cpus\":0}", "cpus: must be at least 0.01"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"profile\":\"open\"}",
 	     "profile: must be one of: permissive, moderate, restrictive"},

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agentcell/config.h"
 #include "agentcell/toml.h"
 #include "agentcell/util.h"
 
@@ -919,10 +920,91 @@ static void test_parse_file(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- [resources] disk_mb and --disk ---- */
+
+static int load_config_text(const char *text, json_t **cfg, ac_error_t **err)
+{
+	char path[] = "/tmp/ac-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	int rc = ac_config_load(path, "/nonexistent", cfg, err);
+	unlink(path);
+	return rc;
+}
+
+static void test_disk_mb(void **state)
+{
+	(void)state;
+	uint64_t mb = 1;
+	assert_int_equal(ac_disk_mb_parse("unlimited", &mb), 0);
+	assert_int_equal(mb, 0);
+	assert_int_equal(ac_disk_mb_parse("16", &mb), 0);
+	assert_int_equal(mb, 16);
+	assert_int_equal(ac_disk_mb_parse("1048576", &mb), 0);
+	assert_int_equal(mb, AC_DISK_MAX_MB);
+	static const char *const bad[] = {"0",
+					  "15",
+					  "-5",
+					  "abc",
+					  "",
+					  "1048577",
+					  "99999999999",
+					  "12MB",
+					  " 64",
+					  "64 ",
+					  "Unlimited",
+					  "1e3",
+					  "18446744073709551617"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(bad); i++)
+		if (ac_disk_mb_parse(bad[i], &mb) == 0)
+			fail_msg("--disk '%s' accepted", bad[i]);
+
+	/* agentcell.toml: a size, or 0 / "unlimited" for none; applied when the command
+	 * line says nothing */
+	static const struct {
+		const char *text;
+		int rc;
+		uint64_t mb;
+	} cases[] = {
+	    {"[resources]\ndisk_mb = 2048\n", 0, 2048},
+	    {"[resources]\ndisk_mb = 0\n", 0, 0},
+	    {"[resources]\ndisk_mb = \"unlimited\"\n", 0, 0},
+	    {"[resources]\ndisk_mb = 15\n", -1, 0},
+	    {"[resources]\ndisk_mb = -1\n", -1, 0},
+	    {"[resources]\ndisk_mb = 1.5\n", -1, 0},
+	    {"[resources]\ndisk_mb = \"lots\"\n", -1, 0},
+	    {"[resources]\ndisk_mb = true\n", -1, 0},
+	};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(cases); i++) {
+		json_t *cfg = NULL;
+		ac_error_t *err = NULL;
+		int rc = load_config_text(cases[i].text, &cfg, &err);
+		if (rc != cases[i].rc)
+			fail_msg("%s: rc %d (%s)", cases[i].text, rc, err ? err->msg : "");
+		if (rc < 0) {
+			assert_non_null(strstr(err->msg, "resources.disk_mb must be from 16"));
+			ac_error_free(err);
+			continue;
+		}
+		ac_sandbox_opts_t o = {0};
+		assert_int_equal(ac_config_apply(cfg, &o, NULL), 0);
+		assert_true(o.disk_set);
+		assert_int_equal(o.disk_mb, cases[i].mb);
+		/* the command line wins */
+		o = (ac_sandbox_opts_t){.disk_mb = 64, .disk_set = true};
+		assert_int_equal(ac_config_apply(cfg, &o, NULL), 0);
+		assert_int_equal(o.disk_mb, 64);
+		json_decref(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_agentkernel_config),
+	    cmocka_unit_test(test_disk_mb),
 	    cmocka_unit_test(test_empty_and_comments),
 	    cmocka_unit_test(test_basic_escapes),
 	    cmocka_unit_test(test_unicode_escapes),

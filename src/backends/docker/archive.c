@@ -151,9 +151,14 @@ static int tar_add(tarw_t *t, int sfd, const char *name, const char *as, int dep
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0; /* devices, fifos, sockets: not copied (as the native backend) */
-	_cleanup_close_ int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Swapped for a FIFO since the fstatat: O_NONBLOCK keeps the open from waiting for a
+	 * writer, and it is skipped like one. */
+	_cleanup_close_ int in =
+	    openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", name);
+	if (!S_ISREG(st.st_mode))
+		return 0;
 	if (tar_header(t, as, AE_IFREG, st.st_mode, st.st_size, st.st_mtime, NULL, err) < 0)
 		return -1;
 	char buf[65536];

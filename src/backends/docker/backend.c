@@ -257,6 +257,19 @@ static int docker_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	return rc;
 }
 
+/* The container create made, by the id it recorded (never by name). */
+static void docker_uncreate(ac_manager_t *m, const json_t *st)
+{
+	const char *id = ac_state_str(st, "container_id", NULL);
+	_cleanup_docker_ ac_docker_t *d = NULL;
+	char ref[400];
+	if (!id || ac_docker_for_state(st, &d, NULL) < 0 ||
+	    ac_docker_escape(id, ref, sizeof(ref)) < 0)
+		return;
+	remove_container(d, ref, NULL);
+	(void)m;
+}
+
 static int docker_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
 {
 	if (ac_detach_remove_records(m, ac_state_str(st, "name", ""), err) < 0)
@@ -1080,11 +1093,11 @@ static int docker_files(ac_manager_t *m, const json_t *st, const ac_files_req_t 
 
 #define DOCKER_OPS(label)                                                                          \
 	{                                                                                          \
-		.name = label, .create = docker_create, .start = docker_start,                     \
-		.stop = docker_stop, .destroy = docker_destroy, .is_running = docker_is_running,   \
-		.exec = docker_exec, .run = docker_run, .gc = docker_gc, .resize = docker_resize,  \
-		.files = docker_files, .exec_detach = docker_exec_detach,                          \
-		.kill_detached = docker_kill_detached,                                             \
+		.name = label, .create = docker_create, .uncreate = docker_uncreate,               \
+		.start = docker_start, .stop = docker_stop, .destroy = docker_destroy,             \
+		.is_running = docker_is_running, .exec = docker_exec, .run = docker_run,           \
+		.gc = docker_gc, .resize = docker_resize, .files = docker_files,                   \
+		.exec_detach = docker_exec_detach, .kill_detached = docker_kill_detached,          \
 	}
 const ac_backend_ops_t ac_backend_docker = DOCKER_OPS("docker");
 const ac_backend_ops_t ac_backend_podman = DOCKER_OPS("podman");

@@ -1,6 +1,8 @@
 /* The native backend: Linux namespaces, cgroups, seccomp and overlayfs (src/runtime/).
  * Layout under $AGENTCELL_HOME: run/<name>.sock (supervisor), run/<name>.pid (its host
- * pid, start time and boot id), run/<name>.sock.log, data/<name>/{upper,work}. */
+ * pid, start time and boot id), run/<name>.sock.log, data/<name>/disk.img (the ext4 image
+ * that holds {upper,work} when the sandbox has a disk limit; older sandboxes and those made
+ * with an unlimited disk have data/<name>/{upper,work} on the host's file system). */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -122,6 +124,8 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 		       .pids = (uint64_t)ac_state_int(st, "pids_limit", 512)},
 	    .tmp_mb = mem ? (mem < 1024 ? mem : 1024) : 1024,
 	    .read_only = ac_state_bool(st, "read_only", false),
+	    /* A state without it predates disk limits: its layers are on the host as before. */
+	    .disk_mb = (uint64_t)ac_state_int(st, "disk_mb", 0),
 	    .env = e,
 	    .block = e + at[0],
 	    .allow = e + at[1],
@@ -130,7 +134,8 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	*env_out = e;
 	/* The state file is outside input too: limits out of range mean it was edited. */
 	if (!(spec->limits.cpus >= 0.01 && spec->limits.cpus <= 1024) ||
-	    spec->limits.memory_mb > (1ull << 20) || spec->limits.pids > 4194304ull) {
+	    spec->limits.memory_mb > (1ull << 20) || spec->limits.pids > 4194304ull ||
+	    (spec->disk_mb && (spec->disk_mb < AC_DISK_MIN_MB || spec->disk_mb > AC_DISK_MAX_MB))) {
 		free(e);
 		*env_out = NULL;
 		return ac_error_set(err, AC_ERR_INVALID, 0,
@@ -156,9 +161,38 @@ static int need_root(ac_error_t **err)
 			    "yet); run agentcell as root, e.g. with sudo, or use --backend podman");
 }
 
+/* Space the host's file system keeps beyond what a sandbox's image may still grow by: the
+ * state store and the audit log must always be writable. */
+#define DISK_HOST_RESERVE_MB 256
+
+/* The image of a sandbox with a disk limit: made at its first mount (under the sandbox's
+ * lock), and refused when its growth could fill the host's file system. */
+static int disk_prepare(const char *name, const char *data, uint64_t mb, ac_error_t **err)
+{
+	if (!mb)
+		return 0;
+	if (ac_mkdir_p_at(AT_FDCWD, data, 0700, err) < 0 || ac_disk_image_ensure(data, mb, err) < 0)
+		return -1;
+	uint64_t growth, free_mb;
+	if (ac_disk_headroom(data, &growth, &free_mb, err) < 0)
+		return -1;
+	if (free_mb < growth + DISK_HOST_RESERVE_MB)
+		return ac_error_set(
+		    err, AC_ERR_STATE, 0,
+		    "sandbox '%s' could write %llu MB more into its disk image, but "
+		    "the file system holding it has %llu MB free (%d MB stay for "
+		    "agentcell's own files): free space or use a smaller --disk",
+		    name, (unsigned long long)growth, (unsigned long long)free_mb,
+		    DISK_HOST_RESERVE_MB);
+	return 0;
+}
+
 static int native_create(ac_manager_t *m, json_t *st, ac_error_t **err)
 {
 	if (need_root(err) < 0)
+		return -1;
+	/* The image itself is made at the first start: here the name is not ours yet. */
+	if (ac_state_int(st, "disk_mb", 0) > 0 && ac_disk_check(err) < 0)
 		return -1;
 	char owner[1200];
 	uint32_t slot;
@@ -258,7 +292,8 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	if (strcmp(spec.image, "host") != 0 && access(spec.image, F_OK) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "image directory '%s' does not exist", spec.image);
-	if (ac_mkdir_p_at(AT_FDCWD, p.data, 0700, err) < 0)
+	if (ac_mkdir_p_at(AT_FDCWD, p.data, 0700, err) < 0 ||
+	    disk_prepare(name, p.data, spec.disk_mb, err) < 0)
 		return -1;
 	pid_t pid;
 	_cleanup_close_ int ack = -1;
@@ -310,7 +345,28 @@ static int native_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	}
 	unlink(p.sock);
 	unlink(p.pidfile);
+	/* The disk's loop device goes with the last mount of it; a stop returns after that
+	 * (a host process still holding a file of the sandbox open may delay it). */
+	if (ac_state_int(st, "disk_mb", 0) > 0)
+		(void)ac_disk_wait_released(p.data, 5000);
 	return rc;
+}
+
+static void release_slot(ac_manager_t *m, const json_t *st)
+{
+	long long slot = ac_state_int(st, "uid_slot", -1);
+	if (slot >= 0 && slot < AC_SLOTS_PERSISTENT) {
+		char owner[1200];
+		owner_of(m, ac_state_str(st, "name", ""), owner, sizeof(owner));
+		ac_slot_release((uint32_t)slot, owner);
+	}
+}
+
+/* create reserved a uid slot and nothing else (data, records and logs come with the
+ * first start): only that slot goes back. */
+static void native_uncreate(ac_manager_t *m, const json_t *st)
+{
+	release_slot(m, st);
 }
 
 static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
@@ -324,12 +380,7 @@ static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
 		ac_error_prefix(err, "cannot delete the sandbox's files");
 		return -1;
 	}
-	long long slot = ac_state_int(st, "uid_slot", -1);
-	if (slot >= 0 && slot < AC_SLOTS_PERSISTENT) {
-		char owner[1200];
-		owner_of(m, ac_state_str(st, "name", ""), owner, sizeof(owner));
-		ac_slot_release((uint32_t)slot, owner);
-	}
+	release_slot(m, st);
 	return 0;
 }
 
@@ -475,24 +526,65 @@ static int native_exec_detach(ac_manager_t *m, const json_t *st, const ac_cmd_t 
 {
 	native_paths_t p;
 	paths(m, ac_state_str(st, "name", ""), &p);
-	pid_t cp = 0, sp = 0;
-	int rc = ac_rt_exec_detach(p.sock, cmd, out_fd, err_fd, status_fd, &cp, &sp, err);
-	*pid = cp;
-	*shim = sp;
-	return rc;
+	ac_rt_detach_id_t id;
+	int rc = ac_rt_exec_detach(p.sock, cmd, out_fd, err_fd, status_fd, &id, err);
+	if (rc < 0)
+		return rc;
+	*pid = id.pid;
+	*shim = id.shim;
+	/* The host's own record, after the shim's (which never writes past its 512 bytes):
+	 * the identities that let the host tell and end what the sandbox did to the shim. */
+	json_t *h = json_pack("{s{sIsIsIsIsI}}", "host", "pid", (json_int_t)id.pid, "pid_start",
+			      (json_int_t)id.pid_start, "shim", (json_int_t)id.shim, "shim_start",
+			      (json_int_t)id.shim_start, "pidns", (json_int_t)id.pidns);
+	char *j = h ? json_dumps(h, JSON_COMPACT) : NULL;
+	json_decref(h);
+	char buf[AC_DETACH_STATUS_SIZE];
+	if (j && strlen(j) < sizeof(buf) - 1) {
+		memset(buf, ' ', sizeof(buf));
+		memcpy(buf, j, strlen(j));
+		buf[sizeof(buf) - 1] = '\n';
+		(void)!pwrite(status_fd, buf, sizeof(buf), AC_DETACH_STATUS_SIZE);
+	}
+	free(j);
+	return 0;
+}
+
+static void host_id(const json_t *status, ac_rt_detach_id_t *id)
+{
+	const json_t *h = json_object_get(status, "host");
+	id->pid = (pid_t)ac_state_int(h, "pid", 0);
+	id->shim = (pid_t)ac_state_int(h, "shim", 0);
+	id->pid_start = (unsigned long long)ac_state_int(h, "pid_start", 0);
+	id->shim_start = (unsigned long long)ac_state_int(h, "shim_start", 0);
+	id->pidns = (unsigned long long)ac_state_int(h, "pidns", 0);
 }
 
 static int native_kill_detached(ac_manager_t *m, const json_t *st, const json_t *status,
 				ac_error_t **err)
 {
-	native_paths_t p;
-	paths(m, ac_state_str(st, "name", ""), &p);
-	return ac_rt_kill_detached(p.sock, (pid_t)ac_state_int(status, "shim", 0), err);
+	(void)m;
+	(void)st;
+	ac_rt_detach_id_t id;
+	host_id(status, &id);
+	return ac_rt_kill_detached(&id, err);
+}
+
+static int native_detached_state(ac_manager_t *m, const json_t *st, const json_t *status)
+{
+	(void)m;
+	(void)st;
+	if (!json_is_object(json_object_get(status, "host")))
+		return 2; /* no host record (older agentcell): trust the shim's */
+	ac_rt_detach_id_t id;
+	host_id(status, &id);
+	return ac_rt_detached_state(&id);
 }
 
 const ac_backend_ops_t ac_backend_native = {
     .name = "native",
     .create = native_create,
+    .uncreate = native_uncreate,
     .start = native_start,
     .stop = native_stop,
     .destroy = native_destroy,
@@ -503,12 +595,17 @@ const ac_backend_ops_t ac_backend_native = {
     .resize = native_resize,
     .exec_detach = native_exec_detach,
     .kill_detached = native_kill_detached,
+    .detached_state = native_detached_state,
 };
 
-int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void *arg,
-		      ac_error_t **err)
+int ac_native_in_root(ac_manager_t *m, const char *name, const ac_rt_root_ctl_t *ctl,
+		      ac_rt_root_fn fn, void *arg, ac_error_t **err)
 {
-	/* A stopped sandbox's layers get mounted here: no start may mount them meanwhile. */
+	/* A stopped sandbox's layers get mounted here: no start may mount them meanwhile, so
+	 * the lock is held throughout. A running sandbox's root is reached through its init,
+	 * whose identity is all the lock must give: the lock goes before any I/O, so a stop
+	 * or a remove never waits for a file operation (the operation then fails, see
+	 * ac_rt_in_root). */
 	_cleanup_close_ int lock = -1;
 	json_t *st = NULL;
 	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0)
@@ -524,7 +621,14 @@ int ac_native_in_root(ac_manager_t *m, const char *name, ac_rt_root_fn fn, void 
 		unsigned long long start = 0;
 		if (!supervisor_alive(p.pidfile, &pid, &start))
 			pid = 0;
-		rc = ac_rt_in_root(&spec, (pid_t)pid, start, fn, arg, err);
+		if (pid > 0) {
+			close(lock);
+			lock = -1;
+		} else if (disk_prepare(name, p.data, spec.disk_mb, err) < 0) {
+			json_decref(st);
+			return -1;
+		}
+		rc = ac_rt_in_root(&spec, (pid_t)pid, start, ctl, fn, arg, err);
 	}
 	json_decref(st);
 	return rc;
