@@ -5,6 +5,7 @@
 #define AGENTCELL_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum {
 	AC_ERR_INTERNAL = 1, /* bug or unexpected system failure        -> 500, exit 1 */
@@ -31,6 +32,10 @@ int ac_error_set(ac_error_t **err, ac_error_kind_t kind, int errnum, const char 
 /* Prepends context ("context: original") to an existing error; no-op if none. */
 void ac_error_prefix(ac_error_t **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ac_error_free(ac_error_t *err);
+/* Copies in to out (cap bytes, NUL included) with control bytes escaped (\n \t \r \xNN,
+ * C1 controls too), cut before an escape that would not fit; every error message goes
+ * through it. Returns the length written. */
+size_t ac_escape_controls(const char *in, char *out, size_t cap);
 /* Maps an error kind to the CLI exit code (2 for usage errors, 1 otherwise). */
 int ac_error_exit_code(const ac_error_t *err);
 /* Maps an error kind to an HTTP status code. */

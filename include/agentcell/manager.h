@@ -47,6 +47,10 @@ typedef struct ac_sandbox_opts {
 	bool network, network_set;
 	/* native (default), docker, podman, auto; NULL: native */
 	const char *backend;
+	/* The front end promises "created and started, or not there at all" (the API, MCP):
+	 * the state carries a "creating" mark naming the calling process until a start
+	 * succeeds; if that process dies first, ac_manager_undo_abandoned removes it. */
+	bool creating_mark;
 } ac_sandbox_opts_t;
 
 #define AC_INIT_SCRIPT_MAX (64 * 1024)
@@ -83,6 +87,10 @@ ac_store_t *ac_manager_store(ac_manager_t *m);
 /* The undo of a create: removes NAME only while it is still the sandbox whose state has
  * this uuid (meanwhile another client may have removed the name and made it again).
  * Returns 1, touching nothing, when it is not. */
+/* Removes the sandboxes whose "creating" mark names a process that is gone (its front end
+ * died between create and start); appends {name, uuid, reason} to removed (may be NULL).
+ * Returns how many were removed. */
+int ac_manager_undo_abandoned(ac_manager_t *m, json_t *removed);
 int ac_manager_remove_created(ac_manager_t *m, const char *name, const char *uuid,
 			      ac_error_t **err);
 /* Applies the profile and validates: the resulting state object (not saved). */
@@ -93,6 +101,10 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 		      ac_error_t **err);
 /* Starts a sandbox; a running one is left as it is (returns 1). */
 int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err);
+/* The calling thread's starts give up (AC_ERR_STATE) when fd (> 0, a client's connected
+ * socket) reports its peer gone; <= 0: never. Returns the previous descriptor. */
+int ac_manager_set_cancel_fd(int fd);
+int ac_manager_cancel_fd(void);
 /* Stops a sandbox: every process of it is gone on return; a stopped one is left (returns 1). */
 int ac_manager_stop(ac_manager_t *m, const char *name, ac_error_t **err);
 /* Stops (if needed) and deletes a sandbox with its files. */
@@ -208,6 +220,16 @@ void ac_manager_touch_activity(ac_manager_t *m, const char *name);
  * details (may be NULL) is consumed. Best effort: failures are only returned. Callers never
  * pass environment values. */
 int ac_audit_log(ac_manager_t *m, const char *event, const char *sandbox, json_t *details);
+/* Audit records this process could not write (ENOSPC, EROFS, ...), the last errno in
+ * *errnum (may be NULL). */
+unsigned ac_audit_lost(int *errnum);
+/* audit.errors, every process's lost records: {count, since, last, error}; NULL if none. */
+json_t *ac_audit_errors(ac_manager_t *m);
+/* What a kill -9 can leave in $AGENTCELL_HOME (temp files of state writes, lock files of
+ * removed names, detached command records of no sandbox or never started) and uid slot
+ * claims of this home's sandboxes that no create holds: *found = [{kind, path, why}];
+ * with remove, each is deleted (what is in use is never listed). */
+int ac_manager_sweep(ac_manager_t *m, bool remove, json_t **found, ac_error_t **err);
 /* Audit records, oldest first, of one sandbox (or all: NULL), the last `limit` (0: all). */
 int ac_audit_read(ac_manager_t *m, const char *sandbox, size_t limit, json_t **out,
 		  ac_error_t **err);

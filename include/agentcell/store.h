@@ -32,6 +32,9 @@ int ac_store_lock_global(ac_store_t *s, ac_error_t **err);
 /* Exclusive flock on home/locks/<name>.lock, robust against the file being unlinked
  * by a concurrent remove (re-checks the inode after locking). Returns an fd to close. */
 int ac_store_lock_sandbox(ac_store_t *s, const char *name, ac_error_t **err);
+/* A lock file left for a name with no state (a remove killed before its unlink): returns 1
+ * if it is one (and, with remove, it was unlinked under the lock), 0 if not or held. */
+int ac_store_sweep_lock(ac_store_t *s, const char *name, bool remove);
 /* Unlinks the sandbox's lock file; call while holding that lock. */
 void ac_store_unlink_sandbox_lock(ac_store_t *s, const char *name);
 

@@ -432,14 +432,23 @@ static void h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 			    name);
 		goto out;
 	}
+	/* Created and started, or not there at all: the state carries a "creating" mark
+	 * naming this process until the start succeeds, so that what a crash leaves is
+	 * undone by the next serve or gc (ac_manager_undo_abandoned). */
+	o.creating_mark = true;
 	if (ac_manager_create(api->m, name, &o, &made, &e) < 0) {
 		ac_api_fail_error(resp, e);
 		goto out;
 	}
-	/* Created and started, or not there at all: the undo removes the sandbox this
-	 * request made, never one that took the name since. */
-	if ((desc && *desc && ac_manager_describe(api->m, name, desc, &e) < 0) ||
-	    ac_manager_start(api->m, name, &e) < 0) {
+	/* The undo removes the sandbox this request made, never one that took the name
+	 * since. A client that hangs up cancels the start. */
+	int old_cancel = ac_manager_set_cancel_fd(req->client_fd);
+	int rc = (desc && *desc && ac_manager_describe(api->m, name, desc, &e) < 0) ||
+			 ac_manager_start(api->m, name, &e) < 0
+		     ? -1
+		     : 0;
+	ac_manager_set_cancel_fd(old_cancel);
+	if (rc < 0) {
 		ac_manager_remove_created(api->m, name, ac_state_str(made, "uuid", ""), NULL);
 		ac_api_fail_error(resp, e);
 		goto out;
@@ -474,7 +483,9 @@ static void sandbox_op(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp,
 
 static void h_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
+	int old = ac_manager_set_cancel_fd(req->client_fd);
 	sandbox_op(api, req, resp, ac_manager_start);
+	ac_manager_set_cancel_fd(old);
 }
 
 static void h_stop(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
@@ -732,10 +743,17 @@ static void h_gc(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	if (rc < 0) {
 		json_decref(removed);
 		ac_api_fail_error(resp, e);
-	} else {
-		ac_api_ok(resp, 200,
-			  json_pack("{so}", "removed", removed ? removed : json_array()));
+		return;
 	}
+	/* And what a kill -9 left behind, as `agentcell gc` does (best effort). */
+	json_t *swept = NULL;
+	if (ac_manager_sweep(api->m, true, &swept, NULL) < 0) {
+		json_decref(swept);
+		swept = NULL;
+	}
+	ac_api_ok(resp, 200,
+		  json_pack("{so so}", "removed", removed ? removed : json_array(), "swept",
+			    swept ? swept : json_array()));
 }
 
 static void h_reconcile(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)

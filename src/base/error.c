@@ -14,13 +14,53 @@ static ac_error_t oom_error = {
     .msg = "out of memory while reporting an error",
 };
 
-/* Messages end up in single-line logs, HTTP JSON bodies and terminal output. */
-static void one_line(char *s)
+/* Messages end up in single-line logs, HTTP JSON bodies and terminal output, and often
+ * carry user input (names, paths, arguments): control bytes are written as escapes, so a
+ * message is one line and never moves a terminal's cursor or changes its colours. */
+size_t ac_escape_controls(const char *in, char *out, size_t cap)
 {
-	for (; *s; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (cap == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		char esc[9];
+		size_t n = 0;
+		unsigned char c = *p;
+		if (c == '\n' || c == '\t' || c == '\r') {
+			esc[n++] = '\\';
+			esc[n++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+		} else if (c < 0x20 || c == 0x7f) {
+			esc[n++] = '\\';
+			esc[n++] = 'x';
+			esc[n++] = hex[c >> 4];
+			esc[n++] = hex[c & 15];
+		} else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			/* U+0080..U+009F, the C1 controls (CSI is U+009B) */
+			unsigned char d = *++p;
+			memcpy(esc, "\\xc2\\x", 6);
+			n = 6;
+			esc[n++] = hex[d >> 4];
+			esc[n++] = hex[d & 15];
+		} else {
+			esc[n++] = (char)c;
+		}
+		if (o + n >= cap)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
 	}
+	out[o] = '\0';
+	return o;
+}
+
+static void one_line(char *s, size_t cap)
+{
+	char buf[sizeof(((ac_error_t *)0)->msg)];
+	if (cap > sizeof(buf))
+		cap = sizeof(buf);
+	ac_escape_controls(s, buf, cap);
+	memcpy(s, buf, strlen(buf) + 1);
 }
 
 int ac_error_set(ac_error_t **err, ac_error_kind_t kind, int errnum, const char *fmt, ...)
@@ -50,7 +90,7 @@ int ac_error_set(ac_error_t **err, ac_error_kind_t kind, int errnum, const char 
 		const char *estr = strerror_r(errnum, ebuf, sizeof(ebuf));
 		snprintf(e->msg + used, sizeof(e->msg) - used, ": %s", estr);
 	}
-	one_line(e->msg);
+	one_line(e->msg, sizeof(e->msg));
 	*err = e;
 out:
 	errno = saved_errno;
@@ -81,7 +121,7 @@ void ac_error_prefix(ac_error_t **err, const char *fmt, ...)
 	}
 	joined[used] = '\0';
 	memcpy(e->msg, joined, used + 1);
-	one_line(e->msg);
+	one_line(e->msg, sizeof(e->msg));
 	errno = saved_errno;
 }
 

@@ -72,9 +72,10 @@ static void print_list(const json_t *list)
 /* The fields that say something: no nulls, no false flags, no zero counts (but exit 0). */
 static void print_status(const json_t *st)
 {
-	static const char *keys[] = {"id",	   "sandbox",	  "state",  "exit_code",
-				     "signal",	   "timed_out",	  "killed", "pid",
-				     "started_at", "finished_at", "error"};
+	static const char *keys[] = {"id",	    "sandbox",	   "state",	 "exit_code",
+				     "signal",	    "timed_out",   "killed",	 "pid",
+				     "started_at",  "finished_at", "error",	 "write_errors",
+				     "write_error", "lost_stdout", "lost_stderr"};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(keys); i++) {
 		json_t *v = json_object_get(st, keys[i]);
 		if (!v || json_is_null(v) || (json_is_false(v)) ||
@@ -184,6 +185,13 @@ int cmd_exec_logs(int argc, char **argv)
 			"agentcell: the first %lld bytes of this log were dropped (logs are capped "
 			"at 8 MiB)\n",
 			dropped);
+	long long errs = ac_state_int(st, "write_errors", 0);
+	if (errs > 0)
+		fprintf(stderr,
+			"agentcell: this log is incomplete: %lld writes of the command's output "
+			"failed (%s); %lld bytes of stdout and %lld of stderr were lost\n",
+			errs, ac_state_str(st, "write_error", "?"),
+			ac_state_int(st, "lost_stdout", 0), ac_state_int(st, "lost_stderr", 0));
 	copy_from(path, &off);
 	bool follow = set[1] || set[2];
 	while (follow && !strcmp(ac_state_str(st, "state", ""), "running")) {

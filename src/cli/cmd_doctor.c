@@ -9,11 +9,13 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/seccomp.h>
 
+#include "agentcell/store.h"
 #include "agentcell/util.h"
 #include "backends/docker/docker.h"
 #include "cli/cli.h"
@@ -124,6 +126,59 @@ static void docker_report(void)
 	ac_manager_free(m);
 }
 
+/* $AGENTCELL_HOME: writable, records lost, and what killed processes left (gc removes
+ * it). Warnings, never failures: the backend still works. */
+static void home_report(void)
+{
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return;
+	const char *home = ac_store_home(ac_manager_store(m));
+	char probe[1300];
+	snprintf(probe, sizeof(probe), "%s/.doctor-probe.%ld", home, (long)getpid());
+	int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int en = fd < 0 ? errno : 0;
+	if (fd >= 0) {
+		/* A byte, not only an inode: a full file system takes the create. */
+		if (write(fd, "x", 1) != 1 || fsync(fd) < 0)
+			en = errno ? errno : ENOSPC;
+		close(fd);
+		unlink(probe);
+	}
+	struct statvfs vfs;
+	unsigned long long free_mb =
+	    statvfs(home, &vfs) == 0 ? (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20 : 0;
+	if (en)
+		printf("WARN  %-28s %s: %s: detached command output and audit records are lost\n",
+		       "state directory", home, strerror(en));
+	else
+		printf("ok    %-28s %s is writable, %llu MB free\n", "state directory", home,
+		       free_mb);
+	json_t *ae = ac_audit_errors(m);
+	if (ae)
+		printf("WARN  %-28s %lld records could not be written since %s (last at %s: %s)\n",
+		       "audit log", (long long)json_integer_value(json_object_get(ae, "count")),
+		       json_string_value(json_object_get(ae, "since")),
+		       json_string_value(json_object_get(ae, "last")),
+		       json_string_value(json_object_get(ae, "error")));
+	json_decref(ae);
+	json_t *found = NULL;
+	if (ac_manager_sweep(m, false, &found, NULL) >= 0) {
+		size_t i;
+		json_t *f;
+		json_array_foreach(found, i, f)
+		    printf("WARN  %-28s %s: %s (agentcell gc removes it)\n",
+			   json_string_value(json_object_get(f, "kind")),
+			   json_string_value(json_object_get(f, "path")),
+			   json_string_value(json_object_get(f, "why")));
+		if (json_array_size(found) == 0)
+			printf("ok    %-28s none\n", "leftovers of killed runs");
+	}
+	json_decref(found);
+	ac_manager_free(m);
+}
+
 int cmd_doctor(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -204,6 +259,7 @@ int cmd_doctor(int argc, char **argv)
 		close(pfd);
 	printf("%s\n", failures ? "some checks failed: the native backend will not work here"
 				: "the native backend can run here");
+	home_report();
 	docker_report();
 	return failures ? 1 : 0;
 }

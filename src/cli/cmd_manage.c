@@ -170,8 +170,14 @@ static void print_removed(const json_t *removed)
 	size_t i;
 	json_t *it;
 	json_array_foreach(removed, i, it)
-	    printf("removed %s (expired at %s)\n", ac_state_str(it, "name", "?"),
-		   ac_state_str(it, "expires_at", "?"));
+	{
+		if (ac_state_str(it, "expires_at", NULL))
+			printf("removed %s (expired at %s)\n", ac_state_str(it, "name", "?"),
+			       ac_state_str(it, "expires_at", "?"));
+		else
+			printf("removed %s (%s)\n", ac_state_str(it, "name", "?"),
+			       ac_state_str(it, "reason", "?"));
+	}
 }
 
 int cmd_gc(int argc, char **argv)
@@ -190,6 +196,17 @@ int cmd_gc(int argc, char **argv)
 	json_t *removed = NULL;
 	ac_error_t *e = NULL;
 	int rc = ac_manager_gc(m, &removed, &e);
+	/* Then what killed processes left (doctor lists it): on stderr, so stdout stays
+	 * the list of removed sandboxes. */
+	json_t *swept = NULL;
+	if (ac_manager_sweep(m, true, &swept, NULL) >= 0) {
+		size_t i;
+		json_t *f;
+		json_array_foreach(swept, i, f)
+		    fprintf(stderr, "agentcell: removed %s %s (%s)\n", ac_state_str(f, "kind", "?"),
+			    ac_state_str(f, "path", "?"), ac_state_str(f, "why", "?"));
+	}
+	json_decref(swept);
 	ac_manager_free(m);
 	/* What was removed is shown even when a removal failed. */
 	cli_show(removed, json, print_removed);

@@ -138,6 +138,14 @@ int cmd_serve(int argc, char **argv)
 		ac_manager_free(m);
 		return cli_error(e);
 	}
+	/* A create promises "created and started, or not there at all": what a serve (or
+	 * MCP server) killed between the two left is undone before we answer anything. */
+	int undone = ac_manager_undo_abandoned(m, NULL);
+	if (undone > 0)
+		fprintf(stderr,
+			"agentcell: removed %d sandbox(es) whose create an earlier server did not "
+			"finish\n",
+			undone);
 	/* Everything process-wide is settled before the first request thread exists: signal
 	 * dispositions stay ours (requests never relay or change them), the JSON hash seed
 	 * and the cgroup layout are read once. */

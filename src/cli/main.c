@@ -7,6 +7,7 @@
 
 #include "agentcell/util.h"
 #include "cli/cli.h"
+#include "runtime/runtime.h"
 
 #define SANDBOX_OPTS_HELP                                                                          \
 	"  --image host|DIR      root file system: the host's /usr, /bin, /lib* and a filtered "   \
@@ -289,11 +290,14 @@ int cli_error(ac_error_t *e)
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
+	/* Usage errors quote arguments: escaped like every error message. */
+	char raw[1024], msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("agentcell: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	ac_escape_controls(raw, msg, sizeof(msg));
+	fprintf(stderr, "agentcell: %s", msg);
 	if (cmd)
 		fprintf(stderr, " (see 'agentcell %s --help')\n", cmd);
 	else
@@ -315,6 +319,8 @@ ac_manager_t *cli_manager(int *exit_code)
 int main(int argc, char **argv)
 {
 	ac_proctitle_init(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], AC_RT_BUILDER_ARG))
+		ac_rt_builder_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;
@@ -335,7 +341,15 @@ int main(int argc, char **argv)
 	for (const cli_command_t *c = cli_commands; c->name; c++) {
 		if (strcmp(c->name, cmd) != 0 && !(c->alias && strcmp(c->alias, cmd) == 0))
 			continue;
-		return c->fn(argc - 1, argv + 1);
+		int rc = c->fn(argc - 1, argv + 1);
+		int en = 0;
+		unsigned lost = ac_audit_lost(&en);
+		if (lost)
+			fprintf(stderr,
+				"agentcell: warning: %u audit record%s could not be written to the "
+				"audit log: %s\n",
+				lost, lost == 1 ? "" : "s", strerror(en));
+		return rc;
 	}
 	return cli_usage(NULL, "unknown command '%s'", cmd);
 }

@@ -146,6 +146,70 @@ void ac_audit_timestamp(int64_t ms, char buf[32])
 		 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
 }
 
+/* Lost records: counted in this process (the CLI warns) and in audit.errors, one
+ * fixed-size record rewritten in place, so that once it exists a full file system still
+ * takes the update; doctor reports it. */
+#define AUDIT_ERRORS_FILE "audit.errors"
+#define AUDIT_ERRORS_SIZE 256
+
+static unsigned lost_here;
+static int lost_errno;
+
+unsigned ac_audit_lost(int *errnum)
+{
+	if (errnum)
+		*errnum = lost_errno;
+	return __atomic_load_n(&lost_here, __ATOMIC_RELAXED);
+}
+
+static void count_lost(ac_manager_t *m, int en, const char *ts)
+{
+	__atomic_add_fetch(&lost_here, 1, __ATOMIC_RELAXED);
+	lost_errno = en;
+	int fd = openat(ac_store_home_fd(ac_manager_store(m)), AUDIT_ERRORS_FILE,
+			O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	if (TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) == 0) {
+		char buf[AUDIT_ERRORS_SIZE + 1] = "";
+		ssize_t n = pread(fd, buf, AUDIT_ERRORS_SIZE, 0);
+		buf[n > 0 ? n : 0] = 0;
+		json_t *old = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+		json_int_t count = json_integer_value(json_object_get(old, "count")) + 1;
+		const char *since = json_string_value(json_object_get(old, "since"));
+		char ebuf[96];
+		snprintf(ebuf, sizeof(ebuf), "%s", strerror(en));
+		json_t *rec = json_pack("{sI ss ss ss}", "count", count, "since",
+					since ? since : ts, "last", ts, "error", ebuf);
+		json_decref(old);
+		char *j = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+		json_decref(rec);
+		if (j && strlen(j) < AUDIT_ERRORS_SIZE) {
+			memset(buf, ' ', AUDIT_ERRORS_SIZE);
+			memcpy(buf, j, strlen(j));
+			buf[AUDIT_ERRORS_SIZE - 1] = '\n';
+			(void)!pwrite(fd, buf, AUDIT_ERRORS_SIZE, 0);
+		}
+		free(j);
+	}
+	close(fd);
+}
+
+json_t *ac_audit_errors(ac_manager_t *m)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (ac_read_file_at(ac_store_home_fd(ac_manager_store(m)), AUDIT_ERRORS_FILE, 4096, &buf,
+			    &len, NULL) < 0)
+		return NULL;
+	json_t *j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 int ac_audit_log(ac_manager_t *m, const char *event, const char *sandbox, json_t *details)
 {
 	char ts[32];
@@ -172,17 +236,20 @@ int ac_audit_log(ac_manager_t *m, const char *event, const char *sandbox, json_t
 	line[len] = '\0';
 	int fd = openat(ac_store_home_fd(ac_manager_store(m)), AUDIT_FILE,
 			O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int rc = -1;
+	int rc = -1, en = errno;
 	if (fd >= 0) {
 		bool locked = false;
 		if (len > PIPE_BUF)
 			locked = TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) == 0;
 		rc = ac_write_all(fd, line, len);
+		en = errno;
 		if (locked)
 			flock(fd, LOCK_UN);
 		close(fd);
 	}
 	free(line);
+	if (rc < 0)
+		count_lost(m, en ? en : EIO, ts);
 	return rc;
 }
 

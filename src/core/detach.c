@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agentcell/detach.h"
@@ -12,6 +14,7 @@
 #include "agentcell/util.h"
 #include "core/internal.h"
 #include "core/lifecycle.h"
+#include "runtime/runtime.h"
 
 int ac_detach_remove_records(ac_manager_t *m, const char *name, ac_error_t **err)
 {
@@ -49,6 +52,101 @@ static json_t *text(const char *s)
 	return j;
 }
 
+void ac_manager_explain_exec_error(ac_manager_t *m, const char *name, ac_error_t *e)
+{
+	if (!e || e->errnum != EAGAIN || strncmp(e->msg, "cannot start the command", 24) != 0)
+		return;
+	json_t *st = NULL;
+	if (ac_store_load(ac_manager_store(m), name, &st, NULL) < 0)
+		return;
+	long long pids = ac_state_int(st, "pids_limit", 0);
+	json_decref(st);
+	char lim[32] = "";
+	if (pids > 0)
+		snprintf(lim, sizeof(lim), " (%lld)", pids);
+	snprintf(e->msg, sizeof(e->msg),
+		 "cannot start the command: the sandbox's process limit%s was hit (fork failed "
+		 "with EAGAIN); end some of its processes, or raise the limit with 'agentcell "
+		 "resize %s --pids N' (or --pids at create)",
+		 lim, name);
+}
+
+/* Test-only: a pause inside the start's critical section, so that the tests can race a
+ * remove against it deterministically. */
+static void test_pause(void)
+{
+	const char *v = getenv("AGENTCELL_TEST_DETACH_PAUSE_MS");
+	long ms = v ? strtol(v, NULL, 10) : 0;
+	if (ms > 0 && ms <= 10000) {
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The watcher's status record is this long (AC_DETACH_STATUS_SIZE); a host-side record of
+ * the backend's may follow it. */
+#define STATUS_SIZE 512
+
+/* One fixed-size record at offset 0 of status (the shim rewrites it in place). */
+static int write_record(int fd, json_t *st)
+{
+	char buf[STATUS_SIZE];
+	char *j = json_dumps(st, JSON_COMPACT);
+	size_t n = j ? strlen(j) : 0;
+	if (!j || n >= sizeof(buf) - 1) {
+		free(j);
+		errno = j ? E2BIG : ENOMEM;
+		return -1;
+	}
+	memset(buf, ' ', sizeof(buf));
+	memcpy(buf, j, n);
+	buf[sizeof(buf) - 1] = '\n';
+	free(j);
+	ssize_t w = pwrite(fd, buf, sizeof(buf), 0);
+	if (w == (ssize_t)sizeof(buf))
+		return 0;
+	if (w >= 0)
+		errno = ENOSPC;
+	return -1;
+}
+
+/* Makes the record of a new command: status first (a "starting" record naming this
+ * process, so a record whose starter was killed can be told), the logs, meta.json last
+ * (a directory without it is an unfinished record: never listed, swept by gc). */
+static int make_record(const char *dir, const char *id, const char *name, const char *uuid,
+		       const ac_cmd_t *cmd, long long sup, const char *now, int fds[3],
+		       ac_error_t **err)
+{
+	char path[1500];
+	static const char *files[3] = {"stdout", "stderr", "status"};
+	for (int i = 2; i >= 0; i--) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fds[i] < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create %s", path);
+	}
+	json_t *rec = json_pack("{ss sI sI}", "state", "starting", "starter", (json_int_t)getpid(),
+				"starter_start", (json_int_t)ac_proc_starttime(getpid()));
+	int rc = rec ? write_record(fds[2], rec) : -1;
+	json_decref(rec);
+	if (rc < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno,
+				    "cannot write the command's record in %s", dir);
+	json_t *argv = json_array();
+	for (char **a = cmd->argv; a && *a; a++)
+		json_array_append_new(argv, text(*a));
+	json_t *meta =
+	    json_pack("{ss ss ss so sI ss}", "id", id, "sandbox", name, "sandbox_uuid", uuid,
+		      "command", argv, "supervisor_pid", (json_int_t)sup, "created_at", now);
+	char *mj = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+	json_decref(meta);
+	snprintf(path, sizeof(path), "%s/meta.json", dir);
+	rc = mj ? ac_write_file_atomic_at(AT_FDCWD, path, mj, strlen(mj), 0600, err)
+		: ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	free(mj);
+	return rc;
+}
+
 int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 		    char id[AC_DETACH_ID_LEN + 1], ac_error_t **err)
 {
@@ -57,7 +155,16 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 	if (cmd->tty || cmd->stdin_open)
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "a detached command has no terminal and no input (-t, -i)");
+	/* The sandbox's lock is held from the check that it runs until the command is handed
+	 * over (bounded by the backend's start deadline): a remove then comes wholly before
+	 * (no record is made) or wholly after (it deletes the record), and a new sandbox of
+	 * the same name never gets a command meant for this one. */
+	_cleanup_close_ int lock = -1;
 	json_t *info = NULL;
+	if (ac_manager_lock_and_load(m, name, &lock, &info, err) < 0)
+		return -1;
+	json_decref(info);
+	info = NULL;
 	if (ac_manager_info(m, name, &info, err) < 0)
 		return -1;
 	long long sup = ac_state_int(info, "pid", 0);
@@ -73,7 +180,8 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 		    err, AC_ERR_STATE, 0,
 		    "sandbox '%s' is not running (start it with: agentcell start %s)", name, name);
 	}
-	char uuid[37], dir[1400], path[1500];
+	test_pause();
+	char uuid[37], dir[1400];
 	ac_uuid_v7(uuid);
 	snprintf(id, AC_DETACH_ID_LEN + 1, "%.4s%.8s", uuid + 19, uuid + 24);
 	snprintf(dir, sizeof(dir), "%s/run/%s.exec/%s", ac_manager_home(m), name, id);
@@ -81,35 +189,20 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 		json_decref(info);
 		return -1;
 	}
-	json_t *argv = json_array();
-	for (char **a = cmd->argv; a && *a; a++)
-		json_array_append_new(argv, text(*a));
 	char now[32];
 	ac_time_now_rfc3339(now);
-	json_t *meta = json_pack("{ss ss so sI ss}", "id", id, "sandbox", name, "command", argv,
-				 "supervisor_pid", (json_int_t)sup, "created_at", now);
-	char *mj = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
-	json_decref(meta);
-	snprintf(path, sizeof(path), "%s/meta.json", dir);
-	int rc = mj ? ac_write_file_atomic_at(AT_FDCWD, path, mj, strlen(mj), 0600, err)
-		    : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-	free(mj);
-	if (rc < 0) {
-		json_decref(info);
-		return -1;
-	}
 	int fds[3] = {-1, -1, -1};
-	static const char *files[3] = {"stdout", "stderr", "status"};
-	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fds[i] < 0) {
-			rc = ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create %s", path);
-			goto out;
-		}
+	int rc =
+	    make_record(dir, id, name, ac_state_str(info, "uuid", ""), cmd, sup, now, fds, err);
+	if (rc < 0) {
+		/* A full or read-only home: nothing is started, nothing half-made is left. */
+		ac_rm_rf_at(AT_FDCWD, dir, NULL);
+		goto out;
 	}
 	long pid, shim;
 	rc = b->exec_detach(m, info, cmd, fds[0], fds[1], fds[2], &pid, &shim, err);
+	if (rc < 0 && err)
+		ac_manager_explain_exec_error(m, name, *err);
 	ac_manager_touch_activity(m, name);
 	json_t *cmdv = json_array();
 	for (char **a = cmd->argv; a && *a && json_array_size(cmdv) < 64; a++)
@@ -121,10 +214,8 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 		/* Recorded, so that exec-list tells what happened. */
 		json_t *st = json_pack("{ss ss ss}", "state", "failed", "error",
 				       (err && *err) ? (*err)->msg : "failed", "finished_at", now);
-		char *sj = st ? json_dumps(st, JSON_COMPACT) : NULL;
-		if (sj)
-			(void)!pwrite(fds[2], sj, strlen(sj), 0);
-		free(sj);
+		if (st)
+			(void)write_record(fds[2], st);
 		json_decref(st);
 	}
 out:
@@ -135,26 +226,26 @@ out:
 	return rc;
 }
 
-/* The watcher's status record is this long (AC_DETACH_STATUS_SIZE); a host-side record of
- * the backend's may follow it. */
-#define STATUS_SIZE 512
-
 /* Writes an end the watcher could not write (it was killed or stopped). */
 static void record_end(const char *dir, json_t *st)
 {
-	char path[1500], buf[STATUS_SIZE];
+	char path[1500];
 	snprintf(path, sizeof(path), "%s/status", dir);
-	char *j = json_dumps(st, JSON_COMPACT);
 	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (j && fd >= 0 && strlen(j) < sizeof(buf) - 1) {
-		memset(buf, ' ', sizeof(buf));
-		memcpy(buf, j, strlen(j));
-		buf[sizeof(buf) - 1] = '\n';
-		(void)!pwrite(fd, buf, sizeof(buf), 0);
-	}
-	if (fd >= 0)
+	if (fd >= 0) {
+		(void)write_record(fd, st);
 		close(fd);
-	free(j);
+	}
+}
+
+/* Whether the agentcell process that made a "starting" record is still at it. */
+static bool starter_alive(const json_t *st)
+{
+	long long pid = ac_state_int(st, "starter", 0);
+	if (pid <= 1)
+		return true; /* an older record: no way to tell */
+	return ac_proc_starttime((pid_t)pid) ==
+	       (unsigned long long)ac_state_int(st, "starter_start", 0);
 }
 
 /* Reads the status record; the shim rewrites it in place, so a torn read is retried. */
@@ -221,7 +312,27 @@ static void watcher_check(ac_manager_t *m, const json_t *info, const char *dir, 
 	}
 }
 
-static json_t *describe(ac_manager_t *m, const char *dir)
+/* Whether meta (a record's) belongs to the sandbox now called by its name: a record made
+ * for an earlier sandbox of that name is stale (uuid NULL: looked up). Records from before
+ * uuids were kept in them count as current. */
+static bool record_current(ac_manager_t *m, const json_t *meta, const char *uuid)
+{
+	const char *mine = ac_state_str(meta, "sandbox_uuid", NULL);
+	if (!mine)
+		return true;
+	json_t *st = NULL;
+	if (!uuid) {
+		if (ac_store_load(ac_manager_store(m), ac_state_str(meta, "sandbox", ""), &st,
+				  NULL) < 0)
+			return false;
+		uuid = ac_state_str(st, "uuid", "");
+	}
+	bool same = strcmp(mine, uuid) == 0;
+	json_decref(st);
+	return same;
+}
+
+static json_t *describe(ac_manager_t *m, const char *dir, const char *uuid)
 {
 	char path[1500];
 	snprintf(path, sizeof(path), "%s/meta.json", dir);
@@ -230,7 +341,7 @@ static json_t *describe(ac_manager_t *m, const char *dir)
 	if (ac_read_file_at(AT_FDCWD, path, 1 << 20, &buf, &len, NULL) < 0)
 		return NULL;
 	json_t *meta = json_loads(buf, 0, NULL);
-	if (!json_is_object(meta)) {
+	if (!json_is_object(meta) || !record_current(m, meta, uuid)) {
 		json_decref(meta);
 		return NULL;
 	}
@@ -240,6 +351,15 @@ static json_t *describe(ac_manager_t *m, const char *dir)
 	json_object_update_missing(st, meta);
 	json_object_del(st, "shim");
 	json_object_del(st, "shim_start");
+	if (!strcmp(ac_state_str(st, "state", ""), "starting") && !starter_alive(st)) {
+		json_object_set_new(st, "state", json_string("failed"));
+		json_object_set_new(
+		    st, "error",
+		    json_string("the agentcell process starting it was killed before "
+				"the command started"));
+	}
+	json_object_del(st, "starter");
+	json_object_del(st, "starter_start");
 	if (!strcmp(ac_state_str(st, "state", ""), "running") ||
 	    !strcmp(ac_state_str(st, "state", ""), "starting")) {
 		/* Its shim lives in the sandbox: if that sandbox stopped (or restarted), the
@@ -269,7 +389,7 @@ static int compare_started(const void *a, const void *b)
 	return strcmp(ac_state_str(x, "created_at", ""), ac_state_str(y, "created_at", ""));
 }
 
-static void collect(ac_manager_t *m, const char *name, json_t *out)
+static void collect(ac_manager_t *m, const char *name, const char *uuid, json_t *out)
 {
 	char dir[1400];
 	snprintf(dir, sizeof(dir), "%s/run/%s.exec", ac_manager_home(m), name);
@@ -282,7 +402,7 @@ static void collect(ac_manager_t *m, const char *name, json_t *out)
 			continue;
 		char sub[1500];
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		json_t *st = describe(m, sub);
+		json_t *st = describe(m, sub, uuid);
 		if (st)
 			json_array_append_new(out, st);
 	}
@@ -296,12 +416,13 @@ int ac_detach_list(ac_manager_t *m, const char *name, json_t **out, ac_error_t *
 		if (!ac_name_valid(name))
 			return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'",
 					    name);
-		if (!ac_store_exists(ac_manager_store(m), name)) {
+		json_t *sb = NULL;
+		if (ac_store_load(ac_manager_store(m), name, &sb, err) < 0) {
 			json_decref(arr);
-			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'",
-					    name);
+			return -1;
 		}
-		collect(m, name, arr);
+		collect(m, name, ac_state_str(sb, "uuid", ""), arr);
+		json_decref(sb);
 	} else {
 		json_t *all = NULL;
 		if (ac_store_list(ac_manager_store(m), &all, NULL, err) < 0) {
@@ -310,7 +431,8 @@ int ac_detach_list(ac_manager_t *m, const char *name, json_t **out, ac_error_t *
 		}
 		size_t i;
 		json_t *s;
-		json_array_foreach(all, i, s) collect(m, ac_state_str(s, "name", ""), arr);
+		json_array_foreach(all, i, s)
+		    collect(m, ac_state_str(s, "name", ""), ac_state_str(s, "uuid", ""), arr);
 		json_decref(all);
 	}
 	ac_json_array_sort(arr, compare_started);
@@ -334,7 +456,16 @@ static int find(ac_manager_t *m, const char *id, char *dir, size_t len, ac_error
 		if (l < 6 || strcmp(de->d_name + l - 5, ".exec") != 0)
 			continue;
 		snprintf(dir, len, "%s/%s/%s", runs, de->d_name, id);
-		if (access(dir, F_OK) == 0) {
+		char mp[1600];
+		snprintf(mp, sizeof(mp), "%s/meta.json", dir);
+		_cleanup_free_ char *buf = NULL;
+		size_t blen;
+		if (ac_read_file_at(AT_FDCWD, mp, 1 << 20, &buf, &blen, NULL) < 0)
+			continue;
+		json_t *meta = json_loads(buf, 0, NULL);
+		bool current = json_is_object(meta) && record_current(m, meta, NULL);
+		json_decref(meta);
+		if (current) {
 			if (err) {
 				ac_error_free(*err);
 				*err = NULL;
@@ -353,7 +484,7 @@ int ac_detach_status(ac_manager_t *m, const char *id, json_t **out, ac_error_t *
 	char dir[1500];
 	if (find(m, id, dir, sizeof(dir), err) < 0)
 		return -1;
-	json_t *st = describe(m, dir);
+	json_t *st = describe(m, dir, NULL);
 	if (!st)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0,
 				    "the record of command '%s' is unreadable", id);
@@ -377,7 +508,7 @@ int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err)
 	char dir[1500];
 	if (find(m, id, dir, sizeof(dir), err) < 0)
 		return -1;
-	json_t *st = describe(m, dir);
+	json_t *st = describe(m, dir, NULL);
 	if (!st)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0,
 				    "the record of command '%s' is unreadable", id);
@@ -431,4 +562,97 @@ int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err)
 		usleep(10000);
 	}
 	return 0;
+}
+
+/* --- leftovers (gc, doctor) --- */
+
+#define RECORD_GRACE_SECONDS 60
+
+static bool older_than(const char *path, int secs)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0 && time(NULL) - sb.st_mtime >= secs;
+}
+
+/* Why the record in dir is a leftover, or NULL: made for an earlier sandbox of the name
+ * (or one that is gone), never finished by a starter that was killed, or unreadable. */
+static const char *record_leftover(ac_manager_t *m, const char *dir, const char *name,
+				   const char *uuid)
+{
+	char path[1600];
+	snprintf(path, sizeof(path), "%s/meta.json", dir);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (ac_read_file_at(AT_FDCWD, path, 1 << 20, &buf, &len, NULL) < 0) {
+		/* Being made right now under the sandbox's lock, or its maker was killed. */
+		return older_than(dir, RECORD_GRACE_SECONDS) ? "an unfinished record (no meta.json)"
+							     : NULL;
+	}
+	json_t *meta = json_loads(buf, 0, NULL);
+	const char *why = NULL;
+	if (!json_is_object(meta))
+		why = "an unreadable record";
+	else if (!uuid)
+		why = "its sandbox does not exist";
+	else if (!record_current(m, meta, uuid))
+		why = "made for an earlier sandbox of this name";
+	json_decref(meta);
+	if (why)
+		return why;
+	json_t *st = read_status(dir);
+	if (!st)
+		return older_than(dir, RECORD_GRACE_SECONDS) ? "its status is unreadable" : NULL;
+	if (!strcmp(ac_state_str(st, "state", ""), "starting") && !starter_alive(st))
+		why = "its start was killed before the command started";
+	json_decref(st);
+	return why;
+}
+
+int ac_detach_sweep(ac_manager_t *m, bool remove, json_t *found)
+{
+	char runs[1300];
+	snprintf(runs, sizeof(runs), "%s/run", ac_manager_home(m));
+	DIR *d = opendir(runs);
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 6 || l - 5 > 63 || strcmp(de->d_name + l - 5, ".exec") != 0)
+			continue;
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(l - 5), de->d_name);
+		if (!ac_name_valid(name))
+			continue;
+		json_t *sb = NULL;
+		const char *uuid = NULL;
+		if (ac_store_load(ac_manager_store(m), name, &sb, NULL) == 0)
+			uuid = ac_state_str(sb, "uuid", "");
+		char execs[1400];
+		snprintf(execs, sizeof(execs), "%s/%s", runs, de->d_name);
+		DIR *e = opendir(execs);
+		struct dirent *re;
+		while (e && (re = readdir(e))) {
+			if (!id_valid(re->d_name))
+				continue;
+			char dir[1500];
+			snprintf(dir, sizeof(dir), "%s/%s", execs, re->d_name);
+			const char *why = record_leftover(m, dir, name, uuid);
+			if (!why || (remove && ac_rm_rf_at(AT_FDCWD, dir, NULL) < 0))
+				continue;
+			n++;
+			json_array_append_new(found, json_pack("{ss ss ss}", "kind",
+							       "detached command record", "path",
+							       dir, "why", why));
+		}
+		if (e)
+			closedir(e);
+		/* Empty and of no sandbox: gone too (a new record's mkdir recreates it). */
+		if (remove && !uuid)
+			rmdir(execs);
+		json_decref(sb);
+	}
+	closedir(d);
+	return n;
 }

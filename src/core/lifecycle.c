@@ -473,6 +473,7 @@ int ac_manager_gc(ac_manager_t *m, json_t **removed, ac_error_t **err)
 {
 	json_t *all = NULL;
 	*removed = json_array();
+	ac_manager_undo_abandoned(m, *removed);
 	if (ac_store_list(ac_manager_store(m), &all, NULL, err) < 0)
 		return -1;
 	int64_t now = ac_time_now_ms();

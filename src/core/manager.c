@@ -16,6 +16,7 @@
 #include "backends/docker/docker.h"
 #include "core/internal.h"
 #include "core/lifecycle.h"
+#include "runtime/runtime.h"
 
 struct ac_manager {
 	ac_store_t *store;
@@ -400,6 +401,14 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 	char now[32];
 	ac_time_now_rfc3339(now);
 	json_object_set_new(st, "last_activity_at", json_string(now));
+	if (o->creating_mark) {
+		char boot[37] = "";
+		ac_boot_id(boot);
+		json_object_set_new(st, "creating",
+				    json_pack("{si sI ss}", "pid", (int)getpid(), "starttime",
+					      (json_int_t)ac_proc_starttime(getpid()), "boot_id",
+					      boot));
+	}
 	/* A mark left by an earlier sandbox of this name must not count for this one. */
 	ac_lifecycle_forget_activity(m, name);
 	int rc = ac_store_create(m->store, st, err);
@@ -491,11 +500,29 @@ int ac_manager_lock_and_load(ac_manager_t *m, const char *name, int *lock, json_
 	if (*lock < 0)
 		return -1;
 	if (ac_store_load(m->store, name, st, err) < 0) {
+		/* Removed between the check and the lock: the lock file just made (or met) must
+		 * not outlive the name; unlinked while held, as remove does. */
+		if (!ac_store_exists(m->store, name))
+			ac_store_unlink_sandbox_lock(m->store, name);
 		close(*lock);
 		*lock = -1;
 		return -1;
 	}
 	return 0;
+}
+
+static __thread int start_cancel_fd;
+
+int ac_manager_set_cancel_fd(int fd)
+{
+	int old = start_cancel_fd;
+	start_cancel_fd = fd > 0 ? fd : 0;
+	return old;
+}
+
+int ac_manager_cancel_fd(void)
+{
+	return start_cancel_fd;
 }
 
 int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
@@ -530,6 +557,7 @@ int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
 		char now[32];
 		ac_time_now_rfc3339(now);
 		json_object_set_new(st, "last_activity_at", json_string(now));
+		json_object_del(st, "creating"); /* the create is complete */
 		ac_store_save(m->store, st, NULL);
 		ac_audit_log(m, "started", name, ac_audit_with_duration(NULL, &t0));
 	} else {
@@ -631,13 +659,72 @@ int ac_manager_remove(ac_manager_t *m, const char *name, ac_error_t **err)
 	return ac_manager_remove_if(m, name, NULL, NULL, NULL, err);
 }
 
+/* Whether the process named by a state's "creating" mark is gone (same pid, start time
+ * and boot: no pid reuse fools it). */
+static bool creator_gone(const json_t *st)
+{
+	json_t *mark = json_object_get(st, "creating");
+	if (!json_is_object(mark))
+		return false;
+	char boot[37] = "";
+	ac_boot_id(boot);
+	json_int_t pid = json_integer_value(json_object_get(mark, "pid"));
+	json_int_t start = json_integer_value(json_object_get(mark, "starttime"));
+	return pid <= 0 || strcmp(ac_state_str(mark, "boot_id", ""), boot) != 0 ||
+	       (json_int_t)ac_proc_starttime((pid_t)pid) != start;
+}
+
+static bool abandoned_create(ac_manager_t *m, json_t *st, bool running, void *uuid)
+{
+	(void)m;
+	(void)running;
+	return strcmp(ac_state_str(st, "uuid", ""), uuid) == 0 && creator_gone(st);
+}
+
+int ac_manager_undo_abandoned(ac_manager_t *m, json_t *removed)
+{
+	json_t *all = NULL;
+	if (ac_store_list(m->store, &all, NULL, NULL) < 0)
+		return 0;
+	int n = 0;
+	size_t i;
+	json_t *st;
+	json_array_foreach(all, i, st)
+	{
+		if (!creator_gone(st))
+			continue;
+		const char *name = ac_state_str(st, "name", "");
+		const char *uuid = ac_state_str(st, "uuid", "");
+		/* Checked again under the sandbox's lock: a start that completed the
+		 * create since (and dropped the mark) keeps it. */
+		if (!*uuid ||
+		    ac_manager_remove_if(m, name, abandoned_create, (void *)uuid,
+					 json_pack("{ss}", "by", "undo of an abandoned create"),
+					 NULL) != 0)
+			continue;
+		n++;
+		if (removed)
+			json_array_append_new(removed,
+					      json_pack("{ss ss ss}", "name", name, "uuid", uuid,
+							"reason", "abandoned create"));
+	}
+	json_decref(all);
+	return n;
+}
+
 static void add_status(ac_manager_t *m, json_t *st)
 {
 	long pid = 0;
 	const ac_backend_ops_t *b = backend_of(st, NULL);
 	bool running = b && b->is_running(m, st, &pid);
+	/* A create whose front end promised "started or nothing" and has not finished:
+	 * "creating" while its process lives, "abandoned" (removed by the next serve or
+	 * gc) once it is gone. */
+	bool marked = json_is_object(json_object_get(st, "creating"));
 	const char *status = ac_state_str(st, "archived_at", NULL) ? "archived"
 			     : running				   ? "running"
+			     : marked && creator_gone(st)	   ? "abandoned"
+			     : marked				   ? "creating"
 								   : "stopped";
 	json_object_set_new(st, "status", json_string(status));
 	ac_lifecycle_merge_activity(m, st);
@@ -700,6 +787,8 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 	struct timespec t0;
 	ac_audit_clock(&t0);
 	int rc = ac_backend_native.exec(m, name, cmd, fds, res, &e);
+	if (rc < 0)
+		ac_manager_explain_exec_error(m, name, e);
 	if (rc >= 0 || !e || e->kind != AC_ERR_STATE) {
 		/* It ran (or failed inside the sandbox): activity, without a state rewrite. */
 		ac_manager_touch_activity(m, name);

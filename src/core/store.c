@@ -224,6 +224,23 @@ int ac_store_lock_sandbox(ac_store_t *s, const char *name, ac_error_t **err)
 	return lock_sandbox(s, name, false, err);
 }
 
+int ac_store_sweep_lock(ac_store_t *s, const char *name, bool remove)
+{
+	if (!ac_name_valid(name) || ac_store_exists(s, name))
+		return 0;
+	if (!remove)
+		return 1;
+	/* Held (a lifecycle operation is under way): not a leftover now. Ours: the name
+	 * may have been created since the check, so check again while holding it; the
+	 * unlink under the lock is what remove does, and lockers re-check the inode. */
+	_cleanup_close_ int lock = lock_sandbox(s, name, true, NULL);
+	if (lock < 0 || ac_store_exists(s, name))
+		return 0;
+	char path[64 + sizeof(".lock")];
+	snprintf(path, sizeof(path), "%s.lock", name);
+	return unlinkat(s->locks_fd, path, 0) == 0 ? 1 : 0;
+}
+
 void ac_store_unlink_sandbox_lock(ac_store_t *s, const char *name)
 {
 	if (!ac_name_valid(name))

@@ -580,6 +580,8 @@ static void tool_create(tool_ctx_t *c, req_t *r)
 {
 	json_t *cfg = NULL, *made = NULL;
 	ac_error_t *e = NULL;
+	/* "Created and started, or nothing": marked until the start (see the API's create). */
+	r->o.creating_mark = r->start;
 	if (apply_config(c, &r->o, &cfg, &e) < 0 ||
 	    ac_manager_create(c->m, r->name, &r->o, &made, &e) < 0) {
 		failed(c, e);

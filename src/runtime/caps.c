@@ -10,6 +10,7 @@
  * the host file system's user namespace, which a sandbox never has; setuid and setgid
  * bits are refused by the seccomp filter (seccomp.c, build_no_setid). */
 #include <errno.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -60,4 +61,47 @@ int ac_caps_drop_to_sandbox_set(void)
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -1;
 	return (int)syscall(SYS_capset, &h, d);
+}
+
+uint64_t ac_caps_bounding(void)
+{
+	uint64_t set = 0;
+	for (int cap = 0; cap <= 63; cap++) {
+		int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (r < 0)
+			break; /* past the kernel's last capability */
+		if (r == 1)
+			set |= 1ull << cap;
+	}
+	return set;
+}
+
+/* Joining a user namespace resets the bounding set to every capability: the commands'
+ * namespace gets the sandbox's cut again (async-signal-safe: system calls only). */
+int ac_caps_bounding_restore(uint64_t set)
+{
+	for (int cap = 0; cap <= 63; cap++) {
+		if (set & (1ull << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The supervisor's processes run as a uid that the commands' namespace does not map, with
+ * the sandbox's capabilities kept: a command then shares no uid with them and has no
+ * capability in their namespace, so it can neither signal nor inspect them. */
+int ac_caps_become_supervisor(void)
+{
+	const uid_t id = AC_SUPERVISOR_UID;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+	    setresgid(id, id, id) < 0 || setresuid(id, id, id) < 0 ||
+	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return -1;
+	/* The permitted set survived (KEEPCAPS); the effective set is raised again. */
+	return ac_caps_drop_to_sandbox_set();
 }

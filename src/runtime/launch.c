@@ -6,15 +6,19 @@
 #include <sys/syscall.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "agentcell/util.h"
+#include "runtime/buildreq.h"
 #include "runtime/runtime.h"
 #include "runtime/report.h"
 
@@ -173,6 +177,7 @@ typedef struct launch {
 	int ack[2]; /* persistent: the caller confirms it recorded the supervisor */
 	pid_t caller;
 	const int *stdio; /* run: the command's stdin/stdout/stderr (NULL: the caller's 0/1/2) */
+	char cg_leaf[128];
 } launch_t;
 
 /* Closes every descriptor but 0, 1, 2 and keep[]: the caller's descriptors (its lock
@@ -271,6 +276,12 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 				_exit(125);
 		}
 		close(life[0]);
+		/* Ports below 1024 for every uid of the sandbox, as in Docker: commands of a
+		 * persistent sandbox have no capability in the namespace that owns the network
+		 * namespace. Through the host's /proc (it shows our network namespace): the
+		 * sandbox's own /proc/sys is read-only from ac_rootfs_enter on. */
+		ac_write_string_at(AT_FDCWD, "/proc/sys/net/ipv4/ip_unprivileged_port_start", "0\n",
+				   NULL);
 		if (ac_rootfs_enter(spec->name, &err) < 0 ||
 		    ac_caps_limit_bounding(spec->mount_cwd != NULL, &err) < 0)
 			goto fail;
@@ -280,6 +291,21 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 			ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot lock the sandbox down");
 			goto fail;
+		}
+		/* A persistent sandbox's supervisor and shims move out of the commands' reach:
+		 * they become the sandbox's uid 65535, and commands run in a nested user
+		 * namespace that does not map it (docs/ARCHITECTURE.md, "Commands in a nested
+		 * user namespace"). A run has no process but init, which the kernel protects. */
+		ac_error_t *nested_err = NULL;
+		if (!l->cmd) {
+			if (ac_caps_become_supervisor() < 0) {
+				ac_error_set(&err, AC_ERR_BACKEND, errno,
+					     "cannot become the supervisor's user");
+				goto fail;
+			}
+			/* Without it (a kernel or policy that refuses nested user namespaces)
+			 * commands share the supervisor's namespace, as before: logged. */
+			ac_spawn_set_nested(ac_userns_nested(&nested_err));
 		}
 		if (ac_policy_landlock(spec, &err) < 0)
 			goto fail;
@@ -332,6 +358,12 @@ __attribute__((noreturn)) static void builder(launch_t *l)
 			dup2(l->log_fd, 2);
 			close(l->log_fd);
 		}
+		if (nested_err)
+			fprintf(stderr,
+				"agentcell-init: warning: commands share the supervisor's user "
+				"namespace (they can signal the shims): %s\n",
+				nested_err->msg);
+		ac_error_free(nested_err);
 		ac_supervisor_main(l->listen_fd, spec);
 	}
 	close(life[0]);
@@ -355,6 +387,113 @@ fail:
 	_exit(125);
 }
 
+/* The calling process's number of threads (1 when /proc cannot tell). */
+static int thread_count(void)
+{
+	char buf[1024];
+	_cleanup_close_ int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 1;
+	buf[n] = 0;
+	/* num_threads is the 18th field after the command's closing parenthesis. */
+	char *p = strrchr(buf, ')');
+	for (int i = 0; p && i < 18; i++)
+		p = strchr(p + 1, ' ');
+	return p ? atoi(p + 1) : 1;
+}
+
+/* Builder descriptors of a spawned builder: the request, then the launch's own. */
+enum { FD_REQ = 3, FD_REPORT, FD_USERNS, FD_LISTEN, FD_LOG, FD_ACK, FD_COUNT };
+
+extern char **environ;
+
+/* A threaded caller (serve, mcp) must not fork a child that then allocates, takes locks
+ * or calls into libraries: another thread may have held the allocator's (or stdio's, or
+ * the dynamic loader's) lock at the fork, and the child would wait for it for ever. So
+ * the builder is this very binary started afresh (posix_spawn: a vfork-style child that
+ * only makes system calls until execve), with its orders in a memfd and its descriptors
+ * at fixed numbers. It is still the caller's child, as with fork. */
+static int spawn_builder(launch_t *l, pid_t *pid_out, ac_error_t **err)
+{
+	json_t *req = ac_buildreq_encode(l->spec, l->cmd, l->cg_leaf, l->caller);
+	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!text)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	_cleanup_close_ int mfd = memfd_create("agentcell-builder", MFD_CLOEXEC);
+	int rc = mfd < 0 || ac_write_all(mfd, text, strlen(text)) < 0 ? -1 : 0;
+	free(text);
+	if (rc < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno,
+				    "cannot write the builder's orders");
+	const int src[FD_COUNT] = {l->stdio ? l->stdio[0] : -1,
+				   l->stdio ? l->stdio[1] : -1,
+				   l->stdio ? l->stdio[2] : -1,
+				   mfd,
+				   l->report[1],
+				   l->userns_fd,
+				   l->listen_fd,
+				   l->log_fd,
+				   l->ack[0]};
+	int hi[FD_COUNT];
+	char have[4] = {l->listen_fd >= 0 ? '1' : '0', l->log_fd >= 0 ? '1' : '0',
+			l->ack[0] >= 0 ? '1' : '0', 0};
+	char *argv[] = {"agentcell", AC_RT_BUILDER_ARG, have, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	/* Every source is first copied above every target, so no dup2 clobbers a source
+	 * still to come. */
+	for (int i = 0; i < FD_COUNT; i++) {
+		hi[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD_CLOEXEC, FD_COUNT + 1) : -1;
+		if (src[i] >= 0 && hi[i] < 0)
+			rc = -errno;
+		else if (hi[i] >= 0)
+			posix_spawn_file_actions_adddup2(&fa, hi[i], i);
+		else if (i == 0 && l->stdio)
+			posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	}
+	if (rc == 0)
+		rc = -posix_spawn(pid_out, "/proc/self/exe", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	for (int i = 0; i < FD_COUNT; i++)
+		if (hi[i] >= 0)
+			close(hi[i]);
+	if (rc < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, -rc, "cannot start the builder");
+	return 0;
+}
+
+int ac_rt_builder_main(int argc, char **argv)
+{
+	static launch_t l;
+	static ac_rt_spec_t spec;
+	ac_error_t *err = NULL;
+	ac_cmd_t *cmd = NULL;
+	const char *leaf = NULL;
+	if (argc < 3 || strlen(argv[2]) != 3)
+		_exit(125);
+	l = (launch_t){.spec = &spec,
+		       .userns_fd = FD_USERNS,
+		       .listen_fd = argv[2][0] == '1' ? FD_LISTEN : -1,
+		       .log_fd = argv[2][1] == '1' ? FD_LOG : -1,
+		       .report = {-1, FD_REPORT},
+		       .ack = {argv[2][2] == '1' ? FD_ACK : -1, -1}};
+	if (ac_buildreq_decode(FD_REQ, &spec, &cmd, &leaf, &l.caller, &err) < 0 ||
+	    ac_cgroup_open(leaf, &l.cg, &err) < 0 ||
+	    ac_seccomp_prepare_cached(spec.home, spec.mount_cwd != NULL, &err) < 0) {
+		report_error(FD_REPORT, err);
+		_exit(125);
+	}
+	close(FD_REQ);
+	l.cmd = cmd;
+	/* Tests: a builder of this sandbox that hangs (stopped until killed). */
+	const char *hold = getenv("AGENTCELL_TEST_HOLD_BUILDER");
+	if (hold && spec.name && !strcmp(hold, spec.name))
+		raise(SIGSTOP);
+	builder(&l);
+}
+
 static int launch(launch_t *l, pid_t *builder_pid, ac_error_t **err)
 {
 	if (ac_seccomp_prepare_cached(l->spec->home, l->spec->mount_cwd != NULL, err) < 0)
@@ -362,6 +501,15 @@ static int launch(launch_t *l, pid_t *builder_pid, ac_error_t **err)
 	if (pipe2(l->report, O_CLOEXEC) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
 	l->caller = getpid();
+	if (thread_count() > 1) {
+		if (spawn_builder(l, builder_pid, err) < 0) {
+			close(l->report[0]);
+			close(l->report[1]);
+			return -1;
+		}
+		close(l->report[1]);
+		return 0;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(l->report[0]);
@@ -436,18 +584,28 @@ static int read_reports(int fd, ac_result_t *res, pid_t *init_pid, bool *ready, 
 	return rc;
 }
 
-/* Waits until the builder b exits (false) or cancel_fd's peer hangs up: then the builder is
- * killed, and with it the sandbox (its init dies with its parent), and true is returned.
- * The caller reaps b. */
-static bool wait_or_cancel(pid_t b, int cancel_fd)
+/* Waits until the builder b exits (0), cancel_fd (> 0) reports its peer gone (1) or
+ * timeout_ms (> 0) passes (2): then the builder is killed, and with it the sandbox (a
+ * run's init dies with its parent; a start's never gets its ack). The caller reaps b. */
+static int wait_or_cancel(pid_t b, int cancel_fd, int timeout_ms)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, b, 0);
 	if (pfd < 0)
-		return false;
+		return 0;
 	struct pollfd p[2] = {{pfd, POLLIN, 0}, {cancel_fd, POLLRDHUP, 0}};
-	bool cancelled = false;
+	int64_t deadline = timeout_ms > 0 ? now_ns() + (int64_t)timeout_ms * 1000000 : 0;
+	int why = 0;
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		int wait_ms = -1;
+		if (deadline) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0) {
+				why = 2;
+				break;
+			}
+			wait_ms = (int)(left / 1000000) + 1;
+		}
+		if (poll(p, cancel_fd > 0 ? 2 : 1, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -455,13 +613,14 @@ static bool wait_or_cancel(pid_t b, int cancel_fd)
 		if (p[0].revents)
 			break;
 		if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
-			kill(b, SIGKILL);
-			cancelled = true;
+			why = 1;
 			break;
 		}
 	}
+	if (why)
+		kill(b, SIGKILL);
 	close(pfd);
-	return cancelled;
+	return why;
 }
 
 int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3], ac_result_t *res,
@@ -483,6 +642,7 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3]
 		      .log_fd = -1,
 		      .ack = {-1, -1},
 		      .stdio = fds};
+	snprintf(l.cg_leaf, sizeof(l.cg_leaf), "%s", leaf);
 	if (ac_cgroup_create(leaf, &spec.limits, &l.cg, err) < 0)
 		return -1;
 	int rc = -1;
@@ -509,7 +669,7 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3]
 		sigaction(SIGHUP, &fwd, &old_hup);
 	}
 	int status;
-	bool cancelled = cmd->cancel_fd > 0 && wait_or_cancel(b, cmd->cancel_fd);
+	bool cancelled = cmd->cancel_fd > 0 && wait_or_cancel(b, cmd->cancel_fd, 0) == 1;
 	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
 		;
 	ac_reap_helpers();
@@ -540,14 +700,71 @@ out:
 	return rc;
 }
 
+/* A start's builder is recorded (pid and start time) beside the sandbox's socket while it
+ * works: a caller killed meanwhile (a serve) leaves it behind, possibly stuck, holding the
+ * sandbox's disk; the next start of the sandbox ends it first. */
+static void end_left_builder(const char *record)
+{
+	char buf[64] = "";
+	int pid = 0;
+	unsigned long long start = 0;
+	_cleanup_close_ int fd = open(record, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	if (sscanf(buf, "%d %llu", &pid, &start) == 2 && pid > 1 && start &&
+	    ac_proc_starttime(pid) == start) {
+		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		/* Checked again through the pidfd: the kill cannot hit a reused pid. */
+		if (pfd >= 0 && ac_proc_starttime(pid) == start) {
+			syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+			struct pollfd p = {pfd, POLLIN, 0};
+			while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+				;
+		}
+		if (pfd >= 0)
+			close(pfd);
+	}
+	unlink(record);
+}
+
+void ac_rt_end_left_builder(const char *socket_path)
+{
+	char record[4200];
+	snprintf(record, sizeof(record), "%s.builder", socket_path);
+	end_left_builder(record);
+}
+
+static void record_builder(const char *record, pid_t b)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "%d %llu\n", (int)b, ac_proc_starttime(b));
+	_cleanup_close_ int fd =
+	    open(record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		(void)!ac_write_all(fd, buf, (size_t)n);
+}
+
+/* How long a start may take before its builder is killed (tests shorten it). */
+static int start_deadline_ms(void)
+{
+	const char *v = getenv("AGENTCELL_TEST_START_DEADLINE_MS");
+	int ms = v ? atoi(v) : 0;
+	return ms > 0 ? ms : AC_RT_START_DEADLINE_MS;
+}
+
 int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_t **err)
 {
 	launch_t l = {.spec = spec, .cmd = NULL, .listen_fd = -1, .log_fd = -1, .ack = {-1, -1}};
 	int rc = -1;
-	char path[4200];
+	char path[4200], record[4200];
 	char leaf[128];
+	snprintf(record, sizeof(record), "%s.builder", spec->socket_path);
+	end_left_builder(record);
 	ac_sandbox_cgroup_leaf(leaf, sizeof(leaf), spec->name,
 			       (spec->uid_base - AC_UID_BASE_FIRST) / AC_UID_RANGE);
+	snprintf(l.cg_leaf, sizeof(l.cg_leaf), "%s", leaf);
 	if (ac_cgroup_create(leaf, &spec->limits, &l.cg, err) < 0)
 		return -1;
 	l.userns_fd = ac_userns_fd(spec->uid_base, err);
@@ -567,14 +784,26 @@ int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_
 		goto out;
 	close(l.ack[0]);
 	l.ack[0] = -1;
+	record_builder(record, b);
+	int why = wait_or_cancel(b, spec->cancel_fd, start_deadline_ms());
 	int status;
 	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
 		;
+	unlink(record);
 	ac_reap_helpers();
 	bool ready = false;
 	rc = read_reports(l.report[0], NULL, &init, &ready, err);
 	close(l.report[0]);
-	if (rc == 0 && (!ready || init <= 0))
+	if (why && err && *err) {
+		ac_error_free(*err);
+		*err = NULL;
+	}
+	if (why == 1)
+		rc = ac_error_set(err, AC_ERR_STATE, 0, "cancelled: the caller went away");
+	else if (why == 2)
+		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the sandbox did not start within %d ms",
+				  start_deadline_ms());
+	else if (rc == 0 && (!ready || init <= 0))
 		rc = ac_error_set(err, AC_ERR_BACKEND, 0,
 				  "the sandbox's supervisor exited during start-up");
 	if (rc < 0 && init > 0)

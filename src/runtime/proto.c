@@ -505,10 +505,14 @@ int ac_rt_exec_detach(const char *socket_path, const ac_cmd_t *cmd, int out_fd, 
 	const char *e = json_string_value(json_object_get(msg, "error"));
 	if (e || !json_is_integer(json_object_get(msg, "started"))) {
 		json_int_t dstage = json_integer_value(json_object_get(msg, "stage"));
+		int den = (int)json_integer_value(json_object_get(msg, "errno"));
+		/* A fork refused for want of processes: the manager says which limit. */
+		bool eagain = dstage == 4 && den == EAGAIN;
 		ac_error_kind_t kind = dstage == 5   ? AC_ERR_PERMISSION
 				       : dstage == 3 ? AC_ERR_NOT_FOUND
+				       : eagain	     ? AC_ERR_BACKEND
 						     : AC_ERR_INVALID;
-		rc = ac_error_set(err, kind, 0, "%s",
+		rc = ac_error_set(err, kind, eagain ? EAGAIN : 0, "%s",
 				  e ? e : "malformed answer from the supervisor");
 		json_decref(msg);
 		return rc;
@@ -671,10 +675,12 @@ int ac_rt_exec(const char *socket_path, const ac_cmd_t *cmd, int fds[3], ac_resu
 		int stage = (int)json_integer_value(json_object_get(msg, "stage"));
 		int en = (int)json_integer_value(json_object_get(msg, "errno"));
 		res->exit_code = en == ENOENT && stage == 3 ? 127 : 126;
+		bool eagain = stage == 4 && en == EAGAIN;
 		ac_error_kind_t kind = stage == 5   ? AC_ERR_PERMISSION
 				       : stage == 3 ? AC_ERR_NOT_FOUND
+				       : eagain	    ? AC_ERR_BACKEND
 						    : AC_ERR_INVALID;
-		rc = ac_error_set(err, kind, 0, "%s",
+		rc = ac_error_set(err, kind, eagain ? EAGAIN : 0, "%s",
 				  json_string_value(e) ? json_string_value(e) : "exec failed");
 		json_decref(msg);
 		if (master[0] >= 0)

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "agentcell/error.h"
 #include "agentcell/types.h"
 
@@ -20,6 +22,10 @@
 #define AC_UID_BASE_FIRST   0x40000000u /* host uid of slot 0's root */
 #define AC_SLOTS_PERSISTENT 32768u	/* slots [0, 32768) belong to persistent sandboxes */
 #define AC_SLOTS_TOTAL	    49151u	/* [32768, 49152) are leased by ephemeral runs */
+/* A persistent sandbox's supervisor and shims run as this sandbox uid, which the commands'
+ * nested user namespace leaves unmapped (docs/ARCHITECTURE.md, "Commands in a nested user
+ * namespace"). */
+#define AC_SUPERVISOR_UID (AC_UID_RANGE - 1)
 
 static inline uint32_t ac_slot_uid_base(uint32_t slot)
 {
@@ -53,6 +59,9 @@ typedef struct ac_rt_spec {
 	 * Landlock lets nothing but the allowed programs (and the ELF loader) be executed. */
 	char **block, **allow; /* names or absolute paths, NULL-terminated, may be NULL */
 	bool allowlist_only;
+	/* ac_rt_start: > 0, a client's socket: the start gives up when its peer hangs up. */
+	int cancel_fd;
+	/* A field added here must also go into buildreq.c (a builder's orders). */
 } ac_rt_spec_t;
 
 /* The directories searched for a program name (the sandbox's default PATH). */
@@ -70,6 +79,9 @@ int ac_policy_landlock(const ac_rt_spec_t *spec, ac_error_t **err);
 /* Claims the smallest free persistent slot for owner (the state file's path). */
 int ac_slot_claim(const char *owner, uint32_t *slot, ac_error_t **err);
 void ac_slot_release(uint32_t slot, const char *owner);
+/* Stale claims (see slots.c) whose owner path starts with owner_prefix: appended to found
+ * as {kind, path, why} and, with remove, deleted. Returns how many, -1 on error. */
+int ac_slot_sweep(const char *owner_prefix, bool remove, json_t *found);
 /* Leases an ephemeral slot; returns an fd holding the lease (close to release). */
 int ac_slot_lease(uint32_t *slot, ac_error_t **err);
 /* The cgroup leaf of a persistent sandbox (host-unique through its slot). */
@@ -112,6 +124,10 @@ int ac_userns_fd(uint32_t uid_base, ac_error_t **err);
 void ac_reap_helpers(void);
 /* Enter userns_fd and become its root. */
 int ac_userns_enter(int userns_fd, ac_error_t **err);
+/* Inside a sandbox (init, as AC_SUPERVISOR_UID, before seccomp): the commands' user
+ * namespace, a child of the sandbox's owned by that uid, mapping [0, 65535) onto the same
+ * ids; an fd. */
+int ac_userns_nested(ac_error_t **err);
 
 /* --- disk.c: disk limits of the writable layer --- */
 #define AC_DISK_INODE_RATIO 16384 /* bytes per inode, the ext4 default */
@@ -161,6 +177,9 @@ int ac_seccomp_prepare(ac_error_t **err);
  * program prepared last is the one ac_seccomp_load() loads. */
 int ac_seccomp_prepare_cached(const char *home, bool no_setid, ac_error_t **err);
 int ac_seccomp_load(void);
+/* Stacks the commands' extra filter (setns refused; the sandbox's own filter lets the
+ * supervisor's processes join the commands' user namespace). Async-signal-safe. */
+int ac_seccomp_load_commands(void);
 
 /* --- caps.c --- */
 /* Limits the bounding set to the sandbox's capabilities; host_mount (a writable host
@@ -169,6 +188,12 @@ int ac_caps_limit_bounding(bool host_mount, ac_error_t **err);
 /* Drops effective/permitted/inheritable to the sandbox set that is still in the bounding
  * set (and clears ambient). */
 int ac_caps_drop_to_sandbox_set(void);
+/* The bounding set as a bit mask, and its restoration after joining a user namespace
+ * (async-signal-safe). */
+uint64_t ac_caps_bounding(void);
+int ac_caps_bounding_restore(uint64_t set);
+/* Becomes AC_SUPERVISOR_UID keeping the sandbox's capabilities; -1 with errno. */
+int ac_caps_become_supervisor(void);
 
 /* --- spawn.c (inside the sandbox) --- */
 typedef struct ac_spawn {
@@ -194,6 +219,9 @@ void ac_spawn_release(ac_spawn_t *sp);
 /* Starts the command (vfork-style); returns its pid once it has exec'd or failed
  * (a failure is reported through errpipe), or -1 with errno. */
 pid_t ac_spawn_start(ac_spawn_t *sp);
+/* Persistent sandboxes: commands join this user namespace (init calls it once; -1: none)
+ * and get the bounding set init has now. */
+void ac_spawn_set_nested(int userns_fd);
 /* Resolve a user spec against the sandbox's /etc/passwd (no NSS: never loads sandbox code). */
 int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t homelen);
 
@@ -205,6 +233,15 @@ int ac_rt_run(const ac_rt_spec_t *spec, const ac_cmd_t *cmd, const int fds[3], a
  * The supervisor exits unless "y" is written to *ack_fd (then closed) by the caller once
  * it has recorded the pid; closing without writing makes it exit. */
 int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_t **err);
+/* A start that takes longer than this (ms) is given up and its builder killed. */
+#define AC_RT_START_DEADLINE_MS 60000
+/* Ends the builder of a start whose caller died (recorded at socket_path.builder). */
+void ac_rt_end_left_builder(const char *socket_path);
+/* A threaded caller starts its builders as its own binary afresh with argv[1] ==
+ * AC_RT_BUILDER_ARG: a main() that links the runtime calls ac_rt_builder_main first for
+ * that argv (it never returns). */
+#define AC_RT_BUILDER_ARG "__builder"
+int ac_rt_builder_main(int argc, char **argv) __attribute__((noreturn));
 
 /* --- supervisor.c --- */
 /* The persistent sandbox's PID 1 loop. Never returns. */

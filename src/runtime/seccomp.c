@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -16,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 
 #include "agentcell/util.h"
@@ -228,6 +231,20 @@ static int build(scmp_filter_ctx ctx)
 			continue; /* not on this architecture */
 		if (strcmp(denied[i], "unshare") == 0)
 			continue; /* handled below: plain unshare(CLONE_FILES) etc. stays allowed */
+		if (strcmp(denied[i], "setns") == 0) {
+			/* Only joining a user namespace passes: the shims' children join the
+			 * commands' namespace (userns.c, ac_userns_nested). It needs
+			 * CAP_SYS_ADMIN over the target, which only the supervisor's uid has
+			 * over that namespace; commands stack a filter that refuses setns
+			 * outright (ac_seccomp_load_commands). */
+			rc = seccomp_rule_add(ctx, eperm, nr, 1,
+					      (struct scmp_arg_cmp){.arg = 1,
+								    .op = SCMP_CMP_NE,
+								    .datum_a = CLONE_NEWUSER});
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		rc = seccomp_rule_add(ctx, eperm, nr, 0);
 		if (rc < 0 && rc != -EEXIST)
 			return rc;
@@ -277,7 +294,7 @@ static uint32_t rules_hash(int variant)
 	for (size_t i = 0; i < AC_ARRAY_SIZE(denied); i++)
 		MIX(denied[i], strlen(denied[i]) + 1);
 	MIX(ns_flags, sizeof(ns_flags));
-	static const char revision[] = "no_setid.v1;families.v2;personality.v1";
+	static const char revision[] = "no_setid.v1;families.v2;personality.v1;setns_user.v1";
 	MIX(revision, sizeof(revision));
 	MIX(SCMP_VER_MAJOR_STR, sizeof(SCMP_VER_MAJOR_STR));
 #undef MIX
@@ -394,5 +411,38 @@ int ac_seccomp_load(void)
 		return -1;
 	}
 	struct sock_fprog p = {.len = prog_lens[active], .filter = progs[active]};
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p, 0, 0);
+}
+
+/* The commands' extra filter: setns refused on every ABI. Stacked filters all run and the
+ * strictest answer wins, so this small program (a few instructions per system call) is all
+ * a command pays for it. Written by hand: no compile on the start or run path. */
+#define DENY_NR(nr)                                                                                \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                                           \
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+static const struct sock_filter commands_prog[] = {
+#if defined(__x86_64__)
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 6),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    DENY_NR(__NR_setns),
+    DENY_NR(0x40000000 | __NR_setns), /* x32 */
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    DENY_NR(346), /* i386 setns */
+#else
+    /* One ABI: the number alone. */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    DENY_NR(__NR_setns),
+#endif
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+#undef DENY_NR
+
+int ac_seccomp_load_commands(void)
+{
+	struct sock_fprog p = {.len = AC_ARRAY_SIZE(commands_prog),
+			       .filter = (struct sock_filter *)commands_prog};
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p, 0, 0);
 }

@@ -6,13 +6,16 @@
  *   ephemeral:  a non-blocking flock on /run/agentcell/leases/<N>, held for the run;
  *               searched from the first slot up, so the files are as many as the most
  *               runs that were ever at once. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agentcell/util.h"
 #include "runtime/runtime.h"
@@ -43,16 +46,31 @@ static int open_dir(const char *base, const char *sub, ac_error_t **err)
 
 #define CLAIM_GRACE_SECONDS 60
 
+/* A claim is "<owner state path>\n<claimer pid> <claimer start time>\n" (older ones have
+ * the first line only). Whether the create that made it still runs: -1 unknown. */
+static int claimer_alive(const char *claim)
+{
+	const char *nl = strchr(claim, '\n');
+	long pid = 0;
+	unsigned long long start = 0;
+	if (!nl || sscanf(nl + 1, "%ld %llu", &pid, &start) != 2 || pid <= 1 || !start)
+		return -1;
+	return ac_proc_starttime((pid_t)pid) == start;
+}
+
 /* A claim is stale when its owner's state file is gone or names another slot, and the
- * claim is older than a create could take (the state is written just after the claim). */
+ * create that claimed it is over: its claimer is dead, or (a claim without one) it is
+ * older than a create could take (the state is written just after the claim). */
 static bool claim_stale(int dfd, const char *slotname, uint32_t slot)
 {
 	struct stat cst;
-	if (fstatat(dfd, slotname, &cst, 0) < 0 || time(NULL) - cst.st_mtime < CLAIM_GRACE_SECONDS)
-		return false;
 	_cleanup_free_ char *owner = NULL, *state = NULL;
 	size_t len;
-	if (ac_read_file_at(dfd, slotname, 4096, &owner, &len, NULL) < 0)
+	if (fstatat(dfd, slotname, &cst, 0) < 0 ||
+	    ac_read_file_at(dfd, slotname, 4096, &owner, &len, NULL) < 0)
+		return false;
+	int alive = claimer_alive(owner);
+	if (alive == 1 || (alive < 0 && time(NULL) - cst.st_mtime < CLAIM_GRACE_SECONDS))
 		return false;
 	owner[strcspn(owner, "\n")] = 0;
 	if (owner[0] != '/')
@@ -73,24 +91,84 @@ static bool claim_stale(int dfd, const char *slotname, uint32_t slot)
 	return !hit || (hit[nl] >= '0' && hit[nl] <= '9');
 }
 
+static int lock_slots(int dfd, ac_error_t **err)
+{
+	int lock = openat(dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open the uid slot lock");
+	while (flock(lock, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(lock);
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot lock the uid slots");
+		}
+	return lock;
+}
+
+int ac_slot_sweep(const char *owner_prefix, bool remove, json_t *found)
+{
+	char p[600];
+	snprintf(p, sizeof(p), "%s/slots", system_dir());
+	_cleanup_close_ int dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	_cleanup_close_ int lock = lock_slots(dfd, NULL);
+	if (lock < 0)
+		return -1;
+	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+	if (!d) {
+		if (dup >= 0)
+			close(dup);
+		return -1;
+	}
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long s = strtoul(de->d_name, &end, 10);
+		if (*end || end == de->d_name || s >= AC_SLOTS_PERSISTENT)
+			continue;
+		_cleanup_free_ char *claim = NULL;
+		size_t len;
+		if (ac_read_file_at(dfd, de->d_name, 4096, &claim, &len, NULL) < 0 ||
+		    strncmp(claim, owner_prefix, strlen(owner_prefix)) != 0 ||
+		    !claim_stale(dfd, de->d_name, (uint32_t)s))
+			continue;
+		claim[strcspn(claim, "\n")] = 0;
+		if (remove && unlinkat(dfd, de->d_name, 0) < 0)
+			continue;
+		n++;
+		char path[700], why[1300];
+		snprintf(path, sizeof(path), "%s/%s", p, de->d_name);
+		snprintf(why, sizeof(why), "no create holds it and its sandbox %s does not exist",
+			 claim);
+		if (found)
+			json_array_append_new(found,
+					      json_pack("{ss ss ss}", "kind", "uid slot claim",
+							"path", path, "why", why));
+	}
+	closedir(d);
+	return n;
+}
+
 int ac_slot_claim(const char *owner, uint32_t *slot, ac_error_t **err)
 {
 	_cleanup_close_ int dfd = open_dir(system_dir(), "slots", err);
 	if (dfd < 0)
 		return -1;
 	/* One claimer at a time host-wide, so a stale claim is taken over only once. */
-	_cleanup_close_ int lock = openat(dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	_cleanup_close_ int lock = lock_slots(dfd, err);
 	if (lock < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open the uid slot lock");
-	while (flock(lock, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot lock the uid slots");
+		return -1;
 	for (uint32_t s = 0; s < AC_SLOTS_PERSISTENT; s++) {
 		char name[16];
 		snprintf(name, sizeof(name), "%u", s);
 		int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno == EEXIST && claim_stale(dfd, name, s)) {
+		if (fd < 0 && errno == EEXIST) {
+			/* (claim_stale's look-ups clobber errno: a live claim is skipped here.) */
+			if (!claim_stale(dfd, name, s))
+				continue;
 			unlinkat(dfd, name, 0);
 			fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		}
@@ -100,7 +178,10 @@ int ac_slot_claim(const char *owner, uint32_t *slot, ac_error_t **err)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot claim uid slot %u",
 					    s);
 		}
-		int rc = ac_write_all(fd, owner, strlen(owner));
+		char claim[1400];
+		snprintf(claim, sizeof(claim), "%s\n%ld %llu\n", owner, (long)getpid(),
+			 ac_proc_starttime(getpid()));
+		int rc = ac_write_all(fd, claim, strlen(claim));
 		close(fd);
 		if (rc < 0) {
 			unlinkat(dfd, name, 0);
@@ -121,7 +202,9 @@ void ac_slot_release(uint32_t slot, const char *owner)
 	snprintf(path, sizeof(path), "%s/slots/%u", system_dir(), slot);
 	_cleanup_free_ char *cur = NULL;
 	size_t len;
-	if (ac_read_file_at(AT_FDCWD, path, 4096, &cur, &len, NULL) == 0 && strcmp(cur, owner) == 0)
+	if (ac_read_file_at(AT_FDCWD, path, 4096, &cur, &len, NULL) == 0 &&
+	    strlen(cur) >= strlen(owner) && strncmp(cur, owner, strlen(owner)) == 0 &&
+	    (cur[strlen(owner)] == 0 || cur[strlen(owner)] == '\n'))
 		unlink(path);
 }
 

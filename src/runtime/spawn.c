@@ -2,7 +2,9 @@
  * reads files (user lookup, environment, PATH) in the caller; ac_spawn_start() then
  * clones with CLONE_VM|CLONE_VFORK (no page-table copy, the caller sleeps until the exec)
  * and the child only makes system calls: session, descriptors, user, capabilities,
- * nothing but 0/1/2 left open, execve. no_new_privs and seccomp are inherited from init. */
+ * nothing but 0/1/2 left open, execve. no_new_privs and seccomp are inherited from init.
+ * In a persistent sandbox the child first joins the commands' nested user namespace (see
+ * ac_spawn_set_nested). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -22,6 +24,17 @@
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_ENV	     4096
 #define CHILD_STACK  (256 * 1024)
+
+/* The commands' user namespace and the bounding set to restore in it (set once by a
+ * persistent sandbox's init, inherited by its shims). */
+static int nested_userns = -1;
+static uint64_t nested_bounding;
+
+void ac_spawn_set_nested(int userns_fd)
+{
+	nested_userns = userns_fd;
+	nested_bounding = ac_caps_bounding();
+}
 
 /* Parses the sandbox's /etc/passwd directly: NSS would load modules named by the
  * sandbox's own nsswitch.conf into this still-privileged process. */
@@ -208,13 +221,20 @@ NO_ASAN static int child(void *arg)
 	}
 	if (chdir(sp->cwd) < 0)
 		fail(sp, 1, errno);
+	/* Out of the supervisor's user namespace: joining gives every capability in the new
+	 * one and a full bounding set, both cut to the sandbox's below. */
+	if (nested_userns >= 0 && (setns(nested_userns, CLONE_NEWUSER) < 0 ||
+				   ac_caps_bounding_restore(nested_bounding) < 0))
+		fail(sp, 4, errno);
 	if (setgroups(0, NULL) < 0 || setresgid(sp->gid, sp->gid, sp->gid) < 0 ||
 	    setresuid(sp->uid, sp->uid, sp->uid) < 0)
 		fail(sp, 4, errno);
 	if (sp->uid == 0 && ac_caps_drop_to_sandbox_set() < 0)
 		fail(sp, 4, errno);
-	/* no_new_privs and the seccomp filter come from the sandbox's init, which set them
-	 * once for every process it will ever start (ac_rootfs_lockdown). */
+	/* no_new_privs and the sandbox's seccomp filter come from its init, which set them
+	 * once for every process it will ever start; a command adds the refusal of setns. */
+	if (ac_seccomp_load_commands() < 0)
+		fail(sp, 4, errno);
 	/* Only 0, 1 and 2 survive the exec (errpipe is O_CLOEXEC). */
 	if (sp->errpipe > 3)
 		close_range(3, (unsigned)sp->errpipe - 1, 0);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -116,7 +117,17 @@ typedef struct log_sink {
 	int in, out;	  /* pipe read end, log file */
 	uint64_t size;	  /* bytes in the log file */
 	uint64_t dropped; /* oldest bytes dropped to stay under the cap */
+	uint64_t lost;	  /* bytes a failed write lost (a full or read-only home) */
+	unsigned errors;  /* failed writes */
+	int err;	  /* the last one's errno */
 } log_sink_t;
+
+static void sink_failed(log_sink_t *k, uint64_t n, ssize_t w)
+{
+	k->errors++;
+	k->err = w < 0 ? errno : ENOSPC;
+	k->lost += n;
+}
 
 /* Appends to a log, keeping it under AC_DETACH_LOG_CAP: past the cap the older half goes
  * (and is counted), so a chatty command can run for ever in bounded space. */
@@ -144,8 +155,15 @@ static void sink_write(log_sink_t *k, const char *buf, size_t n)
 		k->dropped += k->size - keep;
 		k->size = keep;
 	}
-	if (pwrite(k->out, buf, n, (off_t)k->size) == (ssize_t)n)
+	ssize_t w = pwrite(k->out, buf, n, (off_t)k->size);
+	if (w == (ssize_t)n) {
 		k->size += n;
+	} else {
+		/* What a short write put there is kept; the rest is lost and said so. */
+		if (w > 0)
+			k->size += (uint64_t)w;
+		sink_failed(k, n - (w > 0 ? (uint64_t)w : 0), w);
+	}
 }
 
 /* false at end of file */
@@ -249,7 +267,7 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 	json_decref(reply_msg);
 	close(conn);
 
-	log_sink_t sinks[2] = {{out[0], fds[1], 0, 0}, {errp[0], fds[2], 0, 0}};
+	log_sink_t sinks[2] = {{.in = out[0], .out = fds[1]}, {.in = errp[0], .out = fds[2]}};
 	for (int i = 0; i < 2; i++)
 		fcntl(sinks[i].in, F_SETFL, O_NONBLOCK);
 	struct timespec t0;
@@ -279,9 +297,17 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 		int n = poll(p, 3, wait_ms);
 		if (n == 0 && done)
 			break;
+		unsigned errs = sinks[0].errors + sinks[1].errors;
 		for (int i = 0; i < 2; i++)
 			if (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR))
 				open_[i] = sink_pump(&sinks[i]);
+		if (!errs && sinks[0].errors + sinks[1].errors) {
+			/* Said at once, so exec-status of a running command shows it. */
+			int en = sinks[sinks[0].errors ? 0 : 1].err;
+			json_object_set_new(st, "write_errors", json_integer(1));
+			json_object_set_new(st, "write_error", json_string(strerror(en)));
+			write_status(fds[3], st);
+		}
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) == sizeof(si))
@@ -318,6 +344,14 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 		       "signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0, "timed_out", timed_out,
 		       "killed", killed, "dropped_stdout", (json_int_t)sinks[0].dropped,
 		       "dropped_stderr", (json_int_t)sinks[1].dropped);
+	if (sinks[0].errors + sinks[1].errors) {
+		int en = sinks[sinks[1].errors ? 1 : 0].err;
+		json_object_set_new(st, "write_errors",
+				    json_integer(sinks[0].errors + sinks[1].errors));
+		json_object_set_new(st, "write_error", json_string(strerror(en)));
+		json_object_set_new(st, "lost_stdout", json_integer((json_int_t)sinks[0].lost));
+		json_object_set_new(st, "lost_stderr", json_integer((json_int_t)sinks[1].lost));
+	}
 	write_status(fds[3], st);
 	_exit(0);
 }
@@ -333,17 +367,10 @@ static bool shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 	ac_cmd_t cmd;
 	char *errmsg = NULL;
 
+	/* (exec-kill signals a detached command's shim from the host, through a pidfd: no
+	 * request kills by pid here.) */
 	if (ac_proto_recv(conn, &req, fds, AC_PROTO_MAX_FDS) < 0)
 		_exit(1);
-	json_t *ks = json_object_get(req, "kill_shim");
-	if (ks) {
-		/* exec-kill: only a detached command's shim (a child of ours, so in this
-		 * namespace) that the caller's status record names. */
-		json_int_t pid = json_integer_value(ks);
-		bool ok = pid > 1 && kill((pid_t)pid, SIGTERM) == 0;
-		reply(conn, json_pack("{sb}", "killed", ok));
-		_exit(0);
-	}
 	if (ac_proto_parse_request(req, &cmd, &errmsg) < 0) {
 		reply_error(conn, errmsg ? errmsg : "invalid request", 0, EINVAL);
 		_exit(1);
@@ -360,7 +387,11 @@ static bool shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 
 	int master = -1, slave = -1;
 	if (cmd.tty) {
+		/* As the sandbox's root, as before the shims had a uid of their own: the
+		 * terminal is not owned by an id that commands see as "nobody". */
+		setfsuid(0);
 		master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		setfsuid(AC_SUPERVISOR_UID);
 		int unlock = 0;
 		if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
 		    (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
@@ -550,6 +581,8 @@ static pid_t fork_idle_shim(int listen_fd, int sigfd, const sigset_t *set, const
 		return pid;
 	close(sigfd);
 	close(taken[0]);
+	prctl(PR_SET_NAME, "agentcell-shim");
+	ac_proctitle_set("agentcell-shim");
 	int sfd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		_exit(1);

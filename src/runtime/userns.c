@@ -106,3 +106,62 @@ void ac_reap_helpers(void)
 			helpers[keep++] = helpers[i];
 	nhelpers = keep;
 }
+
+/* Run by the sandbox's init once it is the supervisor's uid (ac_caps_become_supervisor)
+ * and before its seccomp filter: the namespace is created by a child of ours with that
+ * euid, so it is owned by the supervisor's uid, which gives the supervisor's processes
+ * every capability in it (enough to join it) and commands none over the supervisor. */
+int ac_userns_nested(ac_error_t **err)
+{
+	int pfd[2], hold[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	if (pipe2(hold, O_CLOEXEC) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		close(hold[1]);
+		/* Dumpable, so that its parent (same uid) may open its ns and map files. */
+		char c = unshare(CLONE_NEWUSER) == 0 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0
+			     ? 'y'
+			     : 'n';
+		(void)!write(pfd[1], &c, 1);
+		(void)!read(hold[0], &c, 1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	close(hold[0]);
+	int fd = -1;
+	char c = 'n', path[64], line[64];
+	if (pid < 0) {
+		ac_error_set(err, AC_ERR_INTERNAL, errno, "fork");
+		goto out;
+	}
+	if (ac_read_all(pfd[0], &c, 1) != 1 || c != 'y') {
+		ac_error_set(err, AC_ERR_BACKEND, 0, "cannot create the commands' user namespace");
+		goto out;
+	}
+	/* Every id of the sandbox but the supervisor's own. */
+	snprintf(line, sizeof(line), "0 0 %u\n", AC_SUPERVISOR_UID);
+	static const char *maps[] = {"uid_map", "gid_map"};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(maps); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, maps[i]);
+		if (ac_write_string_at(AT_FDCWD, path, line, err) < 0)
+			goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		ac_error_set(err, AC_ERR_BACKEND, errno, "cannot open %s", path);
+out:
+	close(pfd[0]);
+	close(hold[1]);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	return fd;
+}

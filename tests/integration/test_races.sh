@@ -18,7 +18,8 @@ strace_bg() {
 	local out=$1 rc=$2
 	shift 2
 	rm -f "$rc"
-	strace -f -o /dev/null "${STRACE_OPTS[@]}" \
+	# LeakSanitizer cannot run under ptrace (it would fail the sanitizer build's exit).
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -o /dev/null "${STRACE_OPTS[@]}" \
 		sh -c '"$0" "$@" >"'"$out"'" 2>&1; echo $? >"'"$rc"'"' "$AGENTCELL" "$@" </dev/null &
 	STRACE_PID=$!
 	bg_track "$STRACE_PID"

@@ -673,6 +673,7 @@ async function main() {
 		const removed = (r.json?.data?.removed ?? []).map((x) => (typeof x === "string" ? x : x.name));
 		check("POST /gc removes the expired sandbox", r.status === 200 && removed.includes(T), desc(r));
 		check("POST /gc keeps the others", !removed.includes(A) && !removed.includes(B), desc(r));
+		check("POST /gc lists what it swept of a kill -9's leftovers", Array.isArray(r.json?.data?.swept), desc(r));
 		r = await api("GET", `/sandboxes/${T}`);
 		eq("POST /gc: the expired sandbox is gone", 404, r.status);
 		created.delete(T);

@@ -68,9 +68,10 @@ static void test_error_prefix_and_one_line(void **state)
 	ac_error_set(&err, AC_ERR_STATE, 0, "line one\nline two\r\n");
 	assert_null(strchr(err->msg, '\n'));
 	assert_null(strchr(err->msg, '\r'));
-	assert_string_equal(err->msg, "line one line two  ");
+	/* Control bytes are escaped (ac_escape_controls), so the message stays one line. */
+	assert_string_equal(err->msg, "line one\\nline two\\r\\n");
 	ac_error_prefix(&err, "sandbox '%s'", "a\nb");
-	assert_string_equal(err->msg, "sandbox 'a b': line one line two  ");
+	assert_string_equal(err->msg, "sandbox 'a\\nb': line one\\nline two\\r\\n");
 	assert_int_equal(err->kind, AC_ERR_STATE);
 	ac_error_free(err);
 
@@ -664,6 +665,38 @@ static void test_rm_rf_stops_at_mounts(void **state)
 	assert_int_equal(code, 0);
 }
 
+/* Error messages carry user input: control bytes come out as escapes, never raw. */
+static void test_escape_controls(void **state)
+{
+	(void)state;
+	char out[64];
+	ac_escape_controls("bad\x1b"
+			   "[31mname",
+			   out, sizeof(out));
+	assert_string_equal(out, "bad\\x1b[31mname");
+	ac_escape_controls("a\nb\tc\rd\x7f", out, sizeof(out));
+	assert_string_equal(out, "a\\nb\\tc\\rd\\x7f");
+	/* C1 CSI (U+009B) as UTF-8; other UTF-8 and backslashes are kept */
+	ac_escape_controls("x\xc2\x9b"
+			   "y \xc3\xa9 \\",
+			   out, sizeof(out));
+	assert_string_equal(out, "x\\xc2\\x9by \xc3\xa9 \\");
+	/* cut before an escape that does not fit */
+	char small[6];
+	assert_int_equal(ac_escape_controls("ab\x01"
+					    "cd",
+					    small, sizeof(small)),
+			 2);
+	assert_string_equal(small, "ab");
+	/* ac_error_set and ac_error_prefix escape what they are given */
+	ac_error_t *e = NULL;
+	ac_error_set(&e, AC_ERR_INVALID, 0, "invalid name '%s'", "a\x1b]0;x\x07");
+	assert_string_equal(e->msg, "invalid name 'a\\x1b]0;x\\x07'");
+	ac_error_prefix(&e, "in '%s'", "\x1b");
+	assert_string_equal(e->msg, "in '\\x1b': invalid name 'a\\x1b]0;x\\x07'");
+	ac_error_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +717,7 @@ int main(void)
 	    cmocka_unit_test(test_rm_rf_no_follow),
 	    cmocka_unit_test(test_rm_rf_refuses_other_mount),
 	    cmocka_unit_test(test_rm_rf_stops_at_mounts),
+	    cmocka_unit_test(test_escape_controls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

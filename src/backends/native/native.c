@@ -286,6 +286,7 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 				    "sandbox '%s' has no uid range in its state", name);
 	spec.data_dir = p.data;
 	spec.socket_path = p.sock;
+	spec.cancel_fd = ac_manager_cancel_fd();
 	if (spec.mount_cwd && access(spec.mount_cwd, F_OK) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "the mounted directory %s is gone", spec.mount_cwd);
@@ -320,6 +321,8 @@ static int native_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	native_paths_t p;
 	const char *name = ac_state_str(st, "name", "");
 	paths(m, name, &p);
+	/* A start's builder whose caller died (we hold the sandbox's lock: no live start). */
+	ac_rt_end_left_builder(p.sock);
 	long pid;
 	if (supervisor_alive(p.pidfile, &pid, NULL)) {
 		/* pidfd, then the identity check again: the kill cannot hit a reused pid. */
