@@ -435,3 +435,54 @@ ac_setup() {
 	trap 'exit 130' INT TERM
 	echo "# $AC_TEST_NAME: AGENTCELL=$AGENTCELL AGENTCELL_HOME=$AGENTCELL_HOME"
 }
+
+# ---------------------------------------------------------------- agentcell serve
+
+# What a sanitizer build writes when it finds something.
+SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: UndefinedBehaviorSanitizer'
+
+# start_server NAME [ENV=V...] -- ARGS...: starts `agentcell serve ARGS` in the background
+# with the environment given (and no API key from ours), waits for its "serving" line;
+# sets SRV_PID and SRV_PORT. Its stderr is $AC_TMP/NAME.err.
+start_server() {
+	local name=$1 envs=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	: >"$AC_TMP/$name.err"
+	env -u AGENTCELL_API_KEY -u AGENTKERNEL_API_KEY "${envs[@]}" \
+		setsid "$AGENTCELL" serve "$@" >"$AC_TMP/$name.out" 2>"$AC_TMP/$name.err" </dev/null &
+	SRV_PID=$!
+	bg_track "$SRV_PID"
+	SRV_PORT=
+	for _ in $(seq 1 200); do
+		if grep -q 'serving the API' "$AC_TMP/$name.err"; then
+			SRV_PORT=$(sed -n 's/.*serving the API on http:\/\/.*:\([0-9]*\) .*/\1/p' "$AC_TMP/$name.err" | head -1)
+			return 0
+		fi
+		kill -0 "$SRV_PID" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# stop_server NAME PID: SIGTERM; the server must exit within 15 s with no sanitizer report
+# on its stderr.
+stop_server() {
+	local name=$1 pid=$2
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 1 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		fail "$name: the server exits on SIGTERM within 15 s" "$(tail -20 "$AC_TMP/$name.err")"
+		kill -9 -- "-$pid" 2>/dev/null
+		return
+	fi
+	if grep -qE "$SAN_RE" "$AC_TMP/$name.err"; then
+		fail "$name: no sanitizer report in the server's stderr" "$(grep -E -A30 "$SAN_RE" "$AC_TMP/$name.err" | head -60)"
+	else
+		pass "$name: stopped cleanly, no sanitizer report"
+	fi
+}

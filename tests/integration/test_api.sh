@@ -10,7 +10,6 @@ ac_setup
 
 JS=$AC_REPO/tests/js
 KEY="test-key-$(uniq_id)-$RANDOM$RANDOM"
-SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: UndefinedBehaviorSanitizer'
 
 # ------------------------------------------------------------------ prerequisites
 
@@ -36,32 +35,7 @@ fi
 
 # ------------------------------------------------------------------ servers
 
-# start_server NAME [ENV=V...] -- ARGS...: starts `agentcell serve ARGS` in the background
-# with the environment given, waits for its "serving" line; sets SRV_PID and SRV_PORT.
-# Its stderr is $AC_TMP/NAME.err.
-start_server() {
-	local name=$1 envs=()
-	shift
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
-	shift
-	: >"$AC_TMP/$name.err"
-	env -u AGENTCELL_API_KEY -u AGENTKERNEL_API_KEY "${envs[@]}" \
-		setsid "$AGENTCELL" serve "$@" >"$AC_TMP/$name.out" 2>"$AC_TMP/$name.err" </dev/null &
-	SRV_PID=$!
-	bg_track "$SRV_PID"
-	SRV_PORT=
-	for _ in $(seq 1 200); do
-		if grep -q 'serving the API' "$AC_TMP/$name.err"; then
-			SRV_PORT=$(sed -n 's/.*serving the API on http:\/\/.*:\([0-9]*\) .*/\1/p' "$AC_TMP/$name.err" | head -1)
-			return 0
-		fi
-		kill -0 "$SRV_PID" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-
-# stop_server NAME PID: SIGTERM, then the server must exit 0 within 15 s, say why it
+# stop_server NAME PID (this file's own, over lib.sh's): SIGTERM, then the server must exit 0 within 15 s, say why it
 # stopped, and have no sanitizer report on its stderr.
 stop_server() {
 	local name=$1 pid=$2 rc

@@ -10,50 +10,7 @@
 ac_setup
 
 KEY="attack-key-$(uniq_id)-$RANDOM"
-SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
 command -v curl >/dev/null || fail "curl is available"
-
-# start_server NAME [ENV=V...] -- ARGS...: as in test_api.sh; sets SRV_PID and SRV_PORT.
-start_server() {
-	local name=$1 envs=()
-	shift
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
-	shift
-	: >"$AC_TMP/$name.err"
-	env -u AGENTCELL_API_KEY -u AGENTKERNEL_API_KEY "${envs[@]}" \
-		setsid "$AGENTCELL" serve "$@" >"$AC_TMP/$name.out" 2>"$AC_TMP/$name.err" </dev/null &
-	SRV_PID=$!
-	bg_track "$SRV_PID"
-	SRV_PORT=
-	for _ in $(seq 1 200); do
-		if grep -q 'serving the API' "$AC_TMP/$name.err"; then
-			SRV_PORT=$(sed -n 's/.*serving the API on http:\/\/.*:\([0-9]*\) .*/\1/p' "$AC_TMP/$name.err" | head -1)
-			return 0
-		fi
-		kill -0 "$SRV_PID" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-
-stop_server() {
-	local name=$1 pid=$2
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "$name: the server exits on SIGTERM within 15 s" "$(tail -20 "$AC_TMP/$name.err")"
-		kill -9 -- "-$pid" 2>/dev/null
-		return
-	fi
-	if grep -qE "$SAN_RE" "$AC_TMP/$name.err"; then
-		fail "$name: no sanitizer report in the server's stderr" "$(grep -E -A30 "$SAN_RE" "$AC_TMP/$name.err" | head -60)"
-	else
-		pass "$name: stopped cleanly, no sanitizer report"
-	fi
-}
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null; }

@@ -7,52 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 ac_setup
 
-SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
 HAVE_STRACE=1
 command -v strace >/dev/null || HAVE_STRACE=0
 command -v curl >/dev/null || { fail "curl is available"; exit 1; }
-
-# start_server NAME [ENV=V...] -- ARGS...: sets SRV_PID and SRV_PORT.
-start_server() {
-	local name=$1 envs=()
-	shift
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
-	shift
-	: >"$AC_TMP/$name.err"
-	env -u AGENTCELL_API_KEY -u AGENTKERNEL_API_KEY "${envs[@]}" \
-		setsid "$AGENTCELL" serve --port 0 "$@" >"$AC_TMP/$name.out" 2>"$AC_TMP/$name.err" </dev/null &
-	SRV_PID=$!
-	bg_track "$SRV_PID"
-	SRV_PORT=
-	for _ in $(seq 1 200); do
-		if grep -q 'serving the API' "$AC_TMP/$name.err"; then
-			SRV_PORT=$(sed -n 's/.*serving the API on http:\/\/.*:\([0-9]*\) .*/\1/p' "$AC_TMP/$name.err" | head -1)
-			return 0
-		fi
-		kill -0 "$SRV_PID" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-
-stop_server() {
-	local name=$1 pid=$2
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "$name: the server exits on SIGTERM within 15 s" "$(tail -20 "$AC_TMP/$name.err")"
-		kill -9 -- "-$pid" 2>/dev/null
-		return
-	fi
-	if grep -qE "$SAN_RE" "$AC_TMP/$name.err"; then
-		fail "$name: no sanitizer report in the server's stderr" "$(grep -E -A30 "$SAN_RE" "$AC_TMP/$name.err" | head -60)"
-	else
-		pass "$name: stopped cleanly, no sanitizer report"
-	fi
-}
 
 # post PATH BODY [curl args...]: prints the body, then the status on a line of its own.
 post() {
@@ -82,7 +39,7 @@ state_has_mark() { jq -e '.creating.pid' "$AGENTCELL_HOME/sandboxes/$1.json" >/d
 # serve's code (allocation, files, mounts) could wait for ever for a lock another thread
 # held at the fork. strace shows each child's calls; the allow-list is what a
 # posix_spawn child and the user-namespace helper make.
-if [ "$HAVE_STRACE" = 1 ] && start_server forks -- ; then
+if [ "$HAVE_STRACE" = 1 ] && start_server forks -- --port 0; then
 	post /run '{"command":["true"]}' >/dev/null # warm: host base, seccomp cache
 	strace -f -qq -o "$AC_TMP/forks.trace" -p "$SRV_PID" &
 	ST=$!
@@ -141,7 +98,7 @@ fi
 # ============================================= 2. many runs and starts at once finish
 # Under the sanitizer build, a fork that inherited a held allocator lock hung a start for
 # ever; here 40 /run and 8 creates race, each must answer within its deadline.
-if start_server burst -- ; then
+if start_server burst -- --port 0; then
 	: >"$AC_TMP/burst.codes"
 	# One run first: the host base of a fresh home is built once, not 40 times at once.
 	curl -s -o /dev/null --max-time 120 -X POST "http://127.0.0.1:$SRV_PORT/run" \
@@ -172,7 +129,7 @@ fi
 
 # ============================================= 3. a start has a deadline
 check_ac "a CLI sandbox to start through the API" create slow
-if start_server deadline AGENTCELL_TEST_START_DEADLINE_MS=1500 AGENTCELL_TEST_HOLD_BUILDER=slow -- ; then
+if start_server deadline AGENTCELL_TEST_START_DEADLINE_MS=1500 AGENTCELL_TEST_HOLD_BUILDER=slow -- --port 0; then
 	t0=$(date +%s%N)
 	post /sandboxes/slow/start '{}' >"$AC_TMP/deadline.resp" &
 	CURL=$!
@@ -190,7 +147,7 @@ if start_server deadline AGENTCELL_TEST_START_DEADLINE_MS=1500 AGENTCELL_TEST_HO
 fi
 
 # ============================================= 4. a start ends with its client
-if start_server cancel AGENTCELL_TEST_HOLD_BUILDER=slow -- ; then
+if start_server cancel AGENTCELL_TEST_HOLD_BUILDER=slow -- --port 0; then
 	curl -s --max-time 30 -o /dev/null -X POST "http://127.0.0.1:$SRV_PORT/sandboxes/slow/start" \
 		-H 'Content-Type: application/json' -d '{}' &
 	CURL=$!
@@ -208,7 +165,7 @@ fi
 # ============================================= 5. a builder a killed serve left is ended
 # serve is killed -9 while its builder is held in a delayed mount (strace keeps holding it):
 # the next start (here the CLI's) must end that builder, identified by pid + start time.
-if start_server leftover AGENTCELL_TEST_HOLD_BUILDER=slow -- ; then
+if start_server leftover AGENTCELL_TEST_HOLD_BUILDER=slow -- --port 0; then
 	curl -s --max-time 30 -o /dev/null -X POST "http://127.0.0.1:$SRV_PORT/sandboxes/slow/start" \
 		-H 'Content-Type: application/json' -d '{}' &
 	bg_track $!
@@ -231,7 +188,7 @@ fi
 declare -A HELD_BY
 half_made() { # NAME: a create through a fresh serve, killed while the start's builder waits
 	local name=$1
-	start_server "half-$name" AGENTCELL_TEST_HOLD_BUILDER="$name" -- || return 1
+	start_server "half-$name" AGENTCELL_TEST_HOLD_BUILDER="$name" -- --port 0 || return 1
 	curl -s --max-time 30 -o /dev/null -X POST "http://127.0.0.1:$SRV_PORT/sandboxes" \
 		-H 'Content-Type: application/json' -d "{\"name\":\"$name\"}" &
 	bg_track $!
@@ -246,7 +203,7 @@ half_made() { # NAME: a create through a fresh serve, killed while the start's b
 }
 check_ac "a CLI-created sandbox (stopped)" create cli-made
 half_made half1
-if start_server repair -- ; then
+if start_server repair -- --port 0; then
 	check_contains "the next serve says what it undid" "$(cat "$AC_TMP/repair.err")" "removed 1 sandbox"
 	check_eq "... the half-made sandbox is gone" 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SRV_PORT/sandboxes/half1")"
 	check_eq "... the CLI-created sandbox is left alone" stopped "$(ac_status cli-made)"
