@@ -66,6 +66,9 @@ int ac_rm_rf_at(int dirfd, const char *path, ac_error_t **err);
 int ac_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Sandbox names: 1-63 of [A-Za-z0-9_-], first and last alphanumeric. */
 bool ac_name_valid(const char *name);
+/* Whether a directory entry is NAME followed by suffix (".lock", ".exec") with a valid
+ * sandbox name; if so the name is copied into name. */
+bool ac_name_from_entry(const char *entry, const char *suffix, char name[64]);
 
 /* Current time as RFC 3339 UTC with millisecond precision: "2026-11-23T11:20:32.123Z". */
 void ac_time_now_rfc3339(char buf[32]);

@@ -57,6 +57,16 @@ bool ac_name_valid(const char *name)
 	return true;
 }
 
+bool ac_name_from_entry(const char *entry, const char *suffix, char name[64])
+{
+	size_t l = strlen(entry), sl = strlen(suffix);
+	if (l <= sl || l - sl > 63 || strcmp(entry + l - sl, suffix) != 0)
+		return false;
+	memcpy(name, entry, l - sl);
+	name[l - sl] = 0;
+	return ac_name_valid(name);
+}
+
 /* Length of the UTF-8 sequence starting at s[0..n) if valid (1-4), 0 if invalid, or -k if
  * it is a valid start that needs more bytes than n (k = bytes present). Follows RFC 3629:
  * no overlongs, no surrogates, nothing above U+10FFFF. */

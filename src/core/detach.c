@@ -618,12 +618,8 @@ int ac_detach_sweep(ac_manager_t *m, bool remove, json_t *found)
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (l < 6 || l - 5 > 63 || strcmp(de->d_name + l - 5, ".exec") != 0)
-			continue;
 		char name[64];
-		snprintf(name, sizeof(name), "%.*s", (int)(l - 5), de->d_name);
-		if (!ac_name_valid(name))
+		if (!ac_name_from_entry(de->d_name, ".exec", name))
 			continue;
 		json_t *sb = NULL;
 		const char *uuid = NULL;

@@ -83,12 +83,9 @@ static int sweep_locks(ac_manager_t *m, bool remove, json_t *found)
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (l < 6 || l - 5 > 63 || strcmp(de->d_name + l - 5, ".lock") != 0)
-			continue;
 		char name[64];
-		snprintf(name, sizeof(name), "%.*s", (int)(l - 5), de->d_name);
-		if (ac_store_sweep_lock(ac_manager_store(m), name, remove) != 1)
+		if (!ac_name_from_entry(de->d_name, ".lock", name) ||
+		    ac_store_sweep_lock(ac_manager_store(m), name, remove) != 1)
 			continue;
 		char path[1600];
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);

@@ -166,6 +166,27 @@ static void test_name_valid(void **state)
 	assert_false(ac_name_valid(NULL));
 }
 
+static void test_name_from_entry(void **state)
+{
+	char name[64];
+	assert_true(ac_name_from_entry("box.lock", ".lock", name));
+	assert_string_equal(name, "box");
+	assert_true(ac_name_from_entry("a-1_b.exec", ".exec", name));
+	assert_string_equal(name, "a-1_b");
+	assert_false(ac_name_from_entry(".lock", ".lock", name));	 /* no name */
+	assert_false(ac_name_from_entry("box.lock", ".exec", name));	 /* other suffix */
+	assert_false(ac_name_from_entry("-box.lock", ".lock", name));	 /* invalid name */
+	assert_false(ac_name_from_entry("box.lock.tmp", ".lock", name)); /* not at the end */
+	char longest[70];
+	memset(longest, 'a', 63);
+	strcpy(longest + 63, ".lock");
+	assert_true(ac_name_from_entry(longest, ".lock", name));
+	assert_int_equal(strlen(name), 63);
+	memset(longest, 'a', 64);
+	strcpy(longest + 64, ".lock");
+	assert_false(ac_name_from_entry(longest, ".lock", name)); /* 64 is too long */
+}
+
 /* ---- time ---- */
 
 static void test_rfc3339_parse(void **state)
@@ -706,6 +727,7 @@ int main(void)
 	    cmocka_unit_test(test_error_codes),
 	    cmocka_unit_test(test_parse_u64),
 	    cmocka_unit_test(test_name_valid),
+	    cmocka_unit_test(test_name_from_entry),
 	    cmocka_unit_test(test_rfc3339_parse),
 	    cmocka_unit_test(test_rfc3339_rejects),
 	    cmocka_unit_test(test_rfc3339_round_trip),
