@@ -73,6 +73,7 @@ cleanup() {
 	fi
 	# Anything still mounted under the work dir (podman overlay) goes before rm -rf.
 	local m
+	# shellcheck disable=SC2013 # mountinfo escapes blanks in paths (\040): one word per mount
 	for m in $(awk -v w="$WORK" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
@@ -331,6 +332,7 @@ log "  started $((N_DENS - dens_fail))/$N_DENS"
 dens_list=$("$AC" list --json 2>/dev/null)
 SUP_PIDS=$(jq -r '.[] | select(.name | test("^d[0-9]{3}$")) | select(.status == "running") | .pid' <<<"$dens_list")
 N_RUNNING=$(wc -w <<<"$SUP_PIDS")
+# shellcheck disable=SC2086 # SUP_PIDS is a list of pids: one argument each
 read -r PSS_KB PSS_PROCS <<<"$(pss_tree_kb $SUP_PIDS)"
 CG_USAGE_KB=0
 for i in $(seq 1 "$N_DENS"); do
@@ -394,6 +396,7 @@ fmt_row() { # label result-line target verdict
 	fi
 }
 
+# shellcheck disable=SC2153 # the R_* variables are set by stats_of/bench (printf -v)
 run50=$(p "$R_RUN" p50) bw50=$(p "$R_BWRAP" p50) ex50=$(p "$R_EXEC" p50) cs50=$(p "$R_CS" p50)
 r_ac_bw=$(ratio "$run50" "$bw50")
 r_pod_ac=n/a
@@ -443,6 +446,7 @@ REPORT=$RESULTS/bench-$(date -u +%Y%m%dT%H%M%SZ).md
 	fmt_row '`agentcell exec NAME -- true`' "$R_EXEC" "p50 <= 2" "$(verdict "$ex50" '<=' 2)"
 	fmt_row '`podman exec NAME true`' "$R_PODEXEC" "" "$( [ -n "$R_PODEXEC" ] && echo "podman/agentcell = $r_podex_ac" || echo unavailable)"
 	fmt_row '`agentcell create X && agentcell start X`' "$R_CS" "p50 <= 15" "$(verdict "$cs50" '<=' 15)"
+	# shellcheck disable=SC2153 # set by `bench R_START ...` (printf -v)
 	fmt_row '`agentcell start X` alone' "$R_START" "" ""
 	fmt_row '`agentcell stop X`' "$R_STOP" "" ""
 	echo "| density: \`start\` of each of $n_started sandboxes | $s_p50 | $s_p90 | $s_p99 | $n_started | | max $s_max |"

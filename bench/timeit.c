@@ -1,12 +1,14 @@
 /* timeit: run a command N times with fork+exec (no shell) and print its wall-time
  * distribution, measured with CLOCK_MONOTONIC around fork .. waitpid.
  *
- * usage: timeit [-n N] [-w WARMUP] [-a 'SHELL CMD'] [-e FILE] [-r] [-v] -- CMD [ARG...] [::: CMD2
- * ...] -n N      timed iterations (default 100) -w W      untimed warm-up iterations first (default
- * 3) -a CMD    run CMD with /bin/sh -c after every iteration (warm-up too), untimed: clean-up -r
- * also print every sample, one per line ("sample MS"), in order -v        keep the command's
- * stdout/stderr (default: /dev/null) -e FILE   append the command's stderr to FILE (instead of
- * /dev/null)
+ * usage: timeit [-n N] [-w WARMUP] [-a 'SHELL CMD'] [-e FILE] [-r] [-v] -- CMD [ARG...]
+ *               [::: CMD2 ...]
+ *   -n N      timed iterations (default 100)
+ *   -w W      untimed warm-up iterations first (default 3)
+ *   -a CMD    run CMD with /bin/sh -c after every iteration (warm-up too), untimed: clean-up
+ *   -r        also print every sample, one per line ("sample MS"), in order
+ *   -v        keep the command's stdout/stderr (default: /dev/null)
+ *   -e FILE   append the command's stderr to FILE (instead of /dev/null)
  *   ':::'     separates commands run one after the other inside ONE timed iteration; the
  *             iteration stops at the first command that fails
  * output (one line): n=N fail=F p50=MS p90=MS p99=MS mean=MS min=MS max=MS

@@ -2,9 +2,9 @@
 # Installs what agentcell needs to build and test, from Debian 12's archive only.
 set -euo pipefail
 pkgs=(gcc clang make pkg-config libjansson-dev libseccomp-dev libcmocka-dev
-      python3 procps util-linux busybox-static clang-format jq
-      libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev
-      e2fsprogs libcap2-bin strace)
+      python3 procps util-linux busybox-static clang-format jq shellcheck
+      libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev libyaml-dev
+      e2fsprogs libcap2-bin strace openssl)
 # Node.js runs the SDK compatibility tests; a machine that has it (any packaging) keeps it.
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()

@@ -82,11 +82,11 @@ podman_setup() {
 	(cd "$P" && exec setsid podman system service --time=0 "unix://$P/podman.sock" >"$P/service.log" 2>&1 </dev/null) &
 	echo $! >"$P/service.pid"
 	export DOCKER_HOST=unix://$P/podman.sock
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -S "$P/podman.sock" ] && curl -sf --unix-socket "$P/podman.sock" http://d/_ping >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
+	# shellcheck disable=SC2034 # read by the test that sources this file
 	PODMAN_REASON="podman system service did not answer: $(tail -n 1 "$P/service.log")"
 	return 1
 }
@@ -105,6 +105,7 @@ podman_teardown() {
 	podman rm -af -t 0 >/dev/null 2>&1
 	podman_stop_service
 	local m
+	# shellcheck disable=SC2013 # mountinfo escapes blanks in paths (\040): one word per mount
 	for m in $(awk -v w="$PODMAN_DIR" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done

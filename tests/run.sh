@@ -4,13 +4,17 @@
 # build, the fuzz targets over their corpora, and the integration tests (as root, on the
 # real kernel) with the gcc and the sanitizer builds. Ends with "N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 passed=0 failed=0 skipped=0
 log=$(mktemp -d /tmp/agentcell-tests.XXXXXX)
 
-result() { # result ok|fail "description"
-	if [ "$1" = ok ]; then passed=$((passed + 1)); echo "ok - $2"; else failed=$((failed + 1)); echo "not ok - $2"; fi
+result() { # result ok|fail "description" | result skip "description" "reason"
+	case "$1" in
+	ok) passed=$((passed + 1)); echo "ok - $2" ;;
+	skip) skipped=$((skipped + 1)); echo "ok - $2 # SKIP $3" ;;
+	*) failed=$((failed + 1)); echo "not ok - $2" ;;
+	esac
 }
 
 # Counts the "ok"/"not ok" lines of a TAP-like stream, echoing them with a prefix.
@@ -42,20 +46,38 @@ fi
 builds=("gcc:" "clang:CC=clang" "gcc-san:SAN=1")
 for b in "${builds[@]}"; do
 	name=${b%%:*} args=${b#*:}
+	# shellcheck disable=SC2086 # args: make arguments, none or several
 	if make -j"$(nproc)" $args all fuzz >"$log/build-$name.txt" 2>&1; then
 		result ok "build with $name (-Wall -Wextra -Werror)"
 	else
 		result fail "build with $name"; tail -20 "$log/build-$name.txt" | sed 's/^/    # /'
 	fi
 done
+# shellcheck disable=SC2046 # one argument per file; the tree's file names have no blanks
 if clang-format --dry-run -Werror $(git ls-files '*.c' '*.h') >"$log/format.txt" 2>&1; then
 	result ok "clang-format clean"
 else
 	result fail "clang-format clean"; head -20 "$log/format.txt" | sed 's/^/    # /'
 fi
+# Lint (make lint's other two parts): they skip, visibly, only where the tool is missing.
+if ! command -v clang >/dev/null; then
+	result skip "clang --analyze clean" "clang is not installed"
+elif make -j"$(nproc)" -k analyze >"$log/analyze.txt" 2>&1; then
+	result ok "clang --analyze clean (make analyze)"
+else
+	result fail "clang --analyze clean (make analyze)"
+	grep -E 'warning:|error:' "$log/analyze.txt" | head -20 | sed 's/^/    # /'
+fi
+if ! command -v shellcheck >/dev/null; then
+	result skip "shellcheck clean" "shellcheck is not installed"
+elif bash scripts/lint-shell.sh >"$log/shellcheck.txt" 2>&1; then
+	result ok "shellcheck clean ($(head -1 "$log/shellcheck.txt" | sed 's/^shellcheck: //'))"
+else
+	result fail "shellcheck clean"; head -30 "$log/shellcheck.txt" | sed 's/^/    # /'
+fi
 
 for name in gcc clang gcc-san; do
-	for t in build/$name/tests/test_*; do
+	for t in build/"$name"/tests/test_*; do
 		[ -x "$t" ] || continue
 		tally "unit/$name/$(basename "$t")" < <(CMOCKA_MESSAGE_OUTPUT=TAP "$t" 2>&1)
 	done

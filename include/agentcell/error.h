@@ -16,6 +16,10 @@ typedef enum {
 	AC_ERR_BACKEND,	     /* the isolation backend failed            -> 502, exit 1 */
 	AC_ERR_UNSUPPORTED,  /* feature not available here              -> 501, exit 1 */
 	AC_ERR_PERMISSION,   /* policy or privilege refusal             -> 403, exit 1 */
+	/* The sandbox (or the command's backend) is not running: distinct from AC_ERR_STATE
+	 * so that "not running" is never confused with "the caller went away" (a cancel
+	 * is AC_ERR_STATE).                                                -> 409, exit 1 */
+	AC_ERR_NOT_RUNNING,
 } ac_error_kind_t;
 
 typedef struct ac_error {
@@ -29,6 +33,11 @@ typedef struct ac_error {
  * is appended as ": strerror(errnum)". */
 int ac_error_set(ac_error_t **err, ac_error_kind_t kind, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+#ifdef __clang_analyzer__
+/* `make analyze` sees one file at a time: without this it follows paths on which a failed
+ * call returned >= 0 without filling its out-parameters. src/base/error.c #undefs it. */
+#define ac_error_set(...) (ac_error_set(__VA_ARGS__), -1)
+#endif
 /* Prepends context ("context: original") to an existing error; no-op if none. */
 void ac_error_prefix(ac_error_t **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ac_error_free(ac_error_t *err);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agentcell/agents.h"
 #include "agentcell/error.h"
 #include "agentcell/store.h"
 #include "agentcell/types.h"
@@ -56,20 +57,19 @@ typedef struct ac_sandbox_opts {
 #define AC_INIT_SCRIPT_MAX (64 * 1024)
 #define AC_FILES_MAX	   64
 
-/* The API key variables passed for an agent, NULL-terminated; NULL for an unknown agent. */
-const char *const *ac_agent_keys(const char *name);
-/* [{name, cli, env: [...]}] */
-json_t *ac_agents_table(void);
-
-#define AC_MEMORY_MIN_MB   16ull
-#define AC_MEMORY_MAX_MB   (1024ull * 1024)
-#define AC_CPUS_MIN	   0.01
-#define AC_CPUS_MAX	   1024.0
-#define AC_PIDS_MIN	   8ull
-#define AC_DISK_MIN_MB	   16ull
-#define AC_DISK_MAX_MB	   (1024ull * 1024)
-#define AC_DISK_DEFAULT_MB 10240ull
-#define AC_PIDS_MAX	   4194304ull
+/* A security profile (agentkernel's): the defaults it gives what a user leaves unset. */
+typedef struct ac_profile {
+	const char *name;
+	uint64_t memory_mb; /* 0: no limit */
+	double cpus;
+	bool mount_cwd, read_only;
+	const char *const *pass_env; /* the caller's variables passed in, NULL-terminated */
+} ac_profile_t;
+/* By name; NULL if unknown. The default is "moderate". */
+const ac_profile_t *ac_profile_find(const char *name);
+const ac_profile_t *ac_profiles(size_t *n);
+/* "permissive, moderate or restrictive": for messages. */
+const char *ac_profile_names(void);
 
 int ac_manager_open(const char *home, ac_manager_t **out, ac_error_t **err);
 void ac_manager_free(ac_manager_t *m);
@@ -120,6 +120,10 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
  * its name in *kept_name (to free). */
 int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *cmd, int fds[3],
 		   bool keep, char **kept_name, ac_result_t *res, ac_error_t **err);
+
+/* A backend's doctor report (its probe op, see include/agentcell/backend.h). */
+struct ac_backend;
+json_t *ac_manager_probe(ac_manager_t *m, const struct ac_backend *b);
 
 /* "running" or "stopped". */
 const char *ac_manager_status(ac_manager_t *m, const json_t *state);

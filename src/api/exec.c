@@ -1,5 +1,5 @@
 /* Commands over HTTP: /run, /run/stream, /batch/run, /sandboxes/{name}/exec[/stream] and the
- * detached commands. Output goes through pipes to a pump thread (src/api/pump.c); streamed
+ * detached commands. Output goes through pipes to a pump thread (src/core/capture.c); streamed
  * answers (Server-Sent Events) are written as the output arrives. */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,16 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agentcell/api.h"
+#include "agentcell/capture.h"
 #include "agentcell/detach.h"
-#include "agentcell/json.h"
-#include "agentcell/util.h"
+#include "base/json.h"
+#include "base/io.h"
+#include "base/time.h"
+#include "base/utf8.h"
+#include "base/util.h"
 #include "api/handlers.h"
 #include "api/request.h"
-
-extern const char *const ac_api_unsupported_fields[];
-int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char ***labels,
-			ac_api_resp_t *resp);
 
 /* Longest command a request may set (seconds). */
 #define TIMEOUT_MAX (7.0 * 86400)

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "agentcell/files.h"
-#include "agentcell/json.h"
-#include "agentcell/util.h"
+#include "base/json.h"
+#include "base/base64.h"
+#include "base/utf8.h"
+#include "base/util.h"
 #include "api/handlers.h"
 #include "api/request.h"
 
@@ -27,7 +29,7 @@ static char *sandbox_path(const char *raw, ac_api_resp_t *resp)
 			    PATH_MAX_LEN);
 		return NULL;
 	}
-	char *out = malloc(n + 2), *o = out;
+	char *out = calloc(n + 2, 1), *o = out; /* zeroed: the prefix checks below read past "/" */
 	if (!out) {
 		ac_api_fail(resp, 500, "out of memory");
 		return NULL;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "api/http.h"
 
 /* "" or ":" and 1-5 digits up to 65535. */

@@ -1,11 +1,17 @@
-/* The HTTP API's handlers, by area (src/api/routes.c, exec.c, files.c). Each answers with
+/* The HTTP API's handlers, by area (src/api/sandboxes.c, exec.c, files.c, mcp_http.c), and
+ * what they share (reply.c). The router (router.c) dispatches to them. Each answers with
  * resp; path parameters are in req->params in pattern order. */
 #ifndef AGENTCELL_API_HANDLERS_H
 #define AGENTCELL_API_HANDLERS_H
 
+#include <jansson.h>
+
+#include "agentcell/manager.h"
 #include "api/http.h"
 
 typedef void (*ac_api_handler_t)(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+
+/* ---- reply.c ---- */
 
 /* Error envelope from a library error (status from its kind); consumes e. */
 void ac_api_fail_error(ac_api_resp_t *resp, ac_error_t *e);
@@ -14,7 +20,33 @@ const char *ac_api_query(const ac_api_req_t *req, const char *key);
 /* SandboxInfo of agentkernel's API from a state with "status" (consumes st). */
 json_t *ac_api_sandbox_info(json_t *st);
 
-/* exec.c */
+/* ---- sandboxes.c ---- */
+
+/* The options a body gives for a new sandbox (create, run): o's strings point into body,
+ * *env and *labels are arrays to free (not their strings). -1 after a 400 in resp. */
+int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char ***labels,
+			ac_api_resp_t *resp);
+/* Fields clients send that only agentkernel's other backends or services implement:
+ * accepted when empty, refused otherwise (NULL-terminated). */
+extern const char *const ac_api_unsupported_fields[];
+
+void ac_h_list(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_by_uuid(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_patch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_delete(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_stop(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_recover(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_resize(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_extend(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_logs(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_audit(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_gc(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+void ac_h_reconcile(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+
+/* ---- exec.c ---- */
 void ac_h_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_run_stream(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_batch_run(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
@@ -26,10 +58,13 @@ void ac_h_detach_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_detach_logs(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_detach_kill(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 
-/* files.c */
+/* ---- files.c ---- */
 void ac_h_file_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_file_put(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_file_delete(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_files_batch(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
+
+/* ---- mcp_http.c: POST, GET and DELETE /mcp (MCP Streamable HTTP) ---- */
+void ac_h_mcp(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 
 #endif

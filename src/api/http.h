@@ -1,5 +1,5 @@
 /* The HTTP API, inside src/api: the server (server.c, libmicrohttpd) hands each request to
- * the router (routes.c), which knows nothing of libmicrohttpd, so unit tests and the fuzz
+ * the router (router.c), which knows nothing of libmicrohttpd, so unit tests and the fuzz
  * target drive it with plain structs. */
 #ifndef AGENTCELL_API_HTTP_H
 #define AGENTCELL_API_HTTP_H

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "api/request.h"
 
 json_t *ac_body_object(const ac_api_req_t *req, ac_api_resp_t *resp, bool required)
@@ -227,7 +227,7 @@ int ac_body_command(json_t *body, char ***argv, ac_api_resp_t *resp)
 	}
 	if (ac_body_strv(body, "command", 65536, false, argv, resp) < 0)
 		return -1;
-	if (!(*argv)[0] || !(*argv)[0][0]) {
+	if (!*argv || !(*argv)[0] || !(*argv)[0][0]) {
 		free(*argv);
 		*argv = NULL;
 		ac_api_fail(resp, 400,

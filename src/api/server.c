@@ -30,9 +30,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agentcell/dl.h"
+#include "base/dl.h"
 #include "agentcell/server.h"
-#include "agentcell/util.h"
+#include "base/parse.h"
+#include "base/util.h"
 #include "api/http.h"
 
 #define MHD_FNS(X)                                                                                 \

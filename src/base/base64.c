@@ -1,9 +1,8 @@
 /* RFC 4648 base64 (standard alphabet, padded). */
+#include "base/base64.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "agentcell/util.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

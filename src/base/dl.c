@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "agentcell/dl.h"
+#include "base/dl.h"
 
 static pthread_mutex_t dl_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -1,5 +1,6 @@
 /* Error objects: see include/agentcell/error.h for the contract. */
 #include "agentcell/error.h"
+#undef ac_error_set /* the analyzer's macro (error.h); this file defines the function */
 
 #include <errno.h>
 #include <stdio.h>
@@ -151,6 +152,7 @@ int ac_error_http_status(const ac_error_t *err)
 		return 404;
 	case AC_ERR_EXISTS:
 	case AC_ERR_STATE:
+	case AC_ERR_NOT_RUNNING:
 		return 409;
 	case AC_ERR_BACKEND:
 		return 502;

@@ -1,7 +1,9 @@
 /* Robust file I/O helpers: whole-file read/write, atomic replace, mkdir -p, rm -rf. */
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/time.h"
+#include "base/util.h"
+#include "base/walk.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -122,6 +124,7 @@ int ac_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t 
 static int open_parent(int dirfd, const char *path, int *parent_fd, char **base, ac_error_t **err)
 {
 	_cleanup_free_ char *copy = strdup(path);
+	AC_ANALYZER_OWNED(copy);
 	if (copy == NULL)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "'%s'", path);
 	size_t n = strlen(copy);
@@ -239,6 +242,7 @@ int ac_mkdir_p_at(int dirfd, const char *path, mode_t mode, ac_error_t **err)
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "cannot create a directory with an empty path");
 	_cleanup_free_ char *copy = strdup(path);
+	AC_ANALYZER_OWNED(copy);
 	if (copy == NULL)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "cannot create '%s'", path);
 
@@ -312,85 +316,46 @@ static bool same_mount(const struct mount_ident *a, const struct mount_ident *b)
 	return true;
 }
 
-static void closedirp(DIR **d)
+/* Each level holds one descriptor open: deeper trees than this are refused rather than
+ * running out of descriptors halfway through. */
+#define AC_RM_MAX_DEPTH 512
+
+struct rm_ctx {
+	struct mount_ident parent; /* of the directory holding the tree's root */
+	const char *top;	   /* the path given, for messages */
+};
+
+/* Before a directory's contents: never cross into another mount (the walk itself checks
+ * that what was opened is what was stat'ed). Anything else is unlinked right away. */
+static int rm_pre(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
 {
-	if (*d != NULL)
-		closedir(*d);
+	struct rm_ctx *c = arg;
+	if (e->fd < 0) {
+		if (unlinkat(e->dirfd, e->name, 0) < 0 && errno != ENOENT)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot remove '%s' under '%s'", e->path, c->top);
+		return 0;
+	}
+	struct mount_ident id;
+	if (ident_at(e->fd, "", AT_EMPTY_PATH, &id) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot stat '%s'", c->top);
+	if (same_mount(&id, &c->parent))
+		return 0;
+	/* A directory that is itself a mount point (say, a still-mounted overlay) must not
+	 * be emptied: its contents belong to another file system. */
+	if (e->depth == 0)
+		return ac_error_set(err, AC_ERR_STATE, EXDEV,
+				    "refusing to remove '%s': it is a mount point", c->top);
+	return ac_error_set(err, AC_ERR_INTERNAL, EXDEV,
+			    "refusing to remove '%s' under '%s': another mount", e->path, c->top);
 }
 
-/* Empties the directory open as dfd (takes ownership of dfd). */
-static int rm_contents(int dfd, const struct mount_ident *root, const char *top, ac_error_t **err)
+static int rm_post(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
 {
-	__attribute__((cleanup(closedirp))) DIR *d = fdopendir(dfd);
-	if (d == NULL) {
-		int saved = errno;
-		close(dfd);
-		return ac_error_set(err, AC_ERR_INTERNAL, saved, "cannot remove '%s'", top);
-	}
-	/* Removing entries while reading a directory may make some file systems skip names:
-	 * scan again until a pass finds nothing left. */
-	bool removed_any;
-	do {
-		removed_any = false;
-		rewinddir(d);
-		for (;;) {
-			errno = 0;
-			struct dirent *de = readdir(d);
-			if (de == NULL) {
-				if (errno != 0)
-					return ac_error_set(err, AC_ERR_INTERNAL, errno,
-							    "cannot read a directory under '%s'",
-							    top);
-				break;
-			}
-			const char *n = de->d_name;
-			if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
-				continue;
-
-			struct mount_ident id;
-			if (ident_at(dirfd(d), n, AT_SYMLINK_NOFOLLOW, &id) < 0) {
-				if (errno == ENOENT)
-					continue;
-				return ac_error_set(err, AC_ERR_INTERNAL, errno,
-						    "cannot stat '%s' under '%s'", n, top);
-			}
-			if (S_ISDIR(id.mode)) {
-				if (!same_mount(&id, root))
-					return ac_error_set(
-					    err, AC_ERR_INTERNAL, EXDEV,
-					    "refusing to remove '%s' under '%s': another mount", n,
-					    top);
-				int cfd = TEMP_FAILURE_RETRY(openat(
-				    dirfd(d), n,
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
-				if (cfd < 0) {
-					if (errno == ENOENT)
-						continue;
-					return ac_error_set(err, AC_ERR_INTERNAL, errno,
-							    "cannot open '%s' under '%s'", n, top);
-				}
-				/* The entry may have been swapped between the stat and the open. */
-				struct mount_ident opened;
-				if (ident_at(cfd, "", AT_EMPTY_PATH, &opened) < 0 ||
-				    opened.ino != id.ino || !same_mount(&opened, root)) {
-					close(cfd);
-					return ac_error_set(
-					    err, AC_ERR_INTERNAL, 0,
-					    "'%s' under '%s' changed while removing", n, top);
-				}
-				if (rm_contents(cfd, root, top, err) < 0)
-					return -1;
-				if (unlinkat(dirfd(d), n, AT_REMOVEDIR) < 0 && errno != ENOENT)
-					return ac_error_set(err, AC_ERR_INTERNAL, errno,
-							    "cannot remove '%s' under '%s'", n,
-							    top);
-			} else if (unlinkat(dirfd(d), n, 0) < 0 && errno != ENOENT) {
-				return ac_error_set(err, AC_ERR_INTERNAL, errno,
-						    "cannot remove '%s' under '%s'", n, top);
-			}
-			removed_any = true;
-		}
-	} while (removed_any);
+	struct rm_ctx *c = arg;
+	if (unlinkat(e->dirfd, e->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot remove '%s'",
+				    e->depth ? e->path : c->top);
 	return 0;
 }
 
@@ -411,6 +376,7 @@ int ac_rm_rf_at(int dirfd, const char *path, ac_error_t **err)
 		return -1;
 	}
 
+	AC_ANALYZER_OWNED(base);
 	struct mount_ident parent, id;
 	if (ident_at(pfd, "", AT_EMPTY_PATH, &parent) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot stat parent of '%s'",
@@ -426,27 +392,7 @@ int ac_rm_rf_at(int dirfd, const char *path, ac_error_t **err)
 					    path);
 		return 0;
 	}
-	/* A directory that is itself a mount point (say, a still-mounted overlay) must not
-	 * be emptied: its contents belong to another file system. */
-	if (!same_mount(&id, &parent))
-		return ac_error_set(err, AC_ERR_STATE, EXDEV,
-				    "refusing to remove '%s': it is a mount point", path);
-	int dfd = TEMP_FAILURE_RETRY(
-	    openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
-	if (dfd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", path);
-	}
-	struct mount_ident opened;
-	if (ident_at(dfd, "", AT_EMPTY_PATH, &opened) < 0 || opened.ino != id.ino ||
-	    !same_mount(&opened, &parent)) {
-		close(dfd);
-		return ac_error_set(err, AC_ERR_INTERNAL, 0, "'%s' changed while removing", path);
-	}
-	if (rm_contents(dfd, &parent, path, err) < 0)
-		return -1;
-	if (unlinkat(pfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot remove '%s'", path);
-	return 0;
+	struct rm_ctx c = {.parent = parent, .top = path};
+	ac_walk_t w = {.pre = rm_pre, .post = rm_post, .arg = &c, .max_depth = AC_RM_MAX_DEPTH};
+	return ac_walk_at(pfd, base, &w, err);
 }

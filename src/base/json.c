@@ -1,8 +1,8 @@
 /* Small jansson helpers (see include/agentcell/json.h). */
 #include <stdlib.h>
 
-#include "agentcell/json.h"
-#include "agentcell/util.h"
+#include "base/json.h"
+#include "base/utf8.h"
 
 int ac_json_array_sort(json_t *arr, int (*cmp)(const void *, const void *))
 {

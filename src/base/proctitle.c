@@ -1,12 +1,11 @@
 /* The process title seen in /proc/PID/cmdline. A sandbox's init is a fork of the CLI, so
  * without this every process listing inside a sandbox would show the host path of the
  * agentcell binary and the command line that started it. */
+#include "base/proctitle.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "agentcell/util.h"
 
 static char *area;
 static size_t area_len;

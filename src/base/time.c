@@ -1,6 +1,7 @@
 /* Wall-clock time as RFC 3339 strings (the format agentkernel's state files use). */
-#include "agentcell/util.h"
 
+#include "base/time.h"
+#include "base/util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,27 +15,44 @@ int64_t ac_time_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Civil date of a day count since 1970-01-01 (proleptic Gregorian, eras of 400 years). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468; /* days from 0000-03-01 to 1970-01-01 */
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);			      /* [0, 146096] */
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);		      /* [0, 365] */
+	unsigned mp = (5 * doy + 2) / 153;				      /* March = 0 */
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 void ac_time_format_rfc3339(int64_t unix_ms, char buf[32])
 {
-	/* Floor division, so instants before 1970 keep a non-negative millisecond part. */
-	int64_t secs = unix_ms / 1000;
-	int64_t ms = unix_ms % 1000;
+	/* Not gmtime_r: glibc reads /etc/localtime on its first call even for UTC, and the
+	 * audit log stamps every exec. Floor division, so instants before 1970 keep a
+	 * non-negative millisecond part and time of day. */
+	int64_t secs = unix_ms / 1000, ms = unix_ms % 1000;
 	if (ms < 0) {
 		ms += 1000;
-		secs -= 1;
+		secs--;
 	}
-	time_t t = (time_t)secs;
-	struct tm tm;
-	if (gmtime_r(&t, &tm) == NULL) {
-		snprintf(buf, 32, "1970-01-01T00:00:00.000Z");
-		return;
+	int64_t days = secs / 86400, sod = secs % 86400;
+	if (sod < 0) {
+		sod += 86400;
+		days--;
 	}
-	long long year = (long long)tm.tm_year + 1900;
-	/* The widest real result (a 9-digit negative year) fits in 32 bytes; the larger
-	 * scratch buffer only keeps the compiler's worst-case estimate satisfied. */
+	int64_t year;
+	unsigned mon, day;
+	civil_from_days(days, &year, &mon, &day);
+	/* Years outside 0000-9999 cannot be written in RFC 3339; they get as many digits
+	 * (and a sign) as they need. The widest (a 9-digit negative year) fits in 32 bytes;
+	 * the larger scratch buffer only keeps the compiler's worst-case estimate satisfied. */
 	char tmp[96];
-	snprintf(tmp, sizeof(tmp), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+	snprintf(tmp, sizeof(tmp), "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)year, mon,
+		 day, (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)ms);
 	size_t n = strnlen(tmp, 31);
 	memcpy(buf, tmp, n);
 	buf[n] = '\0';

@@ -1,5 +1,8 @@
 /* UUID version 7 (RFC 9562): 48-bit unix milliseconds, then random bits. */
-#include "agentcell/util.h"
+#include "base/uuid.h"
+#include "base/util.h"
+#include "base/io.h"
+#include "base/time.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,6 +3,7 @@
 #define AGENTCELL_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "agentcell/error.h"
 #include "agentcell/manager.h"
@@ -10,29 +11,158 @@
 #define CLI_EXIT_USAGE	  2
 #define AGENTCELL_VERSION "0.1.0"
 
+/* ------------------------------------------------------------------ option tables
+ *
+ * Each command declares its options in a table, `static const cli_opt_t opts[]`, ended by
+ * CLI_END, and its positional arguments in its cli_command_t. cli_parse() reads a command
+ * line against both, and cli_help() prints the command's help from the same table, so an
+ * option cannot be accepted without being listed. Options take "--opt VALUE",
+ * "--opt=VALUE", "-o VALUE" or "-o=VALUE"; short flags may be bundled ("-it"); "--" ends
+ * the options; -h and --help print the help. */
+
+/* What parsing (or one option) came to. */
+typedef enum cli_status {
+	CLI_OK = 0,	 /* parsed: the command goes on */
+	CLI_HELP,	 /* the help was printed: exit 0 */
+	CLI_USAGE_ERROR, /* a usage error was printed: exit CLI_EXIT_USAGE */
+	CLI_FAILED,	 /* another error was printed: exit 1 */
+} cli_status_t;
+
+typedef enum cli_opt_kind {
+	CLI_OPT_END = 0,
+	CLI_OPT_FLAG,	/* sets the bool at the target */
+	CLI_OPT_STRING, /* stores the value (a const char *) at the target */
+	CLI_OPT_FN,	/* calls fn with the value (NULL for a flag) and the target */
+	CLI_OPT_GROUP,	/* the options of `group`, their targets relative to this one's */
+} cli_opt_kind_t;
+
+typedef struct cli_opt cli_opt_t;
+/* Checks and stores one option's value (NULL for a flag) at target; prints any error. */
+typedef cli_status_t (*cli_opt_fn)(const char *cmd, const cli_opt_t *opt, const char *val,
+				   void *target);
+
+struct cli_opt {
+	cli_opt_kind_t kind;
+	const char *name;  /* "--json" */
+	char short_name;   /* 'i' for -i; 0: none */
+	const char *value; /* the value's name in the help ("MB"); NULL: a flag */
+	const char *help;  /* one line; '\n' continues it; for a group, a heading or NULL */
+	size_t off;	   /* the target: offset in the command's state struct */
+	cli_opt_fn fn;
+	const cli_opt_t *group;
+};
+
+#define CLI_FLAG(long_, short_, help_, type, field)                                                \
+	{                                                                                          \
+		.kind = CLI_OPT_FLAG, .name = (long_), .short_name = (short_), .help = (help_),    \
+		.off = offsetof(type, field)                                                       \
+	}
+#define CLI_STRING(long_, short_, value_, help_, type, field)                                      \
+	{                                                                                          \
+		.kind = CLI_OPT_STRING, .name = (long_), .short_name = (short_),                   \
+		.value = (value_), .help = (help_), .off = offsetof(type, field)                   \
+	}
+/* value_ NULL: a flag whose handler gets NULL. */
+#define CLI_FN(long_, short_, value_, help_, fn_, type, field)                                     \
+	{                                                                                          \
+		.kind = CLI_OPT_FN, .name = (long_), .short_name = (short_), .value = (value_),    \
+		.help = (help_), .off = offsetof(type, field), .fn = (fn_)                         \
+	}
+/* The options of table group_, their targets inside the command's state at offset off_. */
+#define CLI_GROUP(group_, heading_, off_)                                                          \
+	{                                                                                          \
+		.kind = CLI_OPT_GROUP, .help = (heading_), .off = (off_), .group = (group_)        \
+	}
+#define CLI_END                                                                                    \
+	{                                                                                          \
+		.kind = CLI_OPT_END                                                                \
+	}
+/* In a handler: the struct of type `type` that holds target as opt's field. */
+#define CLI_STATE(type, opt, target) ((type *)(void *)((char *)(target) - (opt)->off))
+
+#define CLI_ARGS_MANY 255 /* max_args: no limit */
+
 typedef struct cli_command {
-	const char *name;
-	const char *alias;
-	const char *summary;
-	const char *help; /* full text after the usage line */
+	const char *name, *alias, *summary;
+	const char *synopsis;  /* what follows "agentcell NAME" on the usage line */
+	const char *about;     /* the help between the usage line and the options */
+	const cli_opt_t *opts; /* NULL: none but --help */
+	/* Positional arguments: options and arguments mix freely, except that with `command`
+	 * the first argument after max_args of them (or after "--") begins CMD [ARG...]. */
+	unsigned char min_args, max_args;
+	unsigned char name_arg; /* 1-based position of a sandbox name (checked); 0: none */
+	bool command;		/* CMD [ARG...] follows the arguments: required */
+	const char *missing[3]; /* error for missing argument k ([0] when [k] is NULL) */
+	const char *extra;	/* appended to "unexpected argument '...'" */
 	int (*fn)(int argc, char **argv);
 } cli_command_t;
 
+/* What cli_parse() found besides the options. */
+typedef struct cli_args {
+	char **v; /* the positional arguments, in order (they point into argv) */
+	int n;
+	char **cmd; /* command: CMD [ARG...], NULL-terminated (the rest of argv) */
+	int ncmd;
+} cli_args_t;
+
+/* Parses argv (argv[0] is the command's name) against c: stores options through c's table
+ * into state, checks the positional arguments and gathers them at the front of argv (it
+ * reorders argv's pointers). Anything but CLI_OK was printed: exit with cli_exit(). */
+cli_status_t cli_parse(const cli_command_t *c, int argc, char **argv, void *state,
+		       cli_args_t *args);
+/* The exit code for a status (CLI_OK: 0). */
+int cli_exit(cli_status_t s);
+/* Prints c's help on stdout. */
+void cli_help(const cli_command_t *c);
+/* The command called name (or by alias), or NULL. */
+const cli_command_t *cli_find(const char *name);
+/* Every command, in the order of 'agentcell --help'; NULL-terminated. */
+extern const cli_command_t *const cli_commands[];
+
 /* Prints "agentcell: <error>" and returns the exit code for it. */
 int cli_error(ac_error_t *e);
-/* Prints a usage error naming the command and returns 2. */
+/* Prints a usage error naming the command (NULL: none) and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for an option handler: returns CLI_USAGE_ERROR. */
+/* A whole number from min to max for option opt; a usage error naming it otherwise. */
+cli_status_t cli_size_arg(const char *cmd, const char *opt, const char *v, uint64_t min,
+			  uint64_t max, uint64_t *out);
+/* --cpus: a number from AC_CPUS_MIN to AC_CPUS_MAX (fractions allowed). */
+cli_status_t cli_cpus_arg(const char *cmd, const char *v, double *out);
+cli_status_t cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* CLI_OK if name is a valid sandbox name, else a usage error saying the rule. */
+cli_status_t cli_check_name(const char *cmd, const char *name);
 /* Opens the manager for $AGENTCELL_HOME; on failure prints and returns NULL. */
 ac_manager_t *cli_manager(int *exit_code);
-/* Prints the help of a command. */
-int cli_help(const char *cmd);
 
-/* Options shared by run and create. Returns 1 if consumed (*i advanced), 0 if not an
- * option of this group, or a negative exit code on a usage error. */
+/* ------------------------------------------------------------------ shared option groups */
+
+/* Repeated --env K=V (at most 256); v is NULL-terminated. */
+typedef struct cli_env {
+	char *v[257];
+	int n;
+} cli_env_t;
+cli_status_t cli_opt_env(const char *cmd, const cli_opt_t *opt, const char *val, void *target);
+/* A positive number of seconds (a double), at most a year. */
+cli_status_t cli_opt_seconds(const char *cmd, const cli_opt_t *opt, const char *val, void *target);
+/* A duration (90s, 30m, 2h, 1d or plain seconds) into a uint64_t. */
+cli_status_t cli_opt_duration(const char *cmd, const cli_opt_t *opt, const char *val, void *target);
+/* CLI_OK if kv is a valid KEY=VALUE label, else a usage error. */
+cli_status_t cli_check_label(const char *cmd, const char *kv);
+/* Repeated --image-root DIR (at most 16); v is NULL-terminated. */
+typedef struct cli_roots {
+	char *v[17];
+	int n;
+} cli_roots_t;
+cli_status_t cli_opt_image_root(const char *cmd, const cli_opt_t *opt, const char *val,
+				void *target);
+
+/* The sandbox options of run and create (cli_sandbox_opts) and the lifetime options of
+ * create and run --keep (cli_lifetime_opts), both on a cli_sandbox_opts_t. */
 typedef struct cli_sandbox_opts {
 	ac_sandbox_opts_t o;
-	char *env[257];
-	int nenv;
+	cli_env_t env;
 	char *labels[AC_LABELS_MAX + 1]; /* --label (o.labels points here) */
 	int nlabels;
 	const char *lifetime_opt; /* the first --ttl/--label/--auto-* given (run: --keep only) */
@@ -43,36 +173,31 @@ typedef struct cli_sandbox_opts {
 	json_t *config;		 /* the loaded agentcell.toml (owns strings in o) */
 	char **config_arrays[3]; /* arrays made for o from the config, to free */
 } cli_sandbox_opts_t;
+extern const cli_opt_t cli_sandbox_opts[];
+extern const cli_opt_t cli_lifetime_opts[];
 /* Loads agentcell.toml (--config, ./, $AGENTCELL_HOME) and fills what the command line
  * left unset. Returns 0, or an exit code after printing the error. */
 int cli_apply_config(cli_sandbox_opts_t *so, ac_manager_t *m);
 void cli_sandbox_opts_free(cli_sandbox_opts_t *so);
-int cli_parse_sandbox_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so);
 
-/* Options of exec (and run's -i/-t/--timeout). */
-typedef struct cli_exec_opts {
-	char *env[257];
-	int nenv;
-	const char *workdir, *user;
-	double timeout;
-	bool interactive, tty, detach;
-} cli_exec_opts_t;
-int cli_parse_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts_t *eo,
-		       bool exec_only);
+/* ------------------------------------------------------------------ output */
 
-/* 1: argv[*i] is option `name` and *val its value ("--opt V" or "--opt=V"); 0: another
- * argument; < 0: minus the exit code of a usage error. */
-int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
-		  const char **val);
 /* Pretty-prints JSON (sorted keys) on stdout. */
 void cli_print_json(json_t *j);
 /* What a command shows: j as JSON (--json) or through text; consumes j; returns 0. */
 int cli_show(json_t *j, bool as_json, void (*text)(const json_t *j));
 /* One "KEY  VALUE" line: a string as it is, anything else as JSON. */
 void cli_print_field(const char *key, const json_t *v, int width);
-
 /* Exit status for a finished command (prints a note on timeout). */
 int cli_result_exit(const ac_result_t *r);
+
+/* ------------------------------------------------------------------ the commands */
+
+extern const cli_command_t cli_cmd_run, cli_cmd_create, cli_cmd_start, cli_cmd_stop, cli_cmd_remove,
+    cli_cmd_exec, cli_cmd_cp, cli_cmd_files, cli_cmd_agents, cli_cmd_exec_list, cli_cmd_exec_status,
+    cli_cmd_exec_logs, cli_cmd_exec_kill, cli_cmd_list, cli_cmd_info, cli_cmd_doctor,
+    cli_cmd_extend, cli_cmd_gc, cli_cmd_policy, cli_cmd_reconcile, cli_cmd_recover, cli_cmd_label,
+    cli_cmd_describe, cli_cmd_resize, cli_cmd_audit, cli_cmd_metrics, cli_cmd_serve, cli_cmd_mcp;
 
 int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);
@@ -90,11 +215,6 @@ int cmd_exec_kill(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_files(int argc, char **argv);
 int cmd_agents(int argc, char **argv);
-
-/* --- cmd_manage.c: lifetime, policy, labels, resize, audit, metrics --- */
-/* --ttl, --label, --auto-stop-after, --auto-archive-after, --auto-delete-after of create and
- * run --keep; same contract as cli_parse_sandbox_opt. */
-int cli_parse_lifetime_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so);
 int cmd_extend(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
@@ -105,12 +225,7 @@ int cmd_describe(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
-/* --- cmd_serve.c --- */
 int cmd_serve(int argc, char **argv);
-
-/* --- cmd_mcp.c --- */
 int cmd_mcp(int argc, char **argv);
-
-extern const cli_command_t cli_commands[];
 
 #endif

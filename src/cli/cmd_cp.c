@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "agentcell/files.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/parse.h"
+#include "base/util.h"
 #include "cli/cli.h"
 
 /* "NAME:/path" -> name and path; anything else is a host path. */
@@ -22,21 +24,29 @@ static bool sandbox_ref(const char *arg, char *name, size_t len, const char **pa
 	return true;
 }
 
+const cli_command_t cli_cmd_cp = {
+    .name = "cp",
+    .summary = "copy files and directory trees into or out of a sandbox",
+    .synopsis = "HOST_PATH NAME:/path\n       agentcell cp NAME:/path HOST_PATH",
+    .about =
+	"Copies a file or a directory tree (binary-safe, modes kept, setuid/setgid bits\n"
+	"dropped) into or out of sandbox NAME, running or stopped. A destination that is an\n"
+	"existing directory receives the source under its own name. Paths in the sandbox are\n"
+	"resolved inside its root: '..' and symbolic links never lead out of it. Files copied\n"
+	"in belong to the sandbox's root.\n",
+    .min_args = 2,
+    .max_args = 2,
+    .missing = {"expected SOURCE and DESTINATION"},
+    .fn = cmd_cp,
+};
+
 int cmd_cp(int argc, char **argv)
 {
-	const char *args[2] = {NULL, NULL};
-	int n = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return cli_help("cp");
-		if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage("cp", "unknown option '%s'", argv[i]);
-		if (n == 2)
-			return cli_usage("cp", "unexpected argument '%s'", argv[i]);
-		args[n++] = argv[i];
-	}
-	if (n != 2)
-		return cli_usage("cp", "expected SOURCE and DESTINATION");
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_cp, argc, argv, NULL, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *args[2] = {ca.v[0], ca.v[1]};
 	char sname[64], dname[64];
 	const char *spath, *dpath;
 	bool s_in = sandbox_ref(args[0], sname, sizeof(sname), &spath);
@@ -55,35 +65,48 @@ int cmd_cp(int argc, char **argv)
 }
 
 /* agentcell files ls|cat|put|rm|mkdir NAME PATH: the library's file operations. */
+typedef struct files_state {
+	bool recursive;
+} files_state_t;
+
+static const cli_opt_t files_opts[] = {
+    CLI_FLAG("--recursive", 'r', "with rm: delete a directory tree", files_state_t, recursive),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_files = {
+    .name = "files",
+    .summary = "list, read, write and delete files in a sandbox",
+    .synopsis = "ls|cat|put|rm|mkdir NAME PATH",
+    .about = "  ls     list directory PATH (type, mode, size, name)\n"
+	     "  cat    print file PATH\n"
+	     "  put    write standard input to file PATH (parent directories are created)\n"
+	     "  rm     delete PATH (-r, --recursive: a directory tree)\n"
+	     "  mkdir  create directory PATH and its parents\n\n"
+	     "Works on running and stopped sandboxes; paths are resolved inside the sandbox's "
+	     "root.\n",
+    .opts = files_opts,
+    .min_args = 3,
+    .max_args = 3,
+    .missing = {"expected ls|cat|put|rm|mkdir NAME PATH"},
+    .fn = cmd_files,
+};
+
 int cmd_files(int argc, char **argv)
 {
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-		return cli_help("files");
-	bool recursive = false;
-	const char *pos[3] = {NULL, NULL, NULL};
-	int n = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return cli_help("files");
-		if (!strcmp(argv[i], "-r") || !strcmp(argv[i], "--recursive")) {
-			recursive = true;
-			continue;
-		}
-		if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage("files", "unknown option '%s'", argv[i]);
-		if (n == 3)
-			return cli_usage("files", "unexpected argument '%s'", argv[i]);
-		pos[n++] = argv[i];
-	}
-	if (n != 3)
-		return cli_usage("files", "expected ls|cat|put|rm|mkdir NAME PATH");
-	const char *op = pos[0], *name = pos[1], *path = pos[2];
+	files_state_t st = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_files, argc, argv, &st, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	bool recursive = st.recursive;
+	const char *op = ca.v[0], *name = ca.v[1], *path = ca.v[2];
 	if (strcmp(op, "ls") && strcmp(op, "cat") && strcmp(op, "put") && strcmp(op, "rm") &&
 	    strcmp(op, "mkdir"))
 		return cli_usage("files", "unknown operation '%s': use ls, cat, put, rm or mkdir",
 				 op);
-	if (!ac_name_valid(name))
-		return cli_usage("files", "invalid sandbox name '%s'", name);
+	if (cli_check_name("files", name) != CLI_OK)
+		return CLI_EXIT_USAGE;
 	if (path[0] != '/')
 		return cli_usage("files", "'%s' is not an absolute path", path);
 	int code = 0;

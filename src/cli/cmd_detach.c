@@ -7,38 +7,68 @@
 #include <unistd.h>
 
 #include "agentcell/detach.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
 #include "cli/cli.h"
 
-/* Parses [ARG] [--json] and the flags given; returns -1000 after --help. */
-static int args(const char *cmd, int argc, char **argv, const char **arg, bool need_arg,
-		const char **flags, bool *set)
-{
-	*arg = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			cli_help(cmd);
-			return -1000;
-		}
-		if (a[0] == '-') {
-			bool known = false;
-			for (int f = 0; flags[f]; f++)
-				if (!strcmp(a, flags[f])) {
-					set[f] = known = true;
-				}
-			if (!known)
-				return -cli_usage(cmd, "unknown option '%s'", a);
-			continue;
-		}
-		if (*arg)
-			return -cli_usage(cmd, "unexpected argument '%s'", a);
-		*arg = a;
-	}
-	if (need_arg && !*arg)
-		return -cli_usage(cmd, "no command id given");
-	return 0;
-}
+typedef struct detach_state {
+	bool json, stderr_log, follow;
+} detach_state_t;
+
+static const cli_opt_t json_opts[] = {
+    CLI_FLAG("--json", 0, "print JSON", detach_state_t, json),
+    CLI_END,
+};
+
+static const cli_opt_t logs_opts[] = {
+    CLI_FLAG("--stderr", 0, "the standard error log", detach_state_t, stderr_log),
+    CLI_FLAG("--follow", 'f', "keep printing new output until the command ends", detach_state_t,
+	     follow),
+    CLI_END,
+};
+
+#define ONE_ID .min_args = 1, .max_args = 1, .missing = {"no command id given"}
+
+const cli_command_t cli_cmd_exec_list = {
+    .name = "exec-list",
+    .summary = "list background commands",
+    .synopsis = "[NAME] [--json]",
+    .about = "Lists the background (exec --detach) commands of sandbox NAME, or of all\n"
+	     "sandboxes, oldest first, with their state: running, completed (exit 0) or failed.\n",
+    .opts = json_opts,
+    .max_args = 1,
+    .name_arg = 1,
+    .fn = cmd_exec_list,
+};
+const cli_command_t cli_cmd_exec_status = {
+    .name = "exec-status",
+    .summary = "show a background command's state and exit code",
+    .synopsis = "ID [--json]",
+    .about = "Shows the state (running, completed, failed), exit code, start and end of\n"
+	     "background command ID.\n",
+    .opts = json_opts,
+    ONE_ID,
+    .fn = cmd_exec_status,
+};
+const cli_command_t cli_cmd_exec_logs = {
+    .name = "exec-logs",
+    .summary = "print a background command's output",
+    .synopsis = "ID [--stderr] [--follow]",
+    .about =
+	"Prints what background command ID wrote to stdout (or stderr). Each log is\n"
+	"kept under 8 MiB: past that the oldest bytes are dropped, and a note says how many.\n",
+    .opts = logs_opts,
+    ONE_ID,
+    .fn = cmd_exec_logs,
+};
+const cli_command_t cli_cmd_exec_kill = {
+    .name = "exec-kill",
+    .summary = "kill a background command and everything it started",
+    .synopsis = "ID",
+    .about = "Kills background command ID and every process it started.\n",
+    ONE_ID,
+    .fn = cmd_exec_kill,
+};
 
 static void print_row(const json_t *st)
 {
@@ -87,16 +117,12 @@ static void print_status(const json_t *st)
 
 int cmd_exec_list(int argc, char **argv)
 {
-	const char *flags[] = {"--json", NULL};
-	bool set[1] = {false};
-	const char *name;
-	int r = args("exec-list", argc, argv, &name, false, flags, set);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
-	if (name && !ac_name_valid(name))
-		return cli_usage("exec-list", "invalid sandbox name '%s'", name);
+	detach_state_t st = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_exec_list, argc, argv, &st, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.n ? ca.v[0] : NULL;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
@@ -107,19 +133,17 @@ int cmd_exec_list(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	return cli_show(list, set[0], print_list);
+	return cli_show(list, st.json, print_list);
 }
 
 int cmd_exec_status(int argc, char **argv)
 {
-	const char *flags[] = {"--json", NULL};
-	bool set[1] = {false};
-	const char *id;
-	int r = args("exec-status", argc, argv, &id, true, flags, set);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
+	detach_state_t opts = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_exec_status, argc, argv, &opts, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *id = ca.v[0];
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
@@ -130,7 +154,7 @@ int cmd_exec_status(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	return cli_show(st, set[0], print_status);
+	return cli_show(st, opts.json, print_status);
 }
 
 /* Copies path from *off to its end onto stdout. A log that shrank was cut at its cap:
@@ -158,14 +182,12 @@ static int copy_from(const char *path, off_t *off)
 
 int cmd_exec_logs(int argc, char **argv)
 {
-	const char *flags[] = {"--stderr", "--follow", "-f", NULL};
-	bool set[3] = {false, false, false};
-	const char *id;
-	int r = args("exec-logs", argc, argv, &id, true, flags, set);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
+	detach_state_t opts = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_exec_logs, argc, argv, &opts, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *id = ca.v[0];
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
@@ -173,13 +195,14 @@ int cmd_exec_logs(int argc, char **argv)
 	ac_error_t *e = NULL;
 	_cleanup_free_ char *path = NULL;
 	json_t *st = NULL;
-	if (ac_detach_log_path(m, id, set[0], &path, &e) < 0 ||
+	if (ac_detach_log_path(m, id, opts.stderr_log, &path, &e) < 0 ||
 	    ac_detach_status(m, id, &st, &e) < 0) {
 		ac_manager_free(m);
 		return cli_error(e);
 	}
 	off_t off = 0;
-	long long dropped = ac_state_int(st, set[0] ? "dropped_stderr" : "dropped_stdout", 0);
+	long long dropped =
+	    ac_state_int(st, opts.stderr_log ? "dropped_stderr" : "dropped_stdout", 0);
 	if (dropped > 0)
 		fprintf(stderr,
 			"agentcell: the first %lld bytes of this log were dropped (logs are capped "
@@ -193,7 +216,7 @@ int cmd_exec_logs(int argc, char **argv)
 			errs, ac_state_str(st, "write_error", "?"),
 			ac_state_int(st, "lost_stdout", 0), ac_state_int(st, "lost_stderr", 0));
 	copy_from(path, &off);
-	bool follow = set[1] || set[2];
+	bool follow = opts.follow;
 	while (follow && !strcmp(ac_state_str(st, "state", ""), "running")) {
 		usleep(100000);
 		json_decref(st);
@@ -210,14 +233,11 @@ int cmd_exec_logs(int argc, char **argv)
 
 int cmd_exec_kill(int argc, char **argv)
 {
-	const char *flags[] = {NULL};
-	bool set[1];
-	const char *id;
-	int r = args("exec-kill", argc, argv, &id, true, flags, set);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_exec_kill, argc, argv, NULL, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *id = ca.v[0];
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)

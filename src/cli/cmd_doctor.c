@@ -1,4 +1,5 @@
-/* agentcell doctor: what the native backend needs, checked for real on this host. */
+/* agentcell doctor: each backend's own checks (its probe op: the native backend checks
+ * the host for real), the state directory, and what killed runs left behind. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -16,10 +17,9 @@
 #include <linux/seccomp.h>
 
 #include "agentcell/store.h"
-#include "agentcell/util.h"
-#include "backends/docker/docker.h"
+#include "base/util.h"
+#include "agentcell/backend.h"
 #include "cli/cli.h"
-#include "runtime/runtime.h"
 
 static int failures;
 
@@ -33,67 +33,11 @@ static void report(bool ok, const char *what, const char *detail, const char *fi
 	}
 }
 
-static bool fs_supported(const char *fs)
+/* The container engine (the docker backend's probe): never a failure of doctor (native is
+ * the default), but containers of agentcell's that no state file knows are shown, never
+ * deleted. */
+static void engine_report(json_t *p)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	if (ac_read_file_at(AT_FDCWD, "/proc/filesystems", 1 << 16, &buf, &len, NULL) < 0)
-		return false;
-	char needle[64];
-	snprintf(needle, sizeof(needle), "\t%s\n", fs);
-	return strstr(buf, needle) != NULL;
-}
-
-/* A real idmapped mount of a temporary directory, in a throw-away mount namespace. */
-static bool idmap_works(char *detail, size_t len)
-{
-	char dir[] = "/tmp/agentcell-doctor-XXXXXX";
-	if (!mkdtemp(dir)) {
-		snprintf(detail, len, "mkdtemp: %s", strerror(errno));
-		return false;
-	}
-	ac_error_t *e = NULL;
-	int ufd = ac_userns_fd(ac_slot_uid_base(AC_SLOTS_TOTAL - 1), &e);
-	bool ok = false;
-	if (ufd < 0) {
-		snprintf(detail, len, "%s", e ? e->msg : "user namespace failed");
-		ac_error_free(e);
-		rmdir(dir);
-		return false;
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			_exit(2);
-		int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-		struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ufd};
-		if (fd < 0 || mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
-			_exit(3);
-		_exit(0);
-	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	ac_reap_helpers();
-	ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	if (!ok)
-		snprintf(detail, len, "mount_setattr(MOUNT_ATTR_IDMAP) failed");
-	else
-		snprintf(detail, len, "mount_setattr(MOUNT_ATTR_IDMAP) works");
-	close(ufd);
-	rmdir(dir);
-	return ok;
-}
-
-/* The Docker/Podman backend: never a failure of doctor (native is the default), but
- * containers of agentcell's that no state file knows are shown, never deleted. */
-static void docker_report(void)
-{
-	int code = 0;
-	ac_manager_t *m = cli_manager(&code);
-	if (!m)
-		return;
-	json_t *p = ac_docker_probe(m);
 	const char *err = json_string_value(json_object_get(p, "error"));
 	const char *engine = json_string_value(json_object_get(p, "engine"));
 	char detail[600];
@@ -122,8 +66,21 @@ static void docker_report(void)
 		       json_is_true(json_object_get(o, "run")) ? ", an interrupted run" : "",
 		       name ? name : "CONTAINER");
 	}
-	json_decref(p);
-	ac_manager_free(m);
+}
+
+/* A backend's own checks ({name, ok, detail, fix}), as the native backend reports them:
+ * each failure counts. */
+static void checks_report(json_t *p)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(p, "checks"), i, c) report(
+	    json_is_true(json_object_get(c, "ok")), json_string_value(json_object_get(c, "name")),
+	    json_string_value(json_object_get(c, "detail")),
+	    json_string_value(json_object_get(c, "fix")));
+	const char *summary = json_string_value(json_object_get(p, "summary"));
+	if (summary)
+		printf("%s\n", summary);
 }
 
 /* $AGENTCELL_HOME: writable, records lost, and what killed processes left (gc removes
@@ -179,87 +136,43 @@ static void home_report(void)
 	ac_manager_free(m);
 }
 
+const cli_command_t cli_cmd_doctor = {
+    .name = "doctor",
+    .summary = "check what the native backend needs on this host",
+    .about = "Checks root or user namespaces, idmapped mounts, overlayfs, seccomp and\n"
+	     "cgroup controllers, and says how to fix what is missing. Exit status 1 if anything "
+	     "is.\n",
+    .fn = cmd_doctor,
+};
+
 int cmd_doctor(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return cli_help("doctor");
-		return cli_usage("doctor", "unexpected argument '%s'", argv[i]);
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_doctor, argc, argv, NULL, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	int code = 0;
+	ac_manager_t *m = cli_manager(&code);
+	if (!m)
+		return code;
+	/* Each backend of the table, through its probe: the native backend's host checks
+	 * first (they decide doctor's exit status), the engines' reports after the home's. */
+	size_t n;
+	const ac_backend_t *bs = ac_backends(&n);
+	json_t *probes = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = bs[i].ops->probe ? ac_manager_probe(m, &bs[i]) : NULL;
+		json_array_append_new(probes, p ? p : json_null());
+		if (p && json_object_get(p, "checks"))
+			checks_report(p);
 	}
-	char detail[256];
-	bool root = geteuid() == 0;
-	report(
-	    root, "running as root", root ? "euid 0" : "not root",
-	    "the native backend needs root for now (rootless mode is a later release): use sudo");
-
-	uint64_t max_userns = 0;
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	if (ac_read_file_at(AT_FDCWD, "/proc/sys/user/max_user_namespaces", 64, &buf, &len, NULL) ==
-	    0)
-		max_userns = strtoull(buf, NULL, 10);
-	snprintf(detail, sizeof(detail), "max_user_namespaces=%llu",
-		 (unsigned long long)max_userns);
-	report(max_userns > 0, "user namespaces", detail,
-	       "sysctl -w user.max_user_namespaces=15000");
-
-	report(fs_supported("overlay"), "overlayfs",
-	       fs_supported("overlay") ? "in /proc/filesystems" : "missing", "modprobe overlay");
-	report(fs_supported("tmpfs") && fs_supported("proc") && fs_supported("devpts"),
-	       "tmpfs, proc, devpts", "", NULL);
-
-	if (root) {
-		bool ok = idmap_works(detail, sizeof(detail));
-		report(ok, "idmapped mounts", detail,
-		       "needs Linux >= 5.19 with idmapped mount support in the file system holding "
-		       "/usr and $AGENTCELL_HOME (ext4, xfs, btrfs, tmpfs ...)");
-	} else {
-		report(false, "idmapped mounts", "not checked (needs root)",
-		       "run 'agentcell doctor' as root");
-	}
-
-	bool sec = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
-	ac_error_t *e = NULL;
-	bool filter = ac_seccomp_prepare(&e) == 0;
-	ac_error_free(e);
-	report(sec && filter, "seccomp filters",
-	       sec && filter ? "libseccomp builds the filter" : "unavailable",
-	       "a kernel with CONFIG_SECCOMP_FILTER");
-
-	const char *cgroot;
-	int v = ac_cgroup_mode(&cgroot);
-	if (v == 2) {
-		_cleanup_free_ char *ctl = NULL;
-		char p[300];
-		snprintf(p, sizeof(p), "%s/cgroup.controllers", cgroot);
-		ac_read_file_at(AT_FDCWD, p, 4096, &ctl, &len, NULL);
-		bool ok = ctl && strstr(ctl, "memory") && strstr(ctl, "cpu") && strstr(ctl, "pids");
-		snprintf(detail, sizeof(detail), "v2 at %s: %s", cgroot,
-			 ctl ? strtok(ctl, "\n") : "?");
-		report(ok, "cgroup controllers", detail,
-		       "enable memory, cpu and pids in cgroup.subtree_control");
-	} else if (v == 1) {
-		const char *ctrls[] = {"memory", "cpu", "pids"};
-		bool ok = true;
-		for (int i = 0; i < 3; i++) {
-			char p[300];
-			snprintf(p, sizeof(p), "%s/%s/cgroup.procs", cgroot, ctrls[i]);
-			ok = ok && access(p, F_OK) == 0;
-		}
-		snprintf(detail, sizeof(detail), "v1 memory, cpu, pids under %s", cgroot);
-		report(ok, "cgroup controllers", detail,
-		       "mount the v1 memory, cpu and pids controllers");
-	} else {
-		report(false, "cgroup controllers", "no cgroup v2 or v1 hierarchy",
-		       "mount cgroup2 on /sys/fs/cgroup");
-	}
-	int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-	report(pfd >= 0, "pidfd_open", pfd >= 0 ? "available" : strerror(errno), "Linux >= 5.3");
-	if (pfd >= 0)
-		close(pfd);
-	printf("%s\n", failures ? "some checks failed: the native backend will not work here"
-				: "the native backend can run here");
 	home_report();
-	docker_report();
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_array_get(probes, i);
+		if (json_is_object(p) && !json_object_get(p, "checks"))
+			engine_report(p);
+	}
+	json_decref(probes);
+	ac_manager_free(m);
 	return failures ? 1 : 0;
 }

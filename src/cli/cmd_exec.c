@@ -5,51 +5,82 @@
 #include <unistd.h>
 
 #include "agentcell/detach.h"
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "cli/cli.h"
+
+typedef struct exec_state {
+	cli_env_t env;
+	const char *workdir, *user;
+	double timeout;
+	bool interactive, tty, detach;
+} exec_state_t;
+
+static cli_status_t opt_workdir(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	if (v[0] != '/')
+		return cli_usage_error(cmd,
+				       "--workdir must be an absolute path inside the sandbox");
+	*(const char **)t = v;
+	return CLI_OK;
+}
+
+static cli_status_t opt_user(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	if (!*v || strchr(v, ':') || strchr(v, '\n'))
+		return cli_usage_error(cmd, "invalid --user '%s'", v);
+	*(const char **)t = v;
+	return CLI_OK;
+}
+
+static const cli_opt_t exec_opts[] = {
+    CLI_FN("--env", 0, "K=V", "set an environment variable (repeatable)", cli_opt_env, exec_state_t,
+	   env),
+    CLI_FN("--workdir", 'w', "DIR", "working directory inside the sandbox", opt_workdir,
+	   exec_state_t, workdir),
+    CLI_FN("--user", 'u', "UID|NAME", "run as this user (default root of the sandbox)", opt_user,
+	   exec_state_t, user),
+    CLI_FN("--timeout", 0, "SECONDS",
+	   "kill CMD and everything it started after this long (exit 124)", cli_opt_seconds,
+	   exec_state_t, timeout),
+    CLI_FLAG("--interactive", 'i', "pass standard input through (otherwise /dev/null)",
+	     exec_state_t, interactive),
+    CLI_FLAG("--tty", 't', "allocate a pseudo-terminal that follows this terminal's size",
+	     exec_state_t, tty),
+    CLI_FLAG("--detach", 'd',
+	     "run in the background: print an id and return at once (see\n"
+	     "exec-list, exec-status, exec-logs, exec-kill)",
+	     exec_state_t, detach),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_exec = {
+    .name = "exec",
+    .summary = "run a command in a running sandbox",
+    .synopsis = "[OPTIONS] NAME [OPTIONS] [--] CMD [ARG...]",
+    .about = "Runs CMD in the running sandbox NAME. Output streams live; the exit status is "
+	     "CMD's.\n",
+    .opts = exec_opts,
+    .min_args = 1,
+    .max_args = 1,
+    .name_arg = 1,
+    .command = true,
+    .fn = cmd_exec,
+};
 
 int cmd_exec(int argc, char **argv)
 {
-	cli_exec_opts_t eo = {0};
-	const char *name = NULL;
-	int i = 1, r;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (a[0] != '-') {
-			if (name)
-				break; /* the command */
-			name = a;
-			continue;
-		}
-		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-			return cli_help("exec");
-		if ((r = cli_parse_exec_opt("exec", argc, argv, &i, &eo, true)) != 0) {
-			if (r < 0)
-				return -r;
-			continue;
-		}
-		return cli_usage("exec", "unknown option '%s'", a);
-	}
-	if (!name) {
-		if (i < argc)
-			name = argv[i++];
-		else
-			return cli_usage("exec", "no sandbox name given");
-	}
-	if (i >= argc)
-		return cli_usage("exec", "no command given");
-	if (!ac_name_valid(name))
-		return cli_usage("exec", "invalid sandbox name '%s'", name);
+	exec_state_t eo = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_exec, argc, argv, &eo, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0];
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
-	ac_cmd_t cmd = {.argv = argv + i,
-			.env = eo.nenv ? eo.env : NULL,
+	ac_cmd_t cmd = {.argv = ca.cmd,
+			.env = eo.env.n ? eo.env.v : NULL,
 			.cwd = eo.workdir,
 			.user = eo.user,
 			.timeout = eo.timeout,

@@ -3,68 +3,45 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "cli/cli.h"
 
-/* Parses "CMD NAME" with no options but --help. */
-static int one_name(const char *cmd, int argc, char **argv, const char **name)
-{
-	*name = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			cli_help(cmd);
-			return -1000;
-		}
-		if (argv[i][0] == '-' && argv[i][1])
-			return -cli_usage(cmd, "unknown option '%s'", argv[i]);
-		if (*name)
-			return -cli_usage(cmd, "unexpected argument '%s'", argv[i]);
-		*name = argv[i];
-	}
-	if (!*name)
-		return -cli_usage(cmd, "no sandbox name given");
-	if (!ac_name_valid(*name))
-		return -cli_usage(
-		    cmd,
-		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
-		    "starting and ending with a letter or digit",
-		    *name);
-	return 0;
-}
+static const cli_opt_t create_opts[] = {
+    CLI_GROUP(cli_sandbox_opts, NULL, 0),
+    CLI_GROUP(cli_lifetime_opts, NULL, 0),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_create = {
+    .name = "create",
+    .summary = "create a persistent sandbox (stopped)",
+    .synopsis = "NAME [OPTIONS]",
+    .about = "Creates sandbox NAME (1-63 of A-Z a-z 0-9 _ -, starting and ending alphanumeric).\n"
+	     "Files written inside persist across stop and start until 'agentcell remove'.\n",
+    .opts = create_opts,
+    .min_args = 1,
+    .max_args = 1,
+    .name_arg = 1,
+    .fn = cmd_create,
+};
 
 int cmd_create(int argc, char **argv)
 {
 	cli_sandbox_opts_t so = {0};
-	const char *name = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-			return cli_help("create");
-		if (a[0] == '-' && a[1]) {
-			int r = cli_parse_sandbox_opt("create", argc, argv, &i, &so);
-			if (r < 0)
-				return -r;
-			if (r == 0)
-				return cli_usage("create", "unknown option '%s'", a);
-			continue;
-		}
-		if (name)
-			return cli_usage("create", "unexpected argument '%s'", a);
-		name = a;
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_create, argc, argv, &so, &ca);
+	if (ps != CLI_OK) {
+		cli_sandbox_opts_free(&so);
+		return cli_exit(ps);
 	}
-	if (!name)
-		return cli_usage("create", "no sandbox name given");
-	if (!ac_name_valid(name))
-		return cli_usage(
-		    "create",
-		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
-		    "starting and ending with a letter or digit",
-		    name);
+	const char *name = ca.v[0];
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
-	if (!m)
+	if (!m) {
+		cli_sandbox_opts_free(&so);
 		return code;
-	so.o.env = so.nenv ? so.env : NULL;
+	}
+	so.o.env = so.env.n ? so.env.v : NULL;
 	if ((code = cli_apply_config(&so, m)) != 0) {
 		cli_sandbox_opts_free(&so);
 		ac_manager_free(m);
@@ -82,35 +59,58 @@ int cmd_create(int argc, char **argv)
 
 typedef int (*lifecycle_fn)(ac_manager_t *, const char *, ac_error_t **);
 
-static int lifecycle(const char *cmd, int argc, char **argv, lifecycle_fn fn)
+static int lifecycle(const cli_command_t *c, int argc, char **argv, lifecycle_fn fn)
 {
-	const char *name;
-	int r = one_name(cmd, argc, argv, &name);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(c, argc, argv, NULL, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
-	int rc = fn(m, name, &e);
+	int rc = fn(m, ca.v[0], &e);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
 	return 0;
 }
 
+#define ONE_SANDBOX .synopsis = "NAME", .min_args = 1, .max_args = 1, .name_arg = 1
+
+const cli_command_t cli_cmd_start = {
+    .name = "start",
+    .summary = "start a sandbox",
+    .about = "Starts sandbox NAME (nothing happens if it runs).\n",
+    ONE_SANDBOX,
+    .fn = cmd_start,
+};
+const cli_command_t cli_cmd_stop = {
+    .name = "stop",
+    .summary = "stop a sandbox (every process of it is killed)",
+    .about = "Stops sandbox NAME. Its files are kept.\n",
+    ONE_SANDBOX,
+    .fn = cmd_stop,
+};
+const cli_command_t cli_cmd_remove = {
+    .name = "remove",
+    .alias = "rm",
+    .summary = "stop and delete a sandbox with its files",
+    .about = "Stops sandbox NAME if it runs and deletes it and its files.\n",
+    ONE_SANDBOX,
+    .fn = cmd_remove,
+};
+
 int cmd_start(int argc, char **argv)
 {
-	return lifecycle("start", argc, argv, ac_manager_start);
+	return lifecycle(&cli_cmd_start, argc, argv, ac_manager_start);
 }
 int cmd_stop(int argc, char **argv)
 {
-	return lifecycle("stop", argc, argv, ac_manager_stop);
+	return lifecycle(&cli_cmd_stop, argc, argv, ac_manager_stop);
 }
 int cmd_remove(int argc, char **argv)
 {
-	return lifecycle("remove", argc, argv, ac_manager_remove);
+	return lifecycle(&cli_cmd_remove, argc, argv, ac_manager_remove);
 }

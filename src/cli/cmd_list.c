@@ -2,33 +2,84 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "cli/cli.h"
 
-static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, const char **name,
-			   bool want_name)
+typedef struct json_state {
+	bool json;
+} json_state_t;
+
+static const cli_opt_t info_opts[] = {
+    CLI_FLAG("--json", 0, "the full state as JSON", json_state_t, json),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_info = {
+    .name = "info",
+    .summary = "show one sandbox",
+    .synopsis = "NAME [--json]",
+    .about = "Shows sandbox NAME's settings and status.\n",
+    .opts = info_opts,
+    .min_args = 1,
+    .max_args = 1,
+    .name_arg = 1,
+    .fn = cmd_info,
+};
+
+static const cli_opt_t agents_opts[] = {
+    CLI_FLAG("--json", 0, "the table as JSON", json_state_t, json),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_agents = {
+    .name = "agents",
+    .summary = "list the coding agents and the API keys passed for them",
+    .synopsis = "[--json]",
+    .about = "Lists the agents of 'create --agent' and the environment variables passed for each\n"
+	     "(from your environment at start; never written to the state or the audit log).\n",
+    .opts = agents_opts,
+    .fn = cmd_agents,
+};
+
+typedef struct list_state {
+	bool json;
+	char *sel[AC_LABELS_MAX + 1];
+	int nsel;
+} list_state_t;
+
+static cli_status_t opt_select(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			cli_help(cmd);
-			return -1000;
-		}
-		if (!strcmp(a, "--json"))
-			*json = true;
-		else if (a[0] == '-')
-			return -cli_usage(cmd, "unknown option '%s'", a);
-		else if (want_name && !*name)
-			*name = a;
-		else
-			return -cli_usage(cmd, "unexpected argument '%s'", a);
+	list_state_t *st = CLI_STATE(list_state_t, opt, t);
+	char key[AC_LABEL_KEY_MAX + 1];
+	const char *val;
+	ac_error_t *le = NULL;
+	if (ac_label_parse(v, key, sizeof(key), &val, &le) < 0) {
+		cli_usage(cmd, "--label: %s", le->msg);
+		ac_error_free(le);
+		return CLI_USAGE_ERROR;
 	}
-	if (want_name && !*name)
-		return -cli_usage(cmd, "no sandbox name given");
-	if (want_name && !ac_name_valid(*name))
-		return -cli_usage(cmd, "invalid sandbox name '%s'", *name);
-	return 0;
+	if (st->nsel >= AC_LABELS_MAX)
+		return cli_usage_error(cmd, "too many --label options");
+	st->sel[st->nsel++] = (char *)v;
+	return CLI_OK;
 }
+
+static const cli_opt_t list_opts[] = {
+    CLI_FLAG("--json", 0, "JSON array of sandbox states", list_state_t, json),
+    CLI_FN("--label", 0, "KEY=VALUE", "only sandboxes with this label (repeatable: all must match)",
+	   opt_select, list_state_t, sel),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_list = {
+    .name = "list",
+    .alias = "ls",
+    .summary = "list sandboxes",
+    .synopsis = "[--json] [--label KEY=VALUE]...",
+    .about = "Lists every sandbox with its status.\n",
+    .opts = list_opts,
+    .fn = cmd_list,
+};
 
 static void print_sandboxes(const json_t *all)
 {
@@ -94,87 +145,54 @@ static void print_info(const json_t *st)
 
 int cmd_list(int argc, char **argv)
 {
-	bool json = false;
-	char *sel[AC_LABELS_MAX + 1] = {0};
-	int nsel = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = NULL;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-			return cli_help("list");
-		if (!strcmp(a, "--json")) {
-			json = true;
-			continue;
-		}
-		if (!strcmp(a, "--label") || !strncmp(a, "--label=", 8)) {
-			if (a[7] == '=')
-				v = a + 8;
-			else if (i + 1 < argc)
-				v = argv[++i];
-			else
-				return cli_usage("list", "option '--label' needs a value");
-			char key[AC_LABEL_KEY_MAX + 1];
-			const char *val;
-			ac_error_t *le = NULL;
-			if (ac_label_parse(v, key, sizeof(key), &val, &le) < 0) {
-				cli_usage("list", "--label: %s", le->msg);
-				ac_error_free(le);
-				return CLI_EXIT_USAGE;
-			}
-			if (nsel >= AC_LABELS_MAX)
-				return cli_usage("list", "too many --label options");
-			sel[nsel++] = (char *)v;
-			continue;
-		}
-		if (a[0] == '-')
-			return cli_usage("list", "unknown option '%s'", a);
-		return cli_usage("list", "unexpected argument '%s'", a);
-	}
+	list_state_t st = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_list, argc, argv, &st, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	json_t *all = NULL;
 	ac_error_t *e = NULL;
-	int rc = ac_manager_list_labeled(m, sel, &all, &e);
+	int rc = ac_manager_list_labeled(m, st.sel, &all, &e);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	return cli_show(all, json, print_sandboxes);
+	return cli_show(all, st.json, print_sandboxes);
 }
 
 int cmd_info(int argc, char **argv)
 {
-	bool json = false;
-	const char *name = NULL;
-	int r = parse_json_flag("info", argc, argv, &json, &name, true);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
+	json_state_t st = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_info, argc, argv, &st, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0];
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
-	json_t *st = NULL;
+	json_t *info = NULL;
 	ac_error_t *e = NULL;
-	int rc = ac_manager_info(m, name, &st, &e);
+	int rc = ac_manager_info(m, name, &info, &e);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	return cli_show(st, json, print_info);
+	return cli_show(info, st.json, print_info);
 }
 
 int cmd_agents(int argc, char **argv)
 {
-	bool json = false;
-	const char *name = NULL;
-	int r = parse_json_flag("agents", argc, argv, &json, &name, false);
-	if (r == -1000)
-		return 0;
-	if (r < 0)
-		return -r;
+	json_state_t st = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_agents, argc, argv, &st, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
 	json_t *t = ac_agents_table();
-	if (json) {
+	if (st.json) {
 		cli_print_json(t);
 	} else {
 		printf("%-9s %-44s %s\n", "AGENT", "API KEYS (from your environment)", "CLI");

@@ -1,131 +1,54 @@
 /* agentcell extend | gc | policy | reconcile | recover | label | describe | resize | audit |
- * metrics, and the lifetime options of create and run --keep. */
+ * metrics. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agentcell/util.h"
+#include "base/parse.h"
+#include "base/util.h"
 #include "cli/cli.h"
-
-#define HELP_SHOWN (-1000)
-
-static bool is_help(const char *a)
-{
-	return !strcmp(a, "--help") || !strcmp(a, "-h");
-}
-
-static int duration_opt(const char *cmd, const char *opt, const char *v, uint64_t *out)
-{
-	if (ac_duration_parse(v, out) < 0)
-		return -cli_usage(cmd,
-				  "invalid %s '%s': expected a positive duration such as 90s, 30m, "
-				  "2h, 1d or 3600 (seconds), at most 100 years",
-				  opt, v);
-	return 1;
-}
-
-static int check_name(const char *cmd, const char *name)
-{
-	if (!name)
-		return -cli_usage(cmd, "no sandbox name given");
-	if (!ac_name_valid(name))
-		return -cli_usage(cmd,
-				  "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ "
-				  "-, starting and ending with a letter or digit",
-				  name);
-	return 0;
-}
-
-static int label_arg(const char *cmd, const char *kv)
-{
-	char key[AC_LABEL_KEY_MAX + 1];
-	const char *v;
-	ac_error_t *e = NULL;
-	if (ac_label_parse(kv, key, sizeof(key), &v, &e) < 0) {
-		int r = cli_usage(cmd, "%s", e->msg);
-		ac_error_free(e);
-		return -r;
-	}
-	return 0;
-}
-
-/* Opens the manager; NULL with *code set on failure. */
-static ac_manager_t *open_manager(bool need_root, int *code)
-{
-	/* The native backend itself refuses what needs root (a container engine does not). */
-	(void)need_root;
-	return cli_manager(code);
-}
-
-int cli_parse_lifetime_opt(const char *cmd, int argc, char **argv, int *i, cli_sandbox_opts_t *so)
-{
-	static const char *const durations[] = {"--ttl", "--auto-stop-after",
-						"--auto-archive-after", "--auto-delete-after"};
-	uint64_t *targets[] = {&so->o.ttl_seconds, &so->o.auto_stop_after,
-			       &so->o.auto_archive_after, &so->o.auto_delete_after};
-	const char *v;
-	int r;
-	for (size_t k = 0; k < AC_ARRAY_SIZE(durations); k++) {
-		if ((r = cli_opt_value(cmd, argc, argv, i, durations[k], &v)) == 0)
-			continue;
-		if (r < 0)
-			return r;
-		if (!so->lifetime_opt)
-			so->lifetime_opt = durations[k];
-		return duration_opt(cmd, durations[k], v, targets[k]);
-	}
-	if ((r = cli_opt_value(cmd, argc, argv, i, "--label", &v)) != 0) {
-		if (r < 0)
-			return r;
-		if (!so->lifetime_opt)
-			so->lifetime_opt = "--label";
-		if ((r = label_arg(cmd, v)) < 0)
-			return r;
-		size_t klen = (size_t)(strchr(v, '=') - v);
-		for (int k = 0; k < so->nlabels; k++)
-			if (!strncmp(so->labels[k], v, klen + 1))
-				return -cli_usage(cmd, "label '%.*s' is given twice", (int)klen, v);
-		if (so->nlabels >= AC_LABELS_MAX)
-			return -cli_usage(cmd, "too many --label options (at most %d)",
-					  AC_LABELS_MAX);
-		so->labels[so->nlabels++] = (char *)v;
-		so->labels[so->nlabels] = NULL;
-		so->o.labels = so->labels;
-		return 1;
-	}
-	return 0;
-}
 
 /* ------------------------------------------------------------------ extend */
 
+typedef struct extend_state {
+	uint64_t by;
+} extend_state_t;
+
+static const cli_opt_t extend_opts[] = {
+    CLI_FN("--by", 0, "DURATION", "90s, 30m, 2h, 1d or plain seconds", cli_opt_duration,
+	   extend_state_t, by),
+    CLI_END,
+};
+
+#define ONE_SANDBOX .min_args = 1, .max_args = 1, .name_arg = 1
+
+const cli_command_t cli_cmd_extend = {
+    .name = "extend",
+    .summary = "push a sandbox's expiry (TTL) further out",
+    .synopsis = "NAME --by DURATION",
+    .about =
+	"Sets NAME's expiry to DURATION after the later of now and its current expiry (a\n"
+	"sandbox without a TTL gets one); ttl_seconds becomes the time from its creation to the\n"
+	"new expiry. Prints the new expiry.\n",
+    .opts = extend_opts,
+    ONE_SANDBOX,
+    .fn = cmd_extend,
+};
+
 int cmd_extend(int argc, char **argv)
 {
-	const char *name = NULL, *v;
-	uint64_t by = 0;
-	int r;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (is_help(a))
-			return cli_help("extend");
-		if ((r = cli_opt_value("extend", argc, argv, &i, "--by", &v)) != 0) {
-			if (r < 0 || (r = duration_opt("extend", "--by", v, &by)) < 0)
-				return -r;
-			continue;
-		}
-		if (a[0] == '-' && a[1])
-			return cli_usage("extend", "unknown option '%s'", a);
-		if (name)
-			return cli_usage("extend", "unexpected argument '%s'", a);
-		name = a;
-	}
-	if ((r = check_name("extend", name)) < 0)
-		return -r;
+	extend_state_t op = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_extend, argc, argv, &op, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0];
+	uint64_t by = op.by;
 	if (!by)
 		return cli_usage("extend", "give the extension with --by, e.g. --by 1h");
 	int code = 0;
-	ac_manager_t *m = open_manager(false, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	json_t *st = NULL;
@@ -141,29 +64,9 @@ int cmd_extend(int argc, char **argv)
 
 /* ------------------------------------------------------------------ gc */
 
-/* Parses commands whose only options are flags (given as name/pointer pairs). */
-static int flags_only(const char *cmd, int argc, char **argv, const char *const *names,
-		      bool *const *flags, size_t n)
-{
-	for (int i = 1; i < argc; i++) {
-		if (is_help(argv[i])) {
-			cli_help(cmd);
-			return HELP_SHOWN;
-		}
-		size_t k = 0;
-		for (; k < n; k++)
-			if (!strcmp(argv[i], names[k])) {
-				*flags[k] = true;
-				break;
-			}
-		if (k < n)
-			continue;
-		if (argv[i][0] == '-')
-			return -cli_usage(cmd, "unknown option '%s'", argv[i]);
-		return -cli_usage(cmd, "unexpected argument '%s'", argv[i]);
-	}
-	return 0;
-}
+typedef struct flags_state {
+	bool json, dry_run;
+} flags_state_t;
 
 static void print_removed(const json_t *removed)
 {
@@ -180,17 +83,31 @@ static void print_removed(const json_t *removed)
 	}
 }
 
+static const cli_opt_t gc_opts[] = {
+    CLI_FLAG("--json", 0, "a JSON array [{name, expires_at}]", flags_state_t, json),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_gc = {
+    .name = "gc",
+    .summary = "remove every expired sandbox",
+    .synopsis = "[--json]",
+    .about = "Removes every sandbox whose TTL has expired, running or not, and prints\n"
+	     "what it removed.\n",
+    .opts = gc_opts,
+    .fn = cmd_gc,
+};
+
 int cmd_gc(int argc, char **argv)
 {
-	bool json = false;
-	int r = flags_only("gc", argc, argv, (const char *const[]){"--json"},
-			   (bool *const[]){&json}, 1);
-	if (r == HELP_SHOWN)
-		return 0;
-	if (r < 0)
-		return -r;
+	flags_state_t op = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_gc, argc, argv, &op, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	bool json = op.json;
 	int code = 0;
-	ac_manager_t *m = open_manager(true, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	json_t *removed = NULL;
@@ -229,53 +146,67 @@ static void print_policy(const json_t *pol)
 	}
 }
 
+typedef struct policy_state {
+	ac_policy_change_t c;
+	bool json, change;
+} policy_state_t;
+
+/* A rule's duration, or 'none' (0) to unset it. */
+static cli_status_t opt_rule(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	uint64_t secs = 0;
+	if (strcmp(v, "none") != 0 && cli_opt_duration(cmd, opt, v, &secs) != CLI_OK)
+		return CLI_USAGE_ERROR;
+	*(int64_t *)t = (int64_t)secs;
+	CLI_STATE(policy_state_t, opt, t)->change = true;
+	return CLI_OK;
+}
+
+static cli_status_t opt_clear(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	policy_state_t *st = CLI_STATE(policy_state_t, opt, t);
+	st->c.clear = st->change = true;
+	return CLI_OK;
+}
+
+static const cli_opt_t policy_opts[] = {
+    CLI_FN("--auto-stop-after", 0, "D", "stop it after D without activity", opt_rule,
+	   policy_state_t, c.auto_stop_after),
+    CLI_FN("--auto-archive-after", 0, "D", "stop and archive it after D without activity", opt_rule,
+	   policy_state_t, c.auto_archive_after),
+    CLI_FN("--auto-delete-after", 0, "D", "remove it once archived for D", opt_rule, policy_state_t,
+	   c.auto_delete_after),
+    CLI_FN("--clear", 0, NULL, "drop the whole policy (then apply the other options)", opt_clear,
+	   policy_state_t, c.clear),
+    CLI_FLAG("--json", 0, "print the resulting policy as JSON", policy_state_t, json),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_policy = {
+    .name = "policy",
+    .summary = "show or change a sandbox's lifecycle policy",
+    .synopsis = "NAME [--auto-stop-after D] [--auto-archive-after D]\n"
+		"                      [--auto-delete-after D] [--clear] [--json]",
+    .about = "Without options, shows NAME's lifecycle policy; otherwise changes it. 'agentcell\n"
+	     "reconcile' applies the policies. D: 90s, 30m, 2h, 1d, plain seconds, or 'none' to\n"
+	     "unset one rule.\n",
+    .opts = policy_opts,
+    ONE_SANDBOX,
+    .fn = cmd_policy,
+};
+
 int cmd_policy(int argc, char **argv)
 {
-	static const char *const names[] = {"--auto-stop-after", "--auto-archive-after",
-					    "--auto-delete-after"};
-	ac_policy_change_t c = {false, -1, -1, -1};
-	int64_t *fields[] = {&c.auto_stop_after, &c.auto_archive_after, &c.auto_delete_after};
-	const char *name = NULL, *v;
-	bool json = false, change = false;
-	int r;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (is_help(a))
-			return cli_help("policy");
-		if (!strcmp(a, "--clear")) {
-			c.clear = change = true;
-			continue;
-		}
-		if (!strcmp(a, "--json")) {
-			json = true;
-			continue;
-		}
-		size_t k = 0;
-		for (; k < AC_ARRAY_SIZE(names); k++) {
-			if ((r = cli_opt_value("policy", argc, argv, &i, names[k], &v)) == 0)
-				continue;
-			if (r < 0)
-				return -r;
-			uint64_t secs = 0;
-			if (strcmp(v, "none") != 0 &&
-			    (r = duration_opt("policy", names[k], v, &secs)) < 0)
-				return -r;
-			*fields[k] = (int64_t)secs;
-			change = true;
-			break;
-		}
-		if (k < AC_ARRAY_SIZE(names))
-			continue;
-		if (a[0] == '-' && a[1])
-			return cli_usage("policy", "unknown option '%s'", a);
-		if (name)
-			return cli_usage("policy", "unexpected argument '%s'", a);
-		name = a;
-	}
-	if ((r = check_name("policy", name)) < 0)
-		return -r;
+	policy_state_t op = {.c = {false, -1, -1, -1}};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_policy, argc, argv, &op, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0];
+	ac_policy_change_t c = op.c;
+	bool json = op.json, change = op.change;
 	int code = 0;
-	ac_manager_t *m = open_manager(false, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
@@ -309,17 +240,35 @@ static void print_decisions(const json_t *d)
 		   ac_state_str(it, "name", "?"), ac_state_str(it, "reason", ""));
 }
 
+static const cli_opt_t reconcile_opts[] = {
+    CLI_FLAG("--dry-run", 0, "change nothing; print what would be done", flags_state_t, dry_run),
+    CLI_FLAG("--json", 0, "a JSON array [{name, action, reason}]", flags_state_t, json),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_reconcile = {
+    .name = "reconcile",
+    .summary = "apply the lifecycle policies (stop, archive, delete)",
+    .synopsis = "[--dry-run] [--json]",
+    .about =
+	"Applies every sandbox's lifecycle policy: an archived sandbox is deleted once it has\n"
+	"been archived for auto-delete-after; otherwise one inactive (since its last exec,\n"
+	"start or creation) for auto-archive-after is stopped and archived, and a running one\n"
+	"inactive for auto-stop-after is stopped. Prints one line per action, sorted by name.\n",
+    .opts = reconcile_opts,
+    .fn = cmd_reconcile,
+};
+
 int cmd_reconcile(int argc, char **argv)
 {
-	bool json = false, dry = false;
-	int r = flags_only("reconcile", argc, argv, (const char *const[]){"--json", "--dry-run"},
-			   (bool *const[]){&json, &dry}, 2);
-	if (r == HELP_SHOWN)
-		return 0;
-	if (r < 0)
-		return -r;
+	flags_state_t op = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_reconcile, argc, argv, &op, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	bool json = op.json, dry = op.dry_run;
 	int code = 0;
-	ac_manager_t *m = open_manager(true, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	json_t *d = NULL;
@@ -332,23 +281,24 @@ int cmd_reconcile(int argc, char **argv)
 
 /* ------------------------------------------------------------------ recover */
 
+const cli_command_t cli_cmd_recover = {
+    .name = "recover",
+    .summary = "bring an archived sandbox back",
+    .synopsis = "NAME",
+    .about = "Clears NAME's archived state so that it can be started again.\n",
+    ONE_SANDBOX,
+    .fn = cmd_recover,
+};
+
 int cmd_recover(int argc, char **argv)
 {
-	const char *name = NULL;
-	int r;
-	for (int i = 1; i < argc; i++) {
-		if (is_help(argv[i]))
-			return cli_help("recover");
-		if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage("recover", "unknown option '%s'", argv[i]);
-		if (name)
-			return cli_usage("recover", "unexpected argument '%s'", argv[i]);
-		name = argv[i];
-	}
-	if ((r = check_name("recover", name)) < 0)
-		return -r;
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_recover, argc, argv, NULL, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0];
 	int code = 0;
-	ac_manager_t *m = open_manager(false, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
@@ -382,60 +332,72 @@ static void print_labels(const json_t *labels)
 	free(keys);
 }
 
+typedef struct label_state {
+	char *rm[AC_LABELS_MAX + 1];
+	int nrm;
+	bool json;
+} label_state_t;
+
+static cli_status_t opt_remove(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	label_state_t *st = CLI_STATE(label_state_t, opt, t);
+	if (!ac_label_key_valid(v))
+		return cli_usage_error(
+		    cmd, "invalid label key '%.80s': use 1-63 of A-Z a-z 0-9 . _ / -", v);
+	if (st->nrm >= AC_LABELS_MAX)
+		return cli_usage_error(cmd, "too many --remove options");
+	st->rm[st->nrm++] = (char *)v;
+	return CLI_OK;
+}
+
+static const cli_opt_t label_opts[] = {
+    CLI_FN("--remove", 0, "KEY", "remove this label (repeatable)", opt_remove, label_state_t, rm),
+    CLI_FLAG("--json", 0, "print the labels as a JSON object", label_state_t, json),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_label = {
+    .name = "label",
+    .summary = "show, set or remove a sandbox's labels",
+    .synopsis = "NAME [KEY=VALUE...] [--remove KEY]... [--json]",
+    .about = "Sets and removes labels of NAME and prints the resulting labels (without changes:\n"
+	     "prints them). Keys: 1-63 of A-Z a-z 0-9 . _ / -; values: up to 255 printable\n"
+	     "characters. 'agentcell list --label KEY=VALUE' selects by label.\n",
+    .opts = label_opts,
+    .min_args = 1,
+    .max_args = CLI_ARGS_MANY,
+    .name_arg = 1,
+    .fn = cmd_label,
+};
+
 int cmd_label(int argc, char **argv)
 {
-	char *set[AC_LABELS_MAX + 1] = {0}, *rm[AC_LABELS_MAX + 1] = {0};
-	int nset = 0, nrm = 0, r;
-	const char *name = NULL, *v;
-	bool json = false, opts = true;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (opts && is_help(a))
-			return cli_help("label");
-		if (opts && !strcmp(a, "--")) {
-			opts = false;
-			continue;
-		}
-		if (opts && !strcmp(a, "--json")) {
-			json = true;
-			continue;
-		}
-		if (opts && (r = cli_opt_value("label", argc, argv, &i, "--remove", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			if (!ac_label_key_valid(v))
-				return cli_usage("label",
-						 "invalid label key '%.80s': use 1-63 of A-Z a-z "
-						 "0-9 . _ / -",
-						 v);
-			if (nrm >= AC_LABELS_MAX)
-				return cli_usage("label", "too many --remove options");
-			rm[nrm++] = (char *)v;
-			continue;
-		}
-		if (opts && a[0] == '-' && a[1])
-			return cli_usage("label", "unknown option '%s'", a);
-		if (!name) {
-			name = a;
-			continue;
-		}
-		if ((r = label_arg("label", a)) < 0)
-			return -r;
-		if (nset >= AC_LABELS_MAX)
-			return cli_usage("label", "too many labels (at most %d)", AC_LABELS_MAX);
-		set[nset++] = (char *)a;
-	}
-	if ((r = check_name("label", name)) < 0)
-		return -r;
+	label_state_t op = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_label, argc, argv, &op, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0];
+	char **set = ca.v + 1, **rm = op.rm;
+	int nset = ca.n - 1, nrm = op.nrm;
+	for (int k = 0; k < nset; k++)
+		if (cli_check_label("label", set[k]) != CLI_OK)
+			return CLI_EXIT_USAGE;
+	if (nset > AC_LABELS_MAX)
+		return cli_usage("label", "too many labels (at most %d)", AC_LABELS_MAX);
+	/* ac_manager_set_labels takes NULL-terminated lists. */
+	char *setv[AC_LABELS_MAX + 1] = {0};
+	for (int k = 0; k < nset; k++)
+		setv[k] = set[k];
 	int code = 0;
-	ac_manager_t *m = open_manager(false, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
 	json_t *labels = NULL;
 	int rc;
 	if (nset || nrm) {
-		rc = ac_manager_set_labels(m, name, set, rm, &labels, &e);
+		rc = ac_manager_set_labels(m, name, setv, rm, &labels, &e);
 	} else {
 		json_t *st = NULL;
 		rc = ac_manager_info(m, name, &st, &e);
@@ -448,38 +410,31 @@ int cmd_label(int argc, char **argv)
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	return cli_show(labels, json, print_labels);
+	return cli_show(labels, op.json, print_labels);
 }
+
+const cli_command_t cli_cmd_describe = {
+    .name = "describe",
+    .summary = "set a sandbox's description",
+    .synopsis = "NAME TEXT",
+    .about = "Sets NAME's description to TEXT (at most 1024 bytes; an empty TEXT clears it).\n",
+    .min_args = 2,
+    .max_args = 2,
+    .name_arg = 1,
+    .missing = {"no sandbox name given", "no description given (an empty one clears it)"},
+    .extra = " (quote the description)",
+    .fn = cmd_describe,
+};
 
 int cmd_describe(int argc, char **argv)
 {
-	const char *name = NULL, *text = NULL;
-	bool opts = true;
-	int r;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (opts && is_help(a))
-			return cli_help("describe");
-		if (opts && !strcmp(a, "--")) {
-			opts = false;
-			continue;
-		}
-		if (opts && a[0] == '-' && a[1])
-			return cli_usage("describe", "unknown option '%s'", a);
-		if (!name)
-			name = a;
-		else if (!text)
-			text = a;
-		else
-			return cli_usage("describe",
-					 "unexpected argument '%s' (quote the description)", a);
-	}
-	if ((r = check_name("describe", name)) < 0)
-		return -r;
-	if (!text)
-		return cli_usage("describe", "no description given (an empty one clears it)");
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_describe, argc, argv, NULL, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0], *text = ca.v[1];
 	int code = 0;
-	ac_manager_t *m = open_manager(false, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
@@ -492,71 +447,67 @@ int cmd_describe(int argc, char **argv)
 
 /* ------------------------------------------------------------------ resize */
 
+static cli_status_t opt_rs_memory(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	ac_resize_t *rs = CLI_STATE(ac_resize_t, opt, t);
+	rs->memory_set = true;
+	return cli_size_arg(cmd, "--memory", v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB, &rs->memory_mb);
+}
+
+static cli_status_t opt_rs_pids(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	ac_resize_t *rs = CLI_STATE(ac_resize_t, opt, t);
+	rs->pids_set = true;
+	return cli_size_arg(cmd, "--pids", v, AC_PIDS_MIN, AC_PIDS_MAX, &rs->pids);
+}
+
+static cli_status_t opt_rs_cpus(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	ac_resize_t *rs = CLI_STATE(ac_resize_t, opt, t);
+	rs->cpus_set = true;
+	return cli_cpus_arg(cmd, v, &rs->cpus);
+}
+
+static cli_status_t opt_rs_disk(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	return cli_usage_error(cmd, "--disk cannot be changed: a sandbox's disk size is fixed when "
+				    "it is made (copy its files into a new sandbox made with the "
+				    "size you need)");
+}
+
+static const cli_opt_t resize_opts[] = {
+    CLI_FN("--memory", 0, "MB", "memory limit (16-1048576)", opt_rs_memory, ac_resize_t, memory_mb),
+    CLI_FN("--cpus", 0, "N", "CPU limit, fractions allowed (0.01-1024)", opt_rs_cpus, ac_resize_t,
+	   cpus),
+    CLI_FN("--pids", 0, "N", "process limit (8-4194304)", opt_rs_pids, ac_resize_t, pids),
+    CLI_FN("--disk", 0, "MB", "refused: a sandbox's disk size is fixed when it is made",
+	   opt_rs_disk, ac_resize_t, memory_mb),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_resize = {
+    .name = "resize",
+    .summary = "change a sandbox's memory, CPU or process limits",
+    .synopsis = "NAME [--memory MB] [--cpus N] [--pids N]",
+    .about = "Changes NAME's limits: in place if it runs (its cgroup), and in its state. Lowering\n"
+	     "memory below what the sandbox uses now is refused, and nothing changes.\n",
+    .opts = resize_opts,
+    ONE_SANDBOX,
+    .fn = cmd_resize,
+};
+
 int cmd_resize(int argc, char **argv)
 {
 	ac_resize_t rs = {0};
-	const char *name = NULL, *v;
-	int r;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (is_help(a))
-			return cli_help("resize");
-		if ((r = cli_opt_value("resize", argc, argv, &i, "--memory", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			if (ac_parse_u64(v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB, &rs.memory_mb) < 0)
-				return cli_usage("resize",
-						 "invalid --memory '%s': expected a whole number "
-						 "from %llu to %llu",
-						 v, AC_MEMORY_MIN_MB, AC_MEMORY_MAX_MB);
-			rs.memory_set = true;
-			continue;
-		}
-		if ((r = cli_opt_value("resize", argc, argv, &i, "--disk", &v)) != 0)
-			return r < 0
-				   ? -r
-				   : cli_usage("resize",
-					       "--disk cannot be changed: a sandbox's disk size is "
-					       "fixed when it is made (copy its files into a new "
-					       "sandbox made with the size you need)");
-		if ((r = cli_opt_value("resize", argc, argv, &i, "--pids", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			if (ac_parse_u64(v, AC_PIDS_MIN, AC_PIDS_MAX, &rs.pids) < 0)
-				return cli_usage(
-				    "resize",
-				    "invalid --pids '%s': expected a whole number from "
-				    "%llu to %llu",
-				    v, AC_PIDS_MIN, AC_PIDS_MAX);
-			rs.pids_set = true;
-			continue;
-		}
-		if ((r = cli_opt_value("resize", argc, argv, &i, "--cpus", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			char *end;
-			errno = 0;
-			double d = strtod(v, &end);
-			if (!*v || *end || errno || !(d >= AC_CPUS_MIN && d <= AC_CPUS_MAX))
-				return cli_usage(
-				    "resize",
-				    "invalid --cpus '%s': expected a number from 0.01 to 1024", v);
-			rs.cpus = d;
-			rs.cpus_set = true;
-			continue;
-		}
-		if (a[0] == '-' && a[1])
-			return cli_usage("resize", "unknown option '%s'", a);
-		if (name)
-			return cli_usage("resize", "unexpected argument '%s'", a);
-		name = a;
-	}
-	if ((r = check_name("resize", name)) < 0)
-		return -r;
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_resize, argc, argv, &rs, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *name = ca.v[0];
 	if (!rs.memory_set && !rs.cpus_set && !rs.pids_set)
 		return cli_usage("resize", "nothing to change: give --memory, --cpus or --pids");
 	int code = 0;
-	ac_manager_t *m = open_manager(true, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
@@ -600,62 +551,86 @@ static void print_audit(const json_t *recs)
 	}
 }
 
+typedef struct audit_state {
+	const char *sandbox;
+	uint64_t limit;
+	bool json;
+} audit_state_t;
+
+static cli_status_t opt_sandbox(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	if (cli_check_name(cmd, v) != CLI_OK)
+		return CLI_USAGE_ERROR;
+	*(const char **)t = v;
+	return CLI_OK;
+}
+
+static cli_status_t opt_limit(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	if (ac_parse_u64(v, 1, 1000000, t) < 0)
+		return cli_usage_error(cmd,
+				       "invalid --limit '%s': expected a whole number from 1 to "
+				       "1000000",
+				       v);
+	return CLI_OK;
+}
+
+static const cli_opt_t audit_opts[] = {
+    CLI_FN("--sandbox", 0, "NAME", "only the events of sandbox NAME", opt_sandbox, audit_state_t,
+	   sandbox),
+    CLI_FN("--limit", 0, "N", "only the last N events", opt_limit, audit_state_t, limit),
+    CLI_FLAG("--json", 0, "a JSON array of {timestamp, event, sandbox, details}", audit_state_t,
+	     json),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_audit = {
+    .name = "audit",
+    .summary = "show the audit log",
+    .synopsis = "[--sandbox NAME] [--limit N] [--json]",
+    .about = "Shows the audit log ($AGENTCELL_HOME/audit.jsonl), oldest first: creations, starts,\n"
+	     "stops, removals, commands with their exit codes, lifecycle actions, changes and\n"
+	     "errors. Environment values are never recorded.\n",
+    .opts = audit_opts,
+    .fn = cmd_audit,
+};
+
 int cmd_audit(int argc, char **argv)
 {
-	const char *sandbox = NULL, *v;
-	uint64_t limit = 0;
-	bool json = false;
-	int r;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (is_help(a))
-			return cli_help("audit");
-		if (!strcmp(a, "--json")) {
-			json = true;
-			continue;
-		}
-		if ((r = cli_opt_value("audit", argc, argv, &i, "--sandbox", &v)) != 0) {
-			if (r < 0 || (r = check_name("audit", v)) < 0)
-				return -r;
-			sandbox = v;
-			continue;
-		}
-		if ((r = cli_opt_value("audit", argc, argv, &i, "--limit", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			if (ac_parse_u64(v, 1, 1000000, &limit) < 0)
-				return cli_usage("audit",
-						 "invalid --limit '%s': expected a whole number "
-						 "from 1 to 1000000",
-						 v);
-			continue;
-		}
-		if (a[0] == '-')
-			return cli_usage("audit", "unknown option '%s'", a);
-		return cli_usage("audit", "unexpected argument '%s'", a);
-	}
+	audit_state_t op = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_audit, argc, argv, &op, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
 	int code = 0;
-	ac_manager_t *m = open_manager(false, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	json_t *recs = NULL;
 	ac_error_t *e = NULL;
-	int rc = ac_audit_read(m, sandbox, (size_t)limit, &recs, &e);
+	int rc = ac_audit_read(m, op.sandbox, (size_t)op.limit, &recs, &e);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
-	return cli_show(recs, json, print_audit);
+	return cli_show(recs, op.json, print_audit);
 }
+
+const cli_command_t cli_cmd_metrics = {
+    .name = "metrics",
+    .summary = "print metrics in the Prometheus text format",
+    .about = "Prints sandboxes by status and counters and histograms derived from the audit log\n"
+	     "(commands, events, durations) in the Prometheus text format.\n",
+    .fn = cmd_metrics,
+};
 
 int cmd_metrics(int argc, char **argv)
 {
-	int r = flags_only("metrics", argc, argv, NULL, NULL, 0);
-	if (r == HELP_SHOWN)
-		return 0;
-	if (r < 0)
-		return -r;
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_metrics, argc, argv, NULL, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
 	int code = 0;
-	ac_manager_t *m = open_manager(false, &code);
+	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	char *text = NULL;

@@ -10,10 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
 #include "cli/cli.h"
 #include "mcp/mcp.h"
-#include "runtime/runtime.h"
+#include "agentcell/backend.h"
 
 #define MCP_INFLIGHT 16
 
@@ -222,36 +223,53 @@ static int take_stdio(stdio_server_t *s)
  * untrusted as an HTTP request's. So stdio is as restricted as `serve` (no directory image
  * outside --image-root, no host directory at /workspace); only the operator, on this
  * command line, widens it. */
+typedef struct mcp_state {
+	const char *config;
+	cli_roots_t roots;
+	bool mount_cwd;
+} mcp_state_t;
+
+static const cli_opt_t mcp_opts[] = {
+    CLI_STRING("--config", 0, "FILE",
+	       "agentcell.toml for sandbox_run and sandbox_create (default\n"
+	       "./agentcell.toml, else $AGENTCELL_HOME/agentcell.toml)",
+	       mcp_state_t, config),
+    CLI_FN("--image-root", 0, "DIR",
+	   "allow directory images below DIR (repeatable; by default\n"
+	   "only 'host': the agent calling the tools is the one sandboxed)",
+	   cli_opt_image_root, mcp_state_t, roots),
+    CLI_FLAG("--mount-cwd", 0,
+	     "allow this directory at /workspace, read-write, for calls that\n"
+	     "ask for it (mount_cwd, the permissive profile); by default\n"
+	     "nothing of the host is mounted",
+	     mcp_state_t, mount_cwd),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_mcp = {
+    .name = "mcp",
+    .summary = "serve the sandbox tools to coding agents over MCP (stdio)",
+    .synopsis = "[--config FILE] [--image-root DIR]... [--mount-cwd]",
+    .about =
+	"Runs an MCP (Model Context Protocol) server on standard input and output: one JSON-RPC\n"
+	"message per line. Tools: sandbox_run, sandbox_create, sandbox_exec, sandbox_list,\n"
+	"sandbox_start, sandbox_stop, sandbox_remove, sandbox_file_read, sandbox_file_write,\n"
+	"sandbox_extend_ttl. Tool calls run in parallel (up to 16). Register it with\n"
+	"e.g. 'claude mcp add agentcell -- agentcell mcp' (see the README).\n",
+    .opts = mcp_opts,
+    .fn = cmd_mcp,
+};
+
 int cmd_mcp(int argc, char **argv)
 {
-	const char *config = NULL, *v = NULL;
-	char *image_roots[17] = {0};
-	int nroots = 0;
-	bool mount_cwd = false;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int r;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-			return cli_help("mcp");
-		if ((r = cli_opt_value("mcp", argc, argv, &i, "--config", &config)) != 0) {
-			if (r < 0)
-				return -r;
-			continue;
-		}
-		if ((r = cli_opt_value("mcp", argc, argv, &i, "--image-root", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			if (nroots == 16)
-				return cli_usage("mcp", "at most 16 --image-root");
-			image_roots[nroots++] = (char *)v;
-			continue;
-		}
-		if (!strcmp(a, "--mount-cwd")) {
-			mount_cwd = true;
-			continue;
-		}
-		return cli_usage("mcp", "unexpected argument '%s'", a);
-	}
+	mcp_state_t st = {0};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_mcp, argc, argv, &st, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	const char *config = st.config;
+	char **image_roots = st.roots.v;
+	bool mount_cwd = st.mount_cwd;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
@@ -273,7 +291,7 @@ int cmd_mcp(int argc, char **argv)
 			    .lock = PTHREAD_MUTEX_INITIALIZER,
 			    .idle = PTHREAD_COND_INITIALIZER};
 	/* Commands run on several threads: none of them may change signal dispositions. */
-	ac_rt_relay_signals = false;
+	ac_backends_prepare_threads();
 	json_object_seed(0);
 	int rc = take_stdio(&s) < 0 ? 1 : serve(&s);
 	/* End of input: the calls still running answer before we go. */

@@ -4,65 +4,71 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "cli/cli.h"
+
+typedef struct run_state {
+	cli_sandbox_opts_t so;
+	double timeout;
+	bool interactive, keep;
+	const char *name;
+} run_state_t;
+
+static const cli_opt_t run_opts[] = {
+    CLI_GROUP(cli_sandbox_opts, NULL, offsetof(run_state_t, so)),
+    CLI_FN("--timeout", 0, "SECONDS", "kill the sandbox after this long (exit status 124)",
+	   cli_opt_seconds, run_state_t, timeout),
+    CLI_FLAG("--interactive", 'i', "pass standard input through (otherwise /dev/null)", run_state_t,
+	     interactive),
+    CLI_FLAG("--keep", 0, "keep the sandbox (running) and print its name on stderr", run_state_t,
+	     keep),
+    CLI_STRING("--name", 0, "NAME", "name of the kept sandbox (with --keep)", run_state_t, name),
+    CLI_GROUP(cli_lifetime_opts, "With --keep only:", offsetof(run_state_t, so)),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_run = {
+    .name = "run",
+    .summary = "run one command in a fresh sandbox that is removed afterwards",
+    .synopsis = "[OPTIONS] [--] CMD [ARG...]",
+    .about =
+	"Runs CMD in a new sandbox and removes the sandbox when CMD ends. Output streams live;\n"
+	"the exit status is CMD's (124 on timeout, 128+N when killed by signal N, 127 when CMD\n"
+	"does not exist).\n",
+    .opts = run_opts,
+    .command = true,
+    .fn = cmd_run,
+};
 
 int cmd_run(int argc, char **argv)
 {
-	cli_sandbox_opts_t so = {0};
-	cli_exec_opts_t eo = {0};
-	bool keep = false;
-	const char *name = NULL;
-	int i = 1, r;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (a[0] != '-')
-			break;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-			return cli_help("run");
-		if ((r = cli_parse_sandbox_opt("run", argc, argv, &i, &so)) != 0 ||
-		    (r = cli_parse_exec_opt("run", argc, argv, &i, &eo, false)) != 0) {
-			if (r < 0)
-				return -r;
-			continue;
-		}
-		if (!strcmp(a, "--keep")) {
-			keep = true;
-			continue;
-		}
-		if (!strcmp(a, "--name") || !strncmp(a, "--name=", 7)) {
-			if (a[6] == '=')
-				name = a + 7;
-			else if (i + 1 < argc)
-				name = argv[++i];
-			else
-				return cli_usage("run", "option '--name' needs a value");
-			continue;
-		}
-		return cli_usage("run", "unknown option '%s'", a);
+	run_state_t st = {0};
+	cli_sandbox_opts_t *so = &st.so;
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_run, argc, argv, &st, &ca);
+	if (ps == CLI_OK && st.name && !st.keep)
+		ps = cli_usage_error("run", "--name only applies with --keep");
+	if (ps == CLI_OK && so->lifetime_opt && !st.keep)
+		ps = cli_usage_error("run", "%s only applies with --keep", so->lifetime_opt);
+	if (ps != CLI_OK) {
+		cli_sandbox_opts_free(so);
+		return cli_exit(ps);
 	}
-	if (i >= argc)
-		return cli_usage("run", "no command given");
-	if (name && !keep)
-		return cli_usage("run", "--name only applies with --keep");
-	if (so.lifetime_opt && !keep)
-		return cli_usage("run", "%s only applies with --keep", so.lifetime_opt);
+	bool keep = st.keep;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
-	if (!m)
+	if (!m) {
+		cli_sandbox_opts_free(so);
 		return code;
-	so.o.env = so.nenv ? so.env : NULL;
-	so.o.name = name;
-	if ((code = cli_apply_config(&so, m)) != 0) {
-		cli_sandbox_opts_free(&so);
+	}
+	so->o.env = so->env.n ? so->env.v : NULL;
+	so->o.name = st.name;
+	if ((code = cli_apply_config(so, m)) != 0) {
+		cli_sandbox_opts_free(so);
 		ac_manager_free(m);
 		return code;
 	}
-	ac_cmd_t cmd = {.argv = argv + i, .timeout = eo.timeout, .stdin_open = eo.interactive};
+	ac_cmd_t cmd = {.argv = ca.cmd, .timeout = st.timeout, .stdin_open = st.interactive};
 	int fds[3] = {0, 1, 2};
 	ac_result_t res = {0};
 	ac_error_t *e = NULL;
@@ -70,11 +76,11 @@ int cmd_run(int argc, char **argv)
 	if (keep)
 		/* The name goes out before any output of the command. */
 		fflush(stdout);
-	int rc = ac_manager_run(m, &so.o, &cmd, fds, keep, &kept, &res, &e);
+	int rc = ac_manager_run(m, &so->o, &cmd, fds, keep, &kept, &res, &e);
 	if (kept)
 		fprintf(stderr, "agentcell: kept sandbox %s\n", kept);
 	free(kept);
-	cli_sandbox_opts_free(&so);
+	cli_sandbox_opts_free(so);
 	ac_manager_free(m);
 	if (rc < 0) {
 		int ec = res.exit_code == 126 || res.exit_code == 127 ? res.exit_code

@@ -8,11 +8,12 @@
 
 #include "agentcell/config.h"
 #include "agentcell/server.h"
-#include "agentcell/util.h"
+#include "base/parse.h"
+#include "base/util.h"
 #include "api/http.h"
 #include "cli/cli.h"
 #include "mcp/mcp.h"
-#include "runtime/runtime.h"
+#include "agentcell/backend.h"
 
 /* Accepted keys: $AGENTCELL_API_KEY, $AGENTKERNEL_API_KEY, [api] api_key, and the variable
  * named by [api] api_key_env. Empty values do not count. */
@@ -49,80 +50,112 @@ static void *stop_watchdog(void *arg)
 	_exit(sig > 0 ? 130 : 0);
 }
 
+typedef struct serve_state {
+	ac_server_opts_t so;
+	const char *config_path;
+	cli_roots_t roots;
+	double exec_timeout;
+} serve_state_t;
+
+static cli_status_t opt_port(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	uint64_t port;
+	if (ac_parse_u64(v, 0, 65535, &port) < 0)
+		return cli_usage_error(cmd, "--port must be 0-65535, not '%s'", v);
+	*(unsigned *)t = (unsigned)port;
+	return CLI_OK;
+}
+
+static cli_status_t opt_exec_timeout(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	uint64_t secs;
+	if (ac_duration_parse(v, &secs) < 0 || secs > 7 * 86400)
+		return cli_usage_error(
+		    cmd, "--exec-timeout must be a duration up to 7d (90s, 30m, 2h), not '%s'", v);
+	*(double *)t = (double)secs;
+	return CLI_OK;
+}
+
+static cli_status_t opt_idle_timeout(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	uint64_t secs;
+	if (ac_duration_parse(v, &secs) < 0 || secs < 1 || secs > 3600)
+		return cli_usage_error(
+		    cmd, "--idle-timeout must be a duration from 1s to 1h (10, 30s, 5m), not '%s'",
+		    v);
+	*(unsigned *)t = (unsigned)secs;
+	return CLI_OK;
+}
+
+static cli_status_t opt_per_ip(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	uint64_t n;
+	if (ac_parse_u64(v, 1, 256, &n) < 0)
+		return cli_usage_error(cmd, "--max-conns-per-ip must be 1-256, not '%s'", v);
+	*(unsigned *)t = (unsigned)n;
+	return CLI_OK;
+}
+
+static const cli_opt_t serve_opts[] = {
+    CLI_STRING("--host", 0, "ADDR", "address to listen on (default 127.0.0.1)", serve_state_t,
+	       so.host),
+    CLI_FN("--port", 0, "N", "TCP port (default 18888; 0: any free port)", opt_port, serve_state_t,
+	   so.port),
+    CLI_STRING("--socket", 0, "PATH", "listen on a unix socket (mode 0600) instead", serve_state_t,
+	       so.socket_path),
+    CLI_STRING("--config", 0, "FILE",
+	       "agentcell.toml to read (default ./agentcell.toml, else\n"
+	       "$AGENTCELL_HOME/agentcell.toml)",
+	       serve_state_t, config_path),
+    CLI_FN("--exec-timeout", 0, "D",
+	   "time limit of a command whose request sets none (90s, 30m,\n"
+	   "2h; default: none; detached commands are not limited)",
+	   opt_exec_timeout, serve_state_t, exec_timeout),
+    CLI_FN("--idle-timeout", 0, "D",
+	   "close a connection that sends or reads nothing for D\n"
+	   "(default 30s; a running command is not idle)",
+	   opt_idle_timeout, serve_state_t, so.idle_timeout),
+    CLI_FN("--max-conns-per-ip", 0, "N", "connections one address may hold (default 64, of 256)",
+	   opt_per_ip, serve_state_t, so.per_ip_limit),
+    CLI_FN("--image-root", 0, "DIR",
+	   "allow directory images below DIR (repeatable; by default\n"
+	   "requests may use only 'host' and container images, and\n"
+	   "nothing of the host is mounted at /workspace)",
+	   cli_opt_image_root, serve_state_t, roots),
+    CLI_FLAG("--verbose", 'v', "log HTTP protocol errors on stderr", serve_state_t, so.verbose),
+    CLI_END,
+};
+
+const cli_command_t cli_cmd_serve = {
+    .name = "serve",
+    .summary = "serve the HTTP API (agentkernel-compatible) and MCP over HTTP",
+    .synopsis = "[--host ADDR] [--port N] [--socket PATH] [--config FILE]\n"
+		"                [--exec-timeout D] [--idle-timeout D] [--max-conns-per-ip N]\n"
+		"                [--image-root DIR]...",
+    .about =
+	"Serves the HTTP API that agentkernel's SDKs speak (npm, Python, Go, Rust, Swift) on\n"
+	"127.0.0.1:18888, and the MCP tools over Streamable HTTP at /mcp. Requests run in\n"
+	"parallel, one thread per connection. An API key ($AGENTCELL_API_KEY,\n"
+	"$AGENTKERNEL_API_KEY, or [api] api_key / api_key_env in agentcell.toml) makes every\n"
+	"endpoint but /health, /metrics and /openapi.json require 'Authorization: Bearer KEY';\n"
+	"an address other than loopback is refused without one. Pages of other sites are\n"
+	"refused (Origin), and without a key so are requests for another host name (Host);\n"
+	"bodies must be application/json. SIGINT/SIGTERM stop it.\n",
+    .opts = serve_opts,
+    .fn = cmd_serve,
+};
+
 int cmd_serve(int argc, char **argv)
 {
-	ac_server_opts_t so = {.host = "127.0.0.1", .port = 18888};
-	const char *config_path = NULL, *v;
-	char *image_roots[17] = {0};
-	double exec_timeout = 0;
-	int nroots = 0;
-	for (int i = 1; i < argc; i++) {
-		int r;
-		uint64_t port;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return cli_help("serve");
-		if ((r = cli_opt_value("serve", argc, argv, &i, "--host", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			so.host = v;
-		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--port", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			if (ac_parse_u64(v, 0, 65535, &port) < 0)
-				return cli_usage("serve", "--port must be 0-65535, not '%s'", v);
-			so.port = (unsigned)port;
-		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--socket", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			so.socket_path = v;
-		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--config", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			config_path = v;
-		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--exec-timeout", &v)) !=
-			   0) {
-			if (r < 0)
-				return -r;
-			uint64_t secs;
-			if (ac_duration_parse(v, &secs) < 0 || secs > 7 * 86400)
-				return cli_usage(
-				    "serve",
-				    "--exec-timeout must be a duration up to 7d (90s, 30m, "
-				    "2h), not '%s'",
-				    v);
-			exec_timeout = (double)secs;
-		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--idle-timeout", &v)) !=
-			   0) {
-			if (r < 0)
-				return -r;
-			uint64_t secs;
-			if (ac_duration_parse(v, &secs) < 0 || secs < 1 || secs > 3600)
-				return cli_usage("serve",
-						 "--idle-timeout must be a duration from 1s to 1h "
-						 "(10, 30s, 5m), not '%s'",
-						 v);
-			so.idle_timeout = (unsigned)secs;
-		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--max-conns-per-ip", &v)) !=
-			   0) {
-			if (r < 0)
-				return -r;
-			uint64_t n;
-			if (ac_parse_u64(v, 1, 256, &n) < 0)
-				return cli_usage("serve",
-						 "--max-conns-per-ip must be 1-256, not '%s'", v);
-			so.per_ip_limit = (unsigned)n;
-		} else if ((r = cli_opt_value("serve", argc, argv, &i, "--image-root", &v)) != 0) {
-			if (r < 0)
-				return -r;
-			if (nroots == 16)
-				return cli_usage("serve", "at most 16 --image-root");
-			image_roots[nroots++] = (char *)v;
-		} else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
-			so.verbose = true;
-		} else {
-			return cli_usage("serve", "unknown argument '%s'", argv[i]);
-		}
-	}
+	serve_state_t st = {.so = {.host = "127.0.0.1", .port = 18888}};
+	cli_args_t ca;
+	cli_status_t ps = cli_parse(&cli_cmd_serve, argc, argv, &st, &ca);
+	if (ps != CLI_OK)
+		return cli_exit(ps);
+	ac_server_opts_t so = st.so;
+	const char *config_path = st.config_path;
+	char **image_roots = st.roots.v;
+	double exec_timeout = st.exec_timeout;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
@@ -149,10 +182,9 @@ int cmd_serve(int argc, char **argv)
 	/* Everything process-wide is settled before the first request thread exists: signal
 	 * dispositions stay ours (requests never relay or change them), the JSON hash seed
 	 * and the cgroup layout are read once. */
-	ac_rt_relay_signals = false;
+	ac_backends_prepare_threads();
 	signal(SIGPIPE, SIG_IGN);
 	json_object_seed(0);
-	ac_cgroup_mode(NULL);
 	sigset_t stop;
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);

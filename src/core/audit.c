@@ -1,4 +1,4 @@
-/* The audit log ($AGENTCELL_HOME/audit.jsonl) and the metrics derived from it.
+/* The audit log ($AGENTCELL_HOME/audit.jsonl); metrics.c derives the metrics from it.
  *
  * One JSON object per line: {"timestamp", "event", "sandbox", "details"}. Writers append
  * with O_APPEND; a line up to PIPE_BUF bytes goes out in one write(2), a longer one under an
@@ -14,8 +14,11 @@
 #include <time.h>
 
 #include "agentcell/manager.h"
-#include "agentcell/util.h"
-#include "core/lifecycle.h"
+#include "base/io.h"
+#include "base/time.h"
+#include "base/utf8.h"
+#include "base/util.h"
+#include "core/internal.h"
 
 #define AUDIT_FILE	  "audit.jsonl"
 #define AUDIT_ARG_MAX	  256	/* bytes kept of one command argument */
@@ -48,102 +51,16 @@ json_t *ac_audit_with_duration(json_t *details, const struct timespec *t0)
 	return details;
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if there is none. */
-static size_t utf8_seq(const unsigned char *p, size_t left)
-{
-	unsigned c = p[0];
-	size_t n;
-	unsigned cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 json_t *ac_audit_string(const char *s, size_t max)
 {
-	size_t len = strlen(s), o = 0;
+	size_t len = strlen(s);
 	char *buf = malloc((len < max ? len : max) + 1);
 	if (buf == NULL)
 		return json_string("");
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
-		if (n == 0) {
-			if (o + 1 > max)
-				break;
-			buf[o++] = '?';
-			i++;
-			continue;
-		}
-		if (o + n > max)
-			break;
-		memcpy(buf + o, s + i, n);
-		o += n;
-		i += n;
-	}
+	size_t o = ac_utf8_sanitize(s, len, buf, max, '?');
 	json_t *j = json_stringn(buf, o);
 	free(buf);
 	return j ? j : json_string("");
-}
-
-/* Civil date of a day count since 1970-01-01 (proleptic Gregorian, eras of 400 years). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468; /* days from 0000-03-01 to 1970-01-01 */
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);			      /* [0, 146096] */
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);		      /* [0, 365] */
-	unsigned mp = (5 * doy + 2) / 153;				      /* March = 0 */
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-void ac_audit_timestamp(int64_t ms, char buf[32])
-{
-	/* Not gmtime_r: glibc reads /etc/localtime on its first call even for UTC, and this
-	 * runs once per exec. */
-	int64_t secs = ms / 1000, frac = ms % 1000;
-	if (frac < 0) {
-		frac += 1000;
-		secs--;
-	}
-	int64_t days = secs / 86400, sod = secs % 86400;
-	if (sod < 0) {
-		sod += 86400;
-		days--;
-	}
-	int64_t y;
-	unsigned mo, d;
-	civil_from_days(days, &y, &mo, &d);
-	if (y < 0 || y > 9999) {
-		ac_time_format_rfc3339(ms, buf);
-		return;
-	}
-	snprintf(buf, 32, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", (int)y, mo, d, (int)(sod / 3600),
-		 (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
 }
 
 /* Lost records: counted in this process (the CLI warns) and in audit.errors, one
@@ -213,7 +130,7 @@ json_t *ac_audit_errors(ac_manager_t *m)
 int ac_audit_log(ac_manager_t *m, const char *event, const char *sandbox, json_t *details)
 {
 	char ts[32];
-	ac_audit_timestamp(ac_time_now_ms(), ts);
+	ac_time_now_rfc3339(ts);
 	if (!json_is_object(details)) {
 		json_decref(details);
 		details = json_object();
@@ -294,8 +211,7 @@ void ac_audit_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, const
 }
 
 /* Calls fn for every record of the log, oldest first. */
-static int audit_each(ac_manager_t *m, void (*fn)(json_t *rec, void *arg), void *arg,
-		      ac_error_t **err)
+int ac_audit_each(ac_manager_t *m, void (*fn)(json_t *rec, void *arg), void *arg, ac_error_t **err)
 {
 	int fd = openat(ac_store_home_fd(ac_manager_store(m)), AUDIT_FILE,
 			O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -361,7 +277,7 @@ int ac_audit_read(ac_manager_t *m, const char *sandbox, size_t limit, json_t **o
 			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 		}
 	}
-	int rc = audit_each(m, read_one, &a, err);
+	int rc = ac_audit_each(m, read_one, &a, err);
 	if (limit > 0) {
 		size_t n = a.count < limit ? a.count : limit;
 		size_t first = a.count < limit ? 0 : a.count % limit;
@@ -376,184 +292,5 @@ int ac_audit_read(ac_manager_t *m, const char *sandbox, size_t limit, json_t **o
 		return -1;
 	}
 	*out = a.all;
-	return 0;
-}
-
-/* ------------------------------------------------------------------ metrics */
-
-static const double hist_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-				     0.5,   1,	    2.5,   5,	 10,	30,   60,  300};
-#define NBOUNDS (sizeof(hist_bounds) / sizeof(hist_bounds[0]))
-
-typedef struct hist {
-	unsigned long long bucket[NBOUNDS]; /* not cumulative */
-	unsigned long long count;
-	double sum;
-} hist_t;
-
-static void hist_add(hist_t *h, double secs)
-{
-	for (size_t i = 0; i < NBOUNDS; i++)
-		if (secs <= hist_bounds[i]) {
-			h->bucket[i]++;
-			break;
-		}
-	h->count++;
-	h->sum += secs;
-}
-
-static const char *lifecycle_ops[][2] = {
-    {"created", "create"}, {"started", "start"}, {"stopped", "stop"}, {"removed", "remove"}};
-#define NOPS (sizeof(lifecycle_ops) / sizeof(lifecycle_ops[0]))
-
-struct metrics_arg {
-	json_t *events; /* event -> count */
-	unsigned long long exec_total, exec_failed;
-	hist_t exec;
-	hist_t ops[NOPS];
-};
-
-static void metrics_one(json_t *rec, void *arg)
-{
-	struct metrics_arg *a = arg;
-	const char *ev = ac_state_str(rec, "event", "");
-	json_t *c = json_object_get(a->events, ev);
-	json_object_set_new(a->events, ev, json_integer(c ? json_integer_value(c) + 1 : 1));
-	json_t *d = json_object_get(rec, "details");
-	json_t *dur = json_object_get(d, "duration_ms");
-	bool has_dur = json_is_number(dur) && json_number_value(dur) >= 0;
-	double secs = has_dur ? json_number_value(dur) / 1000.0 : 0;
-	if (strcmp(ev, "exec") == 0) {
-		a->exec_total++;
-		json_t *code = json_object_get(d, "exit_code");
-		if (!json_is_integer(code) || json_integer_value(code) != 0)
-			a->exec_failed++;
-		if (has_dur)
-			hist_add(&a->exec, secs);
-		return;
-	}
-	for (size_t i = 0; i < NOPS; i++)
-		if (has_dur && strcmp(ev, lifecycle_ops[i][0]) == 0)
-			hist_add(&a->ops[i], secs);
-}
-
-static int cmp_str(const void *x, const void *y)
-{
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
-/* A label value in the exposition format: backslash, quote and newline escaped. */
-static void put_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(f, "\\%c", *s);
-		else if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
-static void put_hist(FILE *f, const char *metric, const char *labels, const hist_t *h)
-{
-	unsigned long long cum = 0;
-	for (size_t i = 0; i < NBOUNDS; i++) {
-		cum += h->bucket[i];
-		fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", metric, labels, *labels ? "," : "",
-			hist_bounds[i], cum);
-	}
-	fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", metric, labels, *labels ? "," : "",
-		h->count);
-	fprintf(f, "%s_sum%s%s%s %.6f\n", metric, *labels ? "{" : "", labels, *labels ? "}" : "",
-		h->sum);
-	fprintf(f, "%s_count%s%s%s %llu\n", metric, *labels ? "{" : "", labels, *labels ? "}" : "",
-		h->count);
-}
-
-int ac_manager_metrics(ac_manager_t *m, char **text, ac_error_t **err)
-{
-	json_t *all = NULL;
-	if (ac_manager_list(m, &all, err) < 0)
-		return -1;
-	unsigned long long running = 0, stopped = 0, archived = 0;
-	size_t i;
-	json_t *st;
-	json_array_foreach(all, i, st)
-	{
-		const char *s = ac_state_str(st, "status", "");
-		if (strcmp(s, "running") == 0)
-			running++;
-		else if (strcmp(s, "archived") == 0)
-			archived++;
-		else
-			stopped++;
-	}
-	json_decref(all);
-
-	struct metrics_arg a = {.events = json_object()};
-	if (audit_each(m, metrics_one, &a, err) < 0) {
-		json_decref(a.events);
-		return -1;
-	}
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (f == NULL) {
-		json_decref(a.events);
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "out of memory");
-	}
-	fputs("# HELP agentcell_sandboxes Sandboxes by status.\n"
-	      "# TYPE agentcell_sandboxes gauge\n",
-	      f);
-	fprintf(f, "agentcell_sandboxes{status=\"running\"} %llu\n", running);
-	fprintf(f, "agentcell_sandboxes{status=\"stopped\"} %llu\n", stopped);
-	fprintf(f, "agentcell_sandboxes{status=\"archived\"} %llu\n", archived);
-	fputs("# HELP agentcell_exec_total Commands run in sandboxes (exec and run).\n"
-	      "# TYPE agentcell_exec_total counter\n",
-	      f);
-	fprintf(f, "agentcell_exec_total %llu\n", a.exec_total);
-	fputs("# HELP agentcell_exec_failed_total Commands that exited non-zero or failed to "
-	      "start.\n"
-	      "# TYPE agentcell_exec_failed_total counter\n",
-	      f);
-	fprintf(f, "agentcell_exec_failed_total %llu\n", a.exec_failed);
-	fputs("# HELP agentcell_events_total Audit events by type.\n"
-	      "# TYPE agentcell_events_total counter\n",
-	      f);
-	/* Sorted, so the output is stable. */
-	size_t n = json_object_size(a.events), k = 0;
-	const char **keys = calloc(n + 1, sizeof(char *));
-	const char *key;
-	json_t *v;
-	json_object_foreach(a.events, key, v) if (keys) keys[k++] = key;
-	if (keys)
-		qsort(keys, k, sizeof(char *), cmp_str);
-	for (size_t j = 0; j < k; j++) {
-		fputs("agentcell_events_total{event=\"", f);
-		put_label(f, keys[j]);
-		fprintf(f, "\"} %lld\n",
-			(long long)json_integer_value(json_object_get(a.events, keys[j])));
-	}
-	free(keys);
-	fputs("# HELP agentcell_exec_duration_seconds Duration of commands run in sandboxes.\n"
-	      "# TYPE agentcell_exec_duration_seconds histogram\n",
-	      f);
-	put_hist(f, "agentcell_exec_duration_seconds", "", &a.exec);
-	fputs("# HELP agentcell_lifecycle_duration_seconds Duration of sandbox lifecycle "
-	      "operations.\n"
-	      "# TYPE agentcell_lifecycle_duration_seconds histogram\n",
-	      f);
-	for (size_t j = 0; j < NOPS; j++) {
-		char labels[64];
-		snprintf(labels, sizeof(labels), "operation=\"%s\"", lifecycle_ops[j][1]);
-		put_hist(f, "agentcell_lifecycle_duration_seconds", labels, &a.ops[j]);
-	}
-	json_decref(a.events);
-	if (fclose(f) != 0 || buf == NULL) {
-		free(buf);
-		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-	}
-	*text = buf;
 	return 0;
 }

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include "agentcell/config.h"
-#include "agentcell/toml.h"
-#include "agentcell/util.h"
+#include "base/toml.h"
+#include "base/io.h"
+#include "base/parse.h"
+#include "base/util.h"
 
 static const char *const tables[][8] = {
     {"sandbox", "name", "image", NULL},
@@ -161,12 +163,10 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 				    path, AC_DISK_MIN_MB, AC_DISK_MAX_MB);
 	if ((v = json_object_get(s, "profile"))) {
 		const char *p = json_string_value(v);
-		if (!p ||
-		    (strcmp(p, "permissive") && strcmp(p, "moderate") && strcmp(p, "restrictive")))
-			return ac_error_set(
-			    err, AC_ERR_INVALID, 0,
-			    "%s: security.profile must be permissive, moderate or restrictive",
-			    path);
+		if (!ac_profile_find(p))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: security.profile must be %s", path,
+					    ac_profile_names());
 	}
 	if ((v = json_object_get(s, "network"))) {
 		/* true is the container backends' to honour; the native one refuses it when

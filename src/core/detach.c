@@ -10,11 +10,15 @@
 #include <unistd.h>
 
 #include "agentcell/detach.h"
-#include "agentcell/json.h"
-#include "agentcell/util.h"
+#include "base/json.h"
+#include "base/io.h"
+#include "base/parse.h"
+#include "base/time.h"
+#include "base/utf8.h"
+#include "base/util.h"
+#include "base/uuid.h"
 #include "core/internal.h"
-#include "core/lifecycle.h"
-#include "runtime/runtime.h"
+#include "base/procid.h"
 
 int ac_detach_remove_records(ac_manager_t *m, const char *name, ac_error_t **err)
 {
@@ -43,11 +47,12 @@ static json_t *text(const char *s)
 	json_t *j = json_string(s);
 	if (j)
 		return j;
-	char *c = strdup(s);
-	for (char *p = c; p && *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(c ? c : "?");
+	size_t len = strlen(s);
+	char *c = malloc(len + 1);
+	if (!c)
+		return json_string("?");
+	size_t n = ac_utf8_sanitize(s, len, c, len, '?');
+	j = json_stringn(c, n);
 	free(c);
 	return j;
 }
@@ -169,15 +174,15 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 		return -1;
 	long long sup = ac_state_int(info, "pid", 0);
 	bool running = strcmp(ac_state_str(info, "status", ""), "running") == 0;
-	const ac_backend_ops_t *b = ac_manager_backend_of(info, err);
-	if (!b) {
+	const ac_backend_t *b = ac_backend_of(info, err);
+	if (!b || ac_backend_require(b, AC_CAP_DETACH, "exec --detach", err) < 0) {
 		json_decref(info);
 		return -1;
 	}
 	if (!running) {
 		json_decref(info);
 		return ac_error_set(
-		    err, AC_ERR_STATE, 0,
+		    err, AC_ERR_NOT_RUNNING, 0,
 		    "sandbox '%s' is not running (start it with: agentcell start %s)", name, name);
 	}
 	test_pause();
@@ -200,7 +205,8 @@ int ac_detach_start(ac_manager_t *m, const char *name, const ac_cmd_t *cmd,
 		goto out;
 	}
 	long pid, shim;
-	rc = b->exec_detach(m, info, cmd, fds[0], fds[1], fds[2], &pid, &shim, err);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	rc = b->ops->exec_detach(&ctx, info, cmd, fds[0], fds[1], fds[2], &pid, &shim, err);
 	if (rc < 0 && err)
 		ac_manager_explain_exec_error(m, name, *err);
 	ac_manager_touch_activity(m, name);
@@ -282,10 +288,11 @@ static json_t *read_status(const char *dir)
  * would say running for ever: ask the backend what is really there. */
 static void watcher_check(ac_manager_t *m, const json_t *info, const char *dir, json_t **st)
 {
-	const ac_backend_ops_t *b = ac_manager_backend_of(info, NULL);
-	if (!b || !b->detached_state || strcmp(ac_state_str(*st, "state", ""), "running") != 0)
+	const ac_backend_t *b = ac_backend_of(info, NULL);
+	if (!b || !b->ops->detached_state || strcmp(ac_state_str(*st, "state", ""), "running") != 0)
 		return;
-	int alive = b->detached_state(m, info, *st);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	int alive = b->ops->detached_state(&ctx, info, *st);
 	if (alive == 2)
 		return;
 	/* The watcher may have recorded the end just before it went. */
@@ -527,8 +534,11 @@ int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err)
 		json_decref(raw);
 		return ac_error_set(err, AC_ERR_STATE, 0, "command '%s' is not running", id);
 	}
-	const ac_backend_ops_t *b = ac_manager_backend_of(sb, err);
-	int krc = b ? b->kill_detached(m, sb, raw, err) : -1;
+	const ac_backend_t *b = ac_backend_of(sb, err);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	int krc = b && ac_backend_require(b, AC_CAP_DETACH, "exec --detach", err) == 0
+		      ? b->ops->kill_detached(&ctx, sb, raw, err)
+		      : -1;
 	json_decref(sb);
 	if (krc < 0) {
 		json_decref(raw);

@@ -1,32 +1,18 @@
-/* Sandbox files (see include/agentcell/files.h). The work runs in a child that holds a
- * descriptor of the sandbox's root (ac_native_in_root); results travel back through a
- * memfd the parent made. */
-#include <dirent.h>
+/* Sandbox files (see include/agentcell/files.h): what every backend shares. The
+ * arguments are checked here, the sandbox's lock is taken and its state loaded, the
+ * backend's files op does the work (src/backends/native/files.c, the container backends'
+ * archive.c), and activity and the audit log are recorded. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <linux/magic.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agentcell/backend.h"
 #include "agentcell/files.h"
-#include "agentcell/json.h"
-#include "agentcell/util.h"
-#include "backends/native/native.h"
+#include "base/json.h"
+#include "base/util.h"
 #include "core/internal.h"
-#include "core/lifecycle.h"
-
-#define MAX_DEPTH 256
-/* Deadline of progress of a file operation (it is killed when it moved no byte for that
- * long) unless AGENTCELL_FILES_TIMEOUT (seconds) says otherwise. */
-#define TIMEOUT_DEFAULT_S 60
-#define TIMEOUT_MAX_S	  86400
 
 /* The calling thread's cancel descriptor (see ac_files_set_cancel_fd). */
 static __thread int cancel_fd;
@@ -38,568 +24,10 @@ int ac_files_set_cancel_fd(int fd)
 	return old;
 }
 
-static int timeout_ms(void)
-{
-	const char *v = getenv("AGENTCELL_FILES_TIMEOUT");
-	uint64_t s;
-	if (!v || ac_parse_u64(v, 0, TIMEOUT_MAX_S, &s) < 0)
-		s = TIMEOUT_DEFAULT_S;
-	return (int)s * 1000; /* 0: no deadline */
-}
-
-static int open_in_root(int rootfd, const char *path, int flags, mode_t mode)
-{
-	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
-			       .mode = (flags & O_CREAT) ? mode : 0,
-			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-	int fd;
-	do
-		fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-	while (fd < 0 && errno == EAGAIN);
-	return fd;
-}
-
-/* Splits a sandbox path into its parent directory (opened inside the root) and its last
- * component. */
-static int open_parent(int rootfd, const char *path, char *last, size_t lastlen, ac_error_t **err)
-{
-	char buf[4096];
-	if (!path || path[0] != '/' || strlen(path) >= sizeof(buf))
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "'%s' is not an absolute path in the sandbox",
-				    path ? path : "");
-	snprintf(buf, sizeof(buf), "%s", path);
-	size_t n = strlen(buf);
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = '\0';
-	char *slash = strrchr(buf, '/');
-	const char *base = slash + 1;
-	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' does not name a file", path);
-	snprintf(last, lastlen, "%s", base);
-	if (slash == buf)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	int fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY, 0);
-	if (fd < 0)
-		return ac_error_set(
-		    err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INTERNAL,
-		    errno, "no directory '%s' in the sandbox", buf);
-	return fd;
-}
-
-/* mkdir -p below the root, one component at a time (a symlink on the way is refused). */
-static int mkdir_in_root(int rootfd, const char *path, uid_t uid, ac_error_t **err)
-{
-	char buf[4096];
-	if (!path || path[0] != '/' || strlen(path) >= sizeof(buf))
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "'%s' is not an absolute path in the sandbox",
-				    path ? path : "");
-	snprintf(buf, sizeof(buf), "%s", path);
-	int dfd = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY, 0);
-	if (dfd < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open the sandbox's root");
-	char *save = NULL;
-	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(c, "."))
-			continue;
-		if (!strcmp(c, "..")) {
-			close(dfd);
-			return ac_error_set(err, AC_ERR_INVALID, 0, "'..' is not allowed in '%s'",
-					    path);
-		}
-		if (mkdirat(dfd, c, 0755) == 0)
-			(void)!fchownat(dfd, c, uid, uid, AT_SYMLINK_NOFOLLOW);
-		else if (errno != EEXIST) {
-			close(dfd);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot create directory '%s' in '%s'", c, path);
-		}
-		int next = openat(dfd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(dfd);
-		if (next < 0)
-			return ac_error_set(err, AC_ERR_INVALID, errno,
-					    "'%s' in '%s' is not a directory", c, path);
-		dfd = next;
-	}
-	return dfd;
-}
-
-/* Files of the kernel's pseudo file systems (/proc, /sys, cgroupfs, ...) as a sandbox's root
- * reaches them. They are not the sandbox's files: read as host root, /proc/1/environ shows
- * the environment of whoever started the sandbox; written, /proc/sys/kernel/core_pattern
- * reconfigures the host. A sandbox can plant a symlink that leads there from any path, so
- * every descriptor the file operations read or write through is checked. */
-static bool pseudo_fs(int fd)
-{
-	static const unsigned long magic[] = {PROC_SUPER_MAGIC,
-					      SYSFS_MAGIC,
-					      DEVPTS_SUPER_MAGIC,
-					      CGROUP_SUPER_MAGIC,
-					      CGROUP2_SUPER_MAGIC,
-					      SECURITYFS_MAGIC,
-					      DEBUGFS_MAGIC,
-					      TRACEFS_MAGIC,
-					      BPF_FS_MAGIC,
-					      SELINUX_MAGIC,
-					      SMACK_MAGIC,
-					      EFIVARFS_MAGIC,
-					      PSTOREFS_MAGIC,
-					      NSFS_MAGIC,
-					      BINFMTFS_MAGIC,
-					      0x62656570 /* configfs */,
-					      0x65735543 /* fusectl */,
-					      0x19800202 /* mqueue */};
-	struct statfs sf;
-	if (fstatfs(fd, &sf) < 0)
-		return true;
-	for (size_t i = 0; i < AC_ARRAY_SIZE(magic); i++)
-		if ((unsigned long)sf.f_type == magic[i])
-			return true;
-	return false;
-}
-
-static int refuse_pseudo_fs(int fd, const char *path, ac_error_t **err)
-{
-	if (!pseudo_fs(fd))
-		return 0;
-	return ac_error_set(err, AC_ERR_PERMISSION, 0,
-			    "'%s' leads into a kernel file system (/proc, /sys, ...), not the "
-			    "sandbox's files",
-			    path);
-}
-
-/* "a FIFO", "a socket", ...: what a file that is not regular is, for a refusal. */
-static const char *type_name(mode_t mode)
-{
-	return S_ISFIFO(mode)	? "a FIFO"
-	       : S_ISSOCK(mode) ? "a socket"
-	       : S_ISCHR(mode)	? "a character device"
-	       : S_ISBLK(mode)	? "a block device"
-	       : S_ISLNK(mode)	? "a symbolic link"
-	       : S_ISDIR(mode)	? "a directory"
-				: "not a regular file";
-}
-
-static int refuse_type(mode_t mode, const char *shown, ac_error_t **err)
-{
-	return ac_error_set(err, AC_ERR_INVALID, 0,
-			    "'%s' is %s: file operations take only regular files and "
-			    "directories",
-			    shown, type_name(mode));
-}
-
-/* lstat of name below dirfd; in_root: name is a sandbox path resolved inside the root
- * dirfd (never fstatat there: an absolute name would be a host path). */
-static int lstat_below(int dirfd, const char *name, bool in_root, struct stat *st)
-{
-	if (!in_root)
-		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
-	int fd = open_in_root(dirfd, name, O_PATH | O_NOFOLLOW, 0);
-	if (fd < 0)
-		return -1;
-	int rc = fstat(fd, st);
-	close(fd);
-	return rc;
-}
-
-/* Opens a regular file of a sandbox (flags: O_RDONLY, or O_WRONLY|O_CREAT|O_TRUNC with
- * mode) and refuses anything else, naming it `shown`. A FIFO opened for reading waits for
- * a writer for ever (for writing, for a reader), a socket or a device does whatever its
- * other end wants, and /dev/tty in a sandbox's /dev is the terminal of whoever opens it:
- * the caller's. So the type is looked at first without opening (O_PATH), and then the
- * open itself can neither block (O_NONBLOCK), follow a link (O_NOFOLLOW) nor take a
- * terminal (O_NOCTTY), and its descriptor is checked with fstat before any byte moves:
- * a sandbox that swaps the regular file for a FIFO between the look and the open gets a
- * refusal, not a hang. O_NONBLOCK is cleared once the file is known to be regular. */
-static int open_regular(int dirfd, const char *name, bool in_root, int flags, mode_t mode,
-			const char *shown, ac_error_t **err)
-{
-	struct stat st;
-	if (lstat_below(dirfd, name, in_root, &st) == 0 && !S_ISREG(st.st_mode))
-		return refuse_type(st.st_mode, shown, err);
-	int all = flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-	int fd = in_root ? open_in_root(dirfd, name, all, mode) : openat(dirfd, name, all, mode);
-	if (fd < 0) {
-		int e = errno;
-		if (lstat_below(dirfd, name, in_root, &st) == 0 && !S_ISREG(st.st_mode))
-			return refuse_type(st.st_mode, shown, err); /* swapped meanwhile */
-		return ac_error_set(err,
-				    e == ENOENT || e == ENOTDIR		      ? AC_ERR_NOT_FOUND
-				    : e == ELOOP || e == EISDIR || e == ENXIO ? AC_ERR_INVALID
-									      : AC_ERR_INTERNAL,
-				    e, "cannot open '%s'", shown);
-	}
-	if (fstat(fd, &st) < 0) {
-		int e = errno;
-		close(fd);
-		return ac_error_set(err, AC_ERR_INTERNAL, e, "fstat '%s'", shown);
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return refuse_type(st.st_mode, shown, err);
-	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-		int e = errno;
-		close(fd);
-		return ac_error_set(err, AC_ERR_INTERNAL, e, "fcntl '%s'", shown);
-	}
-	return fd;
-}
-
-static int copy_data(int in, int out)
-{
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (ac_write_all(out, buf, (size_t)n) < 0)
-			return -1;
-	return n < 0 ? -1 : 0;
-}
-
-/* Copies the entry `name` of directory sfd into directory dfd as `dname`. `chown_to` >= 0
- * gives every created entry that owner (into a sandbox: dfd is the sandbox's); else sfd is
- * the sandbox's. setuid/setgid bits are dropped. `top` names the entry at depth 0 in
- * errors. FIFOs, sockets and devices are refused at depth 0 and skipped below. */
-static int copy_entry(int sfd, const char *name, int dfd, const char *dname, long long chown_to,
-		      int depth, const char *top, ac_error_t **err)
-{
-	struct stat st;
-	if (depth > MAX_DEPTH)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "directory tree deeper than %d levels",
-				    MAX_DEPTH);
-	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "cannot read '%s'", name);
-	mode_t mode = st.st_mode & 0777 & ~(mode_t)0;
-	if (S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t l = readlinkat(sfd, name, target, sizeof(target) - 1);
-		if (l < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "readlink '%s'", name);
-		target[l] = 0;
-		unlinkat(dfd, dname, 0);
-		if (symlinkat(target, dfd, dname) < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot create symlink '%s'", dname);
-		if (chown_to >= 0)
-			(void)!fchownat(dfd, dname, (uid_t)chown_to, (gid_t)chown_to,
-					AT_SYMLINK_NOFOLLOW);
-		return 0;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		if (mkdirat(dfd, dname, 0700) < 0 && errno != EEXIST)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot create directory '%s'", dname);
-		_cleanup_close_ int d2 =
-		    openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (d2 < 0 || s2 < 0) {
-			if (s2 >= 0)
-				close(s2);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot open directory '%s'", d2 < 0 ? dname : name);
-		}
-		if (pseudo_fs(s2)) {
-			/* A tree copy skips kernel file systems; naming one is an error. */
-			close(s2);
-			return depth ? 0 : refuse_pseudo_fs(-1, name, err);
-		}
-		DIR *dir = fdopendir(s2);
-		if (!dir) {
-			close(s2);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "fdopendir");
-		}
-		struct dirent *de;
-		int rc = 0;
-		while (rc == 0 && (de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				rc = copy_entry(dirfd(dir), de->d_name, d2, de->d_name, chown_to,
-						depth + 1, de->d_name, err);
-		closedir(dir);
-		if (chown_to >= 0)
-			(void)!fchown(d2, (uid_t)chown_to, (gid_t)chown_to);
-		(void)!fchmod(d2, mode);
-		return rc;
-	}
-	if (!S_ISREG(st.st_mode)) /* FIFOs, sockets, devices: see open_regular */
-		return depth ? 0 : refuse_type(st.st_mode, top, err);
-	ac_error_t *oe = NULL;
-	_cleanup_close_ int in = open_regular(sfd, name, false, O_RDONLY, 0, top, &oe);
-	if (in < 0) {
-		bool skip = depth && oe && oe->kind == AC_ERR_INVALID; /* became a FIFO... */
-		if (!skip && err && !*err)
-			*err = steal_ptr(oe);
-		ac_error_free(oe);
-		return skip ? 0 : -1;
-	}
-	if (pseudo_fs(in))
-		return depth ? 0 : refuse_pseudo_fs(in, top, err);
-	/* A host destination is the caller's choice, a FIFO or a device included (as cp
-	 * does); the deadline bounds a wait on it. Only a regular file gets the mode. */
-	_cleanup_close_ int out =
-	    chown_to >= 0
-		? open_regular(dfd, dname, false, O_WRONLY | O_CREAT | O_TRUNC, 0600,
-			       depth ? dname : top, err)
-		: openat(dfd, dname,
-			 O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
-	if (out < 0)
-		return chown_to >= 0
-			   ? -1
-			   : ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create '%s'", dname);
-	if (copy_data(in, out) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot copy '%s'", name);
-	struct stat ost;
-	if (fstat(out, &ost) < 0 || !S_ISREG(ost.st_mode))
-		return 0;
-	if (chown_to >= 0)
-		(void)!fchown(out, (uid_t)chown_to, (gid_t)chown_to);
-	(void)!fchmod(out, mode);
-	return 0;
-}
-
-/* --- operations (run in the child) --- */
-
 typedef struct op {
-	const char *path; /* in the sandbox */
-	const char *host; /* on the host */
-	const void *data;
-	size_t len;
-	mode_t mode;
-	bool recursive;
-	int outfd;	   /* memfd for results */
+	ac_files_req_t req;
 	const char *event; /* audit event */
-	ac_files_op_t kind;
 } op_t;
-
-static const char *basename_of(const char *p, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", p);
-	size_t n = strlen(buf);
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = 0;
-	const char *b = strrchr(buf, '/');
-	return b ? b + 1 : buf;
-}
-
-static int do_copy_in(int rootfd, uid_t uid, void *arg, ac_error_t **err)
-{
-	op_t *o = arg;
-	char hb[4096], last[256];
-	const char *hbase = basename_of(o->host, hb, sizeof(hb));
-	char hostdir[4096];
-	snprintf(hostdir, sizeof(hostdir), "%s", o->host);
-	_cleanup_close_ int hdir = open(dirname(hostdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (hdir < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
-				    o->host);
-	struct stat st;
-	if (fstatat(hdir, hbase, &st, 0) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
-				    o->host);
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-		return refuse_type(st.st_mode, o->host, err);
-	/* Into an existing directory: as its child, like cp. */
-	_cleanup_close_ int target = open_in_root(rootfd, o->path, O_PATH | O_DIRECTORY, 0);
-	if (target >= 0)
-		return refuse_pseudo_fs(target, o->path, err) < 0
-			   ? -1
-			   : copy_entry(hdir, hbase, target, hbase, uid, 0, o->path, err);
-	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
-	if (parent < 0 || refuse_pseudo_fs(parent, o->path, err) < 0)
-		return -1;
-	return copy_entry(hdir, hbase, parent, last, uid, 0, o->path, err);
-}
-
-static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
-{
-	op_t *o = arg;
-	char last[256], hb[4096];
-	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
-	if (parent < 0 || refuse_pseudo_fs(parent, o->path, err) < 0)
-		return -1;
-	struct stat st;
-	if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
-				    "no such file in the sandbox: '%s'", o->path);
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
-		return refuse_type(st.st_mode, o->path, err);
-	struct stat hst;
-	if (stat(o->host, &hst) == 0 && S_ISDIR(hst.st_mode)) {
-		_cleanup_close_ int hd = open(o->host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (hd < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "open %s", o->host);
-		return copy_entry(parent, last, hd, last, -1, 0, o->path, err);
-	}
-	char hostdir[4096];
-	snprintf(hostdir, sizeof(hostdir), "%s", o->host);
-	const char *hbase = basename_of(o->host, hb, sizeof(hb));
-	_cleanup_close_ int hd = open(dirname(hostdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (hd < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
-				    "no such directory on the host for '%s'", o->host);
-	(void)uid;
-	return copy_entry(parent, last, hd, hbase, -1, 0, o->path, err);
-}
-
-static int do_read(int rootfd, uid_t uid, void *arg, ac_error_t **err)
-{
-	op_t *o = arg;
-	if (!o->path || o->path[0] != '/')
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "'%s' is not an absolute path in the sandbox",
-				    o->path ? o->path : "");
-	_cleanup_close_ int fd = open_regular(rootfd, o->path, true, O_RDONLY, 0, o->path, err);
-	struct stat st;
-	if (fd < 0 || refuse_pseudo_fs(fd, o->path, err) < 0)
-		return -1;
-	if (fstat(fd, &st) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fstat '%s'", o->path);
-	if ((uint64_t)st.st_size > AC_FILES_READ_MAX)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is larger than %u bytes", o->path,
-				    AC_FILES_READ_MAX);
-	(void)uid;
-	return copy_data(fd, o->outfd) < 0
-		   ? ac_error_set(err, AC_ERR_INTERNAL, errno, "read '%s'", o->path)
-		   : 0;
-}
-
-/* Whether parent/last is the root of a mount: /usr, /tmp, /proc, a bind-mounted file. They
- * are the sandbox's set-up, not its files. Seen from our mount namespace (through
- * /proc/<init>/root) the kernel would not answer EBUSY as it does inside: an unlink or a
- * rename there detaches the mount silently, and the sandbox loses it for good. */
-static bool is_mount_root(int parent, const char *last)
-{
-	struct statx sx;
-	if (statx(parent, last, AT_SYMLINK_NOFOLLOW, 0, &sx) < 0)
-		return false;
-	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-}
-
-static int refuse_mount_root(int parent, const char *last, const char *path, ac_error_t **err)
-{
-	if (!is_mount_root(parent, last))
-		return 0;
-	return ac_error_set(err, AC_ERR_STATE, 0,
-			    "'%s' is a mount point of the sandbox: it cannot be deleted or "
-			    "replaced",
-			    path);
-}
-
-static int do_write(int rootfd, uid_t uid, void *arg, ac_error_t **err)
-{
-	op_t *o = arg;
-	char last[256], dir[4096];
-	snprintf(dir, sizeof(dir), "%s", o->path);
-	if (o->path[0] != '/')
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "'%s' is not an absolute path in the sandbox", o->path);
-	_cleanup_close_ int made = mkdir_in_root(rootfd, dirname(dir), uid, err);
-	if (made < 0)
-		return -1;
-	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
-	if (parent < 0)
-		return -1;
-	if (refuse_pseudo_fs(parent, o->path, err) < 0 ||
-	    refuse_mount_root(parent, last, o->path, err) < 0)
-		return -1;
-	_cleanup_close_ int fd =
-	    open_regular(parent, last, false, O_WRONLY | O_CREAT | O_TRUNC, 0600, o->path, err);
-	if (fd < 0)
-		return -1;
-	if (ac_write_all(fd, o->data, o->len) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "write '%s'", o->path);
-	(void)!fchown(fd, uid, uid);
-	(void)!fchmod(fd, o->mode & 0777);
-	return 0;
-}
-
-static int do_mkdir(int rootfd, uid_t uid, void *arg, ac_error_t **err)
-{
-	op_t *o = arg;
-	int fd = mkdir_in_root(rootfd, o->path, uid, err);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
-}
-
-static int do_delete(int rootfd, uid_t uid, void *arg, ac_error_t **err)
-{
-	op_t *o = arg;
-	char last[256];
-	(void)uid;
-	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
-	if (parent < 0)
-		return -1;
-	struct stat st;
-	if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
-				    "no such file in the sandbox: '%s'", o->path);
-	if (refuse_pseudo_fs(parent, o->path, err) < 0 ||
-	    refuse_mount_root(parent, last, o->path, err) < 0)
-		return -1;
-	if (S_ISDIR(st.st_mode)) {
-		if (!o->recursive && unlinkat(parent, last, AT_REMOVEDIR) < 0)
-			return ac_error_set(err,
-					    errno == ENOTEMPTY ? AC_ERR_STATE : AC_ERR_INTERNAL,
-					    errno, "cannot delete directory '%s'", o->path);
-		/* ac_rm_rf_at never follows a symlink and never leaves the file system. */
-		if (o->recursive && ac_rm_rf_at(parent, last, err) < 0)
-			return -1;
-		return 0;
-	}
-	if (unlinkat(parent, last, 0) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot delete '%s'", o->path);
-	return 0;
-}
-
-static int do_list(int rootfd, uid_t uid, void *arg, ac_error_t **err)
-{
-	op_t *o = arg;
-	(void)uid;
-	int fd = open_in_root(rootfd, o->path, O_RDONLY | O_DIRECTORY, 0);
-	if (fd < 0)
-		return ac_error_set(
-		    err, errno == ENOENT || errno == ENOTDIR ? AC_ERR_NOT_FOUND : AC_ERR_INTERNAL,
-		    errno, "no directory '%s' in the sandbox", o->path);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fdopendir");
-	}
-	json_t *arr = json_array();
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		struct stat st;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		const char *type = S_ISREG(st.st_mode)	 ? "file"
-				   : S_ISDIR(st.st_mode) ? "dir"
-				   : S_ISLNK(st.st_mode) ? "symlink"
-							 : "other";
-		json_t *name = json_string(de->d_name);
-		if (!name)
-			continue; /* not UTF-8: not representable in the listing */
-		json_array_append_new(arr, json_pack("{so ss sI si}", "name", name, "type", type,
-						     "size", (json_int_t)st.st_size, "mode",
-						     (int)(st.st_mode & 07777)));
-	}
-	closedir(d);
-	char *s = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	int rc = s && ac_write_all(o->outfd, s, strlen(s)) == 0
-		     ? 0
-		     : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "list");
-	free(s);
-	return rc;
-}
-
-/* --- the API --- */
 
 static int by_name(const void *a, const void *b)
 {
@@ -607,70 +35,27 @@ static int by_name(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "name")));
 }
 
-/* A backend with its own file operations (docker, podman) gets the request; NULL: the
- * native runtime's in-root path below. */
-static const ac_backend_ops_t *files_backend(ac_manager_t *m, const char *name, json_t **st)
+static int run_op(ac_manager_t *m, const char *name, op_t *o, ac_error_t **err)
 {
-	*st = NULL;
-	if (!ac_name_valid(name) || ac_store_load(ac_manager_store(m), name, st, NULL) < 0)
-		return NULL; /* the native path reports it */
-	const ac_backend_ops_t *b = ac_manager_backend_of(*st, NULL);
-	if (b && b->files)
-		return b;
-	json_decref(*st);
-	*st = NULL;
-	return NULL;
-}
-
-static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, char **result,
-		  size_t *len, ac_error_t **err)
-{
+	int lock = -1;
 	json_t *st = NULL;
-	const ac_backend_ops_t *b = files_backend(m, name, &st);
-	if (b) {
-		ac_files_req_t req = {.op = o->kind,
-				      .path = o->path,
-				      .host = o->host,
-				      .data = o->data,
-				      .len = o->len,
-				      .mode = o->mode,
-				      .recursive = o->recursive,
-				      .result = result,
-				      .result_len = len};
-		int brc = b->files(m, st, &req, err);
-		json_decref(st);
-		if (brc == 0) {
-			ac_manager_touch_activity(m, name);
-			ac_audit_log(m, o->event, name,
-				     json_pack("{ss}", "path", o->path ? o->path : ""));
-		}
-		return brc;
+	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0)
+		return -1;
+	int rc = -1;
+	const ac_backend_t *b = ac_backend_of(st, err);
+	if (b && ac_backend_require(b, AC_CAP_FILES, "file operations", err) == 0) {
+		ac_backend_ctx_t ctx = ac_manager_ctx(m);
+		ctx.cancel_fd = cancel_fd;
+		ctx.lock = &lock;
+		rc = b->ops->files(&ctx, st, &o->req, err);
 	}
-	o->outfd = -1;
-	if (result) {
-		o->outfd = memfd_create("agentcell-files", MFD_CLOEXEC);
-		if (o->outfd < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "memfd_create");
-	}
-	ac_rt_root_ctl_t ctl = {.cancel_fd = cancel_fd, .timeout_ms = timeout_ms()};
-	int rc = ac_native_in_root(m, name, &ctl, fn, o, err);
-	if (rc == 0 && result) {
-		off_t size = lseek(o->outfd, 0, SEEK_END);
-		char *buf = malloc((size_t)size + 1);
-		if (!buf || pread(o->outfd, buf, (size_t)size, 0) != size) {
-			free(buf);
-			rc = ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot read the result");
-		} else {
-			buf[size] = 0;
-			*result = buf;
-			*len = (size_t)size;
-		}
-	}
-	if (o->outfd >= 0)
-		close(o->outfd);
+	if (lock >= 0)
+		close(lock);
+	json_decref(st);
 	if (rc == 0) {
 		ac_manager_touch_activity(m, name);
-		ac_audit_log(m, o->event, name, json_pack("{ss}", "path", o->path ? o->path : ""));
+		ac_audit_log(m, o->event, name,
+			     json_pack("{ss}", "path", o->req.path ? o->req.path : ""));
 	}
 	return rc;
 }
@@ -678,66 +63,65 @@ static int run_op(ac_manager_t *m, const char *name, ac_rt_root_fn fn, op_t *o, 
 int ac_files_copy_in(ac_manager_t *m, const char *name, const char *host_src, const char *path,
 		     ac_error_t **err)
 {
-	op_t o = {
-	    .path = path, .host = host_src, .event = "file_copied_in", .kind = AC_FILES_COPY_IN};
+	op_t o = {.req = {.op = AC_FILES_COPY_IN, .path = path, .host = host_src},
+		  .event = "file_copied_in"};
 	if (!path || path[0] != '/')
 		return ac_error_set(err, AC_ERR_INVALID, 0, "the sandbox path must be absolute");
 	if (access(host_src, F_OK) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
 				    host_src);
-	return run_op(m, name, do_copy_in, &o, NULL, NULL, err);
+	return run_op(m, name, &o, err);
 }
 
 int ac_files_copy_out(ac_manager_t *m, const char *name, const char *path, const char *host_dst,
 		      ac_error_t **err)
 {
-	op_t o = {
-	    .path = path, .host = host_dst, .event = "file_copied_out", .kind = AC_FILES_COPY_OUT};
+	op_t o = {.req = {.op = AC_FILES_COPY_OUT, .path = path, .host = host_dst},
+		  .event = "file_copied_out"};
 	if (!path || path[0] != '/')
 		return ac_error_set(err, AC_ERR_INVALID, 0, "the sandbox path must be absolute");
-	return run_op(m, name, do_copy_out, &o, NULL, NULL, err);
+	return run_op(m, name, &o, err);
 }
 
 int ac_files_read(ac_manager_t *m, const char *name, const char *path, char **data, size_t *len,
 		  ac_error_t **err)
 {
-	op_t o = {.path = path, .event = "file_read", .kind = AC_FILES_READ};
-	return run_op(m, name, do_read, &o, data, len, err);
+	op_t o = {.req = {.op = AC_FILES_READ, .path = path, .result = data, .result_len = len},
+		  .event = "file_read"};
+	return run_op(m, name, &o, err);
 }
 
 int ac_files_write(ac_manager_t *m, const char *name, const char *path, const void *data,
 		   size_t len, mode_t mode, ac_error_t **err)
 {
-	op_t o = {.path = path,
-		  .data = data,
-		  .len = len,
-		  .mode = mode,
-		  .event = "file_written",
-		  .kind = AC_FILES_WRITE};
-	return run_op(m, name, do_write, &o, NULL, NULL, err);
+	op_t o = {
+	    .req = {.op = AC_FILES_WRITE, .path = path, .data = data, .len = len, .mode = mode},
+	    .event = "file_written"};
+	return run_op(m, name, &o, err);
 }
 
 int ac_files_delete(ac_manager_t *m, const char *name, const char *path, bool recursive,
 		    ac_error_t **err)
 {
-	op_t o = {
-	    .path = path, .recursive = recursive, .event = "file_deleted", .kind = AC_FILES_DELETE};
-	return run_op(m, name, do_delete, &o, NULL, NULL, err);
+	op_t o = {.req = {.op = AC_FILES_DELETE, .path = path, .recursive = recursive},
+		  .event = "file_deleted"};
+	return run_op(m, name, &o, err);
 }
 
 int ac_files_mkdir(ac_manager_t *m, const char *name, const char *path, ac_error_t **err)
 {
-	op_t o = {.path = path, .event = "directory_created", .kind = AC_FILES_MKDIR};
-	return run_op(m, name, do_mkdir, &o, NULL, NULL, err);
+	op_t o = {.req = {.op = AC_FILES_MKDIR, .path = path}, .event = "directory_created"};
+	return run_op(m, name, &o, err);
 }
 
 int ac_files_list(ac_manager_t *m, const char *name, const char *path, json_t **out,
 		  ac_error_t **err)
 {
-	op_t o = {.path = path, .event = "directory_listed", .kind = AC_FILES_LIST};
 	char *s = NULL;
 	size_t len = 0;
-	if (run_op(m, name, do_list, &o, &s, &len, err) < 0)
+	op_t o = {.req = {.op = AC_FILES_LIST, .path = path, .result = &s, .result_len = &len},
+		  .event = "directory_listed"};
+	if (run_op(m, name, &o, err) < 0)
 		return -1;
 	json_t *arr = json_loadb(s, len, 0, NULL);
 	free(s);

@@ -12,18 +12,12 @@
 #include "agentcell/backend.h"
 #include "agentcell/files.h"
 #include "agentcell/manager.h"
-#include "agentcell/util.h"
-#include "backends/docker/docker.h"
+#include "base/parse.h"
+#include "base/time.h"
+#include "base/util.h"
+#include "base/uuid.h"
 #include "core/internal.h"
-#include "core/lifecycle.h"
-#include "runtime/runtime.h"
-
-struct ac_manager {
-	ac_store_t *store;
-	bool restricted;      /* see ac_manager_restrict_host */
-	bool allow_mount_cwd; /* restricted, but the operator allows /workspace */
-	char **image_roots;   /* realpaths, NULL-terminated */
-};
+#include "base/procid.h"
 
 void ac_manager_allow_mount_cwd(ac_manager_t *m)
 {
@@ -58,16 +52,6 @@ int ac_manager_restrict_host(ac_manager_t *m, char *const *image_roots, ac_error
 	m->image_roots = roots;
 	m->restricted = true;
 	return 0;
-}
-
-static bool below_a_root(char *const *roots, const char *path)
-{
-	for (char *const *r = roots; r && *r; r++) {
-		size_t l = strlen(*r);
-		if (!strncmp(path, *r, l) && (path[l] == '/' || path[l] == '\0'))
-			return true;
-	}
-	return false;
 }
 
 int ac_manager_open(const char *home, ac_manager_t **out, ac_error_t **err)
@@ -106,44 +90,23 @@ const char *ac_manager_home(ac_manager_t *m)
 	return ac_store_home(m->store);
 }
 
-static const ac_backend_ops_t *backend_of(const json_t *state, ac_error_t **err)
+static __thread int start_cancel_fd;
+
+ac_backend_ctx_t ac_manager_ctx(ac_manager_t *m)
 {
-	const char *b = ac_state_str(state, "backend", "native");
-	if (strcmp(b, "native") == 0)
-		return &ac_backend_native;
-	if (strcmp(b, "docker") == 0)
-		return &ac_backend_docker;
-	if (strcmp(b, "podman") == 0)
-		return &ac_backend_podman;
-	ac_error_set(err, AC_ERR_UNSUPPORTED, 0, "backend '%s' is not available in this build", b);
-	return NULL;
+	return (ac_backend_ctx_t){
+	    .home = ac_store_home(m->store), .store = m->store, .cancel_fd = start_cancel_fd};
 }
 
-const ac_backend_ops_t *ac_manager_backend_of(const json_t *state, ac_error_t **err)
+json_t *ac_manager_probe(ac_manager_t *m, const ac_backend_t *b)
 {
-	return backend_of(state, err);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	return b->ops->probe ? b->ops->probe(&ctx) : NULL;
 }
 
-/* "auto": the native backend where it can run (root), else an engine that answers. */
-static int resolve_backend(const char *want, const char **out, ac_error_t **err)
+static const ac_backend_t *backend_of(const json_t *state, ac_error_t **err)
 {
-	static const char *const names[] = {"native", "docker", "podman"};
-	if (!want || !*want)
-		want = "native";
-	if (strcmp(want, "auto") == 0) {
-		ac_docker_host_t h;
-		*out = geteuid() == 0 || ac_docker_host_find(NULL, false, &h, NULL, NULL) < 0
-			   ? "native"
-			   : (strstr(h.spec, "podman") ? "podman" : "docker");
-		return 0;
-	}
-	for (size_t i = 0; i < AC_ARRAY_SIZE(names); i++)
-		if (strcmp(want, names[i]) == 0) {
-			*out = names[i];
-			return 0;
-		}
-	return ac_error_set(err, AC_ERR_INVALID, 0,
-			    "unknown backend '%s' (use native, docker, podman or auto)", want);
+	return ac_backend_of(state, err);
 }
 
 /* What the audit log says about a new sandbox: its settings, never environment values. */
@@ -170,200 +133,6 @@ static json_t *created_details(const json_t *st)
 	}
 	json_object_set_new(d, "env_keys", keys_only);
 	return d;
-}
-
-/* agentkernel's three profiles. Explicit options win over the profile's values. */
-static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r, const char ***pass_env,
-			 ac_error_t **err)
-{
-	static const char *permissive_env[] = {"PATH",	 "HOME", "USER", "LANG",
-					       "LC_ALL", "TERM", NULL};
-	*r = *o;
-	*pass_env = NULL;
-	const char *p = o->profile ? o->profile : "moderate";
-	uint64_t mem = 512;
-	double cpus = 1;
-	bool mount_cwd = false, read_only = false;
-	if (strcmp(p, "permissive") == 0) {
-		mem = 0;
-		mount_cwd = true;
-		*pass_env = permissive_env;
-	} else if (strcmp(p, "restrictive") == 0) {
-		mem = 256;
-		cpus = 0.5;
-		read_only = true;
-	} else if (strcmp(p, "moderate") != 0) {
-		return ac_error_set(
-		    err, AC_ERR_INVALID, 0,
-		    "unknown profile '%s' (use permissive, moderate or restrictive)", p);
-	}
-	r->profile = p;
-	if (!o->memory_set)
-		r->memory_mb = mem;
-	if (!o->cpus_set)
-		r->cpus = cpus;
-	if (!o->pids_set)
-		r->pids = 512;
-	if (!o->disk_set)
-		r->disk_mb = AC_DISK_DEFAULT_MB;
-	if (!o->mount_cwd_set)
-		r->mount_cwd = mount_cwd;
-	if (!o->read_only_set)
-		r->read_only = read_only;
-	return 0;
-}
-
-int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o,
-			   json_t **out, ac_error_t **err)
-{
-	ac_sandbox_opts_t r;
-	const char **pass_env;
-	if (!ac_name_valid(name))
-		return ac_error_set(
-		    err, AC_ERR_INVALID, 0,
-		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
-		    "starting and ending with a letter or digit",
-		    name);
-	if (apply_profile(o, &r, &pass_env, err) < 0)
-		return -1;
-	if (r.memory_set && (r.memory_mb < AC_MEMORY_MIN_MB || r.memory_mb > AC_MEMORY_MAX_MB))
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "memory must be between %llu and %llu MB", AC_MEMORY_MIN_MB,
-				    AC_MEMORY_MAX_MB);
-	if (!(r.cpus >= AC_CPUS_MIN && r.cpus <= AC_CPUS_MAX))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "cpus must be between 0.01 and 1024");
-	if (r.pids < AC_PIDS_MIN || r.pids > AC_PIDS_MAX)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "pids must be between %llu and %llu",
-				    AC_PIDS_MIN, AC_PIDS_MAX);
-	if (r.disk_mb && (r.disk_mb < AC_DISK_MIN_MB || r.disk_mb > AC_DISK_MAX_MB))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "disk must be between %llu and %llu MB",
-				    AC_DISK_MIN_MB, AC_DISK_MAX_MB);
-	const char *backend = NULL;
-	if (resolve_backend(r.backend, &backend, err) < 0)
-		return -1;
-	bool engine = strcmp(backend, "native") != 0;
-	if (r.network && !engine)
-		return ac_error_set(err, AC_ERR_UNSUPPORTED, 0,
-				    "network access is not supported by the native backend");
-	char image[PATH_MAX];
-	const char *img = r.image ? r.image : "host";
-	if (engine && !ac_docker_image_ref_valid(img))
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "invalid image reference '%s' for the %s backend", img,
-				    backend);
-	if (!engine && strcmp(img, "host") != 0) {
-		struct stat st;
-		if (!realpath(img, image) || stat(image, &st) < 0)
-			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
-					    "image directory '%s' does not exist", img);
-		if (!S_ISDIR(st.st_mode))
-			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
-					    "image directory '%s' is not a directory", img);
-		if (strcmp(image, "/") == 0)
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "the host's / cannot be an image: use --image host");
-		if (m->restricted && !below_a_root(m->image_roots, image))
-			return ac_error_set(err, AC_ERR_PERMISSION, 0,
-					    "image directory '%s' is not allowed here: only 'host' "
-					    "or a directory below an image root of the server "
-					    "(serve --image-root DIR)",
-					    img);
-		img = image;
-	}
-	/* Requests from other users mount nothing of the host (permissive's /workspace would
-	 * be the server's working directory, writable). */
-	if (m->restricted && r.mount_cwd && !m->allow_mount_cwd) {
-		if (o->mount_cwd_set && o->mount_cwd)
-			return ac_error_set(err, AC_ERR_PERMISSION, 0,
-					    "mounting a host directory at /workspace is not "
-					    "allowed here (the operator allows it with "
-					    "'agentcell mcp --mount-cwd')");
-		r.mount_cwd = false;
-	}
-	char cwd[PATH_MAX];
-	if (r.mount_cwd) {
-		if (r.cwd)
-			snprintf(cwd, sizeof(cwd), "%s", r.cwd);
-		else if (!getcwd(cwd, sizeof(cwd)))
-			return ac_error_set(err, AC_ERR_INVALID, errno,
-					    "cannot determine the working directory");
-		if (strcmp(cwd, "/") == 0)
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "refusing to mount the host's / at /workspace");
-	}
-	json_t *env = json_array();
-	for (const char **k = pass_env; k && *k; k++) {
-		const char *v = getenv(*k);
-		if (v)
-			json_array_append_new(env, json_sprintf("%s=%s", *k, v));
-	}
-	for (char **e = r.env; e && *e; e++) {
-		const char *eq = strchr(*e, '=');
-		if (!eq || eq == *e) {
-			json_decref(env);
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "invalid environment entry '%s': use KEY=VALUE", *e);
-		}
-		json_array_append_new(env, json_string(*e));
-	}
-	json_t *st = json_pack(
-	    "{ss ss si sI sI ss so so so so so so so ss sI sb so so}", "name", name, "image", img,
-	    "vcpus", (int)ceil(r.cpus), "memory_mb", (json_int_t)r.memory_mb, "vsock_cid",
-	    (json_int_t)0, "backend", backend, "ttl_seconds", json_null(), "expires_at",
-	    json_null(), "ports", json_array(), "labels", json_object(), "description", json_null(),
-	    "archived_at", json_null(), "archived_reason", json_null(), "profile", r.profile,
-	    "pids_limit", (json_int_t)r.pids, "read_only", r.read_only, "env", env, "mount_cwd",
-	    r.mount_cwd ? json_string(cwd) : json_null());
-	if (!st)
-		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
-	json_object_set_new(st, "cpus", json_real(r.cpus));
-	json_object_set_new(st, "network", json_boolean(r.network));
-	/* Enforced by the native backend only (0: unlimited, the operator's choice). */
-	if (!engine)
-		json_object_set_new(st, "disk_mb", json_integer((json_int_t)r.disk_mb));
-	if (r.agent && !ac_agent_keys(r.agent)) {
-		json_decref(st);
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "unknown agent '%s' (see 'agentcell agents')", r.agent);
-	}
-	if (r.init_script && (strlen(r.init_script) > AC_INIT_SCRIPT_MAX || !r.init_script[0])) {
-		json_decref(st);
-		return ac_error_set(err, AC_ERR_INVALID, 0, "the init script must be 1 to %d bytes",
-				    AC_INIT_SCRIPT_MAX);
-	}
-	json_object_set_new(st, "agent", r.agent ? json_string(r.agent) : json_null());
-	json_object_set_new(st, "init_script",
-			    r.init_script ? json_string(r.init_script) : json_null());
-	if (r.init_script && !json_is_string(json_object_get(st, "init_script"))) {
-		json_decref(st);
-		return ac_error_set(err, AC_ERR_INVALID, 0, "the init script is not valid UTF-8");
-	}
-	for (char **f = r.files; f && *f; f++) {
-		const char *colon = strrchr(*f, ':');
-		if (!colon || colon == *f || colon[1] != '/') {
-			json_decref(st);
-			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "invalid --file '%s': use HOST_PATH:/path/in/sandbox",
-					    *f);
-		}
-	}
-	if (r.allow || r.block || r.allowlist_only) {
-		json_t *allow = json_array(), *block = json_array();
-		for (char **a = r.allow; a && *a; a++)
-			json_array_append_new(allow, json_string(*a));
-		for (char **b = r.block; b && *b; b++)
-			json_array_append_new(block, json_string(*b));
-		json_object_set_new(st, "command_policy",
-				    json_pack("{so so sb}", "allow", allow, "block", block,
-					      "allowlist_only", r.allowlist_only));
-	}
-	if (ac_lifecycle_apply_opts(st, &r, err) < 0) {
-		json_decref(st);
-		return -1;
-	}
-	(void)m;
-	*out = st;
-	return 0;
 }
 
 /* --file HOST:PATH entries, in order. */
@@ -393,8 +162,9 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 		json_decref(st);
 		return ac_error_set(err, AC_ERR_EXISTS, 0, "sandbox '%s' already exists", name);
 	}
-	const ac_backend_ops_t *b = backend_of(st, err);
-	if (!b || b->create(m, st, err) < 0) {
+	const ac_backend_t *b = backend_of(st, err);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	if (!b || b->ops->create(&ctx, st, err) < 0) {
 		json_decref(st);
 		return -1;
 	}
@@ -414,8 +184,8 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 	int rc = ac_store_create(m->store, st, err);
 	/* Lost the name (another create took it since the check above): take back only
 	 * what this call reserved; the winner's files, records and logs are not ours. */
-	if (rc < 0 && b->uncreate)
-		b->uncreate(m, st);
+	if (rc < 0 && b->ops->uncreate)
+		b->ops->uncreate(&ctx, st);
 	else if (rc == 0)
 		ac_audit_log(m, "created", name, created_details(st));
 	/* --file: copied into the (stopped) sandbox; a failure undoes the create. */
@@ -434,14 +204,15 @@ const char *ac_manager_status(ac_manager_t *m, const json_t *state)
 {
 	if (ac_state_str(state, "archived_at", NULL))
 		return "archived";
-	const ac_backend_ops_t *b = backend_of(state, NULL);
-	return b && b->is_running(m, state, NULL) ? "running" : "stopped";
+	const ac_backend_t *b = backend_of(state, NULL);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	return b && b->ops->is_running(&ctx, state, NULL) ? "running" : "stopped";
 }
 
 /* The init script runs at every start, as root in the sandbox's default directory. A
  * failure stops the sandbox and fails the start with the script's exit code and the end
  * of its stderr. */
-static int run_init_script(ac_manager_t *m, const ac_backend_ops_t *b, const json_t *st,
+static int run_init_script(ac_manager_t *m, const ac_backend_t *b, const json_t *st,
 			   ac_error_t **err)
 {
 	const char *name = ac_state_str(st, "name", "");
@@ -454,7 +225,8 @@ static int run_init_script(ac_manager_t *m, const ac_backend_ops_t *b, const jso
 	int fds[3] = {null, null, errfd};
 	ac_result_t res = {0};
 	ac_error_t *e = NULL;
-	int rc = b->exec(m, name, &cmd, fds, &res, &e);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	int rc = b->ops->exec(&ctx, name, st, &cmd, fds, &res, &e);
 	if (rc == 0 && res.exit_code == 0)
 		return 0;
 	char tail[600] = "";
@@ -468,7 +240,7 @@ static int run_init_script(ac_manager_t *m, const ac_backend_ops_t *b, const jso
 	size_t tl = strlen(tail);
 	while (tl && tail[tl - 1] == ' ')
 		tail[--tl] = 0;
-	b->stop(m, st, NULL);
+	b->ops->stop(&ctx, st, NULL);
 	ac_audit_log(m, "init_script_failed", name,
 		     json_pack("{si ss}", "exit_code", rc == 0 ? res.exit_code : -1, "error",
 			       rc == 0 ? "" : (e ? e->msg : "")));
@@ -511,8 +283,6 @@ int ac_manager_lock_and_load(ac_manager_t *m, const char *name, int *lock, json_
 	return 0;
 }
 
-static __thread int start_cancel_fd;
-
 int ac_manager_set_cancel_fd(int fd)
 {
 	int old = start_cancel_fd;
@@ -532,7 +302,8 @@ int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
 	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0)
 		return -1;
 	int rc = -1;
-	const ac_backend_ops_t *b = backend_of(st, err);
+	const ac_backend_t *b = backend_of(st, err);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
 	if (!b)
 		goto out;
 	if (ac_state_str(st, "archived_at", NULL)) {
@@ -541,16 +312,16 @@ int ac_manager_start(ac_manager_t *m, const char *name, ac_error_t **err)
 				  name, name);
 		goto out;
 	}
-	if (b->is_running(m, st, NULL)) {
+	if (b->ops->is_running(&ctx, st, NULL)) {
 		rc = 1;
 		goto out;
 	}
 	/* Whatever a dead supervisor left (cgroup, socket) goes first. */
-	b->stop(m, st, NULL);
+	b->ops->stop(&ctx, st, NULL);
 	struct timespec t0;
 	ac_audit_clock(&t0);
 	ac_error_t *se = NULL;
-	rc = b->start(m, st, &se);
+	rc = b->ops->start(&ctx, st, &se);
 	if (rc == 0 && ac_state_str(st, "init_script", NULL) && run_init_script(m, b, st, &se) < 0)
 		rc = -1;
 	if (rc == 0) {
@@ -584,15 +355,16 @@ int ac_manager_stop_if(ac_manager_t *m, const char *name, ac_state_pred_t pred, 
 		return -1;
 	}
 	int rc = -1;
-	const ac_backend_ops_t *b = backend_of(st, err);
+	const ac_backend_t *b = backend_of(st, err);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
 	if (b) {
-		bool was = b->is_running(m, st, NULL);
+		bool was = b->ops->is_running(&ctx, st, NULL);
 		struct timespec t0;
 		ac_audit_clock(&t0);
 		if (pred && !pred(m, st, was, arg)) {
 			rc = 2;
 		} else {
-			rc = b->stop(m, st, err);
+			rc = b->ops->stop(&ctx, st, err);
 			if (rc == 0 && was)
 				ac_audit_log(m, "stopped", name,
 					     ac_audit_with_duration(steal_ptr(details), &t0));
@@ -622,13 +394,15 @@ int ac_manager_remove_if(ac_manager_t *m, const char *name, ac_state_pred_t pred
 	int rc = -1;
 	struct timespec t0;
 	ac_audit_clock(&t0);
-	const ac_backend_ops_t *b = backend_of(st, err);
-	if (b && pred && !pred(m, st, b->is_running(m, st, NULL), arg)) {
+	const ac_backend_t *b = backend_of(st, err);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	if (b && pred && !pred(m, st, b->ops->is_running(&ctx, st, NULL), arg)) {
 		json_decref(details);
 		json_decref(st);
 		return 1;
 	}
-	if (b && b->stop(m, st, err) == 0 && b->destroy(m, st, err) == 0)
+	if (b && b->ops->stop(&ctx, st, err) == 0 && b->ops->destroy(&ctx, st, err) == 0 &&
+	    ac_detach_remove_records(m, name, err) == 0)
 		rc = ac_store_remove(m->store, name, err);
 	if (rc == 0) {
 		ac_store_unlink_sandbox_lock(m->store, name);
@@ -715,8 +489,9 @@ int ac_manager_undo_abandoned(ac_manager_t *m, json_t *removed)
 static void add_status(ac_manager_t *m, json_t *st)
 {
 	long pid = 0;
-	const ac_backend_ops_t *b = backend_of(st, NULL);
-	bool running = b && b->is_running(m, st, &pid);
+	const ac_backend_t *b = backend_of(st, NULL);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	bool running = b && b->ops->is_running(&ctx, st, &pid);
 	/* A create whose front end promised "started or nothing" and has not finished:
 	 * "creating" while its process lives, "abandoned" (removed by the next serve or
 	 * gc) once it is gone. */
@@ -735,7 +510,12 @@ static void add_status(ac_manager_t *m, json_t *st)
 int ac_manager_list(ac_manager_t *m, json_t **out, ac_error_t **err)
 {
 	/* Leftovers of runs whose caller was killed: swept here, never on a hot path. */
-	ac_backend_native.gc(m);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	size_t nb;
+	const ac_backend_t *bs = ac_backends(&nb);
+	for (size_t k = 0; k < nb; k++)
+		if (bs[k].ops->gc)
+			bs[k].ops->gc(&ctx);
 	json_t *all = NULL;
 	if (ac_store_list(m->store, &all, NULL, err) < 0)
 		return -1;
@@ -766,15 +546,24 @@ static void audit_policy_violation(ac_manager_t *m, const char *name, const ac_c
 			       "command_policy"));
 }
 
-/* The backend of a sandbox when it is not the native one (NULL otherwise). */
-static const ac_backend_ops_t *engine_backend(ac_manager_t *m, const char *name)
+/* What an exec that reached its sandbox leaves: activity (without a state rewrite) and an
+ * audit record, also when the command failed in the sandbox or its caller went away. */
+static void exec_done(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int rc,
+		      const ac_result_t *res, const ac_error_t *e, const struct timespec *t0)
 {
-	json_t *st = NULL;
-	if (ac_store_load(m->store, name, &st, NULL) < 0)
-		return NULL;
-	const ac_backend_ops_t *b = backend_of(st, NULL);
-	json_decref(st);
-	return b == &ac_backend_native ? NULL : b;
+	ac_manager_touch_activity(m, name);
+	ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL, rc < 0 && e ? e->msg : NULL, t0);
+	if (rc < 0 && e && e->kind == AC_ERR_PERMISSION)
+		audit_policy_violation(m, name, cmd);
+}
+
+static int pass_error(int rc, ac_error_t *e, ac_error_t **err)
+{
+	if (err && !*err)
+		*err = e;
+	else
+		ac_error_free(e);
+	return rc;
 }
 
 int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3],
@@ -782,56 +571,51 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 {
 	if (!ac_name_valid(name))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "invalid sandbox name '%s'", name);
-	/* The hot path: straight to the supervisor's socket, no state file read. */
 	ac_error_t *e = NULL;
 	struct timespec t0;
 	ac_audit_clock(&t0);
-	int rc = ac_backend_native.exec(m, name, cmd, fds, res, &e);
-	if (rc < 0)
-		ac_manager_explain_exec_error(m, name, e);
-	if (rc >= 0 || !e || e->kind != AC_ERR_STATE) {
-		/* It ran (or failed inside the sandbox): activity, without a state rewrite. */
-		ac_manager_touch_activity(m, name);
-		ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL, rc < 0 && e ? e->msg : NULL, &t0);
-		if (rc < 0 && e && e->kind == AC_ERR_PERMISSION)
-			audit_policy_violation(m, name, cmd);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	/* The hot path: backends that find a sandbox by name (the native one: straight to
+	 * its supervisor's socket) are tried without reading the state file. */
+	size_t nb;
+	const ac_backend_t *bs = ac_backends(&nb);
+	for (size_t i = 0; i < nb; i++) {
+		if (!(bs[i].caps & AC_CAP_EXEC_BY_NAME))
+			continue;
+		int rc = bs[i].ops->exec(&ctx, name, NULL, cmd, fds, res, &e);
+		if (rc < 0 && e && e->kind == AC_ERR_NOT_RUNNING) {
+			ac_error_free(e);
+			e = NULL;
+			continue;
+		}
+		if (rc < 0)
+			ac_manager_explain_exec_error(m, name, e);
+		exec_done(m, name, cmd, rc, res, e, &t0);
+		return rc < 0 ? pass_error(rc, e, err) : rc;
 	}
-	if (rc < 0 && e && e->kind == AC_ERR_STATE) {
-		ac_error_free(e);
-		e = NULL;
+	/* Not found that way: a stopped sandbox, or one of a backend that needs its state
+	 * (only then is the state read). */
+	json_t *st = NULL;
+	if (ac_store_load(m->store, name, &st, NULL) < 0) {
 		if (!ac_store_exists(m->store, name))
 			return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such sandbox: '%s'",
 					    name);
-		/* No supervisor socket: a stopped native sandbox, or one of another backend
-		 * (only then is the state read). */
-		const ac_backend_ops_t *b = engine_backend(m, name);
-		if (b) {
-			rc = b->exec(m, name, cmd, fds, res, &e);
-			if (rc >= 0 || !e || e->kind != AC_ERR_STATE) {
-				ac_manager_touch_activity(m, name);
-				ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL,
-					      rc < 0 && e ? e->msg : NULL, &t0);
-				if (rc < 0) {
-					if (err && !*err)
-						*err = e;
-					else
-						ac_error_free(e);
-				}
-				return rc;
-			}
-			ac_error_free(e);
+	}
+	const ac_backend_t *b = st ? backend_of(st, NULL) : NULL;
+	int rc = -1;
+	if (b && !(b->caps & AC_CAP_EXEC_BY_NAME)) {
+		rc = b->ops->exec(&ctx, name, st, cmd, fds, res, &e);
+		if (rc >= 0 || !e || e->kind != AC_ERR_NOT_RUNNING) {
+			json_decref(st);
+			exec_done(m, name, cmd, rc, res, e, &t0);
+			return rc < 0 ? pass_error(rc, e, err) : rc;
 		}
-		return ac_error_set(
-		    err, AC_ERR_STATE, 0,
-		    "sandbox '%s' is not running (start it with: agentcell start %s)", name, name);
+		ac_error_free(e);
 	}
-	if (rc < 0) {
-		if (err && !*err)
-			*err = e;
-		else
-			ac_error_free(e);
-	}
-	return rc;
+	json_decref(st);
+	return ac_error_set(err, AC_ERR_NOT_RUNNING, 0,
+			    "sandbox '%s' is not running (start it with: agentcell start %s)", name,
+			    name);
 }
 
 int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *cmd, int fds[3],
@@ -853,16 +637,17 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 			return -1;
 		struct timespec t0;
 		ac_audit_clock(&t0);
-		const ac_backend_ops_t *b = backend_of(st, err);
-		int rc = b ? b->run(m, st, cmd, fds, res, err) : -1;
+		const ac_backend_t *b = backend_of(st, err);
+		ac_backend_ctx_t ctx = ac_manager_ctx(m);
+		int rc = b ? b->ops->run(&ctx, st, cmd, fds, res, err) : -1;
 		json_decref(st);
 		ac_audit_exec(m, name, cmd, rc >= 0 ? res : NULL,
 			      rc < 0 ? (err && *err ? (*err)->msg : "failed") : NULL, &t0);
 		if (rc < 0 && err && *err && (*err)->kind == AC_ERR_PERMISSION)
 			audit_policy_violation(m, name, cmd);
 		/* After the command, so it costs the command's start nothing. */
-		if (b)
-			b->gc(m);
+		if (b && b->ops->gc)
+			b->ops->gc(&ctx);
 		return rc;
 	}
 	/* A run's files go in once it runs, so that /tmp (a fresh tmpfs at every start) can

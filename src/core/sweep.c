@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "agentcell/store.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/parse.h"
+#include "base/util.h"
 #include "core/internal.h"
-#include "runtime/runtime.h"
+#include "base/procid.h"
 
 /* A write (temp + fsync + rename) takes well under a second: a temp file this old is
  * dead whoever has its pid now. */
@@ -105,9 +107,12 @@ int ac_manager_sweep(ac_manager_t *m, bool remove, json_t **found, ac_error_t **
 	sweep_tmp(m, "run", remove, all);
 	sweep_locks(m, remove, all);
 	ac_detach_sweep(m, remove, all);
-	char owners[1300];
-	snprintf(owners, sizeof(owners), "%s/sandboxes/", ac_manager_home(m));
-	ac_slot_sweep(owners, remove, all);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	size_t n;
+	const ac_backend_t *bs = ac_backends(&n);
+	for (size_t i = 0; i < n; i++)
+		if (bs[i].ops->sweep)
+			bs[i].ops->sweep(&ctx, remove, all);
 	if (remove) {
 		size_t i;
 		json_t *f;

@@ -26,10 +26,7 @@ bool ac_mcp_schema_supported(const json_t *schema, char *msg, size_t msglen);
 
 /* ---- text.c ---- */
 
-/* Whether s[0..len) is valid UTF-8 without NUL bytes (text an agent can read as is). */
-bool ac_mcp_utf8_text(const char *s, size_t len);
-
-/* ---- tools.c ---- */
+/* ---- tools.c (the table; the handlers are in tools_*.c, see mcp/tool.h) ---- */
 
 /* What a tool call produced: a JSON-RPC result, or (invalid arguments) a message for a
  * -32602 error. */
@@ -41,10 +38,19 @@ typedef struct ac_mcp_call {
 
 /* The tools/list result for a protocol version (newer fields only where they exist). */
 json_t *ac_mcp_tools_list(const char *version);
+/* What a tool call may use of its server: no tool reaches back into struct ac_mcp. */
+typedef struct ac_mcp_tool_env {
+	ac_manager_t *manager;
+	/* agentcell.toml for sandbox_run and sandbox_create (NULL: the CLI's default). */
+	const char *config_path;
+	bool validate_only; /* check and parse the arguments, run nothing (fuzzing) */
+	int cancel_fd;	    /* > 0: the client's connection; its commands end when it hangs up */
+} ac_mcp_tool_env_t;
+
 /* Runs tool `name` with `args` (an object, or NULL for none). Returns false when there
  * is no such tool. */
-bool ac_mcp_tools_call(ac_mcp_t *srv, const char *version, const char *name, json_t *args,
-		       ac_mcp_call_t *call);
+bool ac_mcp_tools_call(const ac_mcp_tool_env_t *env, const char *version, const char *name,
+		       json_t *args, ac_mcp_call_t *call);
 /* Parses and checks every schema of the tool table once (called by ac_mcp_new). */
 int ac_mcp_tools_init(ac_error_t **err);
 /* The tool table's schemas, for tests: input (or output) schema of tool i, NULL past the
@@ -52,11 +58,9 @@ int ac_mcp_tools_init(ac_error_t **err);
 const char *ac_mcp_tool_name(size_t i);
 json_t *ac_mcp_tool_schema(size_t i, bool output);
 
-/* mcp.c: what tools.c needs of the server. */
-ac_manager_t *ac_mcp_manager(ac_mcp_t *srv);
-const char *ac_mcp_config_path(ac_mcp_t *srv);
+/* ---- mcp.c ---- */
+
 /* For the fuzz target: tools/call checks and parses the arguments but runs nothing. */
 void ac_mcp_set_validate_only(ac_mcp_t *srv, bool on);
-bool ac_mcp_validate_only(ac_mcp_t *srv);
 
 #endif

@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "agentcell/util.h"
-#include "agentcell/json.h"
+#include "base/util.h"
+#include "base/json.h"
 #include "mcp/internal.h"
 
 /* JSON-RPC 2.0 error codes */
@@ -53,24 +53,19 @@ struct ac_mcp {
 	bool validate_only;
 };
 
-ac_manager_t *ac_mcp_manager(ac_mcp_t *srv)
-{
-	return srv->m;
-}
-
-const char *ac_mcp_config_path(ac_mcp_t *srv)
-{
-	return srv->config_path;
-}
-
 void ac_mcp_set_validate_only(ac_mcp_t *srv, bool on)
 {
 	srv->validate_only = on;
 }
 
-bool ac_mcp_validate_only(ac_mcp_t *srv)
+/* The calling thread's client connection (see ac_mcp_set_cancel_fd). */
+static __thread int cancel_fd;
+
+int ac_mcp_set_cancel_fd(int fd)
 {
-	return srv->validate_only;
+	int old = cancel_fd;
+	cancel_fd = fd > 0 ? fd : 0;
+	return old;
 }
 
 int ac_mcp_new(ac_manager_t *m, const char *version, const char *config_path, ac_mcp_t **out,
@@ -175,7 +170,11 @@ static json_t *do_tools_call(ac_mcp_t *srv, const char *version, json_t *id, jso
 		return rpc_error(id, RPC_INVALID_PARAMS,
 				 "Invalid params: arguments must be an object");
 	ac_mcp_call_t call = {0};
-	if (!ac_mcp_tools_call(srv, version, json_string_value(name),
+	ac_mcp_tool_env_t env = {.manager = srv->m,
+				 .config_path = srv->config_path,
+				 .validate_only = srv->validate_only,
+				 .cancel_fd = cancel_fd};
+	if (!ac_mcp_tools_call(&env, version, json_string_value(name),
 			       json_is_object(args) ? args : NULL, &call))
 		return rpc_error(id, RPC_INVALID_PARAMS, "Unknown tool: %s",
 				 json_string_value(name));

@@ -99,6 +99,10 @@ int ac_mcp_http(ac_mcp_t *srv, const char *method, const char *session_hdr,
 		ac_mcp_http_reply_t *out, ac_error_t **err);
 void ac_mcp_http_reply_free(ac_mcp_http_reply_t *r);
 
+/* The calling thread's tool calls end their commands when fd (> 0, the client's connected
+ * socket) hangs up, as the HTTP API's exec routes do; 0: never. Returns the previous fd. */
+int ac_mcp_set_cancel_fd(int fd);
+
 /* Number of open HTTP sessions (for tests and metrics). */
 size_t ac_mcp_http_sessions(ac_mcp_t *srv);
 

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agentcell/util.h"
+#include "base/utf8.h"
+#include "base/util.h"
 #include "mcp/internal.h"
 
 #define PATH_MAX_LEN 256
@@ -99,15 +100,6 @@ static bool type_matches(const json_t *type, const json_t *v)
 	json_t *t;
 	json_array_foreach(type, i, t) if (is_type(v, json_string_value(t))) return true;
 	return false;
-}
-
-static size_t utf8_chars(const char *s, size_t len)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			n++;
-	return n;
 }
 
 static const char *where(const char *path)
@@ -237,7 +229,7 @@ static bool check(const json_t *schema, const json_t *v, const char *path, char 
 		}
 	}
 	if (json_is_string(v)) {
-		size_t n = utf8_chars(json_string_value(v), json_string_length(v));
+		size_t n = ac_utf8_chars(json_string_value(v), json_string_length(v));
 		if ((k = json_object_get(schema, "minLength")) && n < (size_t)json_integer_value(k))
 			return fail(msg, msglen, path, "%s",
 				    json_integer_value(k) == 1 ? "must not be empty"

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "runtime/buildreq.h"
 
 static json_t *strv_json(char *const *v)
@@ -119,8 +119,12 @@ int ac_buildreq_decode(int fd, ac_rt_spec_t *s, ac_cmd_t **cmd_out, const char *
 	if (json_is_object(jc)) {
 		ac_cmd_t *c = calloc(1, sizeof(*c));
 		if (!c || strv_from(json_object_get(jc, "argv"), &c->argv) < 0 || !c->argv ||
-		    !c->argv[0] || strv_from(json_object_get(jc, "env"), &c->env) < 0)
+		    !c->argv[0] || strv_from(json_object_get(jc, "env"), &c->env) < 0) {
+			if (c != NULL)
+				free(c->argv);
+			free(c);
 			return ac_error_set(err, AC_ERR_INTERNAL, 0, "bad builder request");
+		}
 		c->cwd = opt_str(jc, "cwd");
 		c->user = opt_str(jc, "user");
 		c->timeout = json_number_value(json_object_get(jc, "timeout"));

@@ -1,10 +1,13 @@
 /* A builder's orders, for a builder started as a fresh process (see launch.c). */
-#ifndef AGENTCELL_BUILDREQ_H
-#define AGENTCELL_BUILDREQ_H
+#ifndef AGENTCELL_RT_BUILDREQ_H
+#define AGENTCELL_RT_BUILDREQ_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
-#include "runtime/runtime.h"
+#include "agentcell/error.h"
+#include "agentcell/types.h"
+#include "runtime/spec.h"
 
 /* Every field of spec and c (NULL: a persistent start), the cgroup leaf and the caller's
  * pid. NULL when out of memory. */

@@ -16,8 +16,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/util.h"
+#include "runtime/caps.h"
+#include "runtime/userns.h"
 
 static const int keep[] = {CAP_CHOWN,	   CAP_DAC_OVERRIDE, CAP_FOWNER,	   CAP_FSETID,
 			   CAP_KILL,	   CAP_SETGID,	     CAP_SETUID,	   CAP_SETPCAP,

@@ -11,8 +11,9 @@
 #include <time.h>
 #include <linux/magic.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/cgroup.h"
 
 #define CG_ROOT_DEFAULT "/sys/fs/cgroup"
 #define CG_PARENT	"agentcell"

@@ -26,8 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/disk.h"
 
 #define IMAGE_NAME "disk.img"
 
@@ -243,8 +244,7 @@ int ac_disk_mount(const char *data_dir, const char *target, ac_error_t **err)
 		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0)
 			break;
 		int e = errno;
-		close(lfd);
-		lfd = -1;
+		close(steal_fd(lfd));
 		/* Another process took that device between GET_FREE and CONFIGURE. */
 		if (e != EBUSY || attempt >= 32)
 			return ac_error_set(err, AC_ERR_BACKEND, e, "cannot set up %s", dev);

@@ -20,9 +20,13 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/inroot.h"
+#include "runtime/proc.h"
 #include "runtime/report.h"
-#include "runtime/runtime.h"
+#include "runtime/rootfs.h"
+#include "runtime/userns.h"
 
 typedef enum { DONE, TIMED_OUT, STOPPED, CANCELLED } ending_t;
 

@@ -30,8 +30,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/parse.h"
+#include "base/util.h"
+#include "runtime/policy.h"
 
 static const char *path_dirs[] = {AC_PATH_DIRS};
 
@@ -342,6 +344,7 @@ static int write_cache(const char *home, uint64_t config, uint64_t key, const ma
 	for (size_t i = 0; i < m->n; i++)
 		cap += 24 + 3 * strlen(m->e[i].path) + 1;
 	_cleanup_free_ char *buf = malloc(cap);
+	AC_ANALYZER_OWNED(buf);
 	if (!buf)
 		return -1;
 	/* The body first, then the header (with the body's checksum) in front of it. */
@@ -550,6 +553,7 @@ static int scan_layers(const ac_rt_spec_t *spec, int srcfd, const target_t *t, s
 		       masks_t *m, ac_error_t **err)
 {
 	_cleanup_free_ unsigned char *buf = malloc(2 * CMP_CHUNK);
+	AC_ANALYZER_OWNED(buf);
 	if (!buf)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	scan_t s = {.t = t, .nt = nt, .m = m, .buf = buf, .err = err};

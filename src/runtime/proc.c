@@ -1,4 +1,5 @@
-/* /proc helpers: process identity that survives pid reuse (start time + boot id). */
+/* /proc helpers: process trees, and the kills that host-side deadlines need (identities
+ * that survive pid reuse are src/base/procid.c's). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,54 +9,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
-
-unsigned long long ac_proc_starttime(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* comm may hold spaces and parentheses: fields resume after the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p += 2; /* field 3 (state) */
-	if (*p == 'Z' || *p == 'X')
-		return 0; /* dead, not yet reaped by its parent */
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	return p ? strtoull(p, NULL, 10) : 0;
-}
-
-int ac_boot_id(char out[37])
-{
-	_cleanup_close_ int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || read(fd, out, 36) != 36) {
-		memset(out, '0', 36);
-		out[36] = 0;
-		return -1;
-	}
-	out[36] = 0;
-	return 0;
-}
-
-unsigned long long ac_proc_pidns(pid_t pid)
-{
-	char path[64];
-	struct stat sb;
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
-	return stat(path, &sb) == 0 ? (unsigned long long)sb.st_ino : 0;
-}
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/proc.h"
 
 /* ppid and session of pid as this /proc sees them; false if it is gone. */
 static bool stat_links(int dfd, const char *name, pid_t *ppid, pid_t *sid)

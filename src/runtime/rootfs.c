@@ -22,8 +22,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/disk.h"
+#include "runtime/rootfs.h"
+#include "base/walk.h"
 
 #define BASE_VERSION 2
 
@@ -52,73 +55,77 @@ static bool denied_name(const char *n)
 	return false;
 }
 
+/* Deeper host directories than this fail the copy (/etc is a few levels deep). */
+#define COPY_MAX_DEPTH 32
+
+struct copy_ctx {
+	int dst[COPY_MAX_DEPTH + 1]; /* dst[k]: the copy of the directory at depth k */
+};
+
 /* Copies what any host user could read (world-readable files, world-searchable
  * directories, symlinks), keeping modes and owners. Anything private to a host user or
  * group (shadow, ssh host keys, ssl/private, ...) stays out. */
-static int copy_tree(int sfd, int dfd, ac_error_t **err)
+static int copy_pre(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
 {
-	DIR *d = fdopendir(sfd);
-	if (!d) {
-		close(sfd);
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fdopendir");
+	struct copy_ctx *c = arg;
+	const struct stat *st = e->st;
+	const char *n = e->name;
+	if (e->depth == 0)
+		return 0; /* the root's copy is dst[0], made by the caller */
+	if (denied_name(n))
+		return AC_WALK_SKIP;
+	int dfd = c->dst[e->depth - 1];
+	if (S_ISLNK(st->st_mode)) {
+		char target[4096];
+		ssize_t l = readlinkat(e->dirfd, n, target, sizeof(target) - 1);
+		if (l < 0)
+			return 0;
+		target[l] = 0;
+		if (symlinkat(target, dfd, n) == 0)
+			(void)!fchownat(dfd, n, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+	} else if (S_ISDIR(st->st_mode)) {
+		if ((st->st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
+			return AC_WALK_SKIP;
+		if (mkdirat(dfd, n, 0700) < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", n);
+		int d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (d2 < 0)
+			return AC_WALK_SKIP;
+		c->dst[e->depth] = d2;
+	} else if (S_ISREG(st->st_mode)) {
+		if (!(st->st_mode & S_IROTH))
+			return 0;
+		_cleanup_close_ int in = openat(e->dirfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (in < 0)
+			return 0;
+		_cleanup_close_ int out =
+		    openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (out < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "create %s", n);
+		char buf[65536];
+		ssize_t r;
+		while ((r = read(in, buf, sizeof(buf))) > 0)
+			if (ac_write_all(out, buf, (size_t)r) < 0)
+				return ac_error_set(err, AC_ERR_INTERNAL, errno, "write %s", n);
+		(void)!fchown(out, st->st_uid, st->st_gid);
+		fchmod(out, st->st_mode & 07777);
 	}
-	struct dirent *de;
-	int rc = 0;
-	while (rc == 0 && (de = readdir(d))) {
-		const char *n = de->d_name;
-		struct stat st;
-		if (!strcmp(n, ".") || !strcmp(n, "..") || denied_name(n))
-			continue;
-		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISLNK(st.st_mode)) {
-			char target[4096];
-			ssize_t l = readlinkat(dirfd(d), n, target, sizeof(target) - 1);
-			if (l < 0)
-				continue;
-			target[l] = 0;
-			if (symlinkat(target, dfd, n) == 0)
-				(void)!fchownat(dfd, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
-		} else if (S_ISDIR(st.st_mode)) {
-			if ((st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
-				continue;
-			if (mkdirat(dfd, n, 0700) < 0)
-				return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", n);
-			int s2 =
-			    openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (s2 >= 0 && d2 >= 0)
-				rc = copy_tree(s2, d2, err);
-			else if (s2 >= 0)
-				close(s2);
-			if (d2 >= 0) {
-				(void)!fchown(d2, st.st_uid, st.st_gid);
-				fchmod(d2, st.st_mode & 07777);
-				close(d2);
-			}
-		} else if (S_ISREG(st.st_mode)) {
-			if (!(st.st_mode & S_IROTH))
-				continue;
-			_cleanup_close_ int in =
-			    openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			if (in < 0)
-				continue;
-			_cleanup_close_ int out =
-			    openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-			if (out < 0)
-				return ac_error_set(err, AC_ERR_INTERNAL, errno, "create %s", n);
-			char buf[65536];
-			ssize_t r;
-			while ((r = read(in, buf, sizeof(buf))) > 0)
-				if (ac_write_all(out, buf, (size_t)r) < 0)
-					return ac_error_set(err, AC_ERR_INTERNAL, errno, "write %s",
-							    n);
-			(void)!fchown(out, st.st_uid, st.st_gid);
-			fchmod(out, st.st_mode & 07777);
-		}
-	}
-	closedir(d);
-	return rc;
+	return 0;
+}
+
+/* After a directory's contents: its copy gets the owner and mode (not before: 0700 until
+ * it is filled). */
+static int copy_post(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
+{
+	struct copy_ctx *c = arg;
+	if (e->depth == 0)
+		return 0;
+	int d2 = c->dst[e->depth];
+	c->dst[e->depth] = -1;
+	(void)!fchown(d2, e->st->st_uid, e->st->st_gid);
+	fchmod(d2, e->st->st_mode & 07777);
+	close(d2);
+	return 0;
 }
 
 static int copy_host_dir(const char *src, int dstroot, const char *dst, ac_error_t **err)
@@ -128,15 +135,26 @@ static int copy_host_dir(const char *src, int dstroot, const char *dst, ac_error
 		return 0;
 	if (ac_mkdir_p_at(dstroot, dst, 0755, err) < 0)
 		return -1;
-	int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_close_ int d = openat(dstroot, dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s < 0 || d < 0) {
-		if (s >= 0)
-			close(s);
+	if (s < 0 || d < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "open %s", src);
-	}
 	fchmod(d, st.st_mode & 07777);
-	return copy_tree(s, d, err);
+	struct copy_ctx c;
+	c.dst[0] = d;
+	for (int i = 1; i <= COPY_MAX_DEPTH; i++)
+		c.dst[i] = -1;
+	ac_walk_t w = {.pre = copy_pre,
+		       .post = copy_post,
+		       .arg = &c,
+		       .max_depth = COPY_MAX_DEPTH,
+		       .lenient = true};
+	int rc = ac_walk_at(s, "", &w, err);
+	/* A failed walk leaves the copies of the directories it was in open. */
+	for (int i = 1; i <= COPY_MAX_DEPTH; i++)
+		if (c.dst[i] >= 0)
+			close(c.dst[i]);
+	return rc;
 }
 
 static int build_base(const char *dir, ac_error_t **err)

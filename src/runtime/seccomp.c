@@ -21,8 +21,9 @@
 #include <sys/syscall.h>
 #include <termios.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/seccomp.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080

@@ -17,8 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/proc.h"
+#include "runtime/slots.h"
 
 static const char *system_dir(void)
 {

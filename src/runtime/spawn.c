@@ -18,8 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/parse.h"
+#include "base/util.h"
+#include "runtime/caps.h"
+#include "runtime/policy.h"
+#include "runtime/report.h"
+#include "runtime/seccomp.h"
+#include "runtime/spawn.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_ENV	     4096
@@ -198,48 +204,48 @@ NO_ASAN static int child(void *arg)
 		signal(reset[i], SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
-		fail(sp, 4, errno);
+		fail(sp, AC_STAGE_SETUP, errno);
 	if (sp->tty_slave >= 0) {
 		if (ioctl(sp->tty_slave, TIOCSCTTY, 0) < 0)
-			fail(sp, 4, errno);
+			fail(sp, AC_STAGE_SETUP, errno);
 		for (int i = 0; i < 3; i++)
 			if (dup2(sp->tty_slave, i) < 0)
-				fail(sp, 4, errno);
+				fail(sp, AC_STAGE_SETUP, errno);
 	} else {
 		int null = -1;
 		for (int i = 0; i < 3; i++) {
 			int fd = sp->fds[i];
 			if (fd < 0) {
 				if (null < 0 && (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-					fail(sp, 4, errno);
+					fail(sp, AC_STAGE_SETUP, errno);
 				fd = null;
 			}
 			/* dup2 onto itself would keep O_CLOEXEC: clear it instead. */
 			if (fd == i ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, i) < 0)
-				fail(sp, 4, errno);
+				fail(sp, AC_STAGE_SETUP, errno);
 		}
 	}
 	if (chdir(sp->cwd) < 0)
-		fail(sp, 1, errno);
+		fail(sp, AC_STAGE_CWD, errno);
 	/* Out of the supervisor's user namespace: joining gives every capability in the new
 	 * one and a full bounding set, both cut to the sandbox's below. */
 	if (nested_userns >= 0 && (setns(nested_userns, CLONE_NEWUSER) < 0 ||
 				   ac_caps_bounding_restore(nested_bounding) < 0))
-		fail(sp, 4, errno);
+		fail(sp, AC_STAGE_SETUP, errno);
 	if (setgroups(0, NULL) < 0 || setresgid(sp->gid, sp->gid, sp->gid) < 0 ||
 	    setresuid(sp->uid, sp->uid, sp->uid) < 0)
-		fail(sp, 4, errno);
+		fail(sp, AC_STAGE_SETUP, errno);
 	if (sp->uid == 0 && ac_caps_drop_to_sandbox_set() < 0)
-		fail(sp, 4, errno);
+		fail(sp, AC_STAGE_SETUP, errno);
 	/* no_new_privs and the sandbox's seccomp filter come from its init, which set them
 	 * once for every process it will ever start; a command adds the refusal of setns. */
 	if (ac_seccomp_load_commands() < 0)
-		fail(sp, 4, errno);
+		fail(sp, AC_STAGE_SETUP, errno);
 	/* Only 0, 1 and 2 survive the exec (errpipe is O_CLOEXEC). */
 	if (sp->errpipe > 3)
 		close_range(3, (unsigned)sp->errpipe - 1, 0);
 	close_range((unsigned)(sp->errpipe >= 3 ? sp->errpipe + 1 : 3), ~0u, 0);
-	fail(sp, 3, exec_path(sp));
+	fail(sp, AC_STAGE_EXEC, exec_path(sp));
 }
 
 pid_t ac_spawn_start(ac_spawn_t *sp)

@@ -18,18 +18,24 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/proctitle.h"
+#include "base/time.h"
+#include "base/util.h"
 #include "runtime/proto.h"
-#include "runtime/runtime.h"
+#include "runtime/report.h"
+#include "runtime/spawn.h"
+#include "runtime/supervisor.h"
+#include "runtime/userns.h"
 
 static const char *stage_text(int stage)
 {
 	switch (stage) {
-	case 1:
+	case AC_STAGE_CWD:
 		return "cannot enter the working directory";
-	case 2:
+	case AC_STAGE_USER:
 		return "unknown user";
-	case 3:
+	case AC_STAGE_EXEC:
 		return "cannot execute";
 	default:
 		return "cannot set up the command";
@@ -232,15 +238,15 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 			    pr == -EPERM    ? "the program is blocked by the command policy"
 			    : pr == -ENOENT ? "unknown user"
 					    : "cannot prepare the command",
-			    pr == -EPERM    ? 5
-			    : pr == -ENOENT ? 2
-					    : 4,
+			    pr == -EPERM    ? AC_STAGE_POLICY
+			    : pr == -ENOENT ? AC_STAGE_USER
+					    : AC_STAGE_SETUP,
 			    -pr);
 		_exit(1);
 	}
 	pid_t child = ac_spawn_start(&sp);
 	if (child < 0) {
-		reply_error(conn, "cannot start the command", 4, errno);
+		reply_error(conn, "cannot start the command", AC_STAGE_SETUP, errno);
 		_exit(1);
 	}
 	close(ep[1]);
@@ -250,7 +256,7 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 	if (ac_read_all(ep[0], em, sizeof(em)) == sizeof(em)) {
 		char text[600];
 		snprintf(text, sizeof(text), "%s '%s': %s", stage_text(em[0]),
-			 em[0] == 2 ? (cmd->user ? cmd->user : "0") : cmd->argv[0],
+			 em[0] == AC_STAGE_USER ? (cmd->user ? cmd->user : "0") : cmd->argv[0],
 			 strerror(em[1]));
 		reply_error(conn, text, em[0], em[1]);
 		waitpid(child, NULL, 0);
@@ -424,14 +430,18 @@ static bool shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 		else
 			snprintf(text, sizeof(text), "cannot prepare the command: %s",
 				 strerror(-pr));
-		reply_error(conn, text, pr == -EPERM ? 5 : pr == -ENOENT ? 2 : 4, -pr);
+		reply_error(conn, text,
+			    pr == -EPERM    ? AC_STAGE_POLICY
+			    : pr == -ENOENT ? AC_STAGE_USER
+					    : AC_STAGE_SETUP,
+			    -pr);
 		_exit(1);
 	}
 	/* The child must not keep the connection or the signalfd: both are O_CLOEXEC and
 	 * the child closes everything above 2 before exec anyway. */
 	pid_t child = ac_spawn_start(&sp);
 	if (child < 0) {
-		reply_error(conn, "cannot start the command", 4, errno);
+		reply_error(conn, "cannot start the command", AC_STAGE_SETUP, errno);
 		_exit(1);
 	}
 	close(ep[1]);
@@ -443,13 +453,13 @@ static bool shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 	int em[2];
 	if (ac_read_all(ep[0], em, sizeof(em)) == sizeof(em)) {
 		char text[600];
-		if (em[0] == 3)
+		if (em[0] == AC_STAGE_EXEC)
 			snprintf(text, sizeof(text), "cannot execute '%s': %s", cmd.argv[0],
 				 strerror(em[1]));
-		else if (em[0] == 2)
+		else if (em[0] == AC_STAGE_USER)
 			snprintf(text, sizeof(text), "unknown user '%s'",
 				 cmd.user ? cmd.user : "0");
-		else if (em[0] == 1)
+		else if (em[0] == AC_STAGE_CWD)
 			snprintf(text, sizeof(text), "cannot enter the working directory '%s': %s",
 				 cmd.cwd ? cmd.cwd : "/", strerror(em[1]));
 		else

@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agentcell/util.h"
-#include "runtime/runtime.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/caps.h"
+#include "runtime/userns.h"
 
 static int write_map(pid_t pid, const char *file, uint32_t base, ac_error_t **err)
 {

@@ -34,7 +34,8 @@
 #include <unistd.h>
 
 #include "agentcell/manager.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
 #include "api/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

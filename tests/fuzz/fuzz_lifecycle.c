@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "agentcell/manager.h"
-#include "agentcell/util.h"
-#include "core/lifecycle.h"
+#include "base/util.h"
+#include "core/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

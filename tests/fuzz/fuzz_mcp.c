@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "agentcell/manager.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
 #include "mcp/internal.h"
 #include "mcp/mcp.h"
 

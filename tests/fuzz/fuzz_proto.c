@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 #include "agentcell/types.h"
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "runtime/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "agentcell/store.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "base/uuid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agentcell/toml.h"
-#include "agentcell/util.h"
+#include "base/toml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

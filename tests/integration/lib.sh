@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the integration tests. Each test file sources this file and calls
 # ac_setup first; it is runnable on its own: `bash tests/integration/test_x.sh` (as root).
 #
@@ -165,6 +166,7 @@ acx() {
 	ac "$@" >"$AC_TMP/acx.out" 2>"$AC_TMP/acx.err"
 	RC=$?
 	t1=$(date +%s%N)
+	# shellcheck disable=SC2034 # the result, read by the test files
 	ELAPSED_MS=$(((t1 - t0) / 1000000))
 	OUT=$(cat "$AC_TMP/acx.out")
 	ERR=$(cat "$AC_TMP/acx.err")
@@ -457,6 +459,7 @@ start_server() {
 	SRV_PORT=
 	for _ in $(seq 1 200); do
 		if grep -q 'serving the API' "$AC_TMP/$name.err"; then
+			# shellcheck disable=SC2034 # the result, read by the test files
 			SRV_PORT=$(sed -n 's/.*serving the API on http:\/\/.*:\([0-9]*\) .*/\1/p' "$AC_TMP/$name.err" | head -1)
 			return 0
 		fi

@@ -241,8 +241,8 @@ check_eq "AGENTCELL_FILES_TIMEOUT=1: a slow copy that progresses completes (${EL
 wait_until 10 test -s "$AC_TMP/slowreader.n"
 check_eq "... every byte arrived" 1048576 "$(cat "$AC_TMP/slowreader.n")"
 
-# slow_cp TAG: starts `cp $B:/root/slow.txt hostfifo` in the background; SLOW_PID is the
-# CLI's, SLOW_RC the file its exit status goes to.
+# slow_cp TAG: starts `cp $B:/root/slow.txt hostfifo` in the background; SLOW_RC is the
+# file the CLI's exit status goes to.
 slow_cp() {
 	SLOW_RC=$AC_TMP/slow-$1.rc
 	rm -f "$SLOW_RC"
@@ -252,7 +252,6 @@ slow_cp() {
 		echo $? >"$SLOW_RC"
 	) &
 	bg_track $!
-	SLOW_PID=
 	wait_until 10 helper_of_slow_cp
 }
 # Sets HELPER to the file operation's helper: an agentcell process whose parent is the cp.

@@ -61,6 +61,6 @@ cd / || exit 1
 
 acx mcp --image-root
 check_rc "mcp --image-root without a value: usage error" 2
-acx mcp --image-root /nonexistent-$ID </dev/null
+acx mcp --image-root "/nonexistent-$ID" </dev/null
 check_rc "mcp --image-root of a missing directory: refused" 2
 check_error_line "mcp --image-root of a missing directory: one error line"

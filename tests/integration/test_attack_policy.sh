@@ -14,6 +14,7 @@ ac_setup
 
 ID=$(uniq_id)
 CACHE_GLOB="$AGENTCELL_HOME/base/commands-*.masks"
+# shellcheck disable=SC2086 # CACHE_GLOB is a glob, expanded on purpose (here and below)
 caches() { ls -1 $CACHE_GLOB 2>/dev/null; }
 # ident FILE: inode and mtime (ns); a rewrite (temp + rename) gives another inode.
 ident() { stat -c '%i %.9Y' "$1" 2>/dev/null || echo "missing $1"; }
@@ -129,6 +130,7 @@ TOML
 	irun /bin/busybox echo ok
 	check_out "image: allowed programs still run" "ok"
 	NI=$(caches | wc -l)
+	# shellcheck disable=SC2086 # CACHE_GLOB is a glob
 	IF=$(ls -1t $CACHE_GLOB | head -1)
 	IB=$(ident "$IF")
 	check "image: a cache file was written" test -f "$IF"
@@ -141,9 +143,11 @@ TOML
 	mv "$R/srv/odd/place/x.bin" "$R/srv/other/y.bin"
 	irun /srv/other/y.bin
 	check_rc "image: a stale cache (a listed copy gone) is rebuilt: the moved copy is refused" 126
+	# shellcheck disable=SC2086 # CACHE_GLOB is a glob
 	check_contains "... and listed" "$(cat "$(ls -1t $CACHE_GLOB | head -1)")" "srv/other/y.bin"
 
 	# The package database changes: another key, a new list, the old one dropped.
+	# shellcheck disable=SC2086 # CACHE_GLOB is a glob
 	IF=$(ls -1t $CACHE_GLOB | head -1)
 	cp -p "$R/usr/bin/tool" "$R/srv/odd/z.bin"
 	touch -d '+1 min' "$R/var/lib/dpkg/status"

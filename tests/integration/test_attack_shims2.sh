@@ -131,6 +131,7 @@ check_out "root binds port 80" "bound"
 acx exec -u 1000 "$B" -- "$PY" -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::", 443)); print("bound")'
 check_out "a non-root user binds port 443 (ip_unprivileged_port_start=0, as in Docker)" "bound"
 acx exec "$B" -- sh -c "useradd -m u$MARK && su u$MARK -c 'id -un; echo secret >~/s; chmod 600 ~/s' && cat /home/u$MARK/s"
+# shellcheck disable=SC2086,SC2116 # $(echo $OUT) joins the output's lines with single blanks
 check_eq "useradd, su USER, and root reads the user's 0600 file (DAC_OVERRIDE)" "0 u$MARK secret" "$RC $(echo $OUT)"
 acx exec "$B" -- sh -c 'touch /root/o && chown 1000:1000 /root/o && chmod 4711 /root/o && stat -c "%u %g %a" /root/o'
 check_eq "chown and chmod (setuid bit) on the sandbox's files" "1000 1000 4711" "$OUT"

@@ -88,7 +88,7 @@ check_attacks() { # check_attacks LABEL (reads $OUT)
 		fail "$label: the attack script ran" "$(acx_diag)"
 		return
 	fi
-	while IFS== read -r name res; do
+	while IFS='=' read -r name res; do
 		case "$name" in
 		allowed_*) check_eq "$label: $name still works" OK "$res" ;;
 		cp_preserve_setuid_file) check_eq "$label: cp --preserve of a setuid file keeps no setuid bit" EPERM "$res" ;;

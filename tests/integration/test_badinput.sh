@@ -163,6 +163,75 @@ for c in start stop remove doctor; do
 done
 check_eq "--help created nothing" "$(printf '%s\n' "$OK" "$RUNNING" | sort)" "$(ac_names | sort)"
 
+# Every option each command accepts (with a valid value) is listed as an option line of its
+# --help, and is accepted: "CMD OPT[=VALUE] --help" gets as far as the help. An unknown
+# option fails with exit 2 and names it. -h works everywhere.
+SANDBOX_OPTS="--image=host --memory=100 --cpus=1.5 --pids=64 --disk=100 --disk=unlimited --mount-cwd \
+--read-only --env=A=b --profile=moderate --backend=native --network --init-script=true \
+--init-script-file=/etc/hostname --agent=claude --file=/etc/hostname:/x --config=/nonexistent"
+LIFETIME_OPTS="--ttl=1h --auto-stop-after=1h --auto-archive-after=2h --auto-delete-after=1d --label=a=b"
+OPTS_OF=(
+	"run:$SANDBOX_OPTS $LIFETIME_OPTS --timeout=5 -i --interactive --keep --name=x"
+	"create:$SANDBOX_OPTS $LIFETIME_OPTS"
+	"exec:--env=A=b --workdir=/ -w=/ --user=root -u=root --timeout=0.5 -i --interactive -t --tty -d --detach"
+	"start:" "stop:" "remove:" "cp:" "doctor:" "exec-kill:" "recover:" "describe:" "metrics:"
+	"files:-r --recursive" "list:--json --label=a=b" "info:--json" "agents:--json"
+	"exec-list:--json" "exec-status:--json" "exec-logs:--stderr --follow -f"
+	"extend:--by=90s" "gc:--json" "reconcile:--dry-run --json" "label:--remove=a --json"
+	"policy:--auto-stop-after=1h --auto-archive-after=none --auto-delete-after=1h --clear --json"
+	"resize:--memory=100 --cpus=1 --pids=64" "audit:--sandbox=x --limit=5 --json"
+	"serve:--host=127.0.0.1 --port=0 --socket=/tmp/x --config=/x --exec-timeout=1h --idle-timeout=30s --max-conns-per-ip=4 --image-root=/tmp -v --verbose"
+	"mcp:--config=/x --image-root=/tmp --mount-cwd"
+)
+for entry in "${OPTS_OF[@]}"; do
+	cmd=${entry%%:*}
+	acx "$cmd" --help
+	HELP=$OUT
+	check_match "$cmd --help: exit 0 and a usage line" "^0:Usage: agentcell $cmd" "$RC:$HELP"
+	acx "$cmd" -h
+	check_eq "$cmd -h prints the same help" "0:$HELP" "$RC:$OUT"
+	unlisted="" refused=""
+	for o in ${entry#*:}; do
+		name=${o%%=*}
+		if [[ $name == --* ]]; then re="^  (-[a-z], )?$name( |$)"; else re="^  $name, --"; fi
+		grep -Eq -- "$re" <<<"$HELP" || unlisted+=" $name"
+		acx "$cmd" "$o" --help
+		if [ "$RC" != 0 ] || [ "$OUT" != "$HELP" ]; then refused+=" $o(exit $RC: $ERR)"; fi
+		# The value as a separate argument works the same way.
+		if [[ $o == *=* && $name == --* ]]; then
+			acx "$cmd" "$name" "${o#*=}" --help
+			[ "$RC" = 0 ] || refused+=" '$name ${o#*=}'(exit $RC: $ERR)"
+		fi
+	done
+	check_eq "$cmd --help lists every option $cmd accepts" "" "$unlisted"
+	check_eq "$cmd accepts each of its options" "" "$refused"
+	acx "$cmd" "--no-such-option-$ID"
+	check_rc "$cmd --no-such-option: exit 2" 2
+	check_contains "$cmd --no-such-option: the error names it" "$ERR" "unknown option '--no-such-option-$ID'"
+	check_error_line "$cmd --no-such-option: one error line"
+	acx "$cmd" -Q
+	check_rc "$cmd -Q (unknown short option): exit 2" 2
+	check_contains "$cmd -Q: the error names it" "$ERR" "'-Q'"
+done
+# The help is made from the same tables: a flag given a value, and a value option without one.
+acx list --json=yes
+check_rc "list --json=yes: exit 2" 2
+check_contains "list --json=yes: says --json takes no value" "$ERR" "'--json' takes no value"
+acx exec "$RUNNING" --workdir
+check_rc "exec NAME --workdir (no value): exit 2" 2
+check_contains "exec --workdir without a value: says so" "$ERR" "option '--workdir' needs a value"
+# Bundled short flags of exec, and "--" before the name.
+acx exec -it "$RUNNING" -- true
+check_rc "exec -it NAME -- true: accepted" 0
+acx exec -ti -- "$RUNNING" sh -c 'exit 3'
+check_rc "exec -ti -- NAME CMD: the name after --, CMD's exit status" 3
+acx exec -iQ "$RUNNING" -- true
+check_rc "exec -iQ: exit 2" 2
+check_contains "exec -iQ: the error names the bundle" "$ERR" "unknown option '-iQ'"
+acx help exec
+check_eq "'agentcell help exec' prints exec's help" "0:$(ac exec --help)" "$RC:$OUT"
+check_eq "options and --help created nothing" "$(printf '%s\n' "$OK" "$RUNNING" | sort)" "$(ac_names | sort)"
+
 # ------------------------------------------------------------------ non-root
 NRHOME=$(mktemp -d /tmp/agentcell-it-nonroot.XXXXXX)
 chmod 777 "$NRHOME"

@@ -202,6 +202,7 @@ done
 wait_until 10 orphans_gone "kc"
 ORPH=$(orphans "kc")
 check_eq "kill -9 of create midway: no orphaned process is left" "" "$ORPH"
+# shellcheck disable=SC2086 # ORPH is a list of pids
 [ -n "$ORPH" ] && kill -9 $ORPH
 check_eq "kill -9 of create midway: every state file is absent or valid JSON" "" "$(bad_state_files)"
 acx list --json
@@ -236,7 +237,8 @@ if [ -z "$ORPH" ]; then
 	pass "kill -9 of start midway: no orphaned helper/builder process is left (10 s grace)"
 else
 	fail "kill -9 of start midway: no orphaned helper/builder process is left (10 s grace)" \
-		"$(for p in $ORPH; do echo "pid $p: $(ps -o stat=,wchan:20=,args= -p "$p") fds: $(ls -l /proc/$p/fd 2>/dev/null | awk 'NR > 1 { print $NF }' | grep -c lock) lock(s), NSpid $(awk '/^NSpid:/ { $1 = ""; print }' /proc/$p/status)"; done)"
+		"$(for p in $ORPH; do echo "pid $p: $(ps -o stat=,wchan:20=,args= -p "$p") fds: $(ls -l "/proc/$p/fd" 2>/dev/null | awk 'NR > 1 { print $NF }' | grep -c lock) lock(s), NSpid $(awk '/^NSpid:/ { $1 = ""; print }' "/proc/$p/status")"; done)"
+	# shellcheck disable=SC2086 # ORPH is a list of pids
 	kill -9 $ORPH # so that the rest of the file tests the state files, not the wedge
 fi
 check_eq "kill -9 of start midway: every state file is valid JSON" "" "$(bad_state_files)"
@@ -268,6 +270,7 @@ done
 wait_until 10 orphans_gone "ks"
 ORPH=$(orphans "ks")
 check_eq "kill -9 of remove midway: no orphaned process is left (10 s grace)" "" "$ORPH"
+# shellcheck disable=SC2086 # ORPH is a list of pids
 [ -n "$ORPH" ] && kill -9 $ORPH
 check_eq "kill -9 of remove midway: every state file is absent or valid JSON" "" "$(bad_state_files)"
 BAD=""
@@ -295,15 +298,16 @@ check_eq "kill -9 of run: no process of the killed runs is left (10 s grace)" ""
 	"$(for p in $(procs_matching "$RS"); do ps -o pid=,stat=,wchan:20=,args= -p "$p"; done)"
 acx run -- true
 LEFTCG=""
-for c in $RPIDS; do LEFTCG="$LEFTCG$(ls -d /sys/fs/cgroup/*/agentcell/run-$c-* 2>/dev/null | tr '\n' ' ')"; done
+for c in $RPIDS; do LEFTCG="$LEFTCG$(ls -d /sys/fs/cgroup/*/agentcell/run-"$c"-* 2>/dev/null | tr '\n' ' ')"; done
 check_eq "kill -9 of run: their cgroups are gone (at the latest after the next run)" "" "$LEFTCG"
 # Clear what a failure above left behind, so that the checks below see only their own state.
 LEFTP=$(procs_matching "$RS")
 if [ -n "$LEFTP" ]; then
+	# shellcheck disable=SC2086 # LEFTP is a list of pids
 	kill -9 $LEFTP 2>/dev/null
 	wait_until 5 no_procs_matching "$RS"
 	for c in $RPIDS; do
-		for d in /sys/fs/cgroup/*/agentcell/run-$c-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+		for d in /sys/fs/cgroup/*/agentcell/run-"$c"-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
 	done
 fi
 
@@ -312,6 +316,7 @@ for i in "${!DELAYS[@]}"; do
 	for n in "ks$i-$ID" "kc$i-$ID"; do
 		LEFT="$LEFT$(cg_dirs "$n" | tr '\n' ' ')"
 		p=$(procs_matching " $n")
+		# shellcheck disable=SC2086 # $(echo $p) joins the pids with single blanks
 		[ -n "$p" ] && LEFT="$LEFT [$n processes: $(ps -o pid=,stat=,args= -p "$(echo $p | tr ' ' ',')" | tr '\n' ';')]"
 		[ -e "$AGENTCELL_HOME/data/$n" ] && LEFT="$LEFT [data/$n]"
 	done

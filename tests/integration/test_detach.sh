@@ -9,8 +9,8 @@ check_ac "create $B" create "$B"
 check_ac "start $B" start "$B"
 
 wait_state() { # ID -> waits until the state is not running (10 s at most), prints it
-	local s i
-	for i in $(seq 100); do
+	local s
+	for _ in $(seq 100); do
 		s=$(ac exec-status "$1" --json 2>/dev/null | jq -r .state)
 		[ "$s" != running ] && [ "$s" != starting ] && break
 		sleep 0.1
@@ -68,7 +68,7 @@ check_eq "the newest output is kept" end "$(ac exec-logs "$X6" 2>/dev/null | tai
 check_contains "exec-logs says that bytes were dropped" "$(ac exec-logs "$X6" 2>&1 >/dev/null)" "dropped"
 
 # Failures to start are errors, and recorded.
-acx exec -d "$B" -- nosuch-$ID
+acx exec -d "$B" -- "nosuch-$ID"
 check_rc "detached nosuch: exit 1" 1
 check_contains "detached nosuch: says why" "$ERR" "cannot execute"
 acx exec -d -t "$B" -- true

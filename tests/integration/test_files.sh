@@ -67,7 +67,7 @@ acx files rm -r "$B" /d
 check "rm -r of a tree holding a symlink to /etc does not follow it" test -e /etc/passwd
 
 # The library's operations through 'files'.
-echo content-$ID | "$AGENTCELL" files put "$B" /w/x/y.txt
+echo "content-$ID" | "$AGENTCELL" files put "$B" /w/x/y.txt
 check_eq "files put creates parents" "content-$ID" "$(ac files cat "$B" /w/x/y.txt)"
 check_contains "files ls lists it" "$(ac files ls "$B" /w/x)" "y.txt"
 check_ac "files mkdir -p" files mkdir "$B" /m/n/o
@@ -92,7 +92,7 @@ check_rc "cp of a missing host file: exit 1" 1
 # Stopped sandboxes: files persist and can be read and written without starting them.
 check_ac "stop $B" stop "$B"
 check_eq "files cat on a stopped sandbox" hello "$(ac files cat "$B" /data/a.txt)"
-echo stopped-$ID | "$AGENTCELL" files put "$B" /stopped.txt
+echo "stopped-$ID" | "$AGENTCELL" files put "$B" /stopped.txt
 check_eq "still stopped after file operations" stopped "$(ac_status "$B")"
 check_eq "no mount is left after a stopped-sandbox operation" "" "$(grep -F "$AGENTCELL_HOME" /proc/self/mountinfo)"
 check_ac "start $B" start "$B"

@@ -17,6 +17,7 @@ leftovers() { # CGROUP_LEAF PIDNS
 	local p
 	if [ -n "$2" ]; then
 		p=$(procs_in_pidns "$2" | tr '\n' ' ')
+		# shellcheck disable=SC2086 # $(echo $p) joins the pids with single blanks
 		[ -n "$p" ] && echo "processes of $2: $p ($(ps -o pid=,stat=,args= -p "$(echo $p | tr ' ' ',')" 2>/dev/null | tr '\n' ';'))"
 	fi
 	p=$(cg_dirs "$1" | tr '\n' ' ')
@@ -168,7 +169,7 @@ acx exec "$E" -- sh -c 'kill -9 $$'
 check_rc "exec: kill -9 self -> 137" 137
 acx exec "$E" -- sh -c 'kill -TERM $$'
 check_rc "exec: kill -TERM self -> 143" 143
-acx exec "$E" -- no-such-command-$ID
+acx exec "$E" -- "no-such-command-$ID"
 check_rc "exec: command not found -> 127" 127
 acx exec "$E" -- sh -c 'echo out; echo err >&2'
 check_out "exec: stdout carries stdout only" "out"
@@ -177,7 +178,7 @@ acx run -- sh -c 'exit 3'
 check_rc "run: exit 3 -> 3" 3
 acx run -- sh -c 'kill -9 $$'
 check_rc "run: kill -9 self -> 137" 137
-acx run -- no-such-command-$ID
+acx run -- "no-such-command-$ID"
 check_rc "run: command not found -> 127" 127
 acx run -- sh -c 'echo out; echo err >&2; exit 0'
 check_out "run: stdout carries stdout only" "out"
@@ -227,7 +228,7 @@ acx exec "$E" -w /etc -- pwd
 check_out "exec -w /etc" "/etc"
 acx exec "$E" -- pwd
 check_out "exec: default cwd is /" "/"
-acx exec "$E" --workdir /no-such-dir-$ID -- pwd
+acx exec "$E" --workdir "/no-such-dir-$ID" -- pwd
 check_ne "exec --workdir of a missing directory fails" 0 "$RC"
 acx exec "$E" --user nobody -- id -u
 check_out "exec --user nobody -> uid 65534" "65534"
@@ -238,7 +239,7 @@ acx exec "$E" -u 1000 -- id -u
 check_out "exec -u 1000 -> uid 1000" "1000"
 acx exec "$E" --user nobody -- sh -c 'touch /usr/x-nobody 2>/dev/null && echo WROTE; grep CapEff /proc/self/status'
 check_out "exec --user nobody: really unprivileged (no write to /usr, no caps)" "CapEff:	0000000000000000"
-acx exec "$E" --user no-such-user-$ID -- id -u
+acx exec "$E" --user "no-such-user-$ID" -- id -u
 check_ne "exec --user of an unknown name fails" 0 "$RC"
 
 # ------------------------------------------------------------------ tty

@@ -327,8 +327,7 @@ writer_labels() { # NAME
 	done
 }
 writer_exec() {
-	local i
-	for i in $(seq 1 15); do "$AGENTCELL" exec "$C1" -- true "$(printf 'a%.0s' $(seq 300))" >/dev/null 2>&1; done
+	for _ in $(seq 1 15); do "$AGENTCELL" exec "$C1" -- true "$(printf 'a%.0s' $(seq 300))" >/dev/null 2>&1; done
 }
 LINES0=$(grep -c '' "$AUDIT")
 writer_labels "$C1" &

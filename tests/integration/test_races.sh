@@ -57,6 +57,7 @@ check_ac "remove $D" remove "$D"
 # must wait for both reports instead of failing "the supervisor exited during start-up".
 S=st-$ID
 check_ac "create $S" create "$S"
+# shellcheck disable=SC2054 # the commas belong to strace's syntax
 STRACE_OPTS=(-e trace=clone,clone3 -e inject=clone:delay_exit=300000)
 strace_bg "$AC_TMP/s.out" "$AC_TMP/s.rc" start "$S"
 wait_file 60 "$AC_TMP/s.rc"

@@ -98,7 +98,7 @@ if command -v strace >/dev/null; then
 	strace -f -o /dev/null -e trace=connect -e inject=connect:delay_enter=5000000 \
 		"$AGENTCELL" exec -d "$B" -- true >/dev/null 2>&1 &
 	SPID=$!
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		[ -n "$(find "$H/run/$B.exec" -mindepth 2 -name meta.json -newer "$AC_TMP/race.out" ! -path "*/$X/*" ! -path "*/0123456789ab/*" ! -path "*/$X5/*")" ] && break
 		sleep 0.1
 	done
@@ -169,7 +169,7 @@ while True:
             os._exit(0)
     except OSError:
         time.sleep(0.005)' >/dev/null
-for i in $(seq 20); do
+for _ in $(seq 20); do
 	sleep 0.5
 	acx exec "$P" -- true
 	[ "$RC" != 0 ] && break

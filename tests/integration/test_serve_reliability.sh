@@ -50,6 +50,7 @@ if [ "$HAVE_STRACE" = 1 ] && start_server forks -- --port 0; then
 	kill "$ST"
 	wait "$ST" 2>/dev/null
 	check_contains "a traced /run answers" "$R" traced
+	# shellcheck disable=SC2046 # one argument per thread id
 	V=$($PY - "$AC_TMP/forks.trace" $(ls "/proc/$SRV_PID/task") <<'EOF'
 import re, sys
 allowed = {"close", "close_range", "dup2", "dup3", "fcntl", "prctl", "unshare", "write",

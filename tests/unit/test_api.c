@@ -1,7 +1,7 @@
 /* Unit tests for the HTTP API's router (src/api/routes.c and the handlers behind it), driven
  * through ac_api_handle with fake requests: routing, 405/Allow, authentication, envelopes,
  * body validation, 404 for unknown sandboxes on every per-sandbox route, the OpenAPI
- * document against the route table, and the UTF-8 helpers of src/base/parse.c.
+ * document against the route table.
  *
  * Nothing here starts a sandbox or runs a command: the manager works on a temporary home,
  * the only sandbox is a state file (stopped, never started), and every body sent to a route
@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "agentcell/manager.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/utf8.h"
+#include "base/util.h"
 #include "api/http.h"
 #include "mcp/mcp.h"
 
@@ -1652,149 +1654,6 @@ static void test_openapi(void **state)
 	json_decref(doc);
 }
 
-/* ------------------------------------------------------------------ UTF-8 helpers */
-
-#define U(s) (s), (sizeof(s) - 1)
-
-static void test_utf8_valid(void **state)
-{
-	assert_true(ac_utf8_valid(U("")));
-	assert_true(ac_utf8_valid(U("plain ascii")));
-	assert_true(ac_utf8_valid(U("a\0b")));		    /* NUL is a character */
-	assert_true(ac_utf8_valid(U("\xc2\x80")));	    /* U+0080 */
-	assert_true(ac_utf8_valid(U("\xc3\xa9t\xc3\xa9"))); /* été */
-	assert_true(ac_utf8_valid(U("\xdf\xbf")));	    /* U+07FF */
-	assert_true(ac_utf8_valid(U("\xe0\xa0\x80")));	    /* U+0800 */
-	assert_true(ac_utf8_valid(U("\xe2\x82\xac")));	    /* € */
-	assert_true(ac_utf8_valid(U("\xed\x9f\xbf")));	    /* U+D7FF */
-	assert_true(ac_utf8_valid(U("\xee\x80\x80")));	    /* U+E000 */
-	assert_true(ac_utf8_valid(U("\xef\xbf\xbf")));	    /* U+FFFF */
-	assert_true(ac_utf8_valid(U("\xf0\x90\x80\x80")));  /* U+10000 */
-	assert_true(ac_utf8_valid(U("\xf0\x9f\x98\x80")));  /* 😀 */
-	assert_true(ac_utf8_valid(U("\xf4\x8f\xbf\xbf")));  /* U+10FFFF */
-	/* overlongs */
-	assert_false(ac_utf8_valid(U("\xc0\x80")));
-	assert_false(ac_utf8_valid(U("\xc0\xaf")));
-	assert_false(ac_utf8_valid(U("\xc1\xbf")));
-	assert_false(ac_utf8_valid(U("\xe0\x80\x80")));
-	assert_false(ac_utf8_valid(U("\xe0\x9f\xbf")));
-	assert_false(ac_utf8_valid(U("\xf0\x80\x80\x80")));
-	assert_false(ac_utf8_valid(U("\xf0\x8f\xbf\xbf")));
-	/* surrogates */
-	assert_false(ac_utf8_valid(U("\xed\xa0\x80")));
-	assert_false(ac_utf8_valid(U("\xed\xbf\xbf")));
-	assert_false(ac_utf8_valid(U("\xed\xa0\xbd\xed\xb8\x80"))); /* CESU-8 pair */
-	/* above U+10FFFF */
-	assert_false(ac_utf8_valid(U("\xf4\x90\x80\x80")));
-	assert_false(ac_utf8_valid(U("\xf5\x80\x80\x80")));
-	assert_false(ac_utf8_valid(U("\xf7\xbf\xbf\xbf")));
-	assert_false(ac_utf8_valid(U("\xf8\x88\x80\x80\x80")));
-	assert_false(ac_utf8_valid(U("\xfc\x84\x80\x80\x80\x80")));
-	assert_false(ac_utf8_valid(U("\xfe")));
-	assert_false(ac_utf8_valid(U("\xff")));
-	/* stray continuation bytes, bad continuations */
-	assert_false(ac_utf8_valid(U("\x80")));
-	assert_false(ac_utf8_valid(U("a\xbf")));
-	assert_false(ac_utf8_valid(U("\xc3\x28")));
-	assert_false(ac_utf8_valid(U("\xe2\x28\xa1")));
-	assert_false(ac_utf8_valid(U("\xe2\x82\x28")));
-	assert_false(ac_utf8_valid(U("\xf0\x9f\x98\x28")));
-	assert_false(ac_utf8_valid(U("\xc3\xa9\xa9")));
-	/* truncated at the end */
-	assert_false(ac_utf8_valid(U("a\xc3")));
-	assert_false(ac_utf8_valid(U("a\xe2\x82")));
-	assert_false(ac_utf8_valid(U("a\xe2")));
-	assert_false(ac_utf8_valid(U("a\xf0\x9f\x98")));
-	assert_false(ac_utf8_valid(U("a\xf0\x9f")));
-	assert_false(ac_utf8_valid(U("a\xf0")));
-	/* the length counts, not a NUL: a valid prefix of a longer buffer */
-	assert_true(ac_utf8_valid("ab\xff", 2));
-	assert_false(ac_utf8_valid("\xe2\x82\xac", 2));
-}
-
-static void test_utf8_complete_prefix(void **state)
-{
-	assert_int_equal(ac_utf8_complete_prefix(U("")), 0);
-	assert_int_equal(ac_utf8_complete_prefix(U("abc")), 3);
-	assert_int_equal(ac_utf8_complete_prefix(U("\xc3\xa9")), 2);
-	assert_int_equal(ac_utf8_complete_prefix(U("\xf0\x9f\x98\x80")), 4);
-	assert_int_equal(ac_utf8_complete_prefix(U("xyz\xf0\x9f\x98\x80")), 7);
-	/* an unfinished sequence at the end waits */
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xc3")), 1);
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xe2")), 1);
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xe2\x82")), 1);
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xf0")), 1);
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xf0\x9f")), 1);
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xf0\x9f\x98")), 1);
-	assert_int_equal(ac_utf8_complete_prefix(U("\xf0\x9f\x98")), 0);
-	assert_int_equal(ac_utf8_complete_prefix(U("long text \xe2\x82")), 10);
-	assert_int_equal(ac_utf8_complete_prefix(U("\xc3\xa9\xf0\x9f")), 2);
-	/* bytes that no continuation can make valid are not held back */
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xff")), 2);
-	assert_int_equal(ac_utf8_complete_prefix(U("a\x80")), 2);
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xc0")), 2);	 /* overlong lead */
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xf5")), 2);	 /* > U+10FFFF */
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xe0\x80")), 3);	 /* overlong */
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xed\xa0")), 3);	 /* surrogate */
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xf4\x90")), 3);	 /* > U+10FFFF */
-	assert_int_equal(ac_utf8_complete_prefix(U("a\xc3\x28")), 3);	 /* bad continuation */
-	assert_int_equal(ac_utf8_complete_prefix(U("\xc3\xf0\x9f")), 1); /* bad, then a start */
-	/* whatever the split, prefix + rest re-joined is the input, and a valid input's
-	 * prefix is valid */
-	const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";
-	for (size_t n = 0; n <= sizeof(s) - 1; n++) {
-		size_t k = ac_utf8_complete_prefix(s, n);
-		assert_true(k <= n && n - k <= 3);
-		assert_true(ac_utf8_valid(s, k));
-	}
-}
-
-static void lossy_is(const char *in, size_t n, const char *want, size_t want_len)
-{
-	size_t len = 12345;
-	char *out = ac_utf8_lossy(in, n, &len);
-	assert_non_null(out);
-	assert_int_equal(len, want_len);
-	assert_memory_equal(out, want, want_len);
-	assert_int_equal(out[len], '\0');
-	assert_true(ac_utf8_valid(out, len));
-	free(out);
-}
-
-#define FFFD "\xef\xbf\xbd"
-
-static void test_utf8_lossy(void **state)
-{
-	lossy_is(U(""), U(""));
-	lossy_is(U("plain"), U("plain"));
-	lossy_is(U("a\0b"), U("a\0b"));
-	lossy_is(U("\xc3\xa9\xf0\x9f\x98\x80"), U("\xc3\xa9\xf0\x9f\x98\x80"));
-	lossy_is(U("a\xff"
-		   "b"),
-		 U("a" FFFD "b"));
-	lossy_is(U("\xc0\x80"), U(FFFD FFFD)); /* overlong: each byte */
-	lossy_is(U("\xe0\x80\x80"), U(FFFD FFFD FFFD));
-	lossy_is(U("\xed\xa0\x80"), U(FFFD FFFD FFFD));		 /* surrogate */
-	lossy_is(U("\xf4\x90\x80\x80"), U(FFFD FFFD FFFD FFFD)); /* > U+10FFFF */
-	lossy_is(U("ab\xe2\x82"), U("ab" FFFD FFFD));		 /* truncated at the end */
-	lossy_is(U("ab\xf0\x9f\x98"), U("ab" FFFD FFFD FFFD));
-	lossy_is(U("\xc3"), U(FFFD));
-	lossy_is(U("\xc3(\xc3\xa9"), U(FFFD "(\xc3\xa9")); /* resyncs on the next byte */
-	lossy_is(U("\x80\x80"), U(FFFD FFFD));
-	size_t len;
-	char *out = ac_utf8_lossy("x", 1, NULL); /* out_len is optional */
-	assert_string_equal(out, "x");
-	free(out);
-	/* every byte value, alone and after a lead byte */
-	for (int b = 0; b < 256; b++) {
-		char in[3] = {(char)b, (char)0xc3, (char)b};
-		out = ac_utf8_lossy(in, 3, &len);
-		assert_non_null(out);
-		assert_true(ac_utf8_valid(out, len));
-		free(out);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1819,9 +1678,6 @@ int main(void)
 	    cmocka_unit_test(test_origin_local),
 	    cmocka_unit_test(test_type_json),
 	    cmocka_unit_test_setup_teardown(test_admit, setup, teardown),
-	    cmocka_unit_test(test_utf8_valid),
-	    cmocka_unit_test(test_utf8_complete_prefix),
-	    cmocka_unit_test(test_utf8_lossy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

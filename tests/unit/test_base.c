@@ -1,4 +1,4 @@
-/* Unit tests for src/base: errors, parsers, time, uuid, file helpers. */
+/* Unit tests for src/base: errors, parsers, time, uuid, file helpers, UTF-8. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,9 +16,16 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "agentcell/error.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/parse.h"
+#include "base/time.h"
+#include "base/utf8.h"
+#include "base/util.h"
+#include "base/uuid.h"
+#include "base/walk.h"
 
 /* ---- errors ---- */
 
@@ -718,6 +725,435 @@ static void test_escape_controls(void **state)
 	ac_error_free(e);
 }
 
+/* ---- tree walker ---- */
+
+struct walk_log {
+	char buf[1024];
+	int skip_dir_named_b; /* pre returns AC_WALK_SKIP for "b" */
+	const char *fail_at;  /* pre fails at this path */
+};
+
+static int log_pre(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
+{
+	struct walk_log *l = arg;
+	const char *kind = S_ISDIR(e->st->st_mode) ? "d" : S_ISLNK(e->st->st_mode) ? "l" : "f";
+	/* a directory arrives open; nothing else does */
+	assert_true(S_ISDIR(e->st->st_mode) ? e->fd >= 0 : e->fd < 0);
+	char one[128];
+	snprintf(one, sizeof(one), "+%s:%s:%d ", kind, e->path, e->depth);
+	strncat(l->buf, one, sizeof(l->buf) - strlen(l->buf) - 1);
+	if (l->fail_at && strcmp(e->path, l->fail_at) == 0)
+		return ac_error_set(err, AC_ERR_INVALID, 0, "stop at %s", e->path);
+	if (l->skip_dir_named_b && strcmp(e->name, "b") == 0)
+		return AC_WALK_SKIP;
+	return 0;
+}
+
+static int log_post(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
+{
+	struct walk_log *l = arg;
+	char one[128];
+	snprintf(one, sizeof(one), "-%s ", e->path);
+	strncat(l->buf, one, sizeof(l->buf) - strlen(l->buf) - 1);
+	return 0;
+}
+
+/* root/{a/{x, deep/}, b/{y}, c -> /etc (symlink), z} */
+static int make_walk_tree(char *dir)
+{
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(mkdirat(dfd, "root", 0700), 0);
+	assert_int_equal(mkdirat(dfd, "root/a", 0700), 0);
+	assert_int_equal(mkdirat(dfd, "root/a/deep", 0700), 0);
+	assert_int_equal(mkdirat(dfd, "root/b", 0700), 0);
+	ac_error_t *err = NULL;
+	assert_int_equal(ac_write_file_atomic_at(dfd, "root/a/x", "1", 1, 0600, &err), 0);
+	assert_int_equal(ac_write_file_atomic_at(dfd, "root/b/y", "2", 1, 0600, &err), 0);
+	assert_int_equal(ac_write_file_atomic_at(dfd, "root/z", "3", 1, 0600, &err), 0);
+	assert_int_equal(symlinkat("/etc", dfd, "root/c"), 0);
+	return dfd;
+}
+
+static void test_walk_order_and_symlinks(void **state)
+{
+	char *dir = make_tmpdir();
+	int dfd = make_walk_tree(dir);
+	struct walk_log l = {.buf = ""};
+	ac_walk_t w = {.pre = log_pre, .post = log_post, .arg = &l, .max_depth = 8};
+	ac_error_t *err = NULL;
+	assert_int_equal(ac_walk_at(dfd, "root", &w, &err), 0);
+	assert_null(err);
+	/* pre before the contents, post after them, names in order, the symlink reported as
+	 * a symlink and not entered (/etc's files would show up under c/) */
+	assert_string_equal(l.buf, "+d::0 +d:a:1 +d:a/deep:2 -a/deep +f:a/x:2 -a "
+				   "+d:b:1 +f:b/y:2 -b +l:c:1 +f:z:1 - ");
+
+	/* a pre callback can keep the walk out of a directory (and its post) */
+	l = (struct walk_log){.buf = "", .skip_dir_named_b = 1};
+	assert_int_equal(ac_walk_at(dfd, "root", &w, &err), 0);
+	assert_string_equal(l.buf, "+d::0 +d:a:1 +d:a/deep:2 -a/deep +f:a/x:2 -a "
+				   "+d:b:1 +l:c:1 +f:z:1 - ");
+
+	/* a callback's error stops the walk and comes back as is */
+	l = (struct walk_log){.buf = "", .fail_at = "a/x"};
+	assert_int_equal(ac_walk_at(dfd, "root", &w, &err), -1);
+	assert_non_null(err);
+	assert_string_equal(err->msg, "stop at a/x");
+	ac_error_free(err);
+	err = NULL;
+	assert_null(strstr(l.buf, "b"));
+
+	/* the root itself may be a symlink: reported, never followed */
+	l = (struct walk_log){.buf = ""};
+	assert_int_equal(ac_walk_at(dfd, "root/c", &w, &err), 0);
+	assert_string_equal(l.buf, "+l::0 ");
+	/* and a plain file as the root is one entry */
+	l = (struct walk_log){.buf = ""};
+	assert_int_equal(ac_walk_at(dfd, "root/z", &w, &err), 0);
+	assert_string_equal(l.buf, "+f::0 ");
+	close(dfd);
+	remove_tmpdir(dir);
+}
+
+static void test_walk_depth_and_errors(void **state)
+{
+	char *dir = make_tmpdir();
+	int dfd = make_walk_tree(dir);
+	struct walk_log l = {.buf = ""};
+	ac_error_t *err = NULL;
+	/* root/a/deep is at depth 2 */
+	ac_walk_t w = {.pre = log_pre, .post = log_post, .arg = &l, .max_depth = 2};
+	assert_int_equal(ac_walk_at(dfd, "root", &w, &err), 0);
+	w.max_depth = 1;
+	l.buf[0] = '\0';
+	assert_int_equal(ac_walk_at(dfd, "root", &w, &err), -1);
+	assert_non_null(err);
+	assert_int_equal(err->kind, AC_ERR_INVALID);
+	assert_non_null(strstr(err->msg, "deeper than 1 levels"));
+	assert_null(strstr(l.buf, "a/deep")); /* never entered */
+	ac_error_free(err);
+	err = NULL;
+
+	/* a missing root is an error, with the kind NOT_FOUND */
+	w.max_depth = 8;
+	assert_int_equal(ac_walk_at(dfd, "nope", &w, &err), -1);
+	assert_int_equal(err->kind, AC_ERR_NOT_FOUND);
+	ac_error_free(err);
+	err = NULL;
+
+	/* "" walks the directory dirfd itself (opened O_PATH here) */
+	int rfd = openat(dfd, "root/b", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	l.buf[0] = '\0';
+	assert_int_equal(ac_walk_at(rfd, "", &w, &err), 0);
+	assert_string_equal(l.buf, "+d::0 +f:y:1 - ");
+	close(rfd);
+
+	close(dfd);
+	remove_tmpdir(dir);
+}
+
+/* ---- RFC 3339 formatting against gmtime_r ---- */
+
+/* The formatter in src/base/time.c computes the civil date itself (gmtime_r reads
+ * /etc/localtime); this is the reference it must agree with. */
+static void gmtime_rfc3339(int64_t ms, char buf[32])
+{
+	int64_t secs = ms / 1000, frac = ms % 1000;
+	if (frac < 0) {
+		frac += 1000;
+		secs--;
+	}
+	time_t t = (time_t)secs;
+	struct tm tm;
+	assert_non_null(gmtime_r(&t, &tm));
+	char tmp[96];
+	snprintf(tmp, sizeof(tmp), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		 (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		 tm.tm_sec, (int)frac);
+	assert_true(strlen(tmp) < 32);
+	memcpy(buf, tmp, strlen(tmp) + 1);
+}
+
+static void test_rfc3339_format_matches_gmtime(void **state)
+{
+	/* Leap years, century rules, the epoch, instants before it, the last instant RFC
+	 * 3339 can write, and years it cannot (negative, five digits). */
+	const int64_t fixed[] = {0,
+				 -1,
+				 1,
+				 999,
+				 86399999,
+				 86400000,
+				 951782400000,	  /* 2000-02-29 */
+				 4107542399999,	  /* 2100-02-28T23:59:59.999 */
+				 4107542400000,	  /* 2100-03-01 */
+				 -62135596800000, /* 0001-01-01 */
+				 -62167219200000, /* 0000-01-01 */
+				 -62167219200001, /* -0001-12-31T23:59:59.999 */
+				 253402300799999, /* 9999-12-31T23:59:59.999 */
+				 253402300800000, /* 10000-01-01 */
+				 -8000000000000000,
+				 8000000000000000,
+				 1798000000123};
+	char a[32], b[32];
+	for (size_t i = 0; i < AC_ARRAY_SIZE(fixed); i++) {
+		ac_time_format_rfc3339(fixed[i], a);
+		gmtime_rfc3339(fixed[i], b);
+		assert_string_equal(a, b);
+	}
+	ac_time_format_rfc3339(-62167219200001, a);
+	assert_string_equal(a, "-001-12-31T23:59:59.999Z");
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int64_t ms = (int64_t)(x % 253402300800000ull) - 62167219200000ll;
+		ac_time_format_rfc3339(ms, a);
+		gmtime_rfc3339(ms, b);
+		if (strcmp(a, b) != 0)
+			fail_msg("%lld: %s != %s", (long long)ms, a, b);
+	}
+}
+
+/* ------------------------------------------------------------------ UTF-8 helpers */
+
+#define U(s) (s), (sizeof(s) - 1)
+
+static void test_utf8_valid(void **state)
+{
+	assert_true(ac_utf8_valid(U("")));
+	assert_true(ac_utf8_valid(U("plain ascii")));
+	assert_true(ac_utf8_valid(U("a\0b")));		    /* NUL is a character */
+	assert_true(ac_utf8_valid(U("\xc2\x80")));	    /* U+0080 */
+	assert_true(ac_utf8_valid(U("\xc3\xa9t\xc3\xa9"))); /* été */
+	assert_true(ac_utf8_valid(U("\xdf\xbf")));	    /* U+07FF */
+	assert_true(ac_utf8_valid(U("\xe0\xa0\x80")));	    /* U+0800 */
+	assert_true(ac_utf8_valid(U("\xe2\x82\xac")));	    /* € */
+	assert_true(ac_utf8_valid(U("\xed\x9f\xbf")));	    /* U+D7FF */
+	assert_true(ac_utf8_valid(U("\xee\x80\x80")));	    /* U+E000 */
+	assert_true(ac_utf8_valid(U("\xef\xbf\xbf")));	    /* U+FFFF */
+	assert_true(ac_utf8_valid(U("\xf0\x90\x80\x80")));  /* U+10000 */
+	assert_true(ac_utf8_valid(U("\xf0\x9f\x98\x80")));  /* 😀 */
+	assert_true(ac_utf8_valid(U("\xf4\x8f\xbf\xbf")));  /* U+10FFFF */
+	/* overlongs */
+	assert_false(ac_utf8_valid(U("\xc0\x80")));
+	assert_false(ac_utf8_valid(U("\xc0\xaf")));
+	assert_false(ac_utf8_valid(U("\xc1\xbf")));
+	assert_false(ac_utf8_valid(U("\xe0\x80\x80")));
+	assert_false(ac_utf8_valid(U("\xe0\x9f\xbf")));
+	assert_false(ac_utf8_valid(U("\xf0\x80\x80\x80")));
+	assert_false(ac_utf8_valid(U("\xf0\x8f\xbf\xbf")));
+	/* surrogates */
+	assert_false(ac_utf8_valid(U("\xed\xa0\x80")));
+	assert_false(ac_utf8_valid(U("\xed\xbf\xbf")));
+	assert_false(ac_utf8_valid(U("\xed\xa0\xbd\xed\xb8\x80"))); /* CESU-8 pair */
+	/* above U+10FFFF */
+	assert_false(ac_utf8_valid(U("\xf4\x90\x80\x80")));
+	assert_false(ac_utf8_valid(U("\xf5\x80\x80\x80")));
+	assert_false(ac_utf8_valid(U("\xf7\xbf\xbf\xbf")));
+	assert_false(ac_utf8_valid(U("\xf8\x88\x80\x80\x80")));
+	assert_false(ac_utf8_valid(U("\xfc\x84\x80\x80\x80\x80")));
+	assert_false(ac_utf8_valid(U("\xfe")));
+	assert_false(ac_utf8_valid(U("\xff")));
+	/* stray continuation bytes, bad continuations */
+	assert_false(ac_utf8_valid(U("\x80")));
+	assert_false(ac_utf8_valid(U("a\xbf")));
+	assert_false(ac_utf8_valid(U("\xc3\x28")));
+	assert_false(ac_utf8_valid(U("\xe2\x28\xa1")));
+	assert_false(ac_utf8_valid(U("\xe2\x82\x28")));
+	assert_false(ac_utf8_valid(U("\xf0\x9f\x98\x28")));
+	assert_false(ac_utf8_valid(U("\xc3\xa9\xa9")));
+	/* truncated at the end */
+	assert_false(ac_utf8_valid(U("a\xc3")));
+	assert_false(ac_utf8_valid(U("a\xe2\x82")));
+	assert_false(ac_utf8_valid(U("a\xe2")));
+	assert_false(ac_utf8_valid(U("a\xf0\x9f\x98")));
+	assert_false(ac_utf8_valid(U("a\xf0\x9f")));
+	assert_false(ac_utf8_valid(U("a\xf0")));
+	/* the length counts, not a NUL: a valid prefix of a longer buffer */
+	assert_true(ac_utf8_valid("ab\xff", 2));
+	assert_false(ac_utf8_valid("\xe2\x82\xac", 2));
+}
+
+static void test_utf8_complete_prefix(void **state)
+{
+	assert_int_equal(ac_utf8_complete_prefix(U("")), 0);
+	assert_int_equal(ac_utf8_complete_prefix(U("abc")), 3);
+	assert_int_equal(ac_utf8_complete_prefix(U("\xc3\xa9")), 2);
+	assert_int_equal(ac_utf8_complete_prefix(U("\xf0\x9f\x98\x80")), 4);
+	assert_int_equal(ac_utf8_complete_prefix(U("xyz\xf0\x9f\x98\x80")), 7);
+	/* an unfinished sequence at the end waits */
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xc3")), 1);
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xe2")), 1);
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xe2\x82")), 1);
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xf0")), 1);
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xf0\x9f")), 1);
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xf0\x9f\x98")), 1);
+	assert_int_equal(ac_utf8_complete_prefix(U("\xf0\x9f\x98")), 0);
+	assert_int_equal(ac_utf8_complete_prefix(U("long text \xe2\x82")), 10);
+	assert_int_equal(ac_utf8_complete_prefix(U("\xc3\xa9\xf0\x9f")), 2);
+	/* bytes that no continuation can make valid are not held back */
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xff")), 2);
+	assert_int_equal(ac_utf8_complete_prefix(U("a\x80")), 2);
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xc0")), 2);	 /* overlong lead */
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xf5")), 2);	 /* > U+10FFFF */
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xe0\x80")), 3);	 /* overlong */
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xed\xa0")), 3);	 /* surrogate */
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xf4\x90")), 3);	 /* > U+10FFFF */
+	assert_int_equal(ac_utf8_complete_prefix(U("a\xc3\x28")), 3);	 /* bad continuation */
+	assert_int_equal(ac_utf8_complete_prefix(U("\xc3\xf0\x9f")), 1); /* bad, then a start */
+	/* whatever the split, prefix + rest re-joined is the input, and a valid input's
+	 * prefix is valid */
+	const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";
+	for (size_t n = 0; n <= sizeof(s) - 1; n++) {
+		size_t k = ac_utf8_complete_prefix(s, n);
+		assert_true(k <= n && n - k <= 3);
+		assert_true(ac_utf8_valid(s, k));
+	}
+}
+
+static void lossy_is(const char *in, size_t n, const char *want, size_t want_len)
+{
+	size_t len = 12345;
+	char *out = ac_utf8_lossy(in, n, &len);
+	assert_non_null(out);
+	assert_int_equal(len, want_len);
+	assert_memory_equal(out, want, want_len);
+	assert_int_equal(out[len], '\0');
+	assert_true(ac_utf8_valid(out, len));
+	free(out);
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static void test_utf8_lossy(void **state)
+{
+	lossy_is(U(""), U(""));
+	lossy_is(U("plain"), U("plain"));
+	lossy_is(U("a\0b"), U("a\0b"));
+	lossy_is(U("\xc3\xa9\xf0\x9f\x98\x80"), U("\xc3\xa9\xf0\x9f\x98\x80"));
+	lossy_is(U("a\xff"
+		   "b"),
+		 U("a" FFFD "b"));
+	lossy_is(U("\xc0\x80"), U(FFFD FFFD)); /* overlong: each byte */
+	lossy_is(U("\xe0\x80\x80"), U(FFFD FFFD FFFD));
+	lossy_is(U("\xed\xa0\x80"), U(FFFD FFFD FFFD));		 /* surrogate */
+	lossy_is(U("\xf4\x90\x80\x80"), U(FFFD FFFD FFFD FFFD)); /* > U+10FFFF */
+	lossy_is(U("ab\xe2\x82"), U("ab" FFFD FFFD));		 /* truncated at the end */
+	lossy_is(U("ab\xf0\x9f\x98"), U("ab" FFFD FFFD FFFD));
+	lossy_is(U("\xc3"), U(FFFD));
+	lossy_is(U("\xc3(\xc3\xa9"), U(FFFD "(\xc3\xa9")); /* resyncs on the next byte */
+	lossy_is(U("\x80\x80"), U(FFFD FFFD));
+	size_t len;
+	char *out = ac_utf8_lossy("x", 1, NULL); /* out_len is optional */
+	assert_string_equal(out, "x");
+	free(out);
+	/* every byte value, alone and after a lead byte */
+	for (int b = 0; b < 256; b++) {
+		char in[3] = {(char)b, (char)0xc3, (char)b};
+		out = ac_utf8_lossy(in, 3, &len);
+		assert_non_null(out);
+		assert_true(ac_utf8_valid(out, len));
+		free(out);
+	}
+}
+
+static void test_utf8_seq_and_invalid_at(void **state)
+{
+	assert_int_equal(ac_utf8_seq(U("a")), 1);
+	assert_int_equal(ac_utf8_seq(U("\xc3\xa9")), 2);
+	assert_int_equal(ac_utf8_seq(U("\xe2\x82\xac")), 3);
+	assert_int_equal(ac_utf8_seq(U("\xf0\x9f\x98\x80")), 4);
+	assert_int_equal(ac_utf8_seq(U("\xf0\x9f\x98")), -3); /* needs one more byte */
+	assert_int_equal(ac_utf8_seq(U("\xe2")), -1);
+	assert_int_equal(ac_utf8_seq(U("\x80")), 0);
+	assert_int_equal(ac_utf8_seq(U("\xc0\x80")), 0);
+	assert_int_equal(ac_utf8_seq(U("\xed\xa0")), 0); /* a surrogate's start is no start */
+	assert_int_equal(ac_utf8_seq(U("\xe2\x28\xa1")), 0);
+
+	assert_int_equal(ac_utf8_invalid_at(U("")), 0);
+	assert_int_equal(ac_utf8_invalid_at(U("ok \xc3\xa9")), 5);
+	assert_int_equal(ac_utf8_invalid_at(U("ab\xff")), 2);
+	assert_int_equal(ac_utf8_invalid_at(U("\xc3\xa9\xe2\x82")), 2); /* truncated */
+	assert_int_equal(ac_utf8_invalid_at(U("x\xf4\x90\x80\x80")), 1);
+
+	/* text: well-formed and no NUL bytes */
+	assert_true(ac_utf8_is_text(U("caf\xc3\xa9\n")));
+	assert_true(ac_utf8_is_text(U("")));
+	assert_false(ac_utf8_is_text(U("a\0b")));
+	assert_false(ac_utf8_is_text(U("\xed\xa0\x80"))); /* a surrogate */
+	assert_false(ac_utf8_is_text(U("\xc0\xaf")));	  /* overlong */
+}
+
+static void test_utf8_decode_encode(void **state)
+{
+	size_t len = 99;
+	assert_int_equal(ac_utf8_decode(U("A"), &len), 'A');
+	assert_int_equal(len, 1);
+	assert_int_equal(ac_utf8_decode(U("\xc3\xa9"), &len), 0xE9);
+	assert_int_equal(len, 2);
+	assert_int_equal(ac_utf8_decode(U("\xe2\x82\xac"), &len), 0x20AC);
+	assert_int_equal(len, 3);
+	assert_int_equal(ac_utf8_decode(U("\xf4\x8f\xbf\xbf"), &len), 0x10FFFF);
+	assert_int_equal(len, 4);
+	assert_int_equal(ac_utf8_decode(U("\xff"), &len), 0xFFFD);
+	assert_int_equal(len, 1);
+	assert_int_equal(ac_utf8_decode(U("\xe2\x82"), &len), 0xFFFD);
+	assert_int_equal(len, 1);
+	assert_int_equal(ac_utf8_decode("", 0, &len), 0);
+	assert_int_equal(len, 0);
+
+	/* every scalar value survives encode + decode, and the encoding is well-formed */
+	char b[4];
+	for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+		size_t n = ac_utf8_encode(cp, b);
+		if (cp >= 0xD800 && cp <= 0xDFFF) {
+			assert_int_equal(n, 0);
+			continue;
+		}
+		assert_int_equal(n, cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
+		assert_int_equal(ac_utf8_seq(b, n), (int)n);
+		if (ac_utf8_decode(b, n, &len) != cp || len != n)
+			fail_msg("U+%04X does not round-trip", (unsigned)cp);
+	}
+	assert_int_equal(ac_utf8_encode(0x110000, b), 0);
+
+	assert_int_equal(ac_utf8_chars(U("")), 0);
+	assert_int_equal(ac_utf8_chars(U("abc")), 3);
+	assert_int_equal(ac_utf8_chars(U("\xc3\xa9t\xc3\xa9\xf0\x9f\x98\x80")), 4);
+}
+
+static void test_utf8_sanitize(void **state)
+{
+	char out[32];
+	size_t n = ac_utf8_sanitize(U("bad\xff\xfe"
+				      "bytes"),
+				    out, sizeof(out), '?');
+	assert_int_equal(n, 10);
+	assert_memory_equal(out, "bad??bytes", 10);
+	/* never half a character: a cut falls before a sequence that does not fit */
+	n = ac_utf8_sanitize(U("caf\xc3\xa9"), out, 4, '?');
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, "caf", 3);
+	n = ac_utf8_sanitize(U("\xf0\x9f\x98\x80!"), out, sizeof(out), '?');
+	assert_int_equal(n, 5);
+	assert_memory_equal(out, "\xf0\x9f\x98\x80!", 5);
+	n = ac_utf8_sanitize(U("\xed\xa0\x80"), out, sizeof(out), '?'); /* surrogate */
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, "???", 3);
+	n = ac_utf8_sanitize(U("abc"), out, 0, '?');
+	assert_int_equal(n, 0);
+	/* whatever the input, the output is valid */
+	for (int byte = 0; byte < 256; byte++) {
+		char in[4] = {'x', (char)byte, (char)0xe2, (char)byte};
+		n = ac_utf8_sanitize(in, sizeof(in), out, sizeof(out), '?');
+		assert_true(ac_utf8_valid(out, n));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -731,6 +1167,7 @@ int main(void)
 	    cmocka_unit_test(test_rfc3339_parse),
 	    cmocka_unit_test(test_rfc3339_rejects),
 	    cmocka_unit_test(test_rfc3339_round_trip),
+	    cmocka_unit_test(test_rfc3339_format_matches_gmtime),
 	    cmocka_unit_test(test_uuid_v7),
 	    cmocka_unit_test(test_uuid_valid),
 	    cmocka_unit_test(test_atomic_write),
@@ -739,7 +1176,15 @@ int main(void)
 	    cmocka_unit_test(test_rm_rf_no_follow),
 	    cmocka_unit_test(test_rm_rf_refuses_other_mount),
 	    cmocka_unit_test(test_rm_rf_stops_at_mounts),
+	    cmocka_unit_test(test_walk_order_and_symlinks),
+	    cmocka_unit_test(test_walk_depth_and_errors),
 	    cmocka_unit_test(test_escape_controls),
+	    cmocka_unit_test(test_utf8_valid),
+	    cmocka_unit_test(test_utf8_complete_prefix),
+	    cmocka_unit_test(test_utf8_lossy),
+	    cmocka_unit_test(test_utf8_seq_and_invalid_at),
+	    cmocka_unit_test(test_utf8_decode_encode),
+	    cmocka_unit_test(test_utf8_sanitize),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agentcell/util.h"
+#include "base/util.h"
 #include "backends/docker/docker.h"
 
 static json_t *parse(const char *text)

@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "agentcell/manager.h"
-#include "agentcell/util.h"
-#include "core/lifecycle.h"
+#include "base/time.h"
+#include "base/util.h"
+#include "core/internal.h"
 
 static int64_t t(const char *s)
 {
@@ -549,42 +550,6 @@ static void test_audit_string(void **state)
 	}
 }
 
-static void test_audit_timestamp(void **state)
-{
-	/* Same text as the gmtime-based formatter, across leap years, century rules, the
-	 * epoch, instants before it and the last one RFC 3339 can write. */
-	const int64_t fixed[] = {0,
-				 -1,
-				 1,
-				 999,
-				 86399999,
-				 86400000,
-				 951782400000,	  /* 2000-02-29 */
-				 4107542399999,	  /* 2100-02-28T23:59:59.999 */
-				 4107542400000,	  /* 2100-03-01 */
-				 -62135596800000, /* 0001-01-01 */
-				 -62167219200000, /* 0000-01-01 */
-				 253402300799999, /* 9999-12-31T23:59:59.999 */
-				 1798000000123};
-	char a[32], b[32];
-	for (size_t i = 0; i < AC_ARRAY_SIZE(fixed); i++) {
-		ac_audit_timestamp(fixed[i], a);
-		ac_time_format_rfc3339(fixed[i], b);
-		assert_string_equal(a, b);
-	}
-	uint64_t x = 88172645463325252ull;
-	for (int i = 0; i < 200000; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		int64_t ms = (int64_t)(x % 253402300800000ull) - 62167219200000ll;
-		ac_audit_timestamp(ms, a);
-		ac_time_format_rfc3339(ms, b);
-		if (strcmp(a, b) != 0)
-			fail_msg("%lld: %s != %s", (long long)ms, a, b);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,7 +559,6 @@ int main(void)
 	    cmocka_unit_test(test_extend_ttl),	    cmocka_unit_test(test_expired),
 	    cmocka_unit_test(test_decide_table),    cmocka_unit_test(test_decide_sorted_and_flags),
 	    cmocka_unit_test(test_apply_opts),	    cmocka_unit_test(test_audit_string),
-	    cmocka_unit_test(test_audit_timestamp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,9 +29,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
+#include "runtime/cgroup.h"
+#include "runtime/proc.h"
 #include "runtime/proto.h"
-#include "runtime/runtime.h"
+#include "runtime/seccomp.h"
+#include "runtime/spawn.h"
 #include "testfork.h"
 
 #ifndef CLONE_NEWTIME

@@ -17,7 +17,10 @@
 #include <sys/wait.h>
 
 #include "agentcell/store.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/time.h"
+#include "base/util.h"
+#include "base/uuid.h"
 
 struct fixture {
 	char *home;

@@ -1,4 +1,4 @@
-/* Unit tests for src/core/toml.c: the accepted subset, its JSON mapping, and that every
+/* Unit tests for src/base/toml.c: the accepted subset, its JSON mapping, and that every
  * refusal names the right line and column. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +15,9 @@
 #include <sys/stat.h>
 
 #include "agentcell/config.h"
-#include "agentcell/toml.h"
-#include "agentcell/util.h"
+#include "base/toml.h"
+#include "base/io.h"
+#include "base/util.h"
 
 /* ---- helpers ---- */
 

@@ -2,10 +2,13 @@
  * (libarchive, loaded with dlopen). Tars built here hold what the host tree holds (regular
  * files, directories, symbolic links; owner root, setuid/setgid dropped); tars from the
  * container are untrusted: every entry is placed below the destination one component at a
- * time with O_NOFOLLOW, ".." refused, only files, directories and links created. */
+ * time with O_NOFOLLOW, ".." refused, only files, directories and links created.
+ *
+ * Longer than 800 lines on purpose: the tar writer, the untrusted-tar reader and the file
+ * operations share one libarchive table, the endpoint's helpers and the path rules; split,
+ * a dozen of them would become cross-file names that nothing else may call. */
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -17,11 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agentcell/dl.h"
-#include "agentcell/json.h"
+#include "base/dl.h"
+#include "base/json.h"
 #include "agentcell/store.h"
-#include "agentcell/util.h"
+#include "base/io.h"
+#include "base/util.h"
 #include "backends/docker/docker.h"
+#include "base/walk.h"
 
 #define ARCHIVE_FNS(X)                                                                             \
 	X(archive_read_new)                                                                        \
@@ -59,11 +64,6 @@ AC_DL_TABLE(ar, ARCHIVE_FNS)
 
 #define MAX_DEPTH 256
 #define LIST_MAX  (256ull << 20)
-
-static bool is_podman_state(const json_t *st)
-{
-	return strcmp(ac_state_str(st, "backend", ""), "podman") == 0;
-}
 
 static int load(ac_error_t **err)
 {
@@ -106,55 +106,43 @@ static int tar_header(tarw_t *t, const char *name, mode_t type, mode_t perm, int
 	return 0;
 }
 
-/* Adds the entry `name` of directory sfd to the tar as `as`. */
-static int tar_add(tarw_t *t, int sfd, const char *name, const char *as, int depth,
-		   ac_error_t **err)
+struct tar_walk {
+	tarw_t *t;
+	const char *as; /* the tar name of the walk's root */
+};
+
+/* Adds one entry of the walk (see tar_add) to the tar. */
+static int tar_entry(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
 {
-	struct stat st;
-	if (depth > MAX_DEPTH)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "directory tree deeper than %d levels",
-				    MAX_DEPTH);
-	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "cannot read '%s'", name);
+	struct tar_walk *tw = arg;
+	tarw_t *t = tw->t;
+	_cleanup_free_ char *as_buf = NULL;
+	const char *as = tw->as;
+	if (*e->path) {
+		if (asprintf(&as_buf, "%s/%s", tw->as, e->path) < 0) {
+			as_buf = NULL;
+			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+		}
+		as = as_buf;
+	}
+	const char *name = e->name;
+	struct stat st = *e->st;
 	if (S_ISLNK(st.st_mode)) {
 		char target[4096];
-		ssize_t l = readlinkat(sfd, name, target, sizeof(target) - 1);
+		ssize_t l = readlinkat(e->dirfd, name, target, sizeof(target) - 1);
 		if (l < 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno, "readlink '%s'", name);
 		target[l] = 0;
 		return tar_header(t, as, AE_IFLNK, 0777, 0, st.st_mtime, target, err);
 	}
-	if (S_ISDIR(st.st_mode)) {
-		if (tar_header(t, as, AE_IFDIR, st.st_mode, 0, st.st_mtime, NULL, err) < 0)
-			return -1;
-		int dfd = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (!dir) {
-			if (dfd >= 0)
-				close(dfd);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", name);
-		}
-		struct dirent *de;
-		int rc = 0;
-		while (rc == 0 && (de = readdir(dir))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			_cleanup_free_ char *sub = NULL;
-			if (asprintf(&sub, "%s/%s", as, de->d_name) < 0) {
-				rc = ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-				break;
-			}
-			rc = tar_add(t, dirfd(dir), de->d_name, sub, depth + 1, err);
-		}
-		closedir(dir);
-		return rc;
-	}
+	if (S_ISDIR(st.st_mode))
+		return tar_header(t, as, AE_IFDIR, st.st_mode, 0, st.st_mtime, NULL, err);
 	if (!S_ISREG(st.st_mode))
 		return 0; /* devices, fifos, sockets: not copied (as the native backend) */
 	/* Swapped for a FIFO since the fstatat: O_NONBLOCK keeps the open from waiting for a
 	 * writer, and it is skipped like one. */
 	_cleanup_close_ int in =
-	    openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	    openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", name);
 	if (!S_ISREG(st.st_mode))
@@ -176,6 +164,14 @@ static int tar_add(tarw_t *t, int sfd, const char *name, const char *as, int dep
 		left -= n;
 	}
 	return 0;
+}
+
+/* Adds the entry `name` of directory sfd, and what is below it, to the tar as `as`. */
+static int tar_add(tarw_t *t, int sfd, const char *name, const char *as, ac_error_t **err)
+{
+	struct tar_walk tw = {.t = t, .as = as};
+	ac_walk_t w = {.pre = tar_entry, .arg = &tw, .max_depth = MAX_DEPTH};
+	return ac_walk_at(sfd, name, &w, err);
 }
 
 static int tar_begin(tarw_t *t, int fd, ac_error_t **err)
@@ -377,7 +373,7 @@ static int fill_host(tarw_t *t, const char *prefix, void *arg, ac_error_t **err)
 	put_arg_t *a = arg;
 	char as[8300];
 	join(as, sizeof(as), prefix, a->name);
-	return tar_add(t, a->hdir, a->hbase, as, 0, err);
+	return tar_add(t, a->hdir, a->hbase, as, err);
 }
 
 static int fill_data(tarw_t *t, const char *prefix, void *arg, ac_error_t **err)
@@ -786,8 +782,8 @@ static int op_list(ac_docker_t *d, const json_t *st, const ac_files_req_t *req, 
 }
 
 /* No archive call deletes: the sandbox's own rm does (it needs to run). */
-static int op_delete(ac_manager_t *m, ac_docker_t *d, const json_t *st, const ac_files_req_t *req,
-		     const char *cpath, ac_error_t **err)
+static int op_delete(const ac_backend_ctx_t *ctx, ac_docker_t *d, const json_t *st,
+		     const ac_files_req_t *req, const char *cpath, ac_error_t **err)
 {
 	if (!strcmp(cpath, "/"))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "'/' does not name a file");
@@ -807,9 +803,8 @@ static int op_delete(ac_manager_t *m, ac_docker_t *d, const json_t *st, const ac
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot prepare the delete");
 	int fds[3] = {null, null, errfd};
 	ac_result_t res = {0};
-	const ac_backend_ops_t *b = is_podman_state(st) ? &ac_backend_podman : &ac_backend_docker;
-	if (b->exec(m, ac_state_str(st, "name", ""), &cmd, fds, &res, err) < 0) {
-		if (err && *err && (*err)->kind == AC_ERR_STATE)
+	if (ac_docker_exec(ctx, ac_state_str(st, "name", ""), st, &cmd, fds, &res, err) < 0) {
+		if (err && *err && (*err)->kind == AC_ERR_NOT_RUNNING)
 			ac_error_prefix(err,
 					"deleting files needs a running sandbox on this backend");
 		return -1;
@@ -827,7 +822,8 @@ static int op_delete(ac_manager_t *m, ac_docker_t *d, const json_t *st, const ac
 	return 0;
 }
 
-int ac_docker_files(ac_manager_t *m, const json_t *st, const ac_files_req_t *req, ac_error_t **err)
+int ac_docker_files(const ac_backend_ctx_t *ctx, const json_t *st, const ac_files_req_t *req,
+		    ac_error_t **err)
 {
 	char cpath[4096];
 	if (clean_path(req->path, cpath, sizeof(cpath), err) < 0 || load(err) < 0)
@@ -856,7 +852,7 @@ int ac_docker_files(ac_manager_t *m, const json_t *st, const ac_files_req_t *req
 		rc = op_list(d, st, req, cpath, err);
 		break;
 	case AC_FILES_DELETE:
-		rc = op_delete(m, d, st, req, cpath, err);
+		rc = op_delete(ctx, d, st, req, cpath, err);
 		break;
 	default:
 		rc = ac_error_set(err, AC_ERR_INVALID, 0, "unknown file operation");

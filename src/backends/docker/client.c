@@ -13,8 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "agentcell/dl.h"
-#include "agentcell/util.h"
+#include "base/dl.h"
+#include "base/io.h"
+#include "base/util.h"
 #include "backends/docker/docker.h"
 
 #define CURL_FNS(X)                                                                                \
@@ -348,6 +349,7 @@ int ac_docker_hijack(ac_docker_t *d, const char *path, json_t *json, ac_docker_c
 	}
 	c->fd = (int)sock;
 	_cleanup_free_ char *body = json ? json_dumps(json, JSON_COMPACT) : strdup("{}");
+	AC_ANALYZER_OWNED(body);
 	char head[4600];
 	const char *hostname = d->host.is_unix ? "localhost" : d->host.host;
 	int hn = snprintf(head, sizeof(head),

@@ -67,8 +67,6 @@ json_t *ac_docker_update_body(uint64_t memory_mb, double cpus, uint64_t pids);
 json_t *ac_docker_update_body_libpod(uint64_t memory_mb, double cpus, uint64_t pids);
 /* The image a state asks for ("host" means the default image). */
 const char *ac_docker_image_of(const json_t *state);
-/* Whether s looks like an image reference (printable, no spaces, 1-255 bytes). */
-bool ac_docker_image_ref_valid(const char *s);
 
 /* ---- answer parsers (pure; input from the engine) ---- */
 /* The one-line message of an error answer ({"message": ...} or plain text), control
@@ -176,15 +174,49 @@ int ac_docker_send_all(int fd, const char *p, size_t n);
 int ac_docker_for_state(const json_t *state, ac_docker_t **out, ac_error_t **err);
 /* agentcell.managed containers without a state file in this home (doctor):
  * [{id, name, sandbox, state}]. */
-int ac_docker_orphans(ac_manager_t *m, ac_docker_t *d, json_t **out, ac_error_t **err);
-/* What doctor says about engines: {"engine", "source", "version"} or {"error"}, plus
+int ac_docker_orphans(const ac_backend_ctx_t *ctx, ac_docker_t *d, json_t **out, ac_error_t **err);
+/* ops.probe of docker (doctor): {"engine", "source", "version"} or {"error"}, plus
  * "orphans" (see ac_docker_orphans) when the engine answers. */
-json_t *ac_docker_probe(ac_manager_t *m);
 /* GET /version: "Docker Engine 24.0.7 (API 1.43)" or "Podman Engine 4.3.1 (API 1.41)". */
 int ac_docker_parse_version(const char *body, size_t len, char *out, size_t outlen);
 /* Files (archive.c). */
-int ac_docker_files(ac_manager_t *m, const json_t *state, const ac_files_req_t *req,
+int ac_docker_files(const ac_backend_ctx_t *ctx, const json_t *state, const ac_files_req_t *req,
 		    ac_error_t **err);
+
+/* The ops tables (backend.c): identical but for available and probe. */
+extern const ac_backend_ops_t ac_docker_ops;
+extern const ac_backend_ops_t ac_podman_ops;
+/* Whether the state's backend is podman (its engine is looked up podman-first). */
+bool ac_docker_is_podman(const json_t *st);
+/* One request about the sandbox's container: /containers/<id or name><suffix>. */
+int ac_docker_container_call(ac_docker_t *d, const json_t *st, const char *method,
+			     const char *suffix, json_t *json, ac_docker_resp_t *r,
+			     ac_error_t **err);
+/* Creates the sandbox's container (run: the one-shot command, else the idle loop); its id
+ * into id. */
+int ac_docker_create_container(ac_docker_t *d, const json_t *st, const ac_cmd_t *run,
+			       char *const *extra_env, char *id, size_t idlen, ac_error_t **err);
+/* DELETE /containers/<ref>?force=1 (ref escaped); a missing container is fine. */
+int ac_docker_remove_container(ac_docker_t *d, const char *ref, ac_error_t **err);
+
+/* The command engine (exec.c): the ops exec, run, exec_detach, kill_detached. */
+int ac_docker_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *st,
+		   const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err);
+int ac_docker_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd, int fds[3],
+		  ac_result_t *res, ac_error_t **err);
+int ac_docker_exec_detach(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd,
+			  int out_fd, int err_fd, int status_fd, long *pid, long *shim,
+			  ac_error_t **err);
+int ac_docker_kill_detached(const ac_backend_ctx_t *ctx, const json_t *st, const json_t *status,
+			    ac_error_t **err);
+
+static inline void ac_docker_freep(ac_docker_t **d)
+{
+	ac_docker_free(*d);
+}
+#define _cleanup_docker_ __attribute__((cleanup(ac_docker_freep)))
+/* The libpod route for limits and waits (Podman 4's compatible API lacks them). */
+#define LIBPOD_PREFIX "/v4.0.0/libpod"
 /* Kills a process tree by its host pid (exec timeouts, exec-kill); 0 when nothing was
  * visible to kill. */
 int ac_docker_kill_tree(long pid);

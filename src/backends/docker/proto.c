@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "agentcell/store.h"
-#include "agentcell/util.h"
+#include "base/base64.h"
+#include "base/parse.h"
+#include "base/util.h"
 #include "backends/docker/docker.h"
 
 /* ---- engine addresses ---- */
@@ -155,17 +157,6 @@ void ac_docker_container_name(const char *sandbox, char *buf, size_t len)
 	snprintf(buf, len, "agentcell-%s", sandbox);
 }
 
-bool ac_docker_image_ref_valid(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 255 || s[0] == '-' || s[0] == '/' || s[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isgraph((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
 const char *ac_docker_image_of(const json_t *state)
 {
 	const char *img = ac_state_str(state, "image", "host");
@@ -209,7 +200,7 @@ json_t *ac_docker_create_body(const json_t *st, const ac_cmd_t *run, char *const
 {
 	const char *name = ac_state_str(st, "name", "");
 	const char *image = ac_docker_image_of(st);
-	if (!ac_docker_image_ref_valid(image)) {
+	if (!ac_image_ref_valid(image)) {
 		ac_error_set(err, AC_ERR_INVALID, 0, "invalid image reference '%s'", image);
 		return NULL;
 	}

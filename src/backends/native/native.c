@@ -14,9 +14,11 @@
 #include <sys/pidfd.h>
 #include <unistd.h>
 
+#include "agentcell/agents.h"
 #include "agentcell/backend.h"
-#include "agentcell/util.h"
-#include "core/internal.h"
+#include "base/io.h"
+#include "base/proctitle.h"
+#include "base/util.h"
 #include "backends/native/native.h"
 #include "runtime/runtime.h"
 
@@ -24,9 +26,9 @@ typedef struct native_paths {
 	char sock[1200], pidfile[1200], log[1200], data[1200];
 } native_paths_t;
 
-static void paths(ac_manager_t *m, const char *name, native_paths_t *p)
+static void paths(const ac_backend_ctx_t *ctx, const char *name, native_paths_t *p)
 {
-	const char *h = ac_manager_home(m);
+	const char *h = ctx->home;
 	snprintf(p->sock, sizeof(p->sock), "%s/run/%s.sock", h, name);
 	snprintf(p->pidfile, sizeof(p->pidfile), "%s/run/%s.pid", h, name);
 	snprintf(p->log, sizeof(p->log), "%s/run/%s.sock.log", h, name);
@@ -62,8 +64,8 @@ static char *env_entry(const char *key)
 	return found;
 }
 
-static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec, char ***env_out,
-			   ac_error_t **err)
+static int spec_from_state(const ac_backend_ctx_t *ctx, const json_t *st, ac_rt_spec_t *spec,
+			   char ***env_out, ac_error_t **err)
 {
 	json_t *env = json_object_get(st, "env");
 	size_t n = json_array_size(env);
@@ -114,7 +116,7 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	long long slot = ac_state_int(st, "uid_slot", -1);
 	uint64_t mem = (uint64_t)ac_state_int(st, "memory_mb", 512);
 	*spec = (ac_rt_spec_t){
-	    .home = ac_manager_home(m),
+	    .home = ctx->home,
 	    .name = ac_state_str(st, "name", "sandbox"),
 	    .image = ac_state_str(st, "image", "host"),
 	    .mount_cwd = ac_state_str(st, "mount_cwd", NULL),
@@ -145,9 +147,9 @@ static int spec_from_state(ac_manager_t *m, const json_t *st, ac_rt_spec_t *spec
 	return 0;
 }
 
-static void owner_of(ac_manager_t *m, const char *name, char *buf, size_t len)
+static void owner_of(const ac_backend_ctx_t *ctx, const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/sandboxes/%s.json", ac_manager_home(m), name);
+	snprintf(buf, len, "%s/sandboxes/%s.json", ctx->home, name);
 }
 
 /* The native backend works as root only, for now (rootless mode is a later release);
@@ -187,7 +189,7 @@ static int disk_prepare(const char *name, const char *data, uint64_t mb, ac_erro
 	return 0;
 }
 
-static int native_create(ac_manager_t *m, json_t *st, ac_error_t **err)
+static int native_create(const ac_backend_ctx_t *ctx, json_t *st, ac_error_t **err)
 {
 	if (need_root(err) < 0)
 		return -1;
@@ -196,7 +198,7 @@ static int native_create(ac_manager_t *m, json_t *st, ac_error_t **err)
 		return -1;
 	char owner[1200];
 	uint32_t slot;
-	owner_of(m, ac_state_str(st, "name", ""), owner, sizeof(owner));
+	owner_of(ctx, ac_state_str(st, "name", ""), owner, sizeof(owner));
 	if (ac_slot_claim(owner, &slot, err) < 0)
 		return -1;
 	json_object_set_new(st, "uid_slot", json_integer(slot));
@@ -246,10 +248,10 @@ static bool supervisor_alive(const char *pidfile, long *pid_out, unsigned long l
 	return true;
 }
 
-static bool native_is_running(ac_manager_t *m, const json_t *st, long *pid)
+static bool native_is_running(const ac_backend_ctx_t *ctx, const json_t *st, long *pid)
 {
 	native_paths_t p;
-	paths(m, ac_state_str(st, "name", ""), &p);
+	paths(ctx, ac_state_str(st, "name", ""), &p);
 	return supervisor_alive(p.pidfile, pid, NULL);
 }
 
@@ -269,7 +271,7 @@ static int write_pidfile(const char *path, const char *buf, size_t len, ac_error
 	return 0;
 }
 
-static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
+static int native_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
 {
 	if (need_root(err) < 0)
 		return -1;
@@ -277,8 +279,8 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	ac_rt_spec_t spec;
 	_cleanup_free_ char **env = NULL;
 	const char *name = ac_state_str(st, "name", "");
-	paths(m, name, &p);
-	if (spec_from_state(m, st, &spec, &env, err) < 0)
+	paths(ctx, name, &p);
+	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
 		return -1;
 	if (ac_state_int(st, "uid_slot", -1) < 0 ||
 	    ac_state_int(st, "uid_slot", -1) >= AC_SLOTS_PERSISTENT)
@@ -286,7 +288,7 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 				    "sandbox '%s' has no uid range in its state", name);
 	spec.data_dir = p.data;
 	spec.socket_path = p.sock;
-	spec.cancel_fd = ac_manager_cancel_fd();
+	spec.cancel_fd = ctx->cancel_fd;
 	if (spec.mount_cwd && access(spec.mount_cwd, F_OK) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "the mounted directory %s is gone", spec.mount_cwd);
@@ -316,11 +318,11 @@ static int native_start(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	return 0;
 }
 
-static int native_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
+static int native_stop(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
 {
 	native_paths_t p;
 	const char *name = ac_state_str(st, "name", "");
-	paths(m, name, &p);
+	paths(ctx, name, &p);
 	/* A start's builder whose caller died (we hold the sandbox's lock: no live start). */
 	ac_rt_end_left_builder(p.sock);
 	long pid;
@@ -355,61 +357,60 @@ static int native_stop(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	return rc;
 }
 
-static void release_slot(ac_manager_t *m, const json_t *st)
+static void release_slot(const ac_backend_ctx_t *ctx, const json_t *st)
 {
 	long long slot = ac_state_int(st, "uid_slot", -1);
 	if (slot >= 0 && slot < AC_SLOTS_PERSISTENT) {
 		char owner[1200];
-		owner_of(m, ac_state_str(st, "name", ""), owner, sizeof(owner));
+		owner_of(ctx, ac_state_str(st, "name", ""), owner, sizeof(owner));
 		ac_slot_release((uint32_t)slot, owner);
 	}
 }
 
 /* create reserved a uid slot and nothing else (data, records and logs come with the
  * first start): only that slot goes back. */
-static void native_uncreate(ac_manager_t *m, const json_t *st)
+static void native_uncreate(const ac_backend_ctx_t *ctx, const json_t *st)
 {
-	release_slot(m, st);
+	release_slot(ctx, st);
 }
 
-static int native_destroy(ac_manager_t *m, const json_t *st, ac_error_t **err)
+static int native_destroy(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
 {
 	native_paths_t p;
-	paths(m, ac_state_str(st, "name", ""), &p);
+	paths(ctx, ac_state_str(st, "name", ""), &p);
 	unlink(p.log);
-	if (ac_detach_remove_records(m, ac_state_str(st, "name", ""), err) < 0)
-		return -1;
 	if (ac_rm_rf_at(AT_FDCWD, p.data, err) < 0) {
 		ac_error_prefix(err, "cannot delete the sandbox's files");
 		return -1;
 	}
-	release_slot(m, st);
+	release_slot(ctx, st);
 	return 0;
 }
 
-static int native_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int fds[3],
-		       ac_result_t *res, ac_error_t **err)
+static int native_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *st,
+		       const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err)
 {
+	(void)st; /* by name: the supervisor's socket (AC_CAP_EXEC_BY_NAME) */
 	native_paths_t p;
-	paths(m, name, &p);
+	paths(ctx, name, &p);
 	return ac_rt_exec(p.sock, cmd, fds, res, err);
 }
 
-static int native_run(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, int fds[3],
-		      ac_result_t *res, ac_error_t **err)
+static int native_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd,
+		      int fds[3], ac_result_t *res, ac_error_t **err)
 {
 	if (need_root(err) < 0)
 		return -1;
 	ac_rt_spec_t spec;
 	_cleanup_free_ char **env = NULL;
-	if (spec_from_state(m, st, &spec, &env, err) < 0)
+	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
 		return -1;
 	return ac_rt_run(&spec, cmd, fds, res, err);
 }
 
-static void native_gc(ac_manager_t *m)
+static void native_gc(const ac_backend_ctx_t *ctx)
 {
-	(void)m;
+	(void)ctx;
 	ac_cgroup_gc_runs();
 }
 
@@ -501,13 +502,13 @@ static int resize_memory(const char *leaf, const char *name, uint64_t mb, ac_err
 	return cg_write_num(dir, "memory.limit_in_bytes", bytes, err);
 }
 
-static int native_resize(ac_manager_t *m, const json_t *st, ac_error_t **err)
+static int native_resize(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
 {
 	ac_rt_spec_t spec;
 	_cleanup_free_ char **env = NULL;
 	char leaf[128];
 	const char *name = ac_state_str(st, "name", "");
-	if (spec_from_state(m, st, &spec, &env, err) < 0)
+	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
 		return -1;
 	if (!cgroup_leaf(st, leaf, sizeof(leaf)))
 		return ac_error_set(err, AC_ERR_INTERNAL, 0,
@@ -524,11 +525,12 @@ static int native_resize(ac_manager_t *m, const json_t *st, ac_error_t **err)
 	return rc;
 }
 
-static int native_exec_detach(ac_manager_t *m, const json_t *st, const ac_cmd_t *cmd, int out_fd,
-			      int err_fd, int status_fd, long *pid, long *shim, ac_error_t **err)
+static int native_exec_detach(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd,
+			      int out_fd, int err_fd, int status_fd, long *pid, long *shim,
+			      ac_error_t **err)
 {
 	native_paths_t p;
-	paths(m, ac_state_str(st, "name", ""), &p);
+	paths(ctx, ac_state_str(st, "name", ""), &p);
 	ac_rt_detach_id_t id;
 	int rc = ac_rt_exec_detach(p.sock, cmd, out_fd, err_fd, status_fd, &id, err);
 	if (rc < 0)
@@ -563,19 +565,20 @@ static void host_id(const json_t *status, ac_rt_detach_id_t *id)
 	id->pidns = (unsigned long long)ac_state_int(h, "pidns", 0);
 }
 
-static int native_kill_detached(ac_manager_t *m, const json_t *st, const json_t *status,
+static int native_kill_detached(const ac_backend_ctx_t *ctx, const json_t *st, const json_t *status,
 				ac_error_t **err)
 {
-	(void)m;
+	(void)ctx;
 	(void)st;
 	ac_rt_detach_id_t id;
 	host_id(status, &id);
 	return ac_rt_kill_detached(&id, err);
 }
 
-static int native_detached_state(ac_manager_t *m, const json_t *st, const json_t *status)
+static int native_detached_state(const ac_backend_ctx_t *ctx, const json_t *st,
+				 const json_t *status)
 {
-	(void)m;
+	(void)ctx;
 	(void)st;
 	if (!json_is_object(json_object_get(status, "host")))
 		return 2; /* no host record (older agentcell): trust the shim's */
@@ -584,8 +587,49 @@ static int native_detached_state(ac_manager_t *m, const json_t *st, const json_t
 	return ac_rt_detached_state(&id);
 }
 
-const ac_backend_ops_t ac_backend_native = {
-    .name = "native",
+/* uid-slot claims of this home's sandboxes that no create holds (a create killed between
+ * its claim and its state file). */
+static void native_sweep(const ac_backend_ctx_t *ctx, bool remove, json_t *found)
+{
+	char owners[1300];
+	snprintf(owners, sizeof(owners), "%s/sandboxes/", ctx->home);
+	ac_slot_sweep(owners, remove, found);
+}
+
+static bool native_available(const ac_backend_ctx_t *ctx)
+{
+	(void)ctx;
+	return geteuid() == 0;
+}
+
+int ac_native_in_root(const ac_backend_ctx_t *ctx, const json_t *st, const ac_rt_root_ctl_t *ctl,
+		      ac_rt_root_fn fn, void *arg, ac_error_t **err)
+{
+	/* A stopped sandbox's layers get mounted here: no start may mount them meanwhile, so
+	 * the lock (ctx->lock, taken by the manager) is held throughout. A running sandbox's
+	 * root is reached through its init, whose identity is all the lock must give: the
+	 * lock goes before any I/O, so a stop or a remove never waits for a file operation
+	 * (the operation then fails, see ac_rt_in_root). */
+	const char *name = ac_state_str(st, "name", "");
+	native_paths_t p;
+	paths(ctx, name, &p);
+	ac_rt_spec_t spec;
+	_cleanup_free_ char **env = NULL;
+	long pid = 0;
+	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
+		return -1;
+	spec.data_dir = p.data;
+	unsigned long long start = 0;
+	if (!supervisor_alive(p.pidfile, &pid, &start))
+		pid = 0;
+	if (pid > 0)
+		ac_backend_unlock(ctx);
+	else if (disk_prepare(name, p.data, spec.disk_mb, err) < 0)
+		return -1;
+	return ac_rt_in_root(&spec, (pid_t)pid, start, ctl, fn, arg, err);
+}
+
+const ac_backend_ops_t ac_native_ops = {
     .create = native_create,
     .uncreate = native_uncreate,
     .start = native_start,
@@ -596,43 +640,11 @@ const ac_backend_ops_t ac_backend_native = {
     .run = native_run,
     .gc = native_gc,
     .resize = native_resize,
+    .files = ac_native_files,
     .exec_detach = native_exec_detach,
     .kill_detached = native_kill_detached,
     .detached_state = native_detached_state,
+    .available = native_available,
+    .probe = ac_native_probe,
+    .sweep = native_sweep,
 };
-
-int ac_native_in_root(ac_manager_t *m, const char *name, const ac_rt_root_ctl_t *ctl,
-		      ac_rt_root_fn fn, void *arg, ac_error_t **err)
-{
-	/* A stopped sandbox's layers get mounted here: no start may mount them meanwhile, so
-	 * the lock is held throughout. A running sandbox's root is reached through its init,
-	 * whose identity is all the lock must give: the lock goes before any I/O, so a stop
-	 * or a remove never waits for a file operation (the operation then fails, see
-	 * ac_rt_in_root). */
-	_cleanup_close_ int lock = -1;
-	json_t *st = NULL;
-	if (ac_manager_lock_and_load(m, name, &lock, &st, err) < 0)
-		return -1;
-	native_paths_t p;
-	paths(m, name, &p);
-	ac_rt_spec_t spec;
-	_cleanup_free_ char **env = NULL;
-	long pid = 0;
-	int rc = spec_from_state(m, st, &spec, &env, err);
-	if (rc == 0) {
-		spec.data_dir = p.data;
-		unsigned long long start = 0;
-		if (!supervisor_alive(p.pidfile, &pid, &start))
-			pid = 0;
-		if (pid > 0) {
-			close(lock);
-			lock = -1;
-		} else if (disk_prepare(name, p.data, spec.disk_mb, err) < 0) {
-			json_decref(st);
-			return -1;
-		}
-		rc = ac_rt_in_root(&spec, (pid_t)pid, start, ctl, fn, arg, err);
-	}
-	json_decref(st);
-	return rc;
-}

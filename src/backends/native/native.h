@@ -1,14 +1,22 @@
-/* What the native backend offers beyond struct ac_backend_ops. */
+/* The native backend (src/backends/native/): its ops, and what its files share. */
 #ifndef AGENTCELL_NATIVE_H
 #define AGENTCELL_NATIVE_H
 
-#include "agentcell/manager.h"
+#include "agentcell/backend.h"
 #include "runtime/runtime.h"
 
-/* Runs fn against sandbox name's root (running or stopped; see ac_rt_in_root), bounded
- * by ctl (may be NULL). The sandbox's lock is held throughout only for a stopped sandbox;
- * for a running one, only while its init is identified. */
-int ac_native_in_root(ac_manager_t *m, const char *name, const ac_rt_root_ctl_t *ctl,
+extern const ac_backend_ops_t ac_native_ops;
+
+/* Runs fn against the sandbox's root (running or stopped; see ac_rt_in_root), bounded by
+ * ctl (may be NULL). ctx->lock is held on entry; it is released early for a running
+ * sandbox, once its init is identified (native.c). */
+int ac_native_in_root(const ac_backend_ctx_t *ctx, const json_t *st, const ac_rt_root_ctl_t *ctl,
 		      ac_rt_root_fn fn, void *arg, ac_error_t **err);
+/* ops.files (files.c). */
+int ac_native_files(const ac_backend_ctx_t *ctx, const json_t *st, const ac_files_req_t *req,
+		    ac_error_t **err);
+/* ops.probe (probe.c): the host checks of doctor, as
+ * {available, checks: [{name, ok, detail, fix?}], summary}. */
+json_t *ac_native_probe(const ac_backend_ctx_t *ctx);
 
 #endif

@@ -1,0 +1,102 @@
+/* The HTTP API's response envelope ({"success":..., "data"|"error":...}), the helpers every
+ * handler answers with, and agentkernel's SandboxInfo shape. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "api/handlers.h"
+
+/* ------------------------------------------------------------------ envelope */
+
+static void set_json(ac_api_resp_t *resp, int status, json_t *j)
+{
+	ac_api_resp_clear(resp);
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	if (!resp->body) {
+		resp->status = 500;
+		resp->body = strdup("{\"success\":false,\"error\":\"out of memory\"}");
+	}
+	resp->len = resp->body ? strlen(resp->body) : 0;
+}
+
+void ac_api_ok(ac_api_resp_t *resp, int status, json_t *data)
+{
+	set_json(resp, status,
+		 json_pack("{sbso}", "success", 1, "data", data ? data : json_null()));
+}
+
+void ac_api_fail(ac_api_resp_t *resp, int status, const char *fmt, ...)
+{
+	char msg[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *m = ac_json_text(msg, strlen(msg));
+	set_json(resp, status, json_pack("{sbso}", "success", 0, "error", m));
+}
+
+void ac_api_fail_error(ac_api_resp_t *resp, ac_error_t *e)
+{
+	if (!e) {
+		ac_api_fail(resp, 500, "internal error");
+		return;
+	}
+	ac_api_fail(resp, ac_error_http_status(e), "%s", e->msg);
+	ac_error_free(e);
+}
+
+void ac_api_resp_clear(ac_api_resp_t *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+	if (resp->stream.free_fn)
+		resp->stream.free_fn(resp->stream.ctx);
+	resp->stream = (ac_api_stream_t){0};
+}
+
+const char *ac_api_query(const ac_api_req_t *req, const char *key)
+{
+	const char *v = NULL;
+	if (req->query_all && req->query_all(req, key, &v, 1) > 0)
+		return v;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ SandboxInfo */
+
+json_t *ac_api_sandbox_info(json_t *st)
+{
+	static const char *const copy[] = {"name",	  "uuid",
+					   "backend",	  "image",
+					   "vcpus",	  "memory_mb",
+					   "created_at",  "labels",
+					   "description", "last_activity_at",
+					   "archived_at", "archived_reason",
+					   "expires_at",  "ttl_seconds",
+					   "cpus",	  "pids_limit",
+					   "profile",	  "agent",
+					   "disk_mb"};
+	json_t *info = json_object();
+	for (size_t i = 0; i < AC_ARRAY_SIZE(copy); i++) {
+		json_t *v = json_object_get(st, copy[i]);
+		json_object_set(info, copy[i], v ? v : json_null());
+	}
+	json_t *labels = json_object_get(info, "labels");
+	if (!json_is_object(labels))
+		json_object_set_new(info, "labels", json_object());
+	json_t *pol = json_object_get(st, "lifecycle_policy");
+	json_object_set(info, "lifecycle", pol ? pol : json_null());
+	const char *archived = json_string_value(json_object_get(st, "archived_at"));
+	const char *status = archived ? "archived" : ac_state_str(st, "status", "stopped");
+	json_object_set_new(info, "status", json_string(status));
+	json_decref(st);
+	return info;
+}

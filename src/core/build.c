@@ -1,0 +1,217 @@
+/* A new sandbox's state, built from what a user asked (ac_manager_build_state): the profile
+ * applied, every value validated, the backend chosen from the table, images and host
+ * directories checked against what this manager allows. Nothing is written here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "agentcell/backend.h"
+#include "agentcell/files.h"
+#include "agentcell/manager.h"
+#include "base/parse.h"
+#include "base/time.h"
+#include "base/util.h"
+#include "base/uuid.h"
+#include "core/internal.h"
+#include "base/procid.h"
+
+static bool below_a_root(char *const *roots, const char *path)
+{
+	for (char *const *r = roots; r && *r; r++) {
+		size_t l = strlen(*r);
+		if (!strncmp(path, *r, l) && (path[l] == '/' || path[l] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* agentkernel's three profiles (profiles.c). Explicit options win over the profile's. */
+static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r,
+			 const char *const **pass_env, ac_error_t **err)
+{
+	*r = *o;
+	*pass_env = NULL;
+	const char *p = o->profile ? o->profile : "moderate";
+	const ac_profile_t *prof = ac_profile_find(p);
+	if (!prof)
+		return ac_error_set(err, AC_ERR_INVALID, 0, "unknown profile '%s' (use %s)", p,
+				    ac_profile_names());
+	*pass_env = prof->pass_env;
+	uint64_t mem = prof->memory_mb;
+	double cpus = prof->cpus;
+	bool mount_cwd = prof->mount_cwd, read_only = prof->read_only;
+	r->profile = p;
+	if (!o->memory_set)
+		r->memory_mb = mem;
+	if (!o->cpus_set)
+		r->cpus = cpus;
+	if (!o->pids_set)
+		r->pids = 512;
+	if (!o->disk_set)
+		r->disk_mb = AC_DISK_DEFAULT_MB;
+	if (!o->mount_cwd_set)
+		r->mount_cwd = mount_cwd;
+	if (!o->read_only_set)
+		r->read_only = read_only;
+	return 0;
+}
+
+int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o,
+			   json_t **out, ac_error_t **err)
+{
+	ac_sandbox_opts_t r;
+	const char *const *pass_env;
+	if (!ac_name_valid(name))
+		return ac_error_set(
+		    err, AC_ERR_INVALID, 0,
+		    "invalid sandbox name '%s': use 1-63 characters of A-Z a-z 0-9 _ -, "
+		    "starting and ending with a letter or digit",
+		    name);
+	if (apply_profile(o, &r, &pass_env, err) < 0)
+		return -1;
+	if (r.memory_set && (r.memory_mb < AC_MEMORY_MIN_MB || r.memory_mb > AC_MEMORY_MAX_MB))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "memory must be between %llu and %llu MB", AC_MEMORY_MIN_MB,
+				    AC_MEMORY_MAX_MB);
+	if (!(r.cpus >= AC_CPUS_MIN && r.cpus <= AC_CPUS_MAX))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "cpus must be between 0.01 and 1024");
+	if (r.pids < AC_PIDS_MIN || r.pids > AC_PIDS_MAX)
+		return ac_error_set(err, AC_ERR_INVALID, 0, "pids must be between %llu and %llu",
+				    AC_PIDS_MIN, AC_PIDS_MAX);
+	if (r.disk_mb && (r.disk_mb < AC_DISK_MIN_MB || r.disk_mb > AC_DISK_MAX_MB))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "disk must be between %llu and %llu MB",
+				    AC_DISK_MIN_MB, AC_DISK_MAX_MB);
+	ac_backend_ctx_t ctx = ac_manager_ctx(m);
+	const ac_backend_t *be = ac_backend_resolve(r.backend, &ctx, err);
+	if (!be)
+		return -1;
+	const char *backend = be->name;
+	bool engine = be->caps & AC_CAP_IMAGES;
+	if (r.network && ac_backend_require(be, AC_CAP_NETWORK, "network access", err) < 0)
+		return -1;
+	char image[PATH_MAX];
+	const char *img = r.image ? r.image : "host";
+	if (engine && !ac_image_ref_valid(img))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "invalid image reference '%s' for the %s backend", img,
+				    backend);
+	if (!engine && strcmp(img, "host") != 0) {
+		struct stat st;
+		if (!realpath(img, image) || stat(image, &st) < 0)
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
+					    "image directory '%s' does not exist", img);
+		if (!S_ISDIR(st.st_mode))
+			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
+					    "image directory '%s' is not a directory", img);
+		if (strcmp(image, "/") == 0)
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "the host's / cannot be an image: use --image host");
+		if (m->restricted && !below_a_root(m->image_roots, image))
+			return ac_error_set(err, AC_ERR_PERMISSION, 0,
+					    "image directory '%s' is not allowed here: only 'host' "
+					    "or a directory below an image root of the server "
+					    "(serve --image-root DIR)",
+					    img);
+		img = image;
+	}
+	/* Requests from other users mount nothing of the host (permissive's /workspace would
+	 * be the server's working directory, writable). */
+	if (m->restricted && r.mount_cwd && !m->allow_mount_cwd) {
+		if (o->mount_cwd_set && o->mount_cwd)
+			return ac_error_set(err, AC_ERR_PERMISSION, 0,
+					    "mounting a host directory at /workspace is not "
+					    "allowed here (the operator allows it with "
+					    "'agentcell mcp --mount-cwd')");
+		r.mount_cwd = false;
+	}
+	char cwd[PATH_MAX];
+	if (r.mount_cwd) {
+		if (r.cwd)
+			snprintf(cwd, sizeof(cwd), "%s", r.cwd);
+		else if (!getcwd(cwd, sizeof(cwd)))
+			return ac_error_set(err, AC_ERR_INVALID, errno,
+					    "cannot determine the working directory");
+		if (strcmp(cwd, "/") == 0)
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "refusing to mount the host's / at /workspace");
+	}
+	json_t *env = json_array();
+	for (const char *const *k = pass_env; k && *k; k++) {
+		const char *v = getenv(*k);
+		if (v)
+			json_array_append_new(env, json_sprintf("%s=%s", *k, v));
+	}
+	for (char **e = r.env; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq || eq == *e) {
+			json_decref(env);
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "invalid environment entry '%s': use KEY=VALUE", *e);
+		}
+		json_array_append_new(env, json_string(*e));
+	}
+	json_t *st = json_pack(
+	    "{ss ss si sI sI ss so so so so so so so ss sI sb so so}", "name", name, "image", img,
+	    "vcpus", (int)ceil(r.cpus), "memory_mb", (json_int_t)r.memory_mb, "vsock_cid",
+	    (json_int_t)0, "backend", backend, "ttl_seconds", json_null(), "expires_at",
+	    json_null(), "ports", json_array(), "labels", json_object(), "description", json_null(),
+	    "archived_at", json_null(), "archived_reason", json_null(), "profile", r.profile,
+	    "pids_limit", (json_int_t)r.pids, "read_only", r.read_only, "env", env, "mount_cwd",
+	    r.mount_cwd ? json_string(cwd) : json_null());
+	if (!st)
+		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
+	json_object_set_new(st, "cpus", json_real(r.cpus));
+	json_object_set_new(st, "network", json_boolean(r.network));
+	/* Enforced by the backends that can (0: unlimited, the operator's choice). */
+	if (be->caps & AC_CAP_DISK)
+		json_object_set_new(st, "disk_mb", json_integer((json_int_t)r.disk_mb));
+	if (r.agent && !ac_agent_keys(r.agent)) {
+		json_decref(st);
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "unknown agent '%s' (see 'agentcell agents')", r.agent);
+	}
+	if (r.init_script && (strlen(r.init_script) > AC_INIT_SCRIPT_MAX || !r.init_script[0])) {
+		json_decref(st);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "the init script must be 1 to %d bytes",
+				    AC_INIT_SCRIPT_MAX);
+	}
+	json_object_set_new(st, "agent", r.agent ? json_string(r.agent) : json_null());
+	json_object_set_new(st, "init_script",
+			    r.init_script ? json_string(r.init_script) : json_null());
+	if (r.init_script && !json_is_string(json_object_get(st, "init_script"))) {
+		json_decref(st);
+		return ac_error_set(err, AC_ERR_INVALID, 0, "the init script is not valid UTF-8");
+	}
+	for (char **f = r.files; f && *f; f++) {
+		const char *colon = strrchr(*f, ':');
+		if (!colon || colon == *f || colon[1] != '/') {
+			json_decref(st);
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "invalid --file '%s': use HOST_PATH:/path/in/sandbox",
+					    *f);
+		}
+	}
+	if (r.allow || r.block || r.allowlist_only) {
+		json_t *allow = json_array(), *block = json_array();
+		for (char **a = r.allow; a && *a; a++)
+			json_array_append_new(allow, json_string(*a));
+		for (char **b = r.block; b && *b; b++)
+			json_array_append_new(block, json_string(*b));
+		json_object_set_new(st, "command_policy",
+				    json_pack("{so so sb}", "allow", allow, "block", block,
+					      "allowlist_only", r.allowlist_only));
+	}
+	if (ac_lifecycle_apply_opts(st, &r, err) < 0) {
+		json_decref(st);
+		return -1;
+	}
+	(void)m;
+	*out = st;
+	return 0;
+}

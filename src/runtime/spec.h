@@ -1,0 +1,42 @@
+/* What the runtime is asked to build: a sandbox's specification, shared by the caller's
+ * side (launch.c), the builder (rootfs.c, policy.c, buildreq.c) and the inside (spawn.c,
+ * supervisor.c). */
+#ifndef AGENTCELL_RT_SPEC_H
+#define AGENTCELL_RT_SPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct ac_rt_limits {
+	uint64_t memory_mb; /* 0: unlimited */
+	double cpus;	    /* 0: unlimited */
+	uint64_t pids;	    /* 0: unlimited */
+} ac_rt_limits_t;
+
+/* Everything the runtime needs to build and start one sandbox. */
+typedef struct ac_rt_spec {
+	const char *home;	 /* $AGENTCELL_HOME */
+	const char *name;	 /* hostname and cgroup leaf */
+	const char *image;	 /* "host" or an absolute directory */
+	const char *data_dir;	 /* persistent overlay dirs; NULL: upper on a tmpfs (ephemeral) */
+	const char *mount_cwd;	 /* host directory bound at /workspace, or NULL */
+	const char *socket_path; /* supervisor socket (persistent only) */
+	uint32_t uid_base;
+	ac_rt_limits_t limits;
+	uint64_t tmp_mb; /* size of /tmp */
+	/* Blocks and inodes of the writable layer, in MB (0: unlimited). With data_dir: an
+	 * ext4 image data_dir/disk.img (ac_disk_image_ensure made it); without: a tmpfs. */
+	uint64_t disk_mb;
+	bool read_only;
+	char **env; /* sandbox-wide KEY=VALUE, NULL-terminated, may be NULL */
+	/* Command policy: blocked programs are masked (empty, unexecutable) at every path in
+	 * the sandbox's PATH that reaches them, hard links included; with allowlist_only,
+	 * Landlock lets nothing but the allowed programs (and the ELF loader) be executed. */
+	char **block, **allow; /* names or absolute paths, NULL-terminated, may be NULL */
+	bool allowlist_only;
+	/* ac_rt_start: > 0, a client's socket: the start gives up when its peer hangs up. */
+	int cancel_fd;
+	/* A field added here must also go into buildreq.c (a builder's orders). */
+} ac_rt_spec_t;
+
+#endif
