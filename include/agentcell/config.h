@@ -7,6 +7,7 @@
  *   [security.commands]  allow = [...], block = [...], allowlist_only = bool
  *   [[files]]            host = "...", sandbox = "/..."
  *   [api]                api_key, api_key_env (for 'serve')
+ *   [languages]          NAME = "IMAGE": a code run's image on docker/podman (run --language)
  * Anything else is an error naming the key, with the file, line and column when the TOML
  * itself is wrong. */
 #ifndef AGENTCELL_CONFIG_H

@@ -48,6 +48,13 @@ typedef struct ac_sandbox_opts {
 	bool network, network_set;
 	/* native (default), docker, podman, auto; NULL: native */
 	const char *backend;
+	/* A code run (run --language; include/agentcell/languages.h): its language, and the
+	 * image agentcell.toml's [languages] gives it (NULL: the table's). On a backend that
+	 * takes container images, the language's image replaces a missing image and one that
+	 * came from [sandbox] image (image_from_config, set by ac_config_apply). */
+	const char *language;
+	const char *language_image;
+	bool image_from_config;
 	/* The front end promises "created and started, or not there at all" (the API, MCP):
 	 * the state carries a "creating" mark naming the calling process until a start
 	 * succeeds; if that process dies first, ac_manager_undo_abandoned removes it. */

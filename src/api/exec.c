@@ -11,6 +11,7 @@
 
 #include "agentcell/capture.h"
 #include "agentcell/detach.h"
+#include "agentcell/languages.h"
 #include "base/json.h"
 #include "base/io.h"
 #include "base/time.h"
@@ -45,6 +46,61 @@ static void exec_req_free(exec_req_t *x)
 	*x = (exec_req_t){0};
 }
 
+/* A run's command: "command", or "language" and "code" (a code run: the interpreter's
+ * command line from the language table, the code one argument of it, in the body). */
+static int run_command(json_t *body, exec_req_t *x, ac_api_resp_t *resp)
+{
+	json_t *cmd = json_object_get(body, "command");
+	json_t *lang = json_object_get(body, "language"), *code = json_object_get(body, "code");
+	bool has_cmd = cmd && !json_is_null(cmd);
+	bool has_lang = lang && !json_is_null(lang), has_code = code && !json_is_null(code);
+	if (!has_lang && !has_code) {
+		if (has_cmd)
+			return ac_body_command(body, &x->argv, resp);
+		ac_api_fail(resp, 400,
+			    "'command' is required: an array of strings (or 'language' and "
+			    "'code' for a code run)");
+		return -1;
+	}
+	if (has_cmd) {
+		ac_api_fail(resp, 400, "give either 'command' or 'language' and 'code', not both");
+		return -1;
+	}
+	if (!has_lang || !has_code) {
+		ac_api_fail(resp, 400,
+			    has_code ? "'code' needs 'language' (python, node, ruby, perl, php; "
+				       "sh or any other name: shell code)"
+				     : "'language' needs 'code': the code to run");
+		return -1;
+	}
+	const char *l, *c;
+	if (ac_body_str(body, "language", true, 0, &l, resp) < 0 ||
+	    ac_body_str(body, "code", true, 0, &c, resp) < 0)
+		return -1;
+	char *argv[4];
+	ac_error_t *e = NULL;
+	if (!ac_language_name_valid(l)) {
+		ac_api_fail(resp, 400,
+			    "'language' must be a language name: 1-%d characters of A-Z a-z 0-9 "
+			    "+ # . _ -, starting with a letter (known: %s)",
+			    AC_LANGUAGE_NAME_MAX, ac_language_names());
+		return -1;
+	}
+	if (ac_code_check(c, strlen(c), "'code'", &e) < 0 ||
+	    ac_language_argv(l, c, strlen(c), argv, &e) < 0) {
+		ac_api_fail(resp, 400, "%s", e ? e->msg : "invalid 'code'");
+		ac_error_free(e);
+		return -1;
+	}
+	if (!(x->argv = calloc(4, sizeof(char *)))) {
+		ac_api_fail(resp, 500, "out of memory");
+		return -1;
+	}
+	memcpy(x->argv, argv, sizeof(argv));
+	x->o.language = l;
+	return 0;
+}
+
 /* Fields of the body of an exec (sandbox != NULL) or a run, from json object body (a new
  * reference is taken). */
 static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_resp_t *resp)
@@ -52,9 +108,9 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 	static const char *const exec_known[] = {"command", "env",     "workdir", "cwd", "sudo",
 						 "user",    "timeout", "full",	  NULL};
 	static const char *const run_known[] = {
-	    "command",	 "image",   "profile", "fast",	  "timeout", "env",
-	    "memory_mb", "vcpus",   "cpus",    "pids",	  "network", "read_only",
-	    "full",	 "workdir", "cwd",     "disk_mb", NULL};
+	    "command", "image",	  "profile",  "fast",	 "timeout",   "env",  "memory_mb",
+	    "vcpus",   "cpus",	  "pids",     "network", "read_only", "full", "workdir",
+	    "cwd",     "disk_mb", "language", "code",	 NULL};
 	*x = (exec_req_t){.body = json_incref(body), .run = sandbox == NULL};
 	if (sandbox && !(x->sandbox = strdup(sandbox))) {
 		ac_api_fail(resp, 500, "out of memory");
@@ -62,7 +118,7 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 	}
 	if (ac_body_known(body, sandbox ? exec_known : run_known,
 			  sandbox ? NULL : ac_api_unsupported_fields, resp) < 0 ||
-	    ac_body_command(body, &x->argv, resp) < 0)
+	    (sandbox ? ac_body_command(body, &x->argv, resp) : run_command(body, x, resp)) < 0)
 		return -1;
 	x->cmd.argv = x->argv;
 	bool set, b;
@@ -215,17 +271,23 @@ static void reply_capture(exec_req_t *x, int rc, ac_error_t *e, ac_capture_t *c,
 	ac_error_free(e);
 }
 
-/* serve --exec-timeout: for commands whose request sets none (detached ones excepted). */
-static void default_timeout(ac_api_t *api, exec_req_t *x)
+/* What the server's operator set for requests: serve --exec-timeout for commands whose
+ * request sets none (detached ones excepted), agentcell.toml [languages] for code runs. */
+static void server_defaults(ac_api_t *api, exec_req_t *x)
 {
 	if (x->cmd.timeout <= 0 && api->exec_timeout > 0)
 		x->cmd.timeout = api->exec_timeout;
+	if (x->o.language && !x->o.language_image)
+		x->o.language_image = ac_language_configured_image(api->languages, x->o.language);
 }
 
 static int run_capture(ac_api_t *api, exec_req_t *x, ac_capture_t *c, ac_error_t **e)
 {
-	default_timeout(api, x);
-	return ac_exec_capture(api->m, x->run ? NULL : x->sandbox, &x->o, &x->cmd, 0, c, e);
+	server_defaults(api, x);
+	int rc = ac_exec_capture(api->m, x->run ? NULL : x->sandbox, &x->o, &x->cmd, 0, c, e);
+	if (rc < 0 && x->run && x->o.language)
+		ac_language_explain(api->m, &x->o, rc, &c->res, *e);
+	return rc;
 }
 
 /* /run (sandbox NULL) and /sandboxes/{name}/exec: run, capture, answer. */
@@ -430,9 +492,11 @@ static void sse_main(void *ctx, int fd)
 		  json_pack("{ss ss?}", "stage", "executing", "sandbox", s->x.sandbox));
 	ac_result_t res = {0};
 	ac_error_t *e = NULL;
-	default_timeout(s->api, &s->x);
+	server_defaults(s->api, &s->x);
 	int rc = ac_exec_pumped(s->api->m, s->x.run ? NULL : s->x.sandbox, &s->x.o, &s->x.cmd,
 				sse_output, s, &res, &e);
+	if (rc < 0 && s->x.run && s->x.o.language)
+		ac_language_explain(s->api->m, &s->x.o, rc, &res, e);
 	for (int i = 0; i < 2; i++)
 		if (s->ncarry[i])
 			sse_text(s, i + 1, s->carry[i], s->ncarry[i]);

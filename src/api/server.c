@@ -1,5 +1,5 @@
 /* `agentcell serve`: the HTTP API over libmicrohttpd (loaded with dlopen, see
- * include/agentcell/dl.h).
+ * src/base/dl.h).
  *
  * One thread per connection: a request blocks only its own connection, requests on
  * different sandboxes run in parallel, and a long exec or an open event stream never holds

@@ -1,4 +1,4 @@
-/* Optional libraries loaded on first use (see include/agentcell/dl.h). */
+/* Optional libraries loaded on first use (see src/base/dl.h). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>

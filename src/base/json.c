@@ -1,4 +1,4 @@
-/* Small jansson helpers (see include/agentcell/json.h). */
+/* Small jansson helpers (see src/base/json.h). */
 #include <stdlib.h>
 
 #include "base/json.h"

@@ -92,6 +92,7 @@ typedef struct cli_command {
 	unsigned char min_args, max_args;
 	unsigned char name_arg; /* 1-based position of a sandbox name (checked); 0: none */
 	bool command;		/* CMD [ARG...] follows the arguments: required */
+	bool command_optional;	/* with command: CMD may be absent (cli_args_t.cmd NULL) */
 	const char *missing[3]; /* error for missing argument k ([0] when [k] is NULL) */
 	const char *extra;	/* appended to "unexpected argument '...'" */
 	int (*fn)(int argc, char **argv);

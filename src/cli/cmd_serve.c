@@ -192,8 +192,11 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-	ac_api_t api = {
-	    .m = m, .keys = api_keys(cfg), .batch_parallel = 4, .exec_timeout = exec_timeout};
+	ac_api_t api = {.m = m,
+			.keys = api_keys(cfg),
+			.batch_parallel = 4,
+			.exec_timeout = exec_timeout,
+			.languages = json_object_get(cfg, "languages")};
 	if (!api.keys) {
 		fprintf(stderr, "agentcell: out of memory\n");
 		return 1;

@@ -217,7 +217,7 @@ cli_status_t cli_parse(const cli_command_t *c, int argc, char **argv, void *stat
 		if (k + 1 == c->name_arg && cli_check_name(c->name, args->v[k]) != CLI_OK)
 			return CLI_USAGE_ERROR;
 	}
-	if (c->command) {
+	if (c->command && !(c->command_optional && i >= argc)) {
 		if (i >= argc)
 			return cli_usage_error(c->name, "no command given");
 		args->cmd = argv + i;

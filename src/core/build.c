@@ -13,6 +13,7 @@
 
 #include "agentcell/backend.h"
 #include "agentcell/files.h"
+#include "agentcell/languages.h"
 #include "agentcell/manager.h"
 #include "base/parse.h"
 #include "base/time.h"
@@ -96,7 +97,10 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	if (r.network && ac_backend_require(be, AC_CAP_NETWORK, "network access", err) < 0)
 		return -1;
 	char image[PATH_MAX];
-	const char *img = r.image ? r.image : "host";
+	/* A code run on an engine takes its language's image unless the caller gave one. */
+	const char *img = ac_language_pick_image(&r, engine);
+	if (!img)
+		img = "host";
 	if (engine && !ac_image_ref_valid(img))
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "invalid image reference '%s' for the %s backend", img,

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "agentcell/config.h"
+#include "agentcell/languages.h"
 #include "base/toml.h"
 #include "base/io.h"
 #include "base/parse.h"
@@ -99,12 +101,60 @@ static int check_names(const json_t *arr, const char *path, const char *key, ac_
 	return 0;
 }
 
+/* [languages]: NAME = "IMAGE" (a code run's image on the container backends). */
+static int check_languages(const json_t *t, const char *path, ac_error_t **err)
+{
+	if (!json_is_object(t))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: [languages] must be a table of NAME = \"IMAGE\"", path);
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)t, k, v)
+	{
+		size_t klen = json_object_iter_key_len(json_object_key_to_iter(k));
+		if (!ac_language_name_valid(k) || strlen(k) != klen)
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: languages.%.64s: not a language name (1-%d of "
+					    "A-Z a-z 0-9 + # . _ -, starting with a letter)",
+					    path, k, AC_LANGUAGE_NAME_MAX);
+		if (!json_is_string(v))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: languages.%s must be a string (an image reference "
+					    "such as \"python:3.12-slim\")",
+					    path, k);
+		const char *img = json_string_value(v);
+		if (strlen(img) != json_string_length(v) || !ac_image_ref_valid(img))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: languages.%s: '%.300s' is not an image reference "
+					    "(1-255 printable characters, no spaces, not starting "
+					    "with - / or .)",
+					    path, k, img);
+		/* Names ignore case: two spellings of one would leave the choice to chance. */
+		const char *k2;
+		json_t *v2;
+		json_object_foreach((json_t *)t, k2, v2)
+		{
+			if (k2 != k && !strcasecmp(k2, k))
+				return ac_error_set(err, AC_ERR_INVALID, 0,
+						    "%s: languages.%s is given twice (language "
+						    "names ignore case)",
+						    path, k);
+		}
+	}
+	return 0;
+}
+
 static int validate(json_t *cfg, const char *path, ac_error_t **err)
 {
 	const char *k;
 	json_t *t;
 	json_object_foreach(cfg, k, t)
 	{
+		if (!strcmp(k, "languages")) {
+			if (check_languages(t, path, err) < 0)
+				return -1;
+			continue;
+		}
 		if (!strcmp(k, "files")) {
 			if (want(t, 1, path, "files", err) < 0)
 				return -1;
@@ -253,8 +303,13 @@ static char **strings(json_t *arr)
 int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 {
 	json_t *r = json_object_get(cfg, "resources"), *s = json_object_get(cfg, "security"), *v;
-	if (!o->image && (v = json_object_get(json_object_get(cfg, "sandbox"), "image")))
+	if (!o->image && (v = json_object_get(json_object_get(cfg, "sandbox"), "image"))) {
 		o->image = json_string_value(v);
+		o->image_from_config = true;
+	}
+	if (o->language && !o->language_image)
+		o->language_image =
+		    ac_language_configured_image(json_object_get(cfg, "languages"), o->language);
 	if (!o->profile && (v = json_object_get(s, "profile")))
 		o->profile = json_string_value(v);
 	if (!o->memory_set && (v = json_object_get(r, "memory_mb"))) {

@@ -604,6 +604,10 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 	const ac_backend_t *b = st ? backend_of(st, NULL) : NULL;
 	int rc = -1;
 	if (b && !(b->caps & AC_CAP_EXEC_BY_NAME)) {
+		if (cmd->tty && ac_backend_require(b, AC_CAP_TTY, "a terminal (-t)", err) < 0) {
+			json_decref(st);
+			return -1;
+		}
 		rc = b->ops->exec(&ctx, name, st, cmd, fds, res, &e);
 		if (rc >= 0 || !e || e->kind != AC_ERR_NOT_RUNNING) {
 			json_decref(st);

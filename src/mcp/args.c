@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentcell/languages.h"
 #include "base/json.h"
 #include "base/base64.h"
 #include "base/util.h"
@@ -136,6 +137,47 @@ static bool parse_command(tool_ctx_t *c, json_t *cmd, strv_t *argv)
 	return true;
 }
 
+/* language and code (sandbox_run): the interpreter's command line, the code one argument
+ * of it; never together with command. */
+static bool parse_code(tool_ctx_t *c, json_t *args, req_t *r)
+{
+	json_t *lang = json_object_get(args, "language"), *code = json_object_get(args, "code");
+	if (!lang && !code)
+		return true;
+	if (r->argv.v) {
+		ac_mcp_invalid(c, "arguments: give either 'command' or 'language' and 'code', "
+				  "not both");
+		return false;
+	}
+	if (!lang || !code) {
+		ac_mcp_invalid(c, lang ? "arguments: 'language' needs 'code'"
+				       : "arguments: 'code' needs 'language'");
+		return false;
+	}
+	const char *l = json_string_value(lang), *text = json_string_value(code);
+	size_t len = json_string_length(code);
+	char *argv[4];
+	ac_error_t *e = NULL;
+	if (!ac_language_name_valid(l)) {
+		ac_mcp_invalid(c,
+			       "language: use 1-%d characters of A-Z a-z 0-9 + # . _ -, starting "
+			       "with a letter (known: %s)",
+			       AC_LANGUAGE_NAME_MAX, ac_language_names());
+		return false;
+	}
+	if (ac_code_check(text, len, "code", &e) < 0 ||
+	    ac_language_argv(l, text, len, argv, &e) < 0) {
+		ac_mcp_invalid(c, "%s", e ? e->msg : "code: invalid");
+		ac_error_free(e);
+		return false;
+	}
+	for (int i = 0; i < 3; i++)
+		if (!strv_add(&r->argv, strdup(argv[i])))
+			return ac_mcp_out_of_memory(c);
+	r->o.language = l;
+	return true;
+}
+
 static bool env_key_ok(const char *k, size_t len)
 {
 	return len > 0 && !memchr(k, '=', len);
@@ -255,6 +297,8 @@ bool ac_mcp_parse_args(tool_ctx_t *c, json_t *args, req_t *r)
 	r->description = arg_str(args, "description");
 	r->start = !json_is_false(json_object_get(args, "start"));
 	if ((v = json_object_get(args, "command")) && !parse_command(c, v, &r->argv))
+		return false;
+	if (!parse_code(c, args, r))
 		return false;
 	if ((v = json_object_get(args, "env")) && !parse_env(c, v, &r->env))
 		return false;

@@ -32,6 +32,16 @@
 	"(argv, first element the program, looked up in PATH); a string is run with /bin/sh "      \
 	"-c','anyOf':[{'type':'array','items':{'type':'string'},'minItems':1,'maxItems':4096},"    \
 	"{'type':'string','minLength':1,'maxLength':1048576}]}"
+/* A code run: the alternative to command (sandbox_run checks that exactly one is given). */
+#define P_LANGUAGE                                                                                 \
+	"'language':{'type':'string','minLength':1,'maxLength':32,'description':'Run code "        \
+	"instead of a command, with this language interpreter: python or python3 (python3 -c), "   \
+	"node, javascript or js (node -e), ruby or perl (-e), php (php -r); sh, bash, shell and "  \
+	"any other name run the code with sh -c. Names ignore case. native: the host "             \
+	"interpreter; docker/podman: the default image is the language one'},"                     \
+	"'code':{'type':'string','minLength':1,'maxLength':1048576,'description':'The code for "   \
+	"language: passed to the interpreter as one argument, never through a shell unless the "   \
+	"language is a shell'}"
 #define P_TIMEOUT                                                                                  \
 	"'timeout':{'type':'number','exclusiveMinimum':0,'maximum':604800,'description':'Seconds " \
 	"(fractions allowed): the command and everything it started are killed after this long "   \
@@ -96,11 +106,12 @@ typedef struct tool {
 
 static const tool_t tools[] = {
     {"sandbox_run", "Run a command in a fresh sandbox",
-     "Runs one command in a new, isolated sandbox that is removed when the command ends, and "
-     "returns its exit code, stdout and stderr. Nothing persists: use sandbox_create and "
-     "sandbox_exec to keep files between commands.",
-     "{'type':'object','properties':{" P_COMMAND "," P_SANDBOX "," P_TIMEOUT "," P_ENV "," P_CWD
-     "},'required':['command'],'additionalProperties':false}",
+     "Runs one command, or code in a language (language and code instead of command), in a "
+     "new, isolated sandbox that is removed when it ends, and returns its exit code, stdout "
+     "and stderr. Nothing persists: use sandbox_create and sandbox_exec to keep files between "
+     "commands.",
+     "{'type':'object','properties':{" P_COMMAND "," P_LANGUAGE "," P_SANDBOX "," P_TIMEOUT
+     "," P_ENV "," P_CWD "},'additionalProperties':false}",
      O_EXEC, false, false, false, ac_mcp_tool_run},
     {"sandbox_create", "Create a persistent sandbox",
      "Creates a named sandbox whose files persist across commands, stop and start, and "
@@ -344,7 +355,15 @@ bool ac_mcp_tools_call(const ac_mcp_tool_env_t *env, const char *version, const 
 			.structured = strcmp(version, "2025-06-18") >= 0,
 			.call = call};
 	req_t r = {0};
-	if (ac_mcp_parse_args(&c, args, &r)) {
+	/* A tool that takes code (sandbox_run) needs a command or code: one of the two. */
+	bool code_tool = json_object_get(json_object_get(schemas[i][0], "properties"), "code");
+	bool ok = ac_mcp_parse_args(&c, args, &r);
+	if (ok && code_tool && !r.cmd.argv) {
+		ac_mcp_invalid(&c, "arguments: missing required field 'command' (or 'language' "
+				   "and 'code' for a code run)");
+		ok = false;
+	}
+	if (ok) {
 		if (env->validate_only)
 			ac_mcp_tool_error(&c, "%s: arguments valid; not run (validate-only server)",
 					  name);

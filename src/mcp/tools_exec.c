@@ -6,6 +6,7 @@
 
 #include "agentcell/capture.h"
 #include "agentcell/files.h"
+#include "agentcell/languages.h"
 #include "base/json.h"
 #include "base/base64.h"
 #include "base/utf8.h"
@@ -95,6 +96,9 @@ static void run_command(tool_ctx_t *c, req_t *r, const char *sandbox)
 	ac_capture_t cap;
 	int rc = ac_exec_capture(c->m, sandbox, sandbox ? NULL : &r->o, &r->cmd, AC_MCP_OUTPUT_MAX,
 				 &cap, &e);
+	/* A code run whose interpreter is missing says so, naming the image. */
+	if (rc < 0 && !sandbox && r->o.language)
+		ac_language_explain(c->m, &r->o, rc, &cap.res, e);
 	exec_result(c, rc, e, &cap, r->cmd.timeout);
 	ac_capture_free(&cap);
 out:

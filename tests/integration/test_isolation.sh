@@ -398,9 +398,16 @@ hits = []
 # A program of the sandbox (a "true" of the 30 execs that has just exited) is a file of
 # the sandbox: its root may overwrite it anyway (a copy-up in its own layer). What must
 # never be writable is an exe the sandbox has no path to: the supervisor and the shims.
+# The file an open descriptor is (its path through /proc/self/fd, whatever became of the
+# process whose exe it was): a file of the sandbox when that path leads to the same inode.
+def where(fd):
+    try:
+        return os.readlink("/proc/self/fd/%d" % fd)
+    except OSError:
+        return "?"
 def own_file(fd, p):
     try:
-        a, b = os.fstat(fd), os.stat(os.readlink(p))
+        a, b = os.fstat(fd), os.stat(where(fd))
         return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
     except OSError:
         return False
@@ -413,7 +420,7 @@ def attempt():
                 continue
             if not own_file(fd, p):
                 os.write(fd, b"PWNED")
-                hits.append("WROTE " + p)
+                hits.append("WROTE " + p + " (" + where(fd) + ")")
             os.close(fd)
         for flags in (os.O_RDONLY, os.O_PATH):
             try:
@@ -427,7 +434,7 @@ def attempt():
                     continue
                 if not own_file(w, p):
                     os.write(w, b"PWNED")
-                    hits.append("WROTE via fd " + p + " (" + os.readlink(p) + ")")
+                    hits.append("WROTE via fd " + p + " (" + where(w) + ")")
                 os.close(w)
             os.close(fd)
 deadline = time.time() + float(sys.argv[1])

@@ -319,8 +319,8 @@ acx create "$C2"
 acx start "$C1"
 BIG=$(printf 'v%.0s' $(seq 255))
 writer_labels() { # NAME
-	local i k args
-	for i in 1 2 3 4 5; do
+	local k args
+	for _ in 1 2 3 4 5; do
 		args=()
 		for k in $(seq 1 40); do args+=("k$k=$BIG"); done
 		"$AGENTCELL" label "$1" "${args[@]}" >/dev/null 2>&1

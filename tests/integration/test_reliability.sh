@@ -10,8 +10,8 @@ B=rl-$ID
 H=$AGENTCELL_HOME
 
 wait_done() { # ID -> waits until the command is neither running nor starting (20 s at most)
-	local s i
-	for i in $(seq 200); do
+	local s
+	for _ in $(seq 200); do
 		s=$(ac exec-status "$1" --json 2>/dev/null | jq -r .state)
 		[ "$s" != running ] && [ "$s" != starting ] && break
 		sleep 0.1

@@ -80,13 +80,16 @@ await step('tools/list', async () => {
   check('tools/list: closed input schemas, output schemas, titles, annotations', bad.length === 0, show(bad));
   const run = tools.find((t) => t.name === 'sandbox_run');
   const fields = Object.keys(run.inputSchema.properties).sort().join(',');
-  check('tools/list: sandbox_run fields', fields === 'backend,command,cpus,cwd,disk_mb,env,image,memory_mb,network,profile,timeout', fields);
-  check('tools/list: sandbox_run requires command only', JSON.stringify(run.inputSchema.required) === '["command"]');
+  check('tools/list: sandbox_run fields', fields === 'backend,code,command,cpus,cwd,disk_mb,env,image,language,memory_mb,network,profile,timeout', fields);
+  // command, or language and code: the tool checks that exactly one is given.
+  check('tools/list: sandbox_run requires no single field (command or language+code)', run.inputSchema.required === undefined, JSON.stringify(run.inputSchema.required));
 });
 
 // ---------------------------------------------------------------- sandbox_run
 await step('sandbox_run', async () => {
-  let r = await call('sandbox_run', { command: ['echo', 'hello', 'world'] });
+  let r = await call('sandbox_run', { language: 'sh', code: 'echo "$((6*7))" "$0"' });
+  check('run: language and code (sh -c, the code one argument)', !isErr(r) && sc(r).exit_code === 0 && sc(r).stdout === '42 sh\n', show(r));
+  r = await call('sandbox_run', { command: ['echo', 'hello', 'world'] });
   check('run: argv command, stdout, exit 0', !isErr(r) && sc(r).exit_code === 0 && sc(r).stdout === 'hello world\n' && sc(r).stderr === '' && sc(r).timed_out === false, show(r));
   check('run: text shows exit code and both streams', /exit_code: 0/.test(text(r)) && /--- stdout ---\nhello world/.test(text(r)) && /--- stderr ---/.test(text(r)), text(r));
 

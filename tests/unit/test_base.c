@@ -1,4 +1,7 @@
-/* Unit tests for src/base: errors, parsers, time, uuid, file helpers, UTF-8. */
+/* Unit tests for src/base: errors, parsers, time, uuid, file helpers, UTF-8.
+ *
+ * Over 800 lines on purpose: one test binary per module, made of independent cases that
+ * share a few helpers; split, each part would only repeat the helpers and the runner. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,10 @@
  * and files, relative paths, basic auth, exec plugins that work, fail and hang, merged
  * $KUBECONFIG lists, JSON form, bad YAML), the in-cluster service account (a fake
  * directory), and the API error lines of ac_k8s_error_from. Where kubectl is installed, its
- * own reading of each fixture (`kubectl config view --minify`) must agree with ours. */
+ * own reading of each fixture (`kubectl config view --minify`) must agree with ours.
+ *
+ * Over 800 lines on purpose: one test binary per module, made of independent cases that
+ * share a few helpers; split, each part would only repeat the helpers and the runner. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,10 @@
 /* Unit tests for src/mcp: JSON-RPC framing and errors, initialize negotiation, the tool
  * schemas, argument validation (-32602) versus tool failures (isError), and the session
  * handling of the Streamable HTTP entry point. Nothing here starts a sandbox or needs
- * root: the tools are called only where they fail before reaching the runtime. */
+ * root: the tools are called only where they fail before reaching the runtime.
+ *
+ * Over 800 lines on purpose: one test binary per module, made of independent cases that
+ * share a few helpers; split, each part would only repeat the helpers and the runner. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -354,9 +357,19 @@ static void test_tools_list(void **state)
 	json_t *cpus = json_object_get(json_object_get(run, "properties"), "cpus");
 	assert_true(json_number_value(json_object_get(cpus, "minimum")) == AC_CPUS_MIN);
 	assert_true(json_number_value(json_object_get(cpus, "maximum")) == AC_CPUS_MAX);
+	/* sandbox_run takes a command or language and code: the tool checks that exactly one
+	 * is given (see test_invalid_arguments), so the schema requires neither. */
 	json_t *req = json_object_get(run, "required");
-	assert_int_equal(json_array_size(req), 1);
-	assert_string_equal(json_string_value(json_array_get(req, 0)), "command");
+	assert_int_equal(json_array_size(req), 0);
+	json_t *props = json_object_get(run, "properties");
+	assert_non_null(json_object_get(props, "command"));
+	assert_non_null(json_object_get(props, "language"));
+	assert_non_null(json_object_get(props, "code"));
+	/* sandbox_exec still requires its command. */
+	json_t *exec = json_object_get(json_array_get(tools, 2), "inputSchema");
+	req = json_object_get(exec, "required");
+	assert_int_equal(json_array_size(req), 2);
+	assert_string_equal(json_string_value(json_array_get(req, 1)), "command");
 	json_decref(r);
 	assert_error(send_msg(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\","
 				 "\"params\":{\"cursor\":\"x\"}}"),
@@ -398,6 +411,16 @@ static void test_invalid_arguments(void **state)
 		const char *tool, *args, *needle;
 	} cases[] = {
 	    {"sandbox_run", "{}", "missing required field 'command'"},
+	    {"sandbox_run", "{}", "(or 'language' and 'code' for a code run)"},
+	    {"sandbox_run", "{\"language\":\"sh\",\"code\":\"x\",\"command\":\"ls\"}",
+	     "either 'command' or 'language' and 'code', not both"},
+	    {"sandbox_run", "{\"language\":\"sh\"}", "'language' needs 'code'"},
+	    {"sandbox_run", "{\"code\":\"echo\"}", "'code' needs 'language'"},
+	    {"sandbox_run", "{\"language\":\"sh\",\"code\":\"\"}", "code: must not be empty"},
+	    {"sandbox_run", "{\"language\":\"1x\",\"code\":\"x\"}", "language: use 1-32"},
+	    {"sandbox_run", "{\"language\":3,\"code\":\"x\"}", "language: expected a string"},
+	    {"sandbox_exec", "{\"name\":\"x\",\"command\":\"ls\",\"language\":\"sh\"}",
+	     "unknown field 'language'"},
 	    {"sandbox_run", "{\"command\":[]}", "command: needs at least 1 item"},
 	    {"sandbox_run", "{\"command\":\"\"}", "command: must not be empty"},
 	    {"sandbox_run", "{\"command\":[\"\"]}", "program name"},

@@ -12,30 +12,22 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/io.h"
 #include "base/util.h"
 #include "backends/kubernetes/k8s.h"
 #include "backends/remote/remote.h"
-
-extern char **environ;
+#include "testsrv.h"
 
 static char tmp[PATH_MAX];
-static pid_t server_pid = -1;
-static int server_stdin = -1;
+static ac_test_server_t server;
 static int port;
 static bool ready;
 static const char *skip_why = "";
@@ -56,51 +48,8 @@ static char *slurp(const char *name)
 
 static char *path_of(const char *name)
 {
-	static char bufs[8][PATH_MAX + 64];
-	static int next;
-	char *b = bufs[next++ % 8];
-	snprintf(b, PATH_MAX + 64, "%s/%s", tmp, name);
-	return b;
+	return ac_test_path(tmp, name);
 }
-
-/* The server script: beside the build directory's tests/ (build/<tag>/tests/x -> ../../..). */
-static int find_server(char *out, size_t cap)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = 0;
-		for (int i = 0; i < 4; i++) {
-			char *s = strrchr(exe, '/');
-			if (!s)
-				break;
-			*s = 0;
-			snprintf(out, cap, "%s/tests/integration/https_echo_server.py", exe);
-			if (access(out, R_OK) == 0)
-				return 0;
-		}
-	}
-	snprintf(out, cap, "tests/integration/https_echo_server.py");
-	return access(out, R_OK);
-}
-
-static const char gen_script[] =
-    "set -e\n"
-    "cd \"$1\"\n"
-    "key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out \"$1\" "
-    "2>/dev/null; }\n"
-    "key ca.key; key wrong-ca.key; key srv.key; key client.key\n"
-    "openssl req -x509 -new -key ca.key -subj /CN=agentcell-test-ca -days 2 -out ca.crt\n"
-    "openssl req -x509 -new -key wrong-ca.key -subj /CN=other-ca -days 2 -out wrong-ca.crt\n"
-    "openssl req -new -key srv.key -subj /CN=kube-apiserver -out srv.csr\n"
-    "printf 'subjectAltName=DNS:localhost,DNS:kubernetes.internal.test\\n"
-    "extendedKeyUsage=serverAuth\\n' > srv.ext\n"
-    "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-    "-extfile srv.ext -out srv.crt 2>/dev/null\n"
-    "openssl req -new -key client.key -subj /CN=agent-user/O=agentcell -out client.csr\n"
-    "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n"
-    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-    "-extfile client.ext -out client.crt 2>/dev/null\n";
 
 static int setup(void **state)
 {
@@ -111,8 +60,8 @@ static int setup(void **state)
 	snprintf(tmp, sizeof(tmp), "/tmp/ac-remote-http.XXXXXX");
 	if (!mkdtemp(tmp))
 		return -1;
-	char server[PATH_MAX];
-	if (find_server(server, sizeof(server)) < 0) {
+	char script[PATH_MAX];
+	if (!ac_test_find_file("tests/integration/https_echo_server.py", script)) {
 		skip_why = "https_echo_server.py not found";
 		return 0;
 	}
@@ -120,53 +69,18 @@ static int setup(void **state)
 		skip_why = "openssl or python3 missing";
 		return 0;
 	}
-	char script[PATH_MAX + 32];
-	snprintf(script, sizeof(script), "%s/gen.sh", tmp);
-	FILE *f = fopen(script, "w");
-	if (!f)
+	if (!ac_test_make_certs(tmp, "DNS:localhost,DNS:kubernetes.internal.test",
+				"/CN=agent-user/O=agentcell"))
 		return -1;
-	fputs(gen_script, f);
-	fclose(f);
-	char cmd[2 * PATH_MAX];
-	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >'%s/gen.log' 2>&1", script, tmp, tmp);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "certificate generation failed, see %s/gen.log\n", tmp);
-		return -1;
-	}
-	int in[2], out[2];
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
-		return -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	char *argv[] = {"python3",     server,
+	char *argv[] = {"python3",     script,
 			"--cert",      path_of("srv.crt"),
 			"--key",       path_of("srv.key"),
 			"--client-ca", path_of("ca.crt"),
 			"--lifetime",  "600",
 			NULL};
-	int rc = posix_spawnp(&server_pid, "python3", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(out[1]);
-	if (rc != 0)
+	if (!ac_test_server_start(&server, NULL, argv))
 		return -1;
-	server_stdin = in[1];
-	char line[64] = "";
-	size_t used = 0;
-	while (used < sizeof(line) - 1) {
-		ssize_t r = read(out[0], line + used, 1);
-		if (r <= 0 || line[used] == '\n')
-			break;
-		used++;
-	}
-	line[used] = 0;
-	close(out[0]);
-	if (sscanf(line, "PORT %d", &port) != 1) {
-		fprintf(stderr, "the test server did not start: '%s'\n", line);
-		return -1;
-	}
+	port = server.port;
 	ready = true;
 	return 0;
 }
@@ -174,12 +88,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (server_stdin >= 0)
-		close(server_stdin);
-	if (server_pid > 0) {
-		kill(server_pid, SIGTERM);
-		waitpid(server_pid, NULL, 0);
-	}
+	ac_test_server_stop(&server);
 	ac_error_t *e = NULL;
 	ac_rm_rf_at(AT_FDCWD, tmp, &e);
 	ac_error_free(e);
@@ -215,6 +124,17 @@ static int call(const ac_remote_conf_t *c, const char *method, const char *path,
 	return rc;
 }
 
+/* One request that must get an answer with status want; the answer is not kept. */
+static void expect_status(const ac_remote_conf_t *c, const char *method, const char *path,
+			  long want)
+{
+	ac_remote_resp_t resp;
+	ac_error_t *err = NULL;
+	assert_int_equal(call(c, method, path, NULL, &resp, &err), 0);
+	assert_int_equal(resp.status, want);
+	ac_remote_resp_free(&resp);
+}
+
 static const char *jstr(const ac_remote_resp_t *r, const char *key)
 {
 	return json_string_value(json_object_get(r->json, key));
@@ -241,9 +161,7 @@ static void test_ca_file_and_data(void **state)
 	c.ca_file = NULL;
 	c.ca_data = slurp("ca.crt");
 	assert_non_null(c.ca_data);
-	assert_int_equal(call(&c, "GET", "/echo", NULL, &resp, &err), 0);
-	assert_int_equal(resp.status, 200);
-	ac_remote_resp_free(&resp);
+	expect_status(&c, "GET", "/echo", 200);
 	ac_remote_conf_free(&c);
 }
 
@@ -276,9 +194,7 @@ static void test_wrong_ca_fails(void **state)
 	err = NULL;
 	/* insecure-skip-tls-verify. */
 	c.insecure = true;
-	assert_int_equal(call(&c, "GET", "/echo", NULL, &resp, &err), 0);
-	assert_int_equal(resp.status, 200);
-	ac_remote_resp_free(&resp);
+	expect_status(&c, "GET", "/echo", 200);
 	ac_remote_conf_free(&c);
 }
 
@@ -319,9 +235,7 @@ static void test_client_cert(void **state)
 	base_conf(&c, "localhost");
 	ac_remote_resp_t resp;
 	ac_error_t *err = NULL;
-	assert_int_equal(call(&c, "GET", "/need-cert", NULL, &resp, &err), 0);
-	assert_int_equal(resp.status, 401);
-	ac_remote_resp_free(&resp);
+	expect_status(&c, "GET", "/need-cert", 401);
 
 	c.cert_file = strdup(path_of("client.crt"));
 	c.key_file = strdup(path_of("client.key"));

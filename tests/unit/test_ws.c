@@ -3,14 +3,17 @@
  * the decoder fails with, the size cap, the handshake pieces) and the transport of
  * src/backends/remote/ws.c against a real server: tests/integration/ws_echo_server.py
  * (Python standard library), plain and TLS with certificates made by openssl at test
- * time. */
+ * time.
+ *
+ * Over 800 lines on purpose: one test binary per module, made of independent cases that
+ * share a few helpers; split, each part would only repeat the helpers and the runner. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "testfork.h"
+#include "testsrv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -593,7 +596,7 @@ static void test_decode_errors(void **state)
 /* ---- the transport against tests/integration/ws_echo_server.py ---- */
 
 typedef struct server {
-	pid_t pid;
+	ac_test_server_t proc;
 	int port;
 	char log[PATH_MAX];
 } server_t;
@@ -603,101 +606,24 @@ static char tmpdir[PATH_MAX];
 static server_t plain_srv, tls_srv, mtls_srv;
 static bool have_plain, have_tls;
 
-static bool find_script(void)
-{
-	const char *rel = "tests/integration/ws_echo_server.py";
-	if (access(rel, R_OK) == 0 && realpath(rel, script))
-		return true;
-	/* From the binary: BUILD/tests/test_ws -> the checkout, BUILD being build/<name>. */
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = 0;
-	for (int up = 0; up < 6; up++) {
-		char *slash = strrchr(exe, '/');
-		if (!slash)
-			return false;
-		*slash = 0;
-		char cand[PATH_MAX];
-		if (snprintf(cand, sizeof(cand), "%s/%s", exe, rel) < (int)sizeof(cand) &&
-		    access(cand, R_OK) == 0 && realpath(cand, script))
-			return true;
-	}
-	return false;
-}
-
-static int run_sh(const char *cmd)
-{
-	pid_t pid = ac_test_fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (null >= 0) {
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		if (chdir(tmpdir) == 0)
-			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static bool server_start(server_t *s, const char *name, const char *extra)
+/* The server with its log in tmpdir/NAME.log and the options in extra (NULL-terminated). */
+static bool server_start(server_t *s, const char *name, const char *const *extra)
 {
 	snprintf(s->log, sizeof(s->log), "%s/%s.log", tmpdir, name);
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	char *argv[16] = {"/usr/bin/python3", script, "--log", s->log, "--lifetime", "300"};
+	size_t n = 6;
+	for (; extra && *extra && n < AC_ARRAY_SIZE(argv) - 1; extra++)
+		argv[n++] = (char *)*extra;
+	argv[n] = NULL;
+	if (!ac_test_server_start(&s->proc, tmpdir, argv))
 		return false;
-	pid_t pid = ac_test_fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		char cmd[PATH_MAX * 3];
-		snprintf(cmd, sizeof(cmd),
-			 "exec /usr/bin/python3 '%s' --log '%s' --lifetime 300 %s", script, s->log,
-			 extra);
-		if (chdir(tmpdir) == 0)
-			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	s->pid = pid;
-	char line[64] = "";
-	size_t got = 0;
-	while (got < sizeof(line) - 1 && !strchr(line, '\n')) {
-		struct pollfd pf = {pfd[0], POLLIN, 0};
-		if (poll(&pf, 1, 15000) <= 0)
-			break;
-		ssize_t r = read(pfd[0], line + got, sizeof(line) - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		line[got] = 0;
-	}
-	close(pfd[0]);
-	if (sscanf(line, "PORT %d", &s->port) != 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		s->pid = 0;
-		return false;
-	}
+	s->port = s->proc.port;
 	return true;
 }
 
 static void server_stop(server_t *s)
 {
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
+	ac_test_server_stop(&s->proc);
 }
 
 /* Waits up to tries * 10 ms for the server's log to contain want. */
@@ -727,31 +653,22 @@ static bool log_has(const server_t *s, const char *want)
 
 static int group_setup(void **state)
 {
-	if (access("/usr/bin/python3", X_OK) != 0 || !find_script())
+	if (access("/usr/bin/python3", X_OK) != 0 ||
+	    !ac_test_find_file("tests/integration/ws_echo_server.py", script))
 		return 0;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ac-test-ws.XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return 0;
-	have_plain = server_start(&plain_srv, "plain", "");
+	have_plain = server_start(&plain_srv, "plain", NULL);
 	/* A CA, a server certificate for localhost and ws.agentcell.test (no IP address:
 	 * connecting to 127.0.0.1 verifies only through tls_server_name or "localhost") and a
 	 * client certificate, all from the CA. */
-	const char *certs =
-	    "set -e; K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
-	    "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 -subj /CN=agentcell-test-ca "
-	    "  2>/dev/null;"
-	    "openssl req $K -keyout srv.key -out srv.csr -subj /CN=localhost;"
-	    "printf 'subjectAltName=DNS:localhost,DNS:ws.agentcell.test\\n' > srv.ext;"
-	    "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-	    "  -extfile srv.ext -out srv.crt;"
-	    "openssl req $K -keyout cli.key -out cli.csr -subj /CN=agentcell-client;"
-	    "printf 'extendedKeyUsage=clientAuth\\n' > cli.ext;"
-	    "openssl x509 -req -in cli.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-	    "  -extfile cli.ext -out cli.crt";
-	if (access("/usr/bin/openssl", X_OK) == 0 && run_sh(certs) == 0) {
+	if (ac_test_make_certs(tmpdir, "DNS:localhost,DNS:ws.agentcell.test",
+			       "/CN=agentcell-client")) {
+		const char *tls[] = {"--tls", "srv.crt", "srv.key", NULL};
+		const char *mtls[] = {"--tls", "srv.crt", "srv.key", "--client-ca", "ca.crt", NULL};
 		have_tls =
-		    server_start(&tls_srv, "tls", "--tls srv.crt srv.key") &&
-		    server_start(&mtls_srv, "mtls", "--tls srv.crt srv.key --client-ca ca.crt");
+		    server_start(&tls_srv, "tls", tls) && server_start(&mtls_srv, "mtls", mtls);
 	}
 	return 0;
 }
@@ -779,11 +696,7 @@ static void conf_for(ac_remote_conf_t *c, const char *scheme, const char *host, 
 
 static char *tmp_path(const char *name)
 {
-	static char p[4][PATH_MAX];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(p[i], sizeof(p[i]), "%s/%s", tmpdir, name);
-	return p[i];
+	return ac_test_path(tmpdir, name);
 }
 
 static ac_ws_conn_t *open_ok(const ac_remote_conf_t *c, const char *path, const char *const *protos,
@@ -1121,8 +1034,8 @@ static void test_transport_tls(void **state)
 	c.ca_data = pem;
 	const char *nocert[] = {"test server", NULL};
 	expect_refusal(&c, "/echo", AC_ERR_BACKEND, nocert);
-	c.cert_file = tmp_path("cli.crt");
-	c.key_file = tmp_path("cli.key");
+	c.cert_file = tmp_path("client.crt");
+	c.key_file = tmp_path("client.key");
 	w = open_ok(&c, "/echo", NULL, NULL);
 	echo(w, AC_WS_TEXT, "mutual", 6);
 	ac_ws_free(w);

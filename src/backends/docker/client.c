@@ -1,4 +1,4 @@
-/* The Engine API transport: libcurl (loaded with dlopen, see include/agentcell/dl.h) over a
+/* The Engine API transport: libcurl (loaded with dlopen, see src/base/dl.h) over a
  * unix socket or plain TCP. Requests reuse one handle (and so one connection); an exec or
  * attach stream gets its own connection, which curl opens and we then use as a raw socket
  * (Debian's curl cannot hand an upgraded HTTP/1.1 connection over). */

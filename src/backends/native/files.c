@@ -22,6 +22,7 @@
 #include "base/io.h"
 #include "base/parse.h"
 #include "base/util.h"
+#include "base/walk.h"
 #include "backends/native/native.h"
 
 #define MAX_DEPTH 256
@@ -252,74 +253,21 @@ static int copy_data(int in, int out)
 	return n < 0 ? -1 : 0;
 }
 
-/* Copies the entry `name` of directory sfd into directory dfd as `dname`. `chown_to` >= 0
- * gives every created entry that owner (into a sandbox: dfd is the sandbox's); else sfd is
- * the sandbox's. setuid/setgid bits are dropped. `top` names the entry at depth 0 in
- * errors. FIFOs, sockets and devices are refused at depth 0 and skipped below. */
-static int copy_entry(int sfd, const char *name, int dfd, const char *dname, long long chown_to,
-		      int depth, const char *top, ac_error_t **err)
+/* One copy (copy_entry): where each directory of the walk goes, and how. */
+typedef struct copy {
+	int dst[MAX_DEPTH + 2]; /* dst[d]: the copy of the directory at depth d - 1's parent */
+	const char *dname;	/* the root entry's name at its destination */
+	long long chown_to;
+	const char *top;
+} copy_t;
+
+static int copy_file(const ac_walk_entry_t *e, copy_t *c, int dfd, const char *dname,
+		     ac_error_t **err)
 {
-	struct stat st;
-	if (depth > MAX_DEPTH)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "directory tree deeper than %d levels",
-				    MAX_DEPTH);
-	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "cannot read '%s'", name);
-	mode_t mode = st.st_mode & 0777 & ~(mode_t)0;
-	if (S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t l = readlinkat(sfd, name, target, sizeof(target) - 1);
-		if (l < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "readlink '%s'", name);
-		target[l] = 0;
-		unlinkat(dfd, dname, 0);
-		if (symlinkat(target, dfd, dname) < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot create symlink '%s'", dname);
-		if (chown_to >= 0)
-			(void)!fchownat(dfd, dname, (uid_t)chown_to, (gid_t)chown_to,
-					AT_SYMLINK_NOFOLLOW);
-		return 0;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		if (mkdirat(dfd, dname, 0700) < 0 && errno != EEXIST)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot create directory '%s'", dname);
-		_cleanup_close_ int d2 =
-		    openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (d2 < 0 || s2 < 0) {
-			if (s2 >= 0)
-				close(s2);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "cannot open directory '%s'", d2 < 0 ? dname : name);
-		}
-		if (pseudo_fs(s2)) {
-			/* A tree copy skips kernel file systems; naming one is an error. */
-			close(s2);
-			return depth ? 0 : refuse_pseudo_fs(-1, name, err);
-		}
-		DIR *dir = fdopendir(s2);
-		if (!dir) {
-			close(s2);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "fdopendir");
-		}
-		struct dirent *de;
-		int rc = 0;
-		while (rc == 0 && (de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				rc = copy_entry(dirfd(dir), de->d_name, d2, de->d_name, chown_to,
-						depth + 1, de->d_name, err);
-		closedir(dir);
-		if (chown_to >= 0)
-			(void)!fchown(d2, (uid_t)chown_to, (gid_t)chown_to);
-		(void)!fchmod(d2, mode);
-		return rc;
-	}
-	if (!S_ISREG(st.st_mode)) /* FIFOs, sockets, devices: see open_regular */
-		return depth ? 0 : refuse_type(st.st_mode, top, err);
+	int depth = e->depth;
+	mode_t mode = e->st->st_mode & 0777;
 	ac_error_t *oe = NULL;
-	_cleanup_close_ int in = open_regular(sfd, name, false, O_RDONLY, 0, top, &oe);
+	_cleanup_close_ int in = open_regular(e->dirfd, e->name, false, O_RDONLY, 0, c->top, &oe);
 	if (in < 0) {
 		bool skip = depth && oe && oe->kind == AC_ERR_INVALID; /* became a FIFO... */
 		if (!skip && err && !*err)
@@ -328,28 +276,107 @@ static int copy_entry(int sfd, const char *name, int dfd, const char *dname, lon
 		return skip ? 0 : -1;
 	}
 	if (pseudo_fs(in))
-		return depth ? 0 : refuse_pseudo_fs(in, top, err);
+		return depth ? 0 : refuse_pseudo_fs(in, c->top, err);
 	/* A host destination is the caller's choice, a FIFO or a device included (as cp
 	 * does); the deadline bounds a wait on it. Only a regular file gets the mode. */
 	_cleanup_close_ int out =
-	    chown_to >= 0
+	    c->chown_to >= 0
 		? open_regular(dfd, dname, false, O_WRONLY | O_CREAT | O_TRUNC, 0600,
-			       depth ? dname : top, err)
+			       depth ? dname : c->top, err)
 		: openat(dfd, dname,
 			 O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
 	if (out < 0)
-		return chown_to >= 0
+		return c->chown_to >= 0
 			   ? -1
 			   : ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create '%s'", dname);
 	if (copy_data(in, out) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot copy '%s'", name);
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot copy '%s'", e->name);
 	struct stat ost;
 	if (fstat(out, &ost) < 0 || !S_ISREG(ost.st_mode))
 		return 0;
-	if (chown_to >= 0)
-		(void)!fchown(out, (uid_t)chown_to, (gid_t)chown_to);
+	if (c->chown_to >= 0)
+		(void)!fchown(out, (uid_t)c->chown_to, (gid_t)c->chown_to);
 	(void)!fchmod(out, mode);
 	return 0;
+}
+
+static int copy_pre(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
+{
+	copy_t *c = arg;
+	const struct stat *st = e->st;
+	int dfd = c->dst[e->depth];
+	const char *dname = e->depth ? e->name : c->dname;
+	if (S_ISLNK(st->st_mode)) {
+		char target[4096];
+		ssize_t l = readlinkat(e->dirfd, e->name, target, sizeof(target) - 1);
+		if (l < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "readlink '%s'", e->name);
+		target[l] = 0;
+		unlinkat(dfd, dname, 0);
+		if (symlinkat(target, dfd, dname) < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot create symlink '%s'", dname);
+		if (c->chown_to >= 0)
+			(void)!fchownat(dfd, dname, (uid_t)c->chown_to, (gid_t)c->chown_to,
+					AT_SYMLINK_NOFOLLOW);
+		return 0;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		if (pseudo_fs(e->fd))
+			/* A tree copy skips kernel file systems; naming one is an error. */
+			return e->depth ? AC_WALK_SKIP : refuse_pseudo_fs(-1, e->name, err);
+		if (mkdirat(dfd, dname, 0700) < 0 && errno != EEXIST)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot create directory '%s'", dname);
+		int d2 = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (d2 < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot open directory '%s'", dname);
+		c->dst[e->depth + 1] = d2;
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode)) /* FIFOs, sockets, devices: see open_regular */
+		return e->depth ? 0 : refuse_type(st->st_mode, c->top, err);
+	return copy_file(e, c, dfd, dname, err);
+}
+
+/* A directory's owner and mode once its contents are in (a read-only mode must not stop
+ * its own copy). setuid/setgid bits are dropped. */
+static int copy_post(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
+{
+	copy_t *c = arg;
+	int d2 = c->dst[e->depth + 1];
+	c->dst[e->depth + 1] = -1;
+	if (c->chown_to >= 0)
+		(void)!fchown(d2, (uid_t)c->chown_to, (gid_t)c->chown_to);
+	(void)!fchmod(d2, e->st->st_mode & 0777);
+	close(d2);
+	return 0;
+}
+
+/* Copies the entry `name` of directory sfd into directory dfd as `dname`, a tree through
+ * the walker (src/base/walk.c: *at() calls only, links never followed). `chown_to` >= 0
+ * gives every created entry that owner (into a sandbox: dfd is the sandbox's); else sfd is
+ * the sandbox's. setuid/setgid bits are dropped. `top` names the entry at depth 0 in
+ * errors. FIFOs, sockets and devices are refused at depth 0 and skipped below. */
+static int copy_entry(int sfd, const char *name, int dfd, const char *dname, long long chown_to,
+		      const char *top, ac_error_t **err)
+{
+	copy_t *c = malloc(sizeof(*c));
+	if (!c)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	*c = (copy_t){.dname = dname, .chown_to = chown_to, .top = top};
+	c->dst[0] = dfd;
+	for (size_t i = 1; i < AC_ARRAY_SIZE(c->dst); i++)
+		c->dst[i] = -1;
+	ac_walk_t w = {.pre = copy_pre, .post = copy_post, .arg = c, .max_depth = MAX_DEPTH};
+	int rc = ac_walk_at(sfd, name, &w, err);
+	/* A failed walk leaves the copies of the directories it was in open. */
+	for (size_t i = 1; i < AC_ARRAY_SIZE(c->dst); i++)
+		if (c->dst[i] >= 0)
+			close(c->dst[i]);
+	free(c);
+	return rc;
 }
 
 /* --- operations (run in the child) --- */
@@ -397,11 +424,11 @@ static int do_copy_in(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 	if (target >= 0)
 		return refuse_pseudo_fs(target, o->path, err) < 0
 			   ? -1
-			   : copy_entry(hdir, hbase, target, hbase, uid, 0, o->path, err);
+			   : copy_entry(hdir, hbase, target, hbase, uid, o->path, err);
 	_cleanup_close_ int parent = open_parent(rootfd, o->path, last, sizeof(last), err);
 	if (parent < 0 || refuse_pseudo_fs(parent, o->path, err) < 0)
 		return -1;
-	return copy_entry(hdir, hbase, parent, last, uid, 0, o->path, err);
+	return copy_entry(hdir, hbase, parent, last, uid, o->path, err);
 }
 
 static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
@@ -422,7 +449,7 @@ static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		_cleanup_close_ int hd = open(o->host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (hd < 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno, "open %s", o->host);
-		return copy_entry(parent, last, hd, last, -1, 0, o->path, err);
+		return copy_entry(parent, last, hd, last, -1, o->path, err);
 	}
 	char hostdir[4096];
 	snprintf(hostdir, sizeof(hostdir), "%s", o->host);
@@ -432,7 +459,7 @@ static int do_copy_out(int rootfd, uid_t uid, void *arg, ac_error_t **err)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "no such directory on the host for '%s'", o->host);
 	(void)uid;
-	return copy_entry(parent, last, hd, hbase, -1, 0, o->path, err);
+	return copy_entry(parent, last, hd, hbase, -1, o->path, err);
 }
 
 static int do_read(int rootfd, uid_t uid, void *arg, ac_error_t **err)
