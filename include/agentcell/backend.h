@@ -47,6 +47,9 @@ void ac_backends_helper_main(int argc, char **argv);
 /* Releases ctx->lock early (see above); idempotent. */
 void ac_backend_unlock(const ac_backend_ctx_t *ctx);
 
+/* The most a file read returns (AC_FILES_READ), whatever the backend. */
+#define AC_FILES_READ_MAX (64u << 20)
+
 /* One file operation (src/core/files.c checks the arguments and does the bookkeeping). */
 typedef enum {
 	AC_FILES_COPY_IN,  /* host -> path (into path/basename if path is a directory) */

@@ -8,6 +8,10 @@
  *   [[files]]            host = "...", sandbox = "/..."
  *   [api]                api_key, api_key_env (for 'serve')
  *   [languages]          NAME = "IMAGE": a code run's image on docker/podman (run --language)
+ *   [kubernetes]         namespace, context, kubeconfig, runtime_class, service_account,
+ *                        node_selector (table of strings), image, image_pull_secrets
+ *                        (array of strings), run_as_user (integer): copied into a kubernetes
+ *                        sandbox's state at create (ac_sandbox_opts_t.backend_config)
  * Anything else is an error naming the key, with the file, line and column when the TOML
  * itself is wrong. */
 #ifndef AGENTCELL_CONFIG_H

@@ -10,10 +10,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "agentcell/backend.h"
 #include "agentcell/error.h"
 #include "agentcell/manager.h"
-
-#define AC_FILES_READ_MAX (64u << 20)
 
 /* Only regular files, directories and (in copies) symbolic links are read or written:
  * FIFOs, sockets and devices are refused (AC_ERR_INVALID), or skipped inside a copied

@@ -48,6 +48,10 @@ typedef struct ac_sandbox_opts {
 	bool network, network_set;
 	/* native (default), docker, podman, auto; NULL: native */
 	const char *backend;
+	/* agentcell.toml's [kubernetes] table, set by ac_config_apply; for a sandbox of the
+	 * kubernetes backend the manager copies it into the state as "kubernetes", where the
+	 * backend's ops read it (a later change of the file does not move a sandbox). */
+	const json_t *backend_config;
 	/* A code run (run --language; include/agentcell/languages.h): its language, and the
 	 * image agentcell.toml's [languages] gives it (NULL: the table's). On a backend that
 	 * takes container images, the language's image replaces a missing image and one that

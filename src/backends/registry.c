@@ -8,6 +8,7 @@
 #include "agentcell/backend.h"
 #include "base/util.h"
 #include "backends/docker/docker.h"
+#include "backends/kubernetes/kubernetes.h"
 #include "backends/native/native.h"
 
 static const ac_backend_t table[] = {
@@ -26,6 +27,11 @@ static const ac_backend_t table[] = {
      .caps =
 	 AC_CAP_FILES | AC_CAP_RESIZE | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES,
      .ops = &ac_podman_ops},
+    {.name = "kubernetes",
+     .aliases = (const char *const[]){"k8s", NULL},
+     .summary = "one pod per sandbox through the Kubernetes API server (kubeconfig or in-cluster)",
+     .caps = AC_CAP_NETWORK | AC_CAP_IMAGES,
+     .ops = &ac_k8s_ops},
 };
 
 const ac_backend_t *ac_backends(size_t *n)

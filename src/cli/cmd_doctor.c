@@ -48,12 +48,28 @@ static void engine_report(json_t *p)
 	else
 		snprintf(detail, sizeof(detail), "%s%s%s", engine ? engine : "", engine ? ": " : "",
 			 err ? err : "?");
-	printf("%-5s %-28s %s\n", engine && !err ? "ok" : "info", "docker/podman engine", detail);
+	const char *label = json_string_value(json_object_get(p, "label"));
+	printf("%-5s %-28s %s\n", engine && !err ? "ok" : "info",
+	       label ? label : "docker/podman engine", detail);
 	size_t i;
 	json_t *o;
 	json_array_foreach(json_object_get(p, "orphans"), i, o)
 	{
 		const char *name = json_string_value(json_object_get(o, "name"));
+		/* An engine that says how its leftover is removed (kubernetes: a pod or a
+		 * NetworkPolicy and its kubectl command). */
+		const char *remove = json_string_value(json_object_get(o, "remove"));
+		if (remove) {
+			char what[64];
+			snprintf(what, sizeof(what), "unknown agentcell %s",
+				 json_string_value(json_object_get(o, "kind"))
+				     ? json_string_value(json_object_get(o, "kind"))
+				     : "object");
+			printf("WARN  %-28s %s has no state file here; not deleted. Remove it "
+			       "with: %s\n",
+			       what, name ? name : "?", remove);
+			continue;
+		}
 		printf("WARN  %-28s %s (%s, sandbox '%s'%s) has no state file here; not deleted. "
 		       "Remove it with: docker rm -f %s\n",
 		       "unknown agentcell container", name ? name : "?",

@@ -172,6 +172,8 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
 	json_object_set_new(st, "cpus", json_real(r.cpus));
 	json_object_set_new(st, "network", json_boolean(r.network));
+	if (r.backend_config && !strcmp(backend, "kubernetes"))
+		json_object_set_new(st, "kubernetes", json_deep_copy(r.backend_config));
 	/* Enforced by the backends that can (0: unlimited, the operator's choice). */
 	if (be->caps & AC_CAP_DISK)
 		json_object_set_new(st, "disk_mb", json_integer((json_int_t)r.disk_mb));

@@ -13,13 +13,15 @@
 #include "base/parse.h"
 #include "base/util.h"
 
-static const char *const tables[][8] = {
+static const char *const tables[][11] = {
     {"sandbox", "name", "image", NULL},
     {"resources", "vcpus", "memory_mb", "pids", "disk_mb", NULL},
     {"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
     {"commands", "allow", "block", "allowlist_only", NULL},
     {"files", "host", "sandbox", NULL},
     {"api", "api_key", "api_key_env", NULL},
+    {"kubernetes", "namespace", "context", "kubeconfig", "runtime_class", "service_account",
+     "node_selector", "image", "image_pull_secrets", "run_as_user", NULL},
 };
 
 int ac_disk_mb_parse(const char *s, uint64_t *mb)
@@ -144,6 +146,68 @@ static int check_languages(const json_t *t, const char *path, ac_error_t **err)
 	return 0;
 }
 
+/* [kubernetes]: strings, node_selector a table of strings, image_pull_secrets an array of
+ * strings, run_as_user an integer (a uid). */
+static int check_kubernetes(const json_t *t, const char *path, ac_error_t **err)
+{
+	static const char *const strs[] = {"namespace",	    "context",	       "kubeconfig",
+					   "runtime_class", "service_account", "image"};
+	json_t *v;
+	for (size_t i = 0; t && i < AC_ARRAY_SIZE(strs); i++) {
+		if (!(v = json_object_get(t, strs[i])))
+			continue;
+		const char *s = json_string_value(v);
+		if (!s || !*s || strlen(s) != json_string_length(v) || strlen(s) > 4096)
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: kubernetes.%s must be a non-empty string", path,
+					    strs[i]);
+	}
+	if ((v = json_object_get(t, "image")) && !ac_image_ref_valid(json_string_value(v)))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: kubernetes.image is not an image reference", path);
+	if ((v = json_object_get(t, "node_selector"))) {
+		const char *k;
+		json_t *x;
+		if (!json_is_object(v))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: kubernetes.node_selector must be a table of "
+					    "strings",
+					    path);
+		json_object_foreach(v, k, x)
+		{
+			if (!json_is_string(x))
+				return ac_error_set(err, AC_ERR_INVALID, 0,
+						    "%s: kubernetes.node_selector.%.100s must be a "
+						    "string",
+						    path, k);
+		}
+	}
+	if ((v = json_object_get(t, "image_pull_secrets"))) {
+		size_t i;
+		json_t *x;
+		if (!json_is_array(v))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: kubernetes.image_pull_secrets must be an array of "
+					    "strings",
+					    path);
+		json_array_foreach(v, i, x)
+		{
+			if (!json_is_string(x) || !json_string_length(x))
+				return ac_error_set(
+				    err, AC_ERR_INVALID, 0,
+				    "%s: kubernetes.image_pull_secrets[%zu] must be "
+				    "a non-empty string",
+				    path, i);
+		}
+	}
+	if ((v = json_object_get(t, "run_as_user")) &&
+	    (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	     json_integer_value(v) > 2147483647))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: kubernetes.run_as_user must be an integer (a uid)", path);
+	return 0;
+}
+
 static int validate(json_t *cfg, const char *path, ac_error_t **err)
 {
 	const char *k;
@@ -250,6 +314,8 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 			    "%s: allowlist_only = true needs a non-empty security.commands.allow",
 			    path);
 	}
+	if (check_kubernetes(json_object_get(cfg, "kubernetes"), path, err) < 0)
+		return -1;
 	json_t *api = json_object_get(cfg, "api");
 	if ((v = json_object_get(api, "api_key")) && want(v, 2, path, "api.api_key", err) < 0)
 		return -1;
@@ -310,6 +376,8 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 	if (o->language && !o->language_image)
 		o->language_image =
 		    ac_language_configured_image(json_object_get(cfg, "languages"), o->language);
+	if (!o->backend_config)
+		o->backend_config = json_object_get(cfg, "kubernetes");
 	if (!o->profile && (v = json_object_get(s, "profile")))
 		o->profile = json_string_value(v);
 	if (!o->memory_set && (v = json_object_get(r, "memory_mb"))) {

@@ -13,8 +13,6 @@
 
 #include "agentcell/error.h"
 #include "agentcell/backend.h"
-#include "agentcell/files.h"
-#include "agentcell/manager.h"
 #include "agentcell/types.h"
 
 /* Caps on what the engine sends back. */

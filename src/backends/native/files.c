@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agentcell/files.h"
+#include "agentcell/backend.h"
 #include "base/json.h"
 #include "base/io.h"
 #include "base/parse.h"
