@@ -7,6 +7,11 @@ Writes DIR/pki/*, DIR/tokens.json (unless present), DIR/kubeconfig and, once it 
 DIR/port; prints "listening on https://127.0.0.1:PORT". Pods run as native agentcell
 sandboxes under DIR/home. SIGTERM/SIGINT remove every sandbox it made, then it exits 0.
 Python 3 standard library only.
+
+Over 800 lines on purpose: the HTTP dispatch, discovery, the resource handlers and the
+exec/attach/log streams share one request handler class and its auth and error helpers;
+the object rules (kobjects.py), pods (kpods.py), WebSocket framing (kws.py) and
+certificates (kpki.py) are already modules of their own.
 """
 
 import argparse
