@@ -31,6 +31,7 @@
 #include "base/io.h"
 #include "base/util.h"
 #include "testfork.h"
+#include "testsrv.h"
 
 static json_t *parse(const char *text)
 {
@@ -1341,33 +1342,11 @@ static char srv_dir[PATH_MAX];
 static pid_t srv_pid;
 static const char *srv_skip;
 
-static bool find_file(const char *rel, char out[PATH_MAX])
-{
-	if (access(rel, R_OK) == 0 && realpath(rel, out))
-		return true;
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = 0;
-	for (int up = 0; up < 6; up++) {
-		char *slash = strrchr(exe, '/');
-		if (!slash)
-			return false;
-		*slash = 0;
-		char cand[PATH_MAX * 2];
-		snprintf(cand, sizeof(cand), "%s/%s", exe, rel);
-		if (access(cand, R_OK) == 0 && realpath(cand, out))
-			return true;
-	}
-	return false;
-}
-
 static int srv_setup(void **state)
 {
 	(void)state;
 	char script[PATH_MAX], agentcell[PATH_MAX] = "";
-	if (!find_file("tests/k8s/fake_apiserver.py", script)) {
+	if (!ac_test_find_file("tests/k8s/fake_apiserver.py", script)) {
 		srv_skip = "tests/k8s/fake_apiserver.py not found";
 		return 0;
 	}
