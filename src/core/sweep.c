@@ -106,6 +106,7 @@ int ac_manager_sweep(ac_manager_t *m, bool remove, json_t **found, ac_error_t **
 	sweep_tmp(m, "sandboxes", remove, all);
 	sweep_tmp(m, "run", remove, all);
 	sweep_locks(m, remove, all);
+	ac_lifecycle_sweep_activity(m, remove, all);
 	ac_detach_sweep(m, remove, all);
 	ac_backend_ctx_t ctx = ac_manager_ctx(m);
 	size_t n;

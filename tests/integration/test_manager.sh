@@ -155,6 +155,30 @@ check_le "last_activity_at is about now" $(($(date +%s%3N) - $(ms_of "$B1"))) 30
 check_eq "exec does not rewrite the state file" "$F0" "$(sha256sum <"$SB/$Q.json")"
 check "the activity mark is run/NAME.activity" test -f "$AGENTCELL_HOME/run/$Q.activity"
 
+# An exec that ends after its sandbox was removed (remove stops it under the exec's feet)
+# leaves no mark behind; a mark left by a kill is doctor's finding and gc's to delete.
+RM=rmx-$ID
+check_ac "create $RM" create "$RM"
+check_ac "start $RM" start "$RM"
+# The exec client is stopped while the remove runs, so it records its end only after the
+# remove has deleted the state and the mark: the order a loaded machine can produce.
+timeout -k 5 60 "$AGENTCELL" exec "$RM" -- sleep 30 >/dev/null 2>&1 &
+EXPID=$!
+sleep 0.5
+EXCLI=$(pgrep -P "$EXPID" -x agentcell | head -1)
+kill -STOP "$EXCLI"
+check_ac "remove $RM while an exec runs in it" remove "$RM"
+kill -CONT "$EXCLI"
+wait "$EXPID"
+check "the exec that outlived its sandbox left no activity mark" test ! -e "$AGENTCELL_HOME/run/$RM.activity"
+: >"$AGENTCELL_HOME/run/gone-$ID.activity"
+acx doctor
+check_match "doctor lists an activity mark of no sandbox" "WARN +activity mark +$AGENTCELL_HOME/run/gone-$ID.activity: no sandbox has this name" "$OUT"
+check "doctor does not delete it" test -e "$AGENTCELL_HOME/run/gone-$ID.activity"
+check_ac "gc" gc
+check "gc deletes it" test ! -e "$AGENTCELL_HOME/run/gone-$ID.activity"
+check "gc keeps the marks of sandboxes that exist" test -f "$AGENTCELL_HOME/run/$Q.activity"
+
 # activity keeps a sandbox from being stopped
 W=warm-$ID
 check_ac "create $W --auto-stop-after 3s" create "$W" --auto-stop-after 3s
