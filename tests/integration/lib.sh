@@ -489,3 +489,46 @@ stop_server() {
 		pass "$name: stopped cleanly, no sanitizer report"
 	fi
 }
+
+# ---------------------------------------------------------------- test Kubernetes API server
+# ac_k8s_fake WHAT [HOME]: starts tests/k8s/fake_apiserver.py for the rest of the script
+# (stopped at exit), its pods as native sandboxes of HOME (default: a home of its own,
+# removed at exit), and defines K8S_DIR, STATE, KUBECONFIG (exported), K (kubectl under a
+# watchdog, with its own cache and no home files). WHAT names the check. Skips the whole
+# script (exit 0) when kubectl or openssl is missing; fails it when the server does not
+# come up.
+ac_k8s_fake() {
+	local what=$1 home=${2:-}
+	KUBECTL=${KUBECTL:-kubectl}
+	K8S_DIR=$AC_REPO/tests/k8s
+	local tool
+	for tool in "$KUBECTL" openssl; do
+		if ! command -v "$tool" >/dev/null; then
+			skip "$what" "$tool is not installed"
+			exit 0
+		fi
+	done
+	STATE=$AC_TMP/k8s
+	mkdir -p "$STATE" "$AC_TMP/kcache"
+	local own=
+	if [ -z "$home" ]; then
+		home=$(mktemp -d /tmp/agentcell-it-k8shome.XXXXXX)
+		own=$home
+	fi
+	setsid "$PY" "$K8S_DIR/fake_apiserver.py" --state-dir "$STATE" --agentcell "$AGENTCELL" \
+		--home "$home" --node-memory 4Gi >"$AC_TMP/k8s.out" 2>"$AC_TMP/k8s.err" </dev/null &
+	K8S_PID=$!
+	bg_track "$K8S_PID"
+	# Cleanups run in order: the server stops (removing its sandboxes) before its home goes.
+	at_exit "kill -TERM $K8S_PID; sleep 2"
+	[ -z "$own" ] || at_exit "rm -rf --one-file-system $own"
+	if wait_until 60 test -s "$STATE/port"; then
+		pass "$what: the test API server runs ($(cat "$STATE/port"))"
+	else
+		fail "$what: the test API server runs" "$(tail -20 "$AC_TMP/k8s.err")"
+		exit 1
+	fi
+	export KUBECONFIG=$STATE/kubeconfig
+}
+# kubectl under a watchdog, with its own discovery cache and no home directory files.
+K() { HOME=$AC_TMP timeout -k 5 90 "$KUBECTL" --cache-dir "$AC_TMP/kcache" --request-timeout=60s "$@"; }

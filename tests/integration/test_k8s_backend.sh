@@ -10,34 +10,7 @@
 # Environment (besides lib.sh's): KUBECTL, the kubectl binary (default: kubectl on PATH).
 source "$(dirname "$0")/lib.sh"
 ac_setup
-KUBECTL=${KUBECTL:-kubectl}
-K8S_DIR=$AC_REPO/tests/k8s
-if ! command -v "$KUBECTL" >/dev/null; then
-	skip "kubernetes backend against the test API server" "kubectl is not installed"
-	exit 0
-fi
-if ! command -v openssl >/dev/null; then
-	skip "kubernetes backend against the test API server" "openssl is not installed"
-	exit 0
-fi
-
-# The server's pods live in a home of their own; the agentcell under test has lib.sh's.
-STATE=$AC_TMP/k8s
-FAKE_HOME=$(mktemp -d /tmp/agentcell-it-k8shome.XXXXXX)
-mkdir -p "$STATE" "$AC_TMP/kcache"
-setsid "$PY" "$K8S_DIR/fake_apiserver.py" --state-dir "$STATE" --agentcell "$AGENTCELL" \
-	--home "$FAKE_HOME" --node-memory 4Gi >"$AC_TMP/k8s.out" 2>"$AC_TMP/k8s.err" </dev/null &
-K8S_PID=$!
-bg_track "$K8S_PID"
-at_exit "kill -TERM $K8S_PID; sleep 2; rm -rf --one-file-system $FAKE_HOME"
-if wait_until 60 test -s "$STATE/port"; then
-	pass "the test API server runs ($(cat "$STATE/port"))"
-else
-	fail "the test API server runs" "$(tail -20 "$AC_TMP/k8s.err")"
-	exit 1
-fi
-export KUBECONFIG=$STATE/kubeconfig
-K() { HOME=$AC_TMP timeout -k 5 90 "$KUBECTL" --cache-dir "$AC_TMP/kcache" --request-timeout=60s "$@"; }
+ac_k8s_fake "kubernetes backend"
 pod_json() { K get pod "$1" -o json 2>/dev/null; }
 exists() { K get "$1" "$2" >/dev/null 2>&1; }
 # Every pod and policy in the namespace, by name.

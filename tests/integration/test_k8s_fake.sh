@@ -10,36 +10,8 @@
 # Environment (besides lib.sh's): KUBECTL, the kubectl binary (default: kubectl on PATH).
 source "$(dirname "$0")/lib.sh"
 ac_setup
-KUBECTL=${KUBECTL:-kubectl}
-
-K8S_DIR=$AC_REPO/tests/k8s
+ac_k8s_fake "fake Kubernetes API server against kubectl" "$AGENTCELL_HOME"
 FIX=$K8S_DIR/fixtures
-if ! command -v "$KUBECTL" >/dev/null; then
-	skip "fake Kubernetes API server against kubectl" "kubectl is not installed"
-	exit 0
-fi
-if ! command -v openssl >/dev/null; then
-	skip "fake Kubernetes API server against kubectl" "openssl is not installed"
-	exit 0
-fi
-
-STATE=$AC_TMP/k8s
-mkdir -p "$STATE" "$AC_TMP/kcache"
-: >"$AC_TMP/k8s.err"
-setsid "$PY" "$K8S_DIR/fake_apiserver.py" --state-dir "$STATE" --agentcell "$AGENTCELL" \
-	--home "$AGENTCELL_HOME" --node-memory 4Gi >"$AC_TMP/k8s.out" 2>"$AC_TMP/k8s.err" </dev/null &
-K8S_PID=$!
-bg_track "$K8S_PID"
-at_exit "kill -TERM $K8S_PID; sleep 2"
-if wait_until 60 test -s "$STATE/port"; then
-	pass "the server writes its port and kubeconfig ($(cat "$STATE/port"))"
-else
-	fail "the server writes its port and kubeconfig" "$(tail -20 "$AC_TMP/k8s.err")"
-	exit 1
-fi
-export KUBECONFIG=$STATE/kubeconfig
-# kubectl under a watchdog, with its own discovery cache and no home directory files.
-K() { HOME=$AC_TMP timeout -k 5 90 "$KUBECTL" --cache-dir "$AC_TMP/kcache" --request-timeout=60s "$@"; }
 # kx ARGS...: sets OUT (stdout), ERR (stderr), RC of kubectl ARGS.
 kx() {
 	K "$@" >"$AC_TMP/k.out" 2>"$AC_TMP/k.err"
