@@ -110,7 +110,7 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 	static const char *const run_known[] = {
 	    "command", "image",	  "profile",  "fast",	 "timeout",   "env",  "memory_mb",
 	    "vcpus",   "cpus",	  "pids",     "network", "read_only", "full", "workdir",
-	    "cwd",     "disk_mb", "language", "code",	 NULL};
+	    "cwd",     "disk_mb", "language", "code",	 "backend",   NULL};
 	*x = (exec_req_t){.body = json_incref(body), .run = sandbox == NULL};
 	if (sandbox && !(x->sandbox = strdup(sandbox))) {
 		ac_api_fail(resp, 500, "out of memory");

@@ -155,7 +155,8 @@ int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char **
 	bool set, b;
 	*env = *labels = NULL;
 	if (ac_body_str(body, "image", false, 4096, &o->image, resp) < 0 ||
-	    ac_body_str(body, "profile", false, 64, &o->profile, resp) < 0)
+	    ac_body_str(body, "profile", false, 64, &o->profile, resp) < 0 ||
+	    ac_body_str(body, "backend", false, 64, &o->backend, resp) < 0)
 		return -1;
 	if (ac_body_num(body, "vcpus", AC_CPUS_MIN, AC_CPUS_MAX, false, &d, &set, resp) < 0)
 		return -1;
@@ -260,9 +261,9 @@ const char *const ac_api_unsupported_fields[] = {
 void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	static const char *const known[] = {
-	    "name",    "image",	 "vcpus",	"cpus",	     "memory_mb", "pids",
-	    "profile", "labels", "description", "lifecycle", "ttl",	  "init_script",
-	    "agent",   "env",	 "read_only",	"network",   "disk_mb",	  NULL};
+	    "name",	 "image",	"vcpus",     "cpus",	"memory_mb",   "pids",	"profile",
+	    "labels",	 "description", "lifecycle", "ttl",	"init_script", "agent", "env",
+	    "read_only", "network",	"disk_mb",   "backend", NULL};
 	json_t *body = ac_body_object(req, resp, true);
 	if (!body)
 		return;
