@@ -30,7 +30,7 @@ static const ac_backend_t table[] = {
     {.name = "kubernetes",
      .aliases = (const char *const[]){"k8s", NULL},
      .summary = "one pod per sandbox through the Kubernetes API server (kubeconfig or in-cluster)",
-     .caps = AC_CAP_NETWORK | AC_CAP_IMAGES,
+     .caps = AC_CAP_FILES | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES,
      .ops = &ac_k8s_ops},
 };
 
@@ -119,6 +119,7 @@ void ac_backends_helper_main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], AC_RT_BUILDER_ARG))
 		ac_rt_builder_main(argc, argv);
+	ac_k8s_watch_main(argc, argv);
 }
 
 void ac_backend_unlock(const ac_backend_ctx_t *ctx)

@@ -33,7 +33,8 @@ const cli_command_t cli_cmd_cp = {
 	"dropped) into or out of sandbox NAME, running or stopped. A destination that is an\n"
 	"existing directory receives the source under its own name. Paths in the sandbox are\n"
 	"resolved inside its root: '..' and symbolic links never lead out of it. Files copied\n"
-	"in belong to the sandbox's root.\n",
+	"in belong to the sandbox's root. On the kubernetes backend the sandbox must run (a\n"
+	"stopped one has no pod) and its image needs tar.\n",
     .min_args = 2,
     .max_args = 2,
     .missing = {"expected SOURCE and DESTINATION"},
@@ -83,8 +84,8 @@ const cli_command_t cli_cmd_files = {
 	     "  put    write standard input to file PATH (parent directories are created)\n"
 	     "  rm     delete PATH (-r, --recursive: a directory tree)\n"
 	     "  mkdir  create directory PATH and its parents\n\n"
-	     "Works on running and stopped sandboxes; paths are resolved inside the sandbox's "
-	     "root.\n",
+	     "Works on running and stopped sandboxes (kubernetes: running only, and the image\n"
+	     "needs tar); paths are resolved inside the sandbox's root.\n",
     .opts = files_opts,
     .min_args = 3,
     .max_args = 3,

@@ -373,9 +373,12 @@ static json_t *describe(ac_manager_t *m, const char *dir, const char *uuid)
 		 * command died with it and nobody wrote its end. */
 		json_t *info = NULL;
 		const char *name = ac_state_str(meta, "sandbox", "");
+		/* A backend with no host pid (kubernetes) recorded 0: that it runs is then
+		 * what counts (its detached_state tells a restarted pod's). */
 		bool alive =
 		    ac_manager_info(m, name, &info, NULL) == 0 &&
-		    ac_state_int(info, "pid", -1) == ac_state_int(meta, "supervisor_pid", -2);
+		    !strcmp(ac_state_str(info, "status", ""), "running") &&
+		    ac_state_int(info, "pid", 0) == ac_state_int(meta, "supervisor_pid", -2);
 		if (!alive) {
 			json_object_set_new(st, "state", json_string("failed"));
 			json_object_set_new(

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backends/docker/docker.h"
+#include "backends/tarfiles.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -53,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (name) {
 		memcpy(name, data, size);
 		name[size] = 0;
-		if (ac_docker_tar_path(name, out, sizeof(out)) == 0 &&
+		if (ac_tarfiles_name(name, out, sizeof(out)) == 0 &&
 		    (strstr(out, "//") || out[0] == '/'))
 			abort();
 		free(name);

@@ -1128,6 +1128,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         stamps = (q.get("timestamps") or [""])[0] == "true"
         previous = (q.get("previous") or [""])[0] == "true"
         tail = int((q.get("tailLines") or ["-1"])[0])
+        # KEP-3288 (PodLogsQuerySplitStreams): stream=Stdout|Stderr|All.
+        which = (q.get("stream") or ["All"])[0]
+        if which not in ("All", "Stdout", "Stderr"):
+            raise ko.bad_request('Unsupported value: "%s": supported values: "All", "Stderr", "Stdout"' % which)
+        if which != "All" and tail >= 0:
+            raise ko.bad_request("tailLines and specific stream are mutually exclusive for now")
         if previous:
             if not cs.get("restartCount"):
                 raise ko.bad_request('previous terminated container "%s" in pod "%s" not found' % (cname, name))
@@ -1138,7 +1144,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         def render(chs):
             out = b""
-            for t, data, _ in chs:
+            for t, data, sn in chs:
+                if which != "All" and sn != (1 if which == "Stdout" else 2):
+                    continue
                 if stamps:
                     ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + (".%09dZ " % int((t % 1) * 1e9))
                     lines = data.splitlines(keepends=True)

@@ -12,6 +12,7 @@
 
 #include "base/util.h"
 #include "backends/docker/docker.h"
+#include "backends/tarfiles.h"
 
 static json_t *parse(const char *text)
 {
@@ -509,19 +510,19 @@ static void test_tar_path(void **state)
 {
 	(void)state;
 	char out[64];
-	assert_int_equal(ac_docker_tar_path("./a/b", out, sizeof(out)), 0);
+	assert_int_equal(ac_tarfiles_name("./a/b", out, sizeof(out)), 0);
 	assert_string_equal(out, "a/b");
-	assert_int_equal(ac_docker_tar_path("//a//./b/", out, sizeof(out)), 0);
+	assert_int_equal(ac_tarfiles_name("//a//./b/", out, sizeof(out)), 0);
 	assert_string_equal(out, "a/b");
-	assert_int_equal(ac_docker_tar_path("/", out, sizeof(out)), 0);
+	assert_int_equal(ac_tarfiles_name("/", out, sizeof(out)), 0);
 	assert_string_equal(out, "");
-	assert_int_equal(ac_docker_tar_path("a/../../etc", out, sizeof(out)), -1);
-	assert_int_equal(ac_docker_tar_path("..", out, sizeof(out)), -1);
-	assert_int_equal(ac_docker_tar_path("a/..b", out, sizeof(out)), 0);
+	assert_int_equal(ac_tarfiles_name("a/../../etc", out, sizeof(out)), -1);
+	assert_int_equal(ac_tarfiles_name("..", out, sizeof(out)), -1);
+	assert_int_equal(ac_tarfiles_name("a/..b", out, sizeof(out)), 0);
 	assert_string_equal(out, "a/..b");
-	assert_int_equal(ac_docker_tar_path("0123456789012345678901234567890123456789"
-					    "0123456789012345678901234567890123456789",
-					    out, sizeof(out)),
+	assert_int_equal(ac_tarfiles_name("0123456789012345678901234567890123456789"
+					  "0123456789012345678901234567890123456789",
+					  out, sizeof(out)),
 			 -1);
 }
 

@@ -1067,6 +1067,11 @@ static void test_exec_argv(void **state)
 	ac_strv_free(v);
 	assert_null(ac_k8s_kill_argv("a b", NULL));
 	assert_null(ac_k8s_kill_argv(NULL, NULL));
+	v = ac_k8s_alive_argv("e1", NULL);
+	assert_string_equal(v[3], "agentcell-alive");
+	assert_string_equal(v[4], "e1");
+	ac_strv_free(v);
+	assert_null(ac_k8s_alive_argv("a/b", NULL));
 }
 
 /* How the test starts the wrapper: the process the exec API would start. */
@@ -1278,6 +1283,11 @@ static void kill_case(const char *const *shell, int mode, bool escape)
 	if (access(handle, F_OK) != 0)
 		fail_msg("%s mode %d: no handle %s", shell[0], mode, handle);
 	assert_true(n >= want);
+	/* the prober (detached commands whose watcher is gone) sees the same tree */
+	char out[64];
+	char **a = ac_k8s_alive_argv(id, NULL);
+	assert_int_equal(run_capture(shell, a, MODE_PLAIN, NULL, out, sizeof(out)), 0);
+	assert_string_equal(out, "alive\n");
 	char **k = ac_k8s_kill_argv(id, NULL);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1314,6 +1324,9 @@ static void kill_case(const char *const *shell, int mode, bool escape)
 		fail_msg("%s mode %d: %zu processes left (pid %d)", shell[0], mode, n,
 			 (int)pids[0]);
 	assert_int_equal(access(handle, F_OK), -1);
+	assert_int_equal(run_capture(shell, a, MODE_PLAIN, NULL, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	ac_strv_free(a);
 }
 
 static void test_wrapper_kill(void **state)

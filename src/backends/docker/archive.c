@@ -1,205 +1,30 @@
-/* Files of a Docker/Podman sandbox: PUT and GET /containers/{id}/archive with tar
- * (libarchive, loaded with dlopen). Tars built here hold what the host tree holds (regular
- * files, directories, symbolic links; owner root, setuid/setgid dropped); tars from the
- * container are untrusted: every entry is placed below the destination one component at a
- * time with O_NOFOLLOW, ".." refused, only files, directories and links created.
- *
- * Longer than 800 lines on purpose: the tar writer, the untrusted-tar reader and the file
- * operations share one libarchive table, the endpoint's helpers and the path rules; split,
- * a dozen of them would become cross-file names that nothing else may call. */
-#include <archive.h>
-#include <archive_entry.h>
+/* Files of a Docker/Podman sandbox: the transport of the shared tar file operations
+ * (src/backends/tarfiles.c) over the Engine API's archive endpoint: HEAD (stat), PUT (a tar
+ * into a directory) and GET (a tar of a path) /containers/{id}/archive, and the
+ * container's own rm for deletes. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "base/dl.h"
-#include "base/json.h"
 #include "agentcell/store.h"
-#include "base/io.h"
 #include "base/util.h"
 #include "backends/docker/docker.h"
-#include "base/walk.h"
+#include "backends/tarfiles.h"
 
-#define ARCHIVE_FNS(X)                                                                             \
-	X(archive_read_new)                                                                        \
-	X(archive_read_support_format_tar)                                                         \
-	X(archive_read_open_fd)                                                                    \
-	X(archive_read_next_header)                                                                \
-	X(archive_read_data)                                                                       \
-	X(archive_read_data_skip)                                                                  \
-	X(archive_read_free)                                                                       \
-	X(archive_error_string)                                                                    \
-	X(archive_write_new)                                                                       \
-	X(archive_write_set_format_pax_restricted)                                                 \
-	X(archive_write_open_fd)                                                                   \
-	X(archive_write_header)                                                                    \
-	X(archive_write_data)                                                                      \
-	X(archive_write_close)                                                                     \
-	X(archive_write_free)                                                                      \
-	X(archive_entry_new)                                                                       \
-	X(archive_entry_free)                                                                      \
-	X(archive_entry_clear)                                                                     \
-	X(archive_entry_pathname)                                                                  \
-	X(archive_entry_filetype)                                                                  \
-	X(archive_entry_size)                                                                      \
-	X(archive_entry_perm)                                                                      \
-	X(archive_entry_symlink)                                                                   \
-	X(archive_entry_set_pathname)                                                              \
-	X(archive_entry_set_size)                                                                  \
-	X(archive_entry_set_filetype)                                                              \
-	X(archive_entry_set_perm)                                                                  \
-	X(archive_entry_set_uid)                                                                   \
-	X(archive_entry_set_gid)                                                                   \
-	X(archive_entry_set_mtime)                                                                 \
-	X(archive_entry_set_symlink)
-AC_DL_TABLE(ar, ARCHIVE_FNS)
+typedef struct dock {
+	const ac_backend_ctx_t *ctx;
+	ac_docker_t *d; /* opened at the first call: a bad path fails before the engine */
+	const json_t *st;
+} dock_t;
 
-#define MAX_DEPTH 256
-#define LIST_MAX  (256ull << 20)
-
-static int load(ac_error_t **err)
+static int engine(dock_t *k, ac_error_t **err)
 {
-	return ar_load("libarchive.so.13", "libarchive13", err);
+	return k->d ? 0 : ac_docker_for_state(k->st, &k->d, err);
 }
-
-/* ---- building a tar (host -> container) ---- */
-
-typedef struct tarw {
-	struct archive *a;
-	struct archive_entry *e;
-	size_t entries;
-} tarw_t;
-
-static int tar_fail(tarw_t *t, const char *what, ac_error_t **err)
-{
-	return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the tar (%s): %s", what,
-			    ar_fn.archive_error_string(t->a) ? ar_fn.archive_error_string(t->a)
-							     : "unknown error");
-}
-
-static int tar_header(tarw_t *t, const char *name, mode_t type, mode_t perm, int64_t size,
-		      time_t mtime, const char *link, ac_error_t **err)
-{
-	if (++t->entries > AC_DOCKER_ENTRIES_MAX)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "more than %u entries",
-				    AC_DOCKER_ENTRIES_MAX);
-	ar_fn.archive_entry_clear(t->e);
-	ar_fn.archive_entry_set_pathname(t->e, name);
-	ar_fn.archive_entry_set_filetype(t->e, type);
-	ar_fn.archive_entry_set_perm(t->e, perm & 0777);
-	ar_fn.archive_entry_set_uid(t->e, 0);
-	ar_fn.archive_entry_set_gid(t->e, 0);
-	ar_fn.archive_entry_set_size(t->e, size);
-	ar_fn.archive_entry_set_mtime(t->e, mtime, 0);
-	if (link)
-		ar_fn.archive_entry_set_symlink(t->e, link);
-	if (ar_fn.archive_write_header(t->a, t->e) != ARCHIVE_OK)
-		return tar_fail(t, name, err);
-	return 0;
-}
-
-struct tar_walk {
-	tarw_t *t;
-	const char *as; /* the tar name of the walk's root */
-};
-
-/* Adds one entry of the walk (see tar_add) to the tar. */
-static int tar_entry(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
-{
-	struct tar_walk *tw = arg;
-	tarw_t *t = tw->t;
-	_cleanup_free_ char *as_buf = NULL;
-	const char *as = tw->as;
-	if (*e->path) {
-		if (asprintf(&as_buf, "%s/%s", tw->as, e->path) < 0) {
-			as_buf = NULL;
-			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-		}
-		as = as_buf;
-	}
-	const char *name = e->name;
-	struct stat st = *e->st;
-	if (S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t l = readlinkat(e->dirfd, name, target, sizeof(target) - 1);
-		if (l < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "readlink '%s'", name);
-		target[l] = 0;
-		return tar_header(t, as, AE_IFLNK, 0777, 0, st.st_mtime, target, err);
-	}
-	if (S_ISDIR(st.st_mode))
-		return tar_header(t, as, AE_IFDIR, st.st_mode, 0, st.st_mtime, NULL, err);
-	if (!S_ISREG(st.st_mode))
-		return 0; /* devices, fifos, sockets: not copied (as the native backend) */
-	/* Swapped for a FIFO since the fstatat: O_NONBLOCK keeps the open from waiting for a
-	 * writer, and it is skipped like one. */
-	_cleanup_close_ int in =
-	    openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open '%s'", name);
-	if (!S_ISREG(st.st_mode))
-		return 0;
-	if (tar_header(t, as, AE_IFREG, st.st_mode, st.st_size, st.st_mtime, NULL, err) < 0)
-		return -1;
-	char buf[65536];
-	int64_t left = st.st_size;
-	while (left > 0) {
-		ssize_t n =
-		    read(in, buf, sizeof(buf) < (uint64_t)left ? sizeof(buf) : (size_t)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno,
-					    "'%s' changed while it was copied", name);
-		if (ar_fn.archive_write_data(t->a, buf, (size_t)n) != n)
-			return tar_fail(t, name, err);
-		left -= n;
-	}
-	return 0;
-}
-
-/* Adds the entry `name` of directory sfd, and what is below it, to the tar as `as`. */
-static int tar_add(tarw_t *t, int sfd, const char *name, const char *as, ac_error_t **err)
-{
-	struct tar_walk tw = {.t = t, .as = as};
-	ac_walk_t w = {.pre = tar_entry, .arg = &tw, .max_depth = MAX_DEPTH};
-	return ac_walk_at(sfd, name, &w, err);
-}
-
-static int tar_begin(tarw_t *t, int fd, ac_error_t **err)
-{
-	t->a = ar_fn.archive_write_new();
-	t->e = ar_fn.archive_entry_new();
-	t->entries = 0;
-	if (!t->a || !t->e || ar_fn.archive_write_set_format_pax_restricted(t->a) != ARCHIVE_OK ||
-	    ar_fn.archive_write_open_fd(t->a, fd) != ARCHIVE_OK)
-		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot start a tar");
-	return 0;
-}
-
-static int tar_end(tarw_t *t, int rc, ac_error_t **err)
-{
-	if (t->a) {
-		if (ar_fn.archive_write_close(t->a) != ARCHIVE_OK && rc == 0)
-			rc = tar_fail(t, "close", err);
-		ar_fn.archive_write_free(t->a);
-	}
-	if (t->e)
-		ar_fn.archive_entry_free(t->e);
-	t->a = NULL;
-	t->e = NULL;
-	return rc;
-}
-
-/* ---- the archive endpoint ---- */
 
 static int archive_path(const json_t *st, const char *cpath, char *buf, size_t len)
 {
@@ -261,146 +86,6 @@ static int put_tar(ac_docker_t *d, const json_t *st, const char *dir, int fd, lo
 	return rc;
 }
 
-/* Normalised absolute path: "//a/./b/" -> "/a/b"; ".." refused. */
-static int clean_path(const char *in, char *out, size_t len, ac_error_t **err)
-{
-	if (!in || in[0] != '/')
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "'%s' is not an absolute path in the sandbox", in ? in : "");
-	char rel[4096];
-	if (strlen(in) >= sizeof(rel))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "path too long");
-	if (ac_docker_tar_path(in, rel, sizeof(rel)) < 0)
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'..' is not allowed in '%s'", in);
-	snprintf(out, len, "/%s", rel);
-	return 0;
-}
-
-/* PUTs the tar in fd (entries named relative to dir) into dir; when dir does not exist,
- * the tar is rebuilt under the deepest existing ancestor with the missing directories. */
-typedef int (*fill_fn)(tarw_t *t, const char *prefix, void *arg, ac_error_t **err);
-
-static int put_into(ac_docker_t *d, const json_t *st, const char *dir, fill_fn fill, void *arg,
-		    ac_error_t **err)
-{
-	char at[4096], prefix[4096] = "";
-	snprintf(at, sizeof(at), "%s", dir);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		_cleanup_close_ int fd = memfd_create("agentcell-tar", MFD_CLOEXEC);
-		tarw_t t = {0};
-		if (fd < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "memfd_create");
-		int rc = tar_begin(&t, fd, err);
-		if (rc == 0 && prefix[0]) {
-			/* The missing directories, from the top. */
-			char walk[4096];
-			snprintf(walk, sizeof(walk), "%s", prefix);
-			for (char *s = walk; rc == 0 && s;) {
-				s = strchr(s + 1, '/');
-				if (s)
-					*s = 0;
-				rc = tar_header(&t, walk, AE_IFDIR, 0755, 0, time(NULL), NULL, err);
-				if (s)
-					*s = '/';
-			}
-		}
-		if (rc == 0)
-			rc = fill(&t, prefix, arg, err);
-		if (tar_end(&t, rc, err) < 0)
-			return -1;
-		long status = 0;
-		if (put_tar(d, st, at, fd, &status, err) < 0)
-			return -1;
-		if (status != 404)
-			return 0;
-		if (attempt == 1)
-			break;
-		/* Docker: the directory must exist. Find the deepest one that does. */
-		char probe[4096];
-		snprintf(probe, sizeof(probe), "%s", dir);
-		for (;;) {
-			char *slash = strrchr(probe, '/');
-			if (!slash || slash == probe) {
-				snprintf(probe, sizeof(probe), "/");
-				break;
-			}
-			*slash = 0;
-			bool is_dir = false;
-			int ex = stat_path(d, st, probe, &is_dir, err);
-			if (ex < 0)
-				return -1;
-			if (ex == 1 && !is_dir)
-				return ac_error_set(err, AC_ERR_INVALID, 0,
-						    "'%s' is not a directory in the sandbox",
-						    probe);
-			if (ex == 1)
-				break;
-		}
-		snprintf(at, sizeof(at), "%s", probe);
-		size_t pl = strcmp(probe, "/") ? strlen(probe) : 0;
-		snprintf(prefix, sizeof(prefix), "%s", dir + pl + 1);
-	}
-	return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no directory '%s' in the sandbox", dir);
-}
-
-static void split(const char *path, char *dir, size_t dlen, char *base, size_t blen)
-{
-	const char *slash = strrchr(path, '/');
-	if (slash == path)
-		snprintf(dir, dlen, "/");
-	else
-		snprintf(dir, dlen, "%.*s", (int)(slash - path), path);
-	snprintf(base, blen, "%s", slash + 1);
-}
-
-static void join(char *out, size_t len, const char *prefix, const char *name)
-{
-	if (prefix[0])
-		snprintf(out, len, "%s/%s", prefix, name);
-	else
-		snprintf(out, len, "%s", name);
-}
-
-typedef struct put_arg {
-	const ac_files_req_t *req;
-	const char *name; /* entry name below the put directory */
-	int hdir;	  /* host: directory of the source */
-	const char *hbase;
-} put_arg_t;
-
-static int fill_host(tarw_t *t, const char *prefix, void *arg, ac_error_t **err)
-{
-	put_arg_t *a = arg;
-	char as[8300];
-	join(as, sizeof(as), prefix, a->name);
-	return tar_add(t, a->hdir, a->hbase, as, err);
-}
-
-static int fill_data(tarw_t *t, const char *prefix, void *arg, ac_error_t **err)
-{
-	put_arg_t *a = arg;
-	char as[8300];
-	join(as, sizeof(as), prefix, a->name);
-	if (tar_header(t, as, AE_IFREG, a->req->mode, (int64_t)a->req->len, time(NULL), NULL, err) <
-	    0)
-		return -1;
-	if (a->req->len &&
-	    ar_fn.archive_write_data(t->a, a->req->data, a->req->len) != (la_ssize_t)a->req->len)
-		return tar_fail(t, as, err);
-	return 0;
-}
-
-static int fill_nothing(tarw_t *t, const char *prefix, void *arg, ac_error_t **err)
-{
-	(void)t;
-	(void)prefix;
-	(void)arg;
-	(void)err;
-	return 0;
-}
-
-/* ---- reading a tar from the container ---- */
-
 static int get_tar(ac_docker_t *d, const json_t *st, const char *cpath, uint64_t max, int *fd_out,
 		   ac_error_t **err)
 {
@@ -429,434 +114,73 @@ static int get_tar(ac_docker_t *d, const json_t *st, const char *cpath, uint64_t
 	return 0;
 }
 
-typedef struct tarr {
-	struct archive *a;
-	size_t entries;
-	bool whole; /* the tar of "/": no top component to strip */
-} tarr_t;
-
-static int tarr_open(tarr_t *t, int fd, ac_error_t **err)
+static int io_stat(void *arg, const char *path, bool *is_dir, ac_error_t **err)
 {
-	t->a = ar_fn.archive_read_new();
-	t->entries = 0;
-	if (!t->a || ar_fn.archive_read_support_format_tar(t->a) != ARCHIVE_OK ||
-	    ar_fn.archive_read_open_fd(t->a, fd, 65536) != ARCHIVE_OK)
-		return ac_error_set(err, AC_ERR_BACKEND, 0,
-				    "the container engine sent an unreadable tar");
-	return 0;
-}
-
-/* The next entry with its path below the top component ("" for the top itself). 1: an
- * entry, 0: end, -1: error. */
-static int tarr_next(tarr_t *t, struct archive_entry **e, char *rest, size_t len, ac_error_t **err)
-{
-	int r = ar_fn.archive_read_next_header(t->a, e);
-	if (r == ARCHIVE_EOF)
-		return 0;
-	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-		return ac_error_set(
-		    err, AC_ERR_BACKEND, 0, "the container's tar is malformed: %s",
-		    ar_fn.archive_error_string(t->a) ? ar_fn.archive_error_string(t->a) : "?");
-	if (++t->entries > AC_DOCKER_ENTRIES_MAX)
-		return ac_error_set(err, AC_ERR_BACKEND, 0,
-				    "the container's tar has more than %u "
-				    "entries",
-				    AC_DOCKER_ENTRIES_MAX);
-	char clean[4096];
-	const char *name = ar_fn.archive_entry_pathname(*e);
-	if (ac_docker_tar_path(name, clean, sizeof(clean)) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, 0,
-				    "the container's tar has an unsafe name '%s'",
-				    name ? name : "");
-	const char *slash = strchr(clean, '/');
-	snprintf(rest, len, "%s", t->whole ? clean : slash ? slash + 1 : "");
-	return 1;
-}
-
-static int read_data_to(tarr_t *t, int fd, ac_error_t **err)
-{
-	char buf[65536];
-	la_ssize_t n;
-	while ((n = ar_fn.archive_read_data(t->a, buf, sizeof(buf))) > 0)
-		if (ac_write_all(fd, buf, (size_t)n) < 0)
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot write a file");
-	if (n < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, 0, "the container's tar is truncated");
-	return 0;
-}
-
-/* Opens (creating directories) the parent of rel below root; *last gets its last name. */
-static int walk_to_parent(int root, const char *rel, const char **last, ac_error_t **err)
-{
-	int dfd = fcntl(root, F_DUPFD_CLOEXEC, 3);
-	const char *p = rel;
-	for (;;) {
-		const char *slash = strchr(p, '/');
-		if (!slash) {
-			*last = p;
-			return dfd;
-		}
-		char comp[256];
-		if ((size_t)(slash - p) >= sizeof(comp)) {
-			close(dfd);
-			return ac_error_set(err, AC_ERR_BACKEND, 0, "name too long in the tar");
-		}
-		snprintf(comp, sizeof(comp), "%.*s", (int)(slash - p), p);
-		if (mkdirat(dfd, comp, 0700) < 0 && errno != EEXIST) {
-			close(dfd);
-			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot create '%s'",
-					    comp);
-		}
-		int next = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(dfd);
-		if (next < 0)
-			return ac_error_set(err, AC_ERR_INVALID, errno,
-					    "'%s' is not a directory on the host", comp);
-		dfd = next;
-		p = slash + 1;
-	}
-}
-
-/* Extracts the tar below host directory hfd, its top component renamed to top. */
-static int extract(tarr_t *t, int hfd, const char *top, ac_error_t **err)
-{
-	struct archive_entry *e;
-	char rest[4096], rel[4400];
-	int r;
-	while ((r = tarr_next(t, &e, rest, sizeof(rest), err)) == 1) {
-		if (rest[0])
-			snprintf(rel, sizeof(rel), "%s/%s", top, rest);
-		else
-			snprintf(rel, sizeof(rel), "%s", top);
-		const char *last = rel;
-		_cleanup_close_ int dfd = walk_to_parent(hfd, rel, &last, err);
-		if (dfd < 0)
-			return -1;
-		mode_t perm = (mode_t)ar_fn.archive_entry_perm(e) & 0777;
-		switch (ar_fn.archive_entry_filetype(e)) {
-		case AE_IFDIR: {
-			if (mkdirat(dfd, last, 0700) < 0 && errno != EEXIST)
-				return ac_error_set(err, AC_ERR_INTERNAL, errno,
-						    "cannot create directory '%s'", rel);
-			_cleanup_close_ int d2 =
-			    openat(dfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (d2 < 0)
-				return ac_error_set(err, AC_ERR_INVALID, errno,
-						    "'%s' is not a directory on the host", rel);
-			(void)!fchmod(d2, perm | 0700);
-			break;
-		}
-		case AE_IFLNK: {
-			const char *target = ar_fn.archive_entry_symlink(e);
-			unlinkat(dfd, last, 0);
-			if (!target || symlinkat(target, dfd, last) < 0)
-				return ac_error_set(err, AC_ERR_INTERNAL, errno,
-						    "cannot create symlink '%s'", rel);
-			break;
-		}
-		case AE_IFREG: {
-			_cleanup_close_ int out = openat(
-			    dfd, last, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-			if (out < 0)
-				return ac_error_set(err, AC_ERR_INTERNAL, errno,
-						    "cannot create '%s'", rel);
-			if (read_data_to(t, out, err) < 0)
-				return -1;
-			(void)!fchmod(out, perm);
-			break;
-		}
-		default:
-			break; /* devices, fifos, hard links: not copied */
-		}
-	}
-	return r;
-}
-
-/* ---- the operations ---- */
-
-static int op_copy_in(ac_docker_t *d, const json_t *st, const ac_files_req_t *req,
-		      const char *cpath, ac_error_t **err)
-{
-	char hb[4096], hostdir[4096];
-	snprintf(hb, sizeof(hb), "%s", req->host);
-	size_t n = strlen(hb);
-	while (n > 1 && hb[n - 1] == '/')
-		hb[--n] = 0;
-	const char *hbase = strrchr(hb, '/') ? strrchr(hb, '/') + 1 : hb;
-	snprintf(hostdir, sizeof(hostdir), "%s", hb);
-	_cleanup_close_ int hdir = open(dirname(hostdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct stat hs;
-	if (hdir < 0 || fstatat(hdir, hbase, &hs, 0) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "no such file on the host: '%s'",
-				    req->host);
-	bool is_dir = false;
-	int ex = stat_path(d, st, cpath, &is_dir, err);
-	if (ex < 0)
+	dock_t *k = arg;
+	if (engine(k, err) < 0)
 		return -1;
-	char dir[4096], base[4096];
-	put_arg_t a = {.req = req, .hdir = hdir, .hbase = hbase};
-	if (ex == 1 && is_dir) {
-		/* Into an existing directory: as its child, like cp. */
-		a.name = hbase;
-		return put_into(d, st, cpath, fill_host, &a, err);
-	}
-	if (!strcmp(cpath, "/"))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'/' does not name a file");
-	split(cpath, dir, sizeof(dir), base, sizeof(base));
-	a.name = base;
-	return put_into(d, st, dir, fill_host, &a, err);
+	return stat_path(k->d, k->st, path, is_dir, err);
 }
 
-static int op_write(ac_docker_t *d, const json_t *st, const ac_files_req_t *req, const char *cpath,
-		    ac_error_t **err)
+/* The endpoint answers 404 when the directory does not exist. */
+static int io_put(void *arg, const char *dir, int fd, ac_error_t **err)
 {
-	char dir[4096], base[4096];
-	if (!strcmp(cpath, "/"))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'/' does not name a file");
-	bool is_dir = false;
-	int ex = stat_path(d, st, cpath, &is_dir, err);
-	if (ex < 0)
+	dock_t *k = arg;
+	if (engine(k, err) < 0)
 		return -1;
-	if (ex == 1 && is_dir)
-		return ac_error_set(err, AC_ERR_INVALID, EISDIR, "cannot write '%s' in the sandbox",
-				    cpath);
-	split(cpath, dir, sizeof(dir), base, sizeof(base));
-	put_arg_t a = {.req = req, .name = base};
-	return put_into(d, st, dir, fill_data, &a, err);
+	long status = 0;
+	if (put_tar(k->d, k->st, dir, fd, &status, err) < 0)
+		return -1;
+	return status == 404 ? 1 : 0;
 }
 
-static int op_mkdir(ac_docker_t *d, const json_t *st, const char *cpath, ac_error_t **err)
+/* A list gets the whole tree too: the endpoint has no depth. */
+static int io_get(void *arg, const char *path, uint64_t max, bool shallow, int *fd,
+		  ac_error_t **err)
 {
-	bool is_dir = false;
-	int ex = stat_path(d, st, cpath, &is_dir, err);
-	if (ex < 0)
+	(void)shallow;
+	dock_t *k = arg;
+	if (engine(k, err) < 0)
 		return -1;
-	if (ex == 1)
-		return is_dir ? 0
-			      : ac_error_set(err, AC_ERR_INVALID, 0,
-					     "'%s' is not a directory in the sandbox", cpath);
-	return put_into(d, st, cpath, fill_nothing, NULL, err);
-}
-
-static int op_read(ac_docker_t *d, const json_t *st, const ac_files_req_t *req, const char *cpath,
-		   ac_error_t **err)
-{
-	_cleanup_close_ int fd = -1;
-	if (get_tar(d, st, cpath, AC_FILES_READ_MAX + (1u << 20), &fd, err) < 0)
-		return -1;
-	tarr_t t = {0};
-	int rc = tarr_open(&t, fd, err);
-	struct archive_entry *e;
-	char rest[4096];
-	if (rc == 0 && (rc = tarr_next(&t, &e, rest, sizeof(rest), err)) == 0)
-		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "the container's tar is empty");
-	if (rc == 1 && ar_fn.archive_entry_filetype(e) != AE_IFREG)
-		rc = ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not a regular file", cpath);
-	if (rc == 1 && ar_fn.archive_entry_size(e) > (la_int64_t)AC_FILES_READ_MAX)
-		rc = ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is larger than %u bytes", cpath,
-				  AC_FILES_READ_MAX);
-	if (rc == 1) {
-		size_t size = (size_t)ar_fn.archive_entry_size(e);
-		char *buf = malloc(size + 1);
-		size_t got = 0;
-		la_ssize_t n = 1;
-		while (buf && got < size &&
-		       (n = ar_fn.archive_read_data(t.a, buf + got, size - got)) > 0)
-			got += (size_t)n;
-		if (!buf || got != size) {
-			free(buf);
-			rc = ac_error_set(err, AC_ERR_BACKEND, 0,
-					  "the container's tar is truncated");
-		} else {
-			buf[size] = 0;
-			*req->result = buf;
-			*req->result_len = size;
-			rc = 0;
-		}
-	}
-	if (t.a)
-		ar_fn.archive_read_free(t.a);
-	return rc;
-}
-
-static int op_copy_out(ac_docker_t *d, const json_t *st, const ac_files_req_t *req,
-		       const char *cpath, ac_error_t **err)
-{
-	char hb[4096], hostdir[4096], cb[4096], dir[4096];
-	snprintf(hb, sizeof(hb), "%s", req->host);
-	size_t n = strlen(hb);
-	while (n > 1 && hb[n - 1] == '/')
-		hb[--n] = 0;
-	if (!strcmp(cpath, "/"))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'/' does not name a file");
-	split(cpath, dir, sizeof(dir), cb, sizeof(cb));
-	_cleanup_close_ int hfd = -1;
-	const char *top;
-	struct stat hs;
-	if (stat(hb, &hs) == 0 && S_ISDIR(hs.st_mode)) {
-		hfd = open(hb, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		top = cb;
-	} else {
-		snprintf(hostdir, sizeof(hostdir), "%s", hb);
-		hfd = open(dirname(hostdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		top = strrchr(hb, '/') ? strrchr(hb, '/') + 1 : hb;
-	}
-	if (hfd < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
-				    "no such directory on the host for '%s'", req->host);
-	_cleanup_close_ int fd = -1;
-	if (get_tar(d, st, cpath, AC_DOCKER_TREE_MAX, &fd, err) < 0)
-		return -1;
-	tarr_t t = {0};
-	int rc = tarr_open(&t, fd, err);
-	if (rc == 0)
-		rc = extract(&t, hfd, top, err);
-	if (t.a)
-		ar_fn.archive_read_free(t.a);
-	return rc < 0 ? -1 : 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "name")),
-		      json_string_value(json_object_get(*(json_t *const *)b, "name")));
-}
-
-static int op_list(ac_docker_t *d, const json_t *st, const ac_files_req_t *req, const char *cpath,
-		   ac_error_t **err)
-{
-	_cleanup_close_ int fd = -1;
-	if (get_tar(d, st, cpath, LIST_MAX, &fd, err) < 0) {
-		if (err && *err && (*err)->kind == AC_ERR_NOT_FOUND) {
-			ac_error_free(*err);
-			*err = NULL;
-			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
-					    "no directory '%s' in the sandbox", cpath);
-		}
-		return -1;
-	}
-	tarr_t t = {.whole = !strcmp(cpath, "/")};
-	int rc = tarr_open(&t, fd, err);
-	json_t *arr = json_array();
-	struct archive_entry *e;
-	char rest[4096];
-	bool top_dir = t.whole;
-	while (rc == 0 && (rc = tarr_next(&t, &e, rest, sizeof(rest), err)) == 1) {
-		rc = 0;
-		unsigned type = ar_fn.archive_entry_filetype(e);
-		if (!rest[0]) {
-			top_dir = top_dir || type == AE_IFDIR;
-			continue;
-		}
-		if (strchr(rest, '/'))
-			continue;
-		json_t *name = json_string(rest);
-		if (!name)
-			continue;
-		const char *tn = type == AE_IFREG   ? "file"
-				 : type == AE_IFDIR ? "dir"
-				 : type == AE_IFLNK ? "symlink"
-						    : "other";
-		json_array_append_new(arr,
-				      json_pack("{so ss sI si}", "name", name, "type", tn, "size",
-						(json_int_t)ar_fn.archive_entry_size(e), "mode",
-						(int)(ar_fn.archive_entry_perm(e) & 07777)));
-	}
-	if (t.a)
-		ar_fn.archive_read_free(t.a);
-	if (rc == 0 && !top_dir)
-		rc = ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no directory '%s' in the sandbox",
-				  cpath);
-	if (rc < 0) {
-		json_decref(arr);
-		return -1;
-	}
-	ac_json_array_sort(arr, by_name);
-	char *s = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	if (!s)
-		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-	*req->result = s;
-	*req->result_len = strlen(s);
-	return 0;
+	return get_tar(k->d, k->st, path, max, fd, err);
 }
 
 /* No archive call deletes: the sandbox's own rm does (it needs to run). */
-static int op_delete(const ac_backend_ctx_t *ctx, ac_docker_t *d, const json_t *st,
-		     const ac_files_req_t *req, const char *cpath, ac_error_t **err)
+static int io_run(void *arg, char **argv, int *code, char *msg, size_t msglen, ac_error_t **err)
 {
-	if (!strcmp(cpath, "/"))
-		return ac_error_set(err, AC_ERR_INVALID, 0, "'/' does not name a file");
-	bool is_dir = false;
-	int ex = stat_path(d, st, cpath, &is_dir, err);
-	if (ex < 0)
-		return -1;
-	if (ex == 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such file in the sandbox: '%s'",
-				    cpath);
-	char *argv_rm[] = {"rm", req->recursive ? "-rf" : "-f", "--", (char *)cpath, NULL};
-	char *argv_rmdir[] = {"rmdir", "--", (char *)cpath, NULL};
-	ac_cmd_t cmd = {.argv = is_dir && !req->recursive ? argv_rmdir : argv_rm};
+	dock_t *k = arg;
+	ac_cmd_t cmd = {.argv = argv};
 	_cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	_cleanup_close_ int errfd = memfd_create("agentcell-rm", MFD_CLOEXEC);
 	if (null < 0 || errfd < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot prepare the delete");
 	int fds[3] = {null, null, errfd};
 	ac_result_t res = {0};
-	if (ac_docker_exec(ctx, ac_state_str(st, "name", ""), st, &cmd, fds, &res, err) < 0) {
+	if (ac_docker_exec(k->ctx, ac_state_str(k->st, "name", ""), k->st, &cmd, fds, &res, err) <
+	    0) {
 		if (err && *err && (*err)->kind == AC_ERR_NOT_RUNNING)
 			ac_error_prefix(err,
 					"deleting files needs a running sandbox on this backend");
 		return -1;
 	}
-	if (res.exit_code != 0) {
-		char msg[300] = "";
-		ssize_t n = pread(errfd, msg, sizeof(msg) - 1, 0);
-		msg[n > 0 ? n : 0] = 0;
-		for (char *c = msg; *c; c++)
-			if (*c == '\n')
-				*c = ' ';
-		return ac_error_set(err, is_dir && !req->recursive ? AC_ERR_STATE : AC_ERR_INTERNAL,
-				    0, "cannot delete '%s': %s", cpath, msg[0] ? msg : "rm failed");
-	}
+	ssize_t n = pread(errfd, msg, msglen - 1, 0);
+	msg[n > 0 ? n : 0] = 0;
+	*code = res.exit_code;
 	return 0;
 }
 
 int ac_docker_files(const ac_backend_ctx_t *ctx, const json_t *st, const ac_files_req_t *req,
 		    ac_error_t **err)
 {
-	char cpath[4096];
-	if (clean_path(req->path, cpath, sizeof(cpath), err) < 0 || load(err) < 0)
-		return -1;
-	ac_docker_t *d = NULL;
-	if (ac_docker_for_state(st, &d, err) < 0)
-		return -1;
-	int rc;
-	switch (req->op) {
-	case AC_FILES_COPY_IN:
-		rc = op_copy_in(d, st, req, cpath, err);
-		break;
-	case AC_FILES_COPY_OUT:
-		rc = op_copy_out(d, st, req, cpath, err);
-		break;
-	case AC_FILES_READ:
-		rc = op_read(d, st, req, cpath, err);
-		break;
-	case AC_FILES_WRITE:
-		rc = op_write(d, st, req, cpath, err);
-		break;
-	case AC_FILES_MKDIR:
-		rc = op_mkdir(d, st, cpath, err);
-		break;
-	case AC_FILES_LIST:
-		rc = op_list(d, st, req, cpath, err);
-		break;
-	case AC_FILES_DELETE:
-		rc = op_delete(ctx, d, st, req, cpath, err);
-		break;
-	default:
-		rc = ac_error_set(err, AC_ERR_INVALID, 0, "unknown file operation");
-	}
-	ac_docker_free(d);
+	dock_t k = {.ctx = ctx, .st = st};
+	ac_tarfiles_io_t io = {.arg = &k,
+			       .sender = "the container engine",
+			       .tar_of = "the container's tar",
+			       .stat = io_stat,
+			       .put = io_put,
+			       .get = io_get,
+			       .run = io_run};
+	int rc = ac_tarfiles_op(&io, req, err);
+	ac_docker_free(k.d);
 	return rc;
 }

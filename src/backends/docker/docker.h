@@ -2,7 +2,7 @@
  * socket or plain TCP. proto.c is the pure half (request builders, answer parsers, the
  * stream demultiplexer; unit-tested and fuzzed without an engine); client.c the transport
  * (libcurl, loaded with dlopen); backend.c the struct ac_backend_ops; archive.c the files
- * (tar with libarchive, loaded with dlopen). */
+ * (the archive endpoint as the transport of src/backends/tarfiles.c). */
 #ifndef AGENTCELL_DOCKER_H
 #define AGENTCELL_DOCKER_H
 
@@ -19,8 +19,6 @@
 #define AC_DOCKER_ANSWER_MAX  (4u << 20)   /* a JSON answer (inspect, list) */
 #define AC_DOCKER_HEAD_MAX    (16u * 1024) /* an HTTP response head */
 #define AC_DOCKER_ERRBODY_MAX (64u * 1024) /* an error body read off a raw connection */
-#define AC_DOCKER_TREE_MAX    (4ull << 30) /* a tar copied out of a container */
-#define AC_DOCKER_ENTRIES_MAX 1000000u	   /* entries of one tar */
 
 #define AC_DOCKER_LABEL_SANDBOX "agentcell.sandbox"
 #define AC_DOCKER_LABEL_MANAGED "agentcell.managed"
@@ -114,10 +112,6 @@ typedef struct ac_demux {
  * stdin stream 0 counts as stdout) as it arrives, never buffered. -1 (and broken, from then
  * on) on a malformed header: unknown stream id or non-zero padding. */
 int ac_demux_feed(ac_demux_t *d, const char *buf, size_t len, ac_demux_sink_fn sink, void *arg);
-
-/* A tar entry name from a container, relative to the copied tree: strips "." components
- * and extra slashes ("" for the top itself); -1 for "..", or longer than 4095 bytes. */
-int ac_docker_tar_path(const char *name, char *out, size_t outlen);
 
 /* ---- transport (client.c) ---- */
 typedef struct ac_docker ac_docker_t;

@@ -643,31 +643,3 @@ int ac_demux_feed(ac_demux_t *d, const char *buf, size_t len, ac_demux_sink_fn s
 	}
 	return 0;
 }
-
-int ac_docker_tar_path(const char *name, char *out, size_t outlen)
-{
-	if (!name || strlen(name) >= 4096 || outlen < 2)
-		return -1;
-	size_t o = 0;
-	const char *p = name;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		size_t n = strcspn(p, "/");
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return -1;
-		if (!(n == 1 && p[0] == '.')) {
-			if (o + n + 2 > outlen)
-				return -1;
-			if (o)
-				out[o++] = '/';
-			memcpy(out + o, p, n);
-			o += n;
-		}
-		p += n;
-	}
-	out[o] = 0;
-	return 0;
-}

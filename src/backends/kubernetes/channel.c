@@ -276,39 +276,46 @@ static const char wrapper[] =
     "{ echo $c >\"$f\"; } 2>/dev/null\n"
     "wait $c; rc=$?; rm -f \"$f\"; exit $rc\n";
 
-/* $1 id. Stops, then kills, every process of the recorded group or session and every one
- * with the marker in its environment, until a sweep finds none (a process forking while it
- * is swept is caught by the next sweep; stopped first so that none sees the others die). */
-static const char killer[] =
-    "id=$1 me=$$ p= ev=\n"
-    "f=" AC_K8S_EXEC_DIR "/$id m=" AC_K8S_EXEC_ID_ENV "=$id\n"
-    "[ -r \"$f\" ] && read -r p <\"$f\"\n"
-    "case $p in '' | *[!0-9]*) p= ;; esac\n"
-    "[ -n \"$p\" ] && [ \"$p\" -le 1 ] && p=\n"
-    "printf 'a\\0%s\\0' \"$m\" 2>/dev/null | grep -qzxF \"$m\" 2>/dev/null && ev=1\n"
-    "found() {\n"
-    "  for e in /proc/[0-9]*; do\n"
-    "    q=${e#/proc/}\n"
-    "    [ \"$q\" = \"$me\" ] && continue\n"
-    "    st=; read -r st 2>/dev/null <\"$e/stat\" || continue\n"
-    "    set -- ${st##*\") \"}\n"
-    "    [ \"$1\" = Z ] && continue\n"
-    "    if [ -n \"$p\" ] && { [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ]; }; then echo \"$q\"; "
-    "continue; fi\n"
-    "    [ -n \"$ev\" ] && grep -qzxF \"$m\" 2>/dev/null <\"$e/environ\" && echo \"$q\"\n"
-    "  done\n"
-    "}\n"
-    "[ -n \"$p\" ] && kill -STOP -- \"-$p\" 2>/dev/null\n"
-    "i=0\n"
-    "while [ $i -lt 50 ]; do\n"
-    "  v=$(found)\n"
-    "  [ -n \"$v\" ] || break\n"
-    "  kill -STOP $v 2>/dev/null; kill -KILL $v 2>/dev/null\n"
-    "  i=$((i + 1))\n"
-    "done\n"
-    "[ -n \"$p\" ] && kill -KILL -- \"-$p\" 2>/dev/null\n"
-    "rm -f \"$f\"\n"
-    "exit 0\n";
+/* The sweep the killer and the prober share ($1 id): found() lists every process of the
+ * recorded group or session and every one with the marker in its environment. */
+#define FINDER                                                                                     \
+	"id=$1 me=$$ p= ev=\n"                                                                     \
+	"f=" AC_K8S_EXEC_DIR "/$id m=" AC_K8S_EXEC_ID_ENV "=$id\n"                                 \
+	"[ -r \"$f\" ] && read -r p <\"$f\"\n"                                                     \
+	"case $p in '' | *[!0-9]*) p= ;; esac\n"                                                   \
+	"[ -n \"$p\" ] && [ \"$p\" -le 1 ] && p=\n"                                                \
+	"printf 'a\\0%s\\0' \"$m\" 2>/dev/null | grep -qzxF \"$m\" 2>/dev/null && ev=1\n"          \
+	"found() {\n"                                                                              \
+	"  for e in /proc/[0-9]*; do\n"                                                            \
+	"    q=${e#/proc/}\n"                                                                      \
+	"    [ \"$q\" = \"$me\" ] && continue\n"                                                   \
+	"    st=; read -r st 2>/dev/null <\"$e/stat\" || continue\n"                               \
+	"    set -- ${st##*\") \"}\n"                                                              \
+	"    [ \"$1\" = Z ] && continue\n"                                                         \
+	"    if [ -n \"$p\" ] && { [ \"$3\" = \"$p\" ] || [ \"$4\" = \"$p\" ]; }; then echo "      \
+	"\"$q\"; "                                                                                 \
+	"continue; fi\n"                                                                           \
+	"    [ -n \"$ev\" ] && grep -qzxF \"$m\" 2>/dev/null <\"$e/environ\" && echo \"$q\"\n"     \
+	"  done\n"                                                                                 \
+	"}\n"
+/* Stops, then kills, what found() lists until a sweep finds none (a process forking while
+ * it is swept is caught by the next sweep; stopped first so that none sees the others
+ * die). */
+static const char killer[] = FINDER "[ -n \"$p\" ] && kill -STOP -- \"-$p\" 2>/dev/null\n"
+				    "i=0\n"
+				    "while [ $i -lt 50 ]; do\n"
+				    "  v=$(found)\n"
+				    "  [ -n \"$v\" ] || break\n"
+				    "  kill -STOP $v 2>/dev/null; kill -KILL $v 2>/dev/null\n"
+				    "  i=$((i + 1))\n"
+				    "done\n"
+				    "[ -n \"$p\" ] && kill -KILL -- \"-$p\" 2>/dev/null\n"
+				    "rm -f \"$f\"\n"
+				    "exit 0\n";
+
+/* $1 id. Prints "alive" when the killer would find a process of the command. */
+static const char prober[] = FINDER "[ -n \"$(found)\" ] && echo alive\n"
+				    "exit 0\n";
 
 static bool handle_ok(const char *id)
 {
@@ -398,14 +405,14 @@ char **ac_k8s_exec_argv(const ac_cmd_t *cmd, const char *id, const char *pod_use
 	return v;
 }
 
-char **ac_k8s_kill_argv(const char *id, ac_error_t **err)
+static char **script_argv(const char *script, const char *name, const char *id, ac_error_t **err)
 {
 	if (!handle_ok(id)) {
 		ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not an exec handle", id ? id : "");
 		return NULL;
 	}
 	char **v = calloc(6, sizeof(char *));
-	const char *src[] = {"sh", "-c", killer, "agentcell-kill", id};
+	const char *src[] = {"sh", "-c", script, name, id};
 	bool ok = v != NULL;
 	for (size_t i = 0; ok && i < AC_ARRAY_SIZE(src); i++)
 		ok = (v[i] = strdup(src[i])) != NULL;
@@ -415,4 +422,14 @@ char **ac_k8s_kill_argv(const char *id, ac_error_t **err)
 		return NULL;
 	}
 	return v;
+}
+
+char **ac_k8s_kill_argv(const char *id, ac_error_t **err)
+{
+	return script_argv(killer, "agentcell-kill", id, err);
+}
+
+char **ac_k8s_alive_argv(const char *id, ac_error_t **err)
+{
+	return script_argv(prober, "agentcell-alive", id, err);
 }

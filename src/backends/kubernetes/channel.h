@@ -104,5 +104,8 @@ char **ac_k8s_exec_argv(const ac_cmd_t *cmd, const char *id, const char *pod_use
 			ac_error_t **err);
 /* The argv of the killer of the command started with handle id (to ac_strv_free). */
 char **ac_k8s_kill_argv(const char *id, ac_error_t **err);
+/* The argv of a probe that prints "alive" while the killer of handle id would find a
+ * process of the command (same sweep: group, session, environment marker). */
+char **ac_k8s_alive_argv(const char *id, ac_error_t **err);
 
 #endif

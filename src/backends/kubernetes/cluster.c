@@ -1,16 +1,20 @@
 /* One op's connection to a sandbox's cluster (cluster.h): opening it from the state,
  * requests, and the pod's and policy's create, wait and delete. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agentcell/backend.h"
 #include "base/io.h"
 #include "base/parse.h"
+#include "base/procid.h"
+#include "base/sha1.h"
 #include "base/util.h"
 #include "base/uuid.h"
 #include "backends/kubernetes/channel.h"
@@ -70,6 +74,12 @@ int ac_kc_open(const json_t *st, ac_kc_t *k, ac_error_t **err)
 	k->po.node_selector = json_object_get(cfg, "node_selector");
 	k->po.image_pull_secrets = json_object_get(cfg, "image_pull_secrets");
 	k->po.default_image = ac_kc_cfg_str(cfg, "image");
+	k->po.owner = ac_kc_cfg_str(cfg, "owner");
+	char boot[37];
+	ac_boot_id(boot);
+	snprintf(k->creator, sizeof(k->creator), "%ld:%llu:%s", (long)getpid(),
+		 ac_proc_starttime(getpid()), boot);
+	k->po.creator = k->creator;
 	json_t *u = json_object_get(cfg, "run_as_user");
 	k->po.run_as_user = json_is_integer(u) ? (long long)json_integer_value(u) : -1;
 	if (k->po.run_as_user >= 0)
@@ -290,4 +300,96 @@ fail_nopod:
 	else
 		ac_error_free(e);
 	return -1;
+}
+
+/* ---- what this home made, and where ---- */
+
+int ac_kc_owner(const char *home, bool make, char out[AC_KC_OWNER_LEN + 1], ac_error_t **err)
+{
+	_cleanup_close_ int hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (hfd < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", home);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		char *text = NULL;
+		size_t len = 0;
+		ac_error_t *e = NULL;
+		if (ac_read_file_at(hfd, "kubernetes/owner", 64, &text, &len, &e) == 0) {
+			bool ok = len >= AC_KC_OWNER_LEN;
+			for (size_t i = 0; ok && i < AC_KC_OWNER_LEN; i++)
+				ok = strchr("0123456789abcdef", text[i]) && text[i];
+			if (ok)
+				snprintf(out, AC_KC_OWNER_LEN + 1, "%s", text);
+			free(text);
+			if (!ok)
+				return ac_error_set(err, AC_ERR_INTERNAL, 0,
+						    "%s/kubernetes/owner is not an owner id", home);
+			return 1;
+		}
+		int errnum = e ? e->errnum : 0;
+		ac_error_free(e);
+		if (errnum != ENOENT)
+			return ac_error_set(err, AC_ERR_INTERNAL, errnum,
+					    "cannot read %s/kubernetes/owner", home);
+		if (!make)
+			return 0;
+		/* Made under a temporary name and linked: of two homes' first creates, one
+		 * link wins and both read the winner's id. */
+		char uuid[37], id[AC_KC_OWNER_LEN + 2], tmp[64];
+		ac_uuid_v7(uuid);
+		snprintf(id, sizeof(id), "%.12s%.4s\n", uuid + 24, uuid + 19);
+		snprintf(tmp, sizeof(tmp), "kubernetes/owner.tmp.%ld", (long)getpid());
+		if (ac_mkdir_p_at(hfd, "kubernetes", 0700, err) < 0 ||
+		    ac_write_file_atomic_at(hfd, tmp, id, strlen(id), 0600, err) < 0)
+			return -1;
+		int rc = linkat(hfd, tmp, hfd, "kubernetes/owner", 0);
+		int saved = errno;
+		unlinkat(hfd, tmp, 0);
+		if (rc < 0 && saved != EEXIST)
+			return ac_error_set(err, AC_ERR_INTERNAL, saved,
+					    "cannot write %s/kubernetes/owner", home);
+	}
+	return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot make %s/kubernetes/owner", home);
+}
+
+bool ac_kc_creator_alive(const char *creator)
+{
+	long pid;
+	unsigned long long start;
+	char boot[37], mine[37];
+	if (!creator || sscanf(creator, "%ld:%llu:%36s", &pid, &start, boot) != 3 || pid <= 0)
+		return false;
+	ac_boot_id(mine);
+	return !strcmp(boot, mine) && ac_proc_starttime((pid_t)pid) == start;
+}
+
+/* The connection keys of a "kubernetes" object (what ac_kc_open reads to connect). */
+static const char *const conn_keys[] = {"kubeconfig", "context", "namespace", "in_cluster"};
+
+void ac_kc_remember_cluster(const char *home, const json_t *cfg)
+{
+	json_t *c = json_object();
+	for (size_t i = 0; i < AC_ARRAY_SIZE(conn_keys); i++) {
+		json_t *v = json_object_get(cfg, conn_keys[i]);
+		if (v)
+			json_object_set(c, conn_keys[i], v);
+	}
+	char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(c);
+	if (!text)
+		return;
+	unsigned char d[AC_SHA1_LEN];
+	ac_sha1(text, strlen(text), d);
+	char path[80];
+	int n = snprintf(path, sizeof(path), "kubernetes/clusters/");
+	for (int i = 0; i < 10; i++)
+		n += snprintf(path + n, sizeof(path) - (size_t)n, "%02x", d[i]);
+	snprintf(path + n, sizeof(path) - (size_t)n, ".json");
+	int hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat sb;
+	if (hfd >= 0 && fstatat(hfd, path, &sb, 0) < 0 &&
+	    ac_mkdir_p_at(hfd, "kubernetes/clusters", 0700, NULL) == 0)
+		ac_write_file_atomic_at(hfd, path, text, strlen(text), 0600, NULL);
+	if (hfd >= 0)
+		close(hfd);
+	free(text);
 }

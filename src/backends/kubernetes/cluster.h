@@ -5,6 +5,8 @@
 #define AGENTCELL_BACKENDS_K8S_CLUSTER_H
 
 #include <jansson.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,10 +25,24 @@ typedef struct ac_kc {
 	ac_remote_t *r;
 	ac_k8s_pod_opts_t po;
 	char pod[AC_K8S_NAME_MAX];
-	char uid[24]; /* run_as_user as text, "" when the image's */
+	char uid[24];	  /* run_as_user as text, "" when the image's */
+	char creator[96]; /* po.creator: this process, "pid:starttime:boot_id" */
+	/* > 0: an exec stream fails (AC_ERR_BACKEND) once its stdout passed this many bytes
+	 * (a tar read from a pod); out_len counts them. */
+	uint64_t out_max, out_len;
 } ac_kc_t;
 
 /* --- cluster.c --- */
+#define AC_KC_OWNER_LEN 16
+/* This agentcell home's owner id (16 hex digits, the agentcell.dev/owner label of what it
+ * makes in a cluster), kept in HOME/kubernetes/owner; made there first when make. 1 with
+ * out, 0 when there is none and !make, -1 on error. */
+int ac_kc_owner(const char *home, bool make, char out[AC_KC_OWNER_LEN + 1], ac_error_t **err);
+/* Whether a creator annotation ("pid:starttime:boot_id") names a live process of this boot. */
+bool ac_kc_creator_alive(const char *creator);
+/* Records that this home made objects through the connection a state's "kubernetes"
+ * object names (HOME/kubernetes/clusters/): gc visits those clusters. Best effort. */
+void ac_kc_remember_cluster(const char *home, const json_t *cfg);
 /* Opens the connection a state's "kubernetes" object names (its "name", if any, gives
  * k->pod). */
 int ac_kc_open(const json_t *st, ac_kc_t *k, ac_error_t **err);
@@ -56,6 +72,36 @@ int ac_kc_pod_up(const ac_backend_ctx_t *ctx, ac_kc_t *k, const json_t *st, cons
 		 ac_error_t **err);
 
 /* --- exec.c --- */
+/* One stream over a pods/exec or pods/attach WebSocket (v5, else v4). */
+typedef struct ac_kc_stream {
+	const char *path;     /* the request, with its query */
+	int in_fd;	      /* stdin, -1: none; its end half-closes channel 0 (v5) */
+	int out_fd, err_fd;   /* output, -1: dropped (when there is no sink) */
+	int64_t deadline_ms;  /* -1: none */
+	int cancel_fd;	      /* > 0: hung up ends the stream, AC_ERR_STATE */
+	int wake_fd;	      /* > 0: readable ends the stream (returns 2) */
+	bool status_optional; /* attach: an end without a status is an end */
+	/* Called once when the WebSocket is up (e.g. to read the pod's log then). */
+	void (*connected)(void *arg);
+	/* Non-NULL: every payload of channels 1 and 2 goes here instead of the fds. */
+	void (*sink)(void *arg, int channel, const unsigned char *data, size_t len);
+	void *arg;
+	/* A terminal (the path asked tty=true): the size (TIOCGWINSZ of in_fd, out_fd or
+	 * err_fd, else rows x cols) goes on channel 4 right after the upgrade, and again on
+	 * every SIGWINCH when winch; the end of input is a ^D. */
+	bool tty, winch;
+	unsigned short rows, cols;
+	/* 0-terminated (NULL: none): each of these signals stops the command. With kill_id
+	 * (the exec wrapper's handle) the killer runs and the stream waits up to 10 s more
+	 * for the command's own status (0, or 1 without one); without, it returns 2 at once.
+	 * *stopped (may be NULL) receives the signal. */
+	const int *stop_signals;
+	const char *kill_id;
+	int *stopped;
+} ac_kc_stream_t;
+/* Returns 0 with *code (the status channel's; unchanged without one), 1 when the deadline
+ * passed first, 2 when wake_fd became readable, -1 on error. */
+int ac_kc_stream(ac_kc_t *k, const ac_kc_stream_t *s, int *code, ac_error_t **err);
 /* One exec stream: argv over pods/exec, stdin from in_fd (-1: none), output to out_fd and
  * err_fd (-1: dropped). Returns 0 with *code (the status channel's), 1 when deadline_ms
  * (-1: none) passed first, -1 on error (AC_ERR_STATE when cancel_fd hung up). */
@@ -68,5 +114,42 @@ int ac_kc_exec_in(ac_kc_t *k, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
 /* ops.exec */
 int ac_k8s_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *st,
 		const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err);
+
+/* --- tty.c: terminal size and signals of a stream (ac_kc_stream's helpers) --- */
+typedef struct ac_kc_sigs {
+	int n, sig[8];
+	struct sigaction old[8];
+	sigset_t saved, wait;
+	bool on;
+	int stop; /* the signal that stopped the command, 0 while none */
+} ac_kc_sigs_t;
+/* After the upgrade: the terminal's size (s->tty), then s's signals taken (blocked but
+ * inside ac_kc_sigs_poll, so that none falls between a check and the wait). */
+int ac_kc_stream_begin(ac_ws_conn_t *ws, const ac_kc_stream_t *s, ac_kc_sigs_t *g,
+		       ac_error_t **err);
+/* At the top of each turn: a resize sent for a SIGWINCH; a stop signal runs the killer
+ * (*deadline_ms becomes the grace's end) or returns 2; -1 on a send error; else 0. */
+int ac_kc_stream_signals(ac_kc_t *k, ac_ws_conn_t *ws, const ac_kc_stream_t *s, ac_kc_sigs_t *g,
+			 int64_t *deadline_ms, ac_error_t **err);
+/* poll, letting g's signals in meanwhile. */
+int ac_kc_sigs_poll(const ac_kc_sigs_t *g, struct pollfd *p, nfds_t n, int timeout_ms);
+/* Gives the signals back (idempotent; g zeroed or begun). */
+void ac_kc_stream_end(ac_kc_sigs_t *g);
+
+/* --- detach.c: ops.exec_detach, kill_detached, detached_state --- */
+int ac_k8s_exec_detach(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd,
+		       int out_fd, int err_fd, int status_fd, long *pid, long *shim,
+		       ac_error_t **err);
+int ac_k8s_kill_detached(const ac_backend_ctx_t *ctx, const json_t *st, const json_t *status,
+			 ac_error_t **err);
+int ac_k8s_detached_state(const ac_backend_ctx_t *ctx, const json_t *st, const json_t *status);
+
+/* --- run.c --- */
+/* ops.run: the command as a pod's container (see run.c). */
+int ac_k8s_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd, int fds[3],
+	       ac_result_t *res, ac_error_t **err);
+/* --- backend.c --- */
+/* ops.create: resolves the connection into st's "kubernetes" object. */
+int ac_k8s_create(const ac_backend_ctx_t *ctx, json_t *st, ac_error_t **err);
 
 #endif

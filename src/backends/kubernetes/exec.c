@@ -2,9 +2,11 @@
  * (v5, else v4), the exec wrapper and its killer for --timeout and cancels. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,35 +21,43 @@
 #include "backends/kubernetes/kubernetes.h"
 #include "backends/kubernetes/pod.h"
 #include "backends/remote/remote.h"
-/* One exec stream: argv over pods/exec, stdin from in_fd (-1: none), output to out_fd and
- * err_fd (-1: dropped). Returns 0 with *code (the status channel's), 1 when deadline_ms
- * (-1: none) passed first, -1 on error (AC_ERR_STATE when cancel_fd hung up). */
-int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd,
-		      int64_t deadline_ms, int cancel_fd, int *code, ac_error_t **err)
+#include "runtime/runtime.h"
+/* One stream over pods/exec or pods/attach (cluster.h). */
+int ac_kc_stream(ac_kc_t *k, const ac_kc_stream_t *s, int *code, ac_error_t **err)
 {
-	_cleanup_free_ char *path = ac_k8s_exec_path(k->conn.namespace, k->pod, AC_K8S_CONTAINER,
-						     argv, in_fd >= 0, false, err);
-	if (!path)
-		return -1;
+	int in_fd = s->in_fd, out_fd = s->out_fd, err_fd = s->err_fd, cancel_fd = s->cancel_fd;
+	int64_t deadline_ms = s->deadline_ms;
 	const char *chosen = NULL;
 	ac_ws_conn_t *ws = NULL;
-	if (ac_ws_connect(&k->conn.remote, path, ac_k8s_exec_protocols, &chosen, &ws, err) < 0)
+	if (ac_ws_connect(&k->conn.remote, s->path, ac_k8s_exec_protocols, &chosen, &ws, err) < 0)
 		return -1;
 	int version = ac_k8s_proto_version(chosen);
 	int rc = -1;
 	bool have_status = false;
+	ac_kc_sigs_t g = {0};
 	if (version < 0) {
 		ac_error_set(err, AC_ERR_BACKEND, 0,
 			     "%s: the exec answer chose no remotecommand subprotocol (%s)",
 			     k->conn.remote.name, chosen ? chosen : "none");
 		goto out;
 	}
+	if (s->connected)
+		s->connected(s->arg);
 	unsigned char *frame = malloc(32769);
 	if (!frame) {
 		ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 		goto out;
 	}
+	if (ac_kc_stream_begin(ws, s, &g, err) < 0) {
+		free(frame);
+		goto out;
+	}
 	for (;;) {
+		int sr = ac_kc_stream_signals(k, ws, s, &g, &deadline_ms, err);
+		if (sr != 0) {
+			rc = sr == 2 ? 2 : -1;
+			break;
+		}
 		/* Here too, not only when poll waits: a stream that never pauses must not
 		 * outlive its deadline. */
 		if (deadline_ms >= 0 && ac_kc_now_ms() >= deadline_ms) {
@@ -55,8 +65,8 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 			break;
 		}
 		if (!ac_ws_pending(ws)) {
-			struct pollfd p[3];
-			int n = 0, iw = -1, ic = -1;
+			struct pollfd p[4];
+			int n = 0, iw = -1, ic = -1, iv = -1;
 			p[n++] = (struct pollfd){.fd = ac_ws_fd(ws), .events = POLLIN};
 			if (in_fd >= 0) {
 				iw = n;
@@ -65,6 +75,10 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 			if (cancel_fd > 0) {
 				ic = n;
 				p[n++] = (struct pollfd){.fd = cancel_fd, .events = POLLRDHUP};
+			}
+			if (s->wake_fd > 0) {
+				iv = n;
+				p[n++] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
 			}
 			int wait = -1;
 			if (deadline_ms >= 0) {
@@ -75,13 +89,17 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 				}
 				wait = left > 1000000 ? 1000000 : (int)left;
 			}
-			int got = poll(p, (nfds_t)n, wait);
+			int got = ac_kc_sigs_poll(&g, p, (nfds_t)n, wait);
 			if (got < 0 && errno == EINTR)
 				continue;
 			if (got == 0)
 				continue;
 			if (ic >= 0 && (p[ic].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
 				ac_error_set(err, AC_ERR_STATE, 0, "the caller went away");
+				break;
+			}
+			if (iv >= 0 && p[iv].revents) {
+				rc = 2;
 				break;
 			}
 			if (iw >= 0 && p[iw].revents) {
@@ -94,9 +112,12 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 						       err) < 0)
 						break;
 				} else {
-					unsigned char cl[2];
+					/* A terminal's end of input is a ^D, as typed. */
+					unsigned char cl[2] = {AC_K8S_CH_STDIN, 4};
 					size_t cn =
-					    ac_k8s_frame_close(version, AC_K8S_CH_STDIN, cl);
+					    s->tty
+						? 2
+						: ac_k8s_frame_close(version, AC_K8S_CH_STDIN, cl);
 					if (cn && ac_ws_send(ws, AC_WS_BINARY, cl, cn, err) < 0)
 						break;
 					in_fd = -1;
@@ -115,8 +136,10 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 		if (got < 0)
 			break;
 		if (got == 0) {
-			if (have_status)
+			if (have_status || s->status_optional)
 				rc = 0;
+			else if (g.stop)
+				rc = 1; /* killed: no status came */
 			else
 				ac_error_set(err, AC_ERR_BACKEND, 0,
 					     "%s: the exec stream ended without an exit status "
@@ -136,7 +159,15 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 				     k->conn.remote.name);
 			break;
 		}
-		if (ch == AC_K8S_CH_STDOUT && out_fd >= 0 && plen)
+		if (ch == AC_K8S_CH_STDOUT && k->out_max && (k->out_len += plen) > k->out_max) {
+			ac_error_set(err, AC_ERR_BACKEND, EFBIG,
+				     "%s: the command's output is larger than %llu bytes",
+				     k->conn.remote.name, (unsigned long long)k->out_max);
+			break;
+		}
+		if ((ch == AC_K8S_CH_STDOUT || ch == AC_K8S_CH_STDERR) && s->sink && plen)
+			s->sink(s->arg, ch, pl, plen);
+		else if (ch == AC_K8S_CH_STDOUT && out_fd >= 0 && plen)
 			(void)ac_write_all(out_fd, pl, plen);
 		else if (ch == AC_K8S_CH_STDERR && err_fd >= 0 && plen)
 			(void)ac_write_all(err_fd, pl, plen);
@@ -164,8 +195,26 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 	}
 	free(frame);
 out:
+	ac_kc_stream_end(&g);
 	ac_ws_free(ws);
 	return rc;
+}
+
+/* One exec stream: argv over pods/exec (see cluster.h). */
+int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd,
+		      int64_t deadline_ms, int cancel_fd, int *code, ac_error_t **err)
+{
+	_cleanup_free_ char *path = ac_k8s_exec_path(k->conn.namespace, k->pod, AC_K8S_CONTAINER,
+						     argv, in_fd >= 0, false, err);
+	if (!path)
+		return -1;
+	ac_kc_stream_t s = {.path = path,
+			    .in_fd = in_fd,
+			    .out_fd = out_fd,
+			    .err_fd = err_fd,
+			    .deadline_ms = deadline_ms,
+			    .cancel_fd = cancel_fd};
+	return ac_kc_stream(k, &s, code, err);
 }
 
 /* The killer of the command with handle id: a second exec, bounded to 30 s. */
@@ -179,23 +228,61 @@ void ac_kc_run_killer(ac_kc_t *k, const char *id)
 	ac_strv_free(argv);
 }
 
+/* Signals that reach the CLI end the command in the pod (a threaded server takes none). */
+static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, 0};
+
 int ac_kc_exec_in(ac_kc_t *k, const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err)
 {
-	if (cmd->tty)
-		return ac_error_set(err, AC_ERR_UNSUPPORTED, 0,
-				    "a terminal (-t) is not supported by the kubernetes backend");
 	char uuid[37], id[AC_K8S_EXEC_ID_MAX + 1];
 	ac_uuid_v7(uuid);
 	snprintf(id, sizeof(id), "%s", uuid);
 	char **argv = ac_k8s_exec_argv(cmd, id, k->uid[0] ? k->uid : NULL, err);
 	if (!argv)
 		return -1;
-	int64_t deadline = cmd->timeout > 0 ? ac_kc_now_ms() + (int64_t)(cmd->timeout * 1000) : -1;
-	int code = -1;
-	int rc = ac_kc_exec_stream(k, argv, cmd->stdin_open ? fds[0] : -1, fds[1], fds[2], deadline,
-				   cmd->cancel_fd, &code, err);
+	int in_fd = cmd->stdin_open ? fds[0] : -1;
+	_cleanup_free_ char *path = ac_k8s_exec_path(k->conn.namespace, k->pod, AC_K8S_CONTAINER,
+						     argv, in_fd >= 0, cmd->tty, err);
 	ac_strv_free(argv);
+	if (!path)
+		return -1;
+	int stopped = 0;
+	ac_kc_stream_t s = {
+	    .path = path,
+	    .in_fd = in_fd,
+	    .out_fd = fds[1],
+	    .err_fd = fds[2], /* with a tty only for a shell's 126/127 message */
+	    .deadline_ms = cmd->timeout > 0 ? ac_kc_now_ms() + (int64_t)(cmd->timeout * 1000) : -1,
+	    .cancel_fd = cmd->cancel_fd,
+	    .tty = cmd->tty,
+	    .winch = ac_rt_relay_signals,
+	    .rows = cmd->rows,
+	    .cols = cmd->cols,
+	    .stop_signals = ac_rt_relay_signals ? relayed : NULL,
+	    .kill_id = id,
+	    .stopped = &stopped};
+	/* Keys go to the pod's terminal as typed (^C included), as kubectl does with -it. */
+	struct termios saved;
+	bool raw = cmd->tty && in_fd >= 0 && isatty(in_fd) && tcgetattr(in_fd, &saved) == 0;
+	if (raw) {
+		struct termios t = saved;
+		cfmakeraw(&t);
+		raw = tcsetattr(in_fd, TCSANOW, &t) == 0;
+	}
+	int code = -1;
+	int rc = ac_kc_stream(k, &s, &code, err);
+	if (raw)
+		tcsetattr(in_fd, TCSANOW, &saved);
 	memset(res, 0, sizeof(*res));
+	if (stopped) {
+		/* The killer ran (the stream's stop): the command's own status, else the
+		 * signal's. */
+		if (rc < 0)
+			return -1;
+		res->exit_code = rc == 0 ? code : 128 + stopped;
+		if (res->exit_code > 128 && res->exit_code < 128 + 65)
+			res->signal = res->exit_code - 128;
+		return 0;
+	}
 	if (rc == 1 || (rc < 0 && err && *err && (*err)->kind == AC_ERR_STATE)) {
 		ac_kc_run_killer(k, id);
 		if (rc < 0)

@@ -306,6 +306,16 @@ static json_t *security_context(bool read_only, const ac_k8s_pod_opts_t *o)
 }
 
 /* What every pod of agentcell has, sandbox's or run's. */
+/* Who made an object: this home's owner label (gc deletes only its own) and the making
+ * process (gc spares what a live run is still using). */
+static void mark_origin(json_t *labels, json_t *ann, const ac_k8s_pod_opts_t *o)
+{
+	if (o && o->owner)
+		json_object_set_new(labels, AC_K8S_LABEL_OWNER, json_string(o->owner));
+	if (o && o->creator)
+		json_object_set_new(ann, AC_K8S_ANN_CREATOR, json_string(o->creator));
+}
+
 static json_t *base_pod(const json_t *st, const char *pod_name, json_t *labels, json_t *ann,
 			const ac_k8s_pod_opts_t *o, ac_error_t **err)
 {
@@ -407,6 +417,7 @@ static json_t *base_pod(const json_t *st, const char *pod_name, json_t *labels, 
 	if (pids > 0)
 		json_object_set_new(ann, AC_K8S_ANN_PIDS, json_sprintf("%lld", pids));
 	json_object_set_new(ann, AC_K8S_ANN_NAME, json_string(name));
+	mark_origin(labels, ann, o);
 	json_t *meta =
 	    json_pack("{s:s, s:O, s:O}", "name", pod_name, "labels", labels, "annotations", ann);
 	if (o && o->namespace)
@@ -568,6 +579,15 @@ json_t *ac_k8s_network_policy(const char *sandbox, const char *run_id, const ac_
 	if (np && o && o->namespace)
 		json_object_set_new(json_object_get(np, "metadata"), "namespace",
 				    json_string(o->namespace));
+	if (np) {
+		json_t *meta = json_object_get(np, "metadata");
+		json_t *ann = json_object();
+		mark_origin(json_object_get(meta, "labels"), ann, o);
+		if (json_object_size(ann))
+			json_object_set_new(meta, "annotations", ann);
+		else
+			json_decref(ann);
+	}
 	if (!np)
 		ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the NetworkPolicy");
 	return np;

@@ -38,6 +38,8 @@
 #define AC_K8S_LABEL_SANDBOX "agentcell.dev/sandbox"
 #define AC_K8S_LABEL_MANAGED "agentcell.dev/managed-by"
 #define AC_K8S_LABEL_RUN     "agentcell.dev/run"
+#define AC_K8S_LABEL_OWNER   "agentcell.dev/owner"   /* the agentcell home that made it */
+#define AC_K8S_ANN_CREATOR   "agentcell.dev/creator" /* "pid:starttime:boot_id" */
 #define AC_K8S_MANAGED_VALUE "agentcell"
 #define AC_K8S_ANN_NAME	     "agentcell.dev/sandbox-name"
 #define AC_K8S_ANN_LABELS    "agentcell.dev/labels" /* labels Kubernetes refuses, as JSON */
@@ -57,6 +59,10 @@ typedef struct ac_k8s_pod_opts {
 	const json_t *image_pull_secrets; /* array of secret names */
 	const char *default_image;	  /* for image "host"; NULL: AC_K8S_DEFAULT_IMAGE */
 	long long run_as_user;		  /* runAsUser (+ runAsNonRoot unless 0); -1: the image's */
+	/* Set by the backend, not the config: the owner label (this agentcell home's id) and
+	 * the creator annotation (the process making the object), on pods and policies. */
+	const char *owner;
+	const char *creator;
 } ac_k8s_pod_opts_t;
 
 /* The key of a sandbox name (see the head comment) into key[AC_K8S_KEY_MAX + 1]; -1
