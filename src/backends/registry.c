@@ -30,7 +30,11 @@ static const ac_backend_t table[] = {
     {.name = "kubernetes",
      .aliases = (const char *const[]){"k8s", NULL},
      .summary = "one pod per sandbox through the Kubernetes API server (kubeconfig or in-cluster)",
-     .caps = AC_CAP_FILES | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES,
+     /* DISK: disk_mb is the pod's ephemeral-storage limit (requests = limits), enforced by
+      * the kubelet's eviction. No RESIZE: a pod's resources are fixed once it runs (in-place
+      * resize is a feature gate of newer clusters), so resize is refused. */
+     .caps =
+	 AC_CAP_FILES | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES | AC_CAP_DISK,
      .ops = &ac_k8s_ops},
 };
 

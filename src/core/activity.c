@@ -64,8 +64,9 @@ int ac_lifecycle_sweep_activity(ac_manager_t *m, bool remove, json_t *found)
 			continue;
 		char path[1600];
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		json_array_append_new(found, json_pack("{ss ss ss}", "kind", "activity mark", "path",
-						       path, "why", "no sandbox has this name"));
+		json_array_append_new(found,
+				      json_pack("{ss ss ss}", "kind", "activity mark", "path", path,
+						"why", "no sandbox has this name"));
 		n++;
 	}
 	closedir(d);

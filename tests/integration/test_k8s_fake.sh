@@ -93,7 +93,7 @@ check_eq "exec: stderr and kubectl's exit-code line" "err
 command terminated with exit code 3" "$ERR"
 check_eq "exec: exit code 3 propagated by kubectl" "3" "$RC"
 kx exec web -- sh -c 'echo "$GREETING $(pwd)"'
-check_eq "exec: the container's env and workingDir" "hello-env /work" "$OUT"
+check_eq "exec: the container's env and workingDir" "hello-env /work" "$OUT${ERR:+ [stderr: $ERR, exit $RC]}"
 out=$(printf 'line1\nline2\n' | K exec -i web -- cat 2>&1)
 check_eq "exec -i: stdin to the command, end of input (v5 close)" "line1
 line2" "$out"

@@ -51,6 +51,19 @@ acx resize "$A" --memory 256
 check_rc "resize on kubernetes: exit 1" 1
 check_error_line "resize: one error line"
 check_contains "... saying the backend cannot" "$ERR" "not supported by the kubernetes backend"
+check_ac "stop $A" stop "$A"
+check_ac "resize of the stopped sandbox" resize "$A" --memory 256
+check_ac "start $A" start "$A"
+check_eq "the new pod has the new memory limit" 256Mi \
+	"$(K get pod "agentcell-$A" -o jsonpath='{.spec.containers[0].resources.limits.memory}')"
+
+# --disk is the pod's ephemeral-storage limit (and request)
+D=ld$ID
+check_ac "create $D --disk 64" create "$D" --backend k8s --disk 64
+check_ac "start $D" start "$D"
+check_eq "the pod's ephemeral-storage limit and request are 64Mi" "64Mi 64Mi" \
+	"$(K get pod "agentcell-$D" -o jsonpath='{.spec.containers[0].resources.limits.ephemeral-storage} {.spec.containers[0].resources.requests.ephemeral-storage}')"
+check_ac "remove $D" remove "$D"
 
 # TTL: extend, then expiry and gc
 E=le$ID
@@ -65,7 +78,7 @@ check "its NetworkPolicy is gone" test -z "$(K get networkpolicy "agentcell-$E" 
 check "its state is gone" test ! -e "$AGENTCELL_HOME/sandboxes/$E.json"
 
 acx audit --sandbox "$A" --json
-check_eq "the audit log has each step" "created started stopped started stopped archived recovered started" \
+check_eq "the audit log has each step" "created started stopped started stopped archived recovered started stopped resized started" \
 	"$(jq -r '[.[] | .event | select(. != "exec" and . != "policy_changed")] | join(" ")' <<<"$OUT")"
 check_ac "remove $A" remove "$A"
 check_eq "nothing of the sandboxes is left in the cluster" "" \
