@@ -102,11 +102,18 @@ done
 if [ "$(id -u)" != 0 ]; then
 	result fail "integration tests need root"
 else
+	# test_k8s_fake checks the test API server against kubectl: agentcell only runs the
+	# server's pods there, so a second (sanitizer) pass would check nothing new.
+	once=" test_k8s_fake "
 	for name in gcc gcc-san; do
 		bin=$root/build/$name/agentcell
 		for t in tests/integration/test_*.sh; do
 			[ -f "$t" ] || continue
-			tally "$name/$(basename "$t" .sh)" < <(AGENTCELL=$bin timeout 900 bash "$t" 2>&1)
+			base=$(basename "$t" .sh)
+			[ "$name" = gcc ] || [[ "$once" != *" $base "* ]] || continue
+			t0=$SECONDS
+			tally "$name/$base" < <(AGENTCELL=$bin timeout 900 bash "$t" 2>&1)
+			echo "# $name/$base took $((SECONDS - t0)) s"
 		done
 	done
 fi

@@ -13,6 +13,11 @@ TIME_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-
 
 ms_of() { date -d "$1" +%s%3N; } # RFC 3339 -> unix milliseconds
 field() { ac_json_field "$1" "$2"; }
+# Sleeps until the unix time in milliseconds has passed (at once if it has).
+sleep_past_ms() {
+	local left=$(($1 - $(date +%s%3N)))
+	[ "$left" -le 0 ] || sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
+}
 names_of() { jq -r '.[].name' <<<"$1" | sort | tr '\n' ' '; } # names in a JSON array
 # Audit records (JSON lines) of one event and sandbox.
 audit_of() { jq -c --arg e "$1" --arg s "$2" 'select(.event == $e and .sandbox == $s)' "$AUDIT" 2>/dev/null; }
@@ -46,14 +51,16 @@ check_le "no ttl: ttl_seconds counts from created_at (>= 1801)" 1801 "$TTL"
 check_le "no ttl: ttl_seconds counts from created_at (<= 1810)" "$TTL" 1810
 
 E1=exp1-$ID E2=exp2-$ID K=keep-$ID
-check_ac "create $E1 --ttl 2s" create "$E1" --ttl 2s
+check_ac "create $E1 --ttl 10s" create "$E1" --ttl 10s
 check_ac "start $E1 (expiring while running)" start "$E1"
-check_ac "create $E2 --ttl 2 (stopped)" create "$E2" --ttl 2
+check_ac "create $E2 --ttl 10 (stopped)" create "$E2" --ttl 10
 check_ac "create $K --ttl 1h" create "$K" --ttl 1h
 acx gc --json
 check_rc "gc before expiry" 0
 check_eq "gc before expiry removes nothing" "[]" "$(jq -c . <<<"$OUT")"
-sleep 2.5
+# (10 s: the steps since the creates fit in it even with a sanitizer build on a loaded
+# machine.) Now wait past the later expiry, from the state's own timestamp.
+sleep_past_ms $(($(ms_of "$(field "$E2" expires_at)") + 300))
 acx gc --json
 check_rc "gc --json after expiry" 0
 check_eq "gc removed exactly the expired sandboxes" "$(printf '%s\n' "$E1" "$E2" | sort | tr '\n' ' ')" "$(names_of "$OUT")"
@@ -84,8 +91,8 @@ S=st-$ID A=ar-$ID DL=del-$ID Q=quiet-$ID P=nopol-$ID
 check_ac "create $S --auto-stop-after 1s" create "$S" --auto-stop-after 1s
 check_eq "policy stored with agentkernel's field names" '{"auto_stop_after_seconds":1}' "$(jq -c .lifecycle_policy "$SB/$S.json")"
 check_ac "create $A --auto-archive-after 1s" create "$A" --auto-archive-after 1s
-check_ac "create $DL --auto-archive-after 1s --auto-delete-after 3s" create "$DL" --auto-archive-after 1s --auto-delete-after 3s
-check_eq "three rules stored" '{"auto_archive_after_seconds":1,"auto_delete_after_seconds":3}' "$(jq -c .lifecycle_policy "$SB/$DL.json")"
+check_ac "create $DL --auto-archive-after 1s --auto-delete-after 10s" create "$DL" --auto-archive-after 1s --auto-delete-after 10s
+check_eq "three rules stored" '{"auto_archive_after_seconds":1,"auto_delete_after_seconds":10}' "$(jq -c .lifecycle_policy "$SB/$DL.json")"
 check_ac "create $Q --auto-stop-after 1h" create "$Q" --auto-stop-after 1h
 check_ac "create $P (no policy)" create "$P"
 for n in "$S" "$A" "$DL" "$Q" "$P"; do acx start "$n"; done
@@ -122,15 +129,14 @@ check_contains "the refusal names 'agentcell recover NAME'" "$ERR" "agentcell re
 check_eq "the refused start did not start it" "archived" "$(ac_status "$A")"
 acx reconcile --json
 check_eq "reconcile right away: nothing to do" "[]" "$(jq -c . <<<"$OUT")"
-# The delete threshold (3s) leaves the steps since the archive time even under a sanitizer
-# build on a loaded machine; now wait it out from the archive's own timestamp.
+# The delete threshold (10s) leaves the steps since the archive time even under a
+# sanitizer build on a loaded machine; now wait it out from the archive's own timestamp.
 ARCHIVED_MS=$(jq -r '.archived_at' "$SB/$DL.json" | python3 -c 'import sys, datetime; print(int(datetime.datetime.fromisoformat(sys.stdin.read().strip().replace("Z", "+00:00")).timestamp() * 1000))')
-WAIT_MS=$((ARCHIVED_MS + 3200 - $(date +%s%3N)))
-[ "$WAIT_MS" -gt 0 ] && sleep "$(printf '%d.%03d' $((WAIT_MS / 1000)) $((WAIT_MS % 1000)))"
+sleep_past_ms $((ARCHIVED_MS + 10200))
 acx reconcile --json
-check_rc "reconcile after 3s archived" 0
-check_eq "reconcile deletes $DL (archived > 3s), nothing else" "delete $DL|" "$(jq -r '.[] | "\(.action) \(.name)"' <<<"$OUT" | tr '\n' '|')"
-check_match "delete reason" "^archived for [0-9]+s \\(threshold=3s\\)$" "$(jq -r '.[0].reason' <<<"$OUT")"
+check_rc "reconcile after 10s archived" 0
+check_eq "reconcile deletes $DL (archived > 10s), nothing else" "delete $DL|" "$(jq -r '.[] | "\(.action) \(.name)"' <<<"$OUT" | tr '\n' '|')"
+check_match "delete reason" "^archived for [0-9]+s \\(threshold=10s\\)$" "$(jq -r '.[0].reason' <<<"$OUT")"
 check_fail "$DL's state is gone" test -e "$SB/$DL.json"
 check_eq "$DL's data is gone" "" "$(ls "$AGENTCELL_HOME/data" | grep -F "$DL")"
 check_ac "recover $A" recover "$A"
