@@ -1,6 +1,5 @@
 /* Activity marks: an exec, a file operation or an attach touches run/<name>.activity
  * (its mtime) instead of rewriting the state; readers merge it into last_activity_at. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -44,33 +43,6 @@ void ac_manager_touch_activity(ac_manager_t *m, const char *name)
 	 * remove's forget or this check takes the mark away. */
 	if (!ac_store_exists(ac_manager_store(m), name))
 		unlinkat(home, f, 0);
-}
-
-int ac_lifecycle_sweep_activity(ac_manager_t *m, bool remove, json_t *found)
-{
-	char dir[1300];
-	snprintf(dir, sizeof(dir), "%s/run", ac_manager_home(m));
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char name[64];
-		if (!ac_name_from_entry(de->d_name, ".activity", name) ||
-		    ac_store_exists(ac_manager_store(m), name))
-			continue;
-		if (remove && unlinkat(dirfd(d), de->d_name, 0) < 0)
-			continue;
-		char path[1600];
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		json_array_append_new(found,
-				      json_pack("{ss ss ss}", "kind", "activity mark", "path", path,
-						"why", "no sandbox has this name"));
-		n++;
-	}
-	closedir(d);
-	return n;
 }
 
 void ac_lifecycle_merge_activity(ac_manager_t *m, json_t *st)

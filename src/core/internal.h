@@ -59,9 +59,6 @@ int ac_lifecycle_apply_opts(json_t *st, const ac_sandbox_opts_t *o, ac_error_t *
 void ac_lifecycle_merge_activity(ac_manager_t *m, json_t *st);
 /* Deletes the activity mark (on create and remove). */
 void ac_lifecycle_forget_activity(ac_manager_t *m, const char *name);
-/* Marks of sandboxes that no longer exist (a kill between the remove and its forget):
- * listed in found, deleted when remove. Returns how many. */
-int ac_lifecycle_sweep_activity(ac_manager_t *m, bool remove, json_t *found);
 
 /* --- audit.c --- */
 /* Milliseconds since t0 (CLOCK_MONOTONIC), for "duration_ms" details. */

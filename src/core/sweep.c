@@ -98,6 +98,32 @@ static int sweep_locks(ac_manager_t *m, bool remove, json_t *found)
 	return n;
 }
 
+/* Activity marks of sandboxes that no longer exist (a remove killed between its state
+ * unlink and its mark unlink). */
+static int sweep_marks(ac_manager_t *m, bool remove, json_t *found)
+{
+	char dir[1300];
+	snprintf(dir, sizeof(dir), "%s/run", ac_manager_home(m));
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char name[64];
+		if (!ac_name_from_entry(de->d_name, ".activity", name) ||
+		    ac_store_exists(ac_manager_store(m), name) ||
+		    (remove && unlinkat(dirfd(d), de->d_name, 0) < 0))
+			continue;
+		char path[1600];
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		add(found, "activity mark", path, "no sandbox has this name");
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 int ac_manager_sweep(ac_manager_t *m, bool remove, json_t **found, ac_error_t **err)
 {
 	json_t *all = json_array();
@@ -106,7 +132,7 @@ int ac_manager_sweep(ac_manager_t *m, bool remove, json_t **found, ac_error_t **
 	sweep_tmp(m, "sandboxes", remove, all);
 	sweep_tmp(m, "run", remove, all);
 	sweep_locks(m, remove, all);
-	ac_lifecycle_sweep_activity(m, remove, all);
+	sweep_marks(m, remove, all);
 	ac_detach_sweep(m, remove, all);
 	ac_backend_ctx_t ctx = ac_manager_ctx(m);
 	size_t n;
