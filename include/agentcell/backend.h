@@ -134,7 +134,9 @@ typedef struct ac_backend_ops {
 	json_t *(*probe)(const ac_backend_ctx_t *ctx);
 	/* What killed processes left of this backend's on this machine and no sandbox owns
 	 * (reservations, claims): appended to found as {kind, path, why}; with remove, each
-	 * is deleted (gc). Cheap and local. May be NULL. */
+	 * is deleted (gc). Cheap and local. May be NULL. A remote backend's sweep may ask the
+	 * engines this home used; one it could not ask (down, 403) is an entry with
+	 * "error" (a one-line message): reported, never removed, never a failure of gc. */
 	void (*sweep)(const ac_backend_ctx_t *ctx, bool remove, json_t *found);
 } ac_backend_ops_t;
 

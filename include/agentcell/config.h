@@ -10,8 +10,10 @@
  *   [languages]          NAME = "IMAGE": a code run's image on docker/podman (run --language)
  *   [kubernetes]         namespace, context, kubeconfig, runtime_class, service_account,
  *                        node_selector (table of strings), image, image_pull_secrets
- *                        (array of strings), run_as_user (integer): copied into a kubernetes
- *                        sandbox's state at create (ac_sandbox_opts_t.backend_config)
+ *                        (array of strings), run_as_user (integer)
+ *   [nomad]              see src/backends/nomad/conn.c
+ * A backend's table is copied into the state of its sandboxes at create
+ * (ac_sandbox_opts_t.backend_config).
  * Anything else is an error naming the key, with the file, line and column when the TOML
  * itself is wrong. */
 #ifndef AGENTCELL_CONFIG_H
@@ -21,6 +23,10 @@
 
 #include "agentcell/error.h"
 #include "agentcell/manager.h"
+
+/* The key of a loaded configuration that holds the file's absolute path (no TOML key can
+ * be it: validation refuses unknown keys before it is added). */
+#define AC_CONFIG_FILE_KEY "config_file"
 
 /* Loads and validates the configuration; *out is an empty object when there is no file
  * (and no explicit path). */

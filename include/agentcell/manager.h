@@ -48,8 +48,9 @@ typedef struct ac_sandbox_opts {
 	bool network, network_set;
 	/* native (default), docker, podman, auto; NULL: native */
 	const char *backend;
-	/* agentcell.toml's [kubernetes] table, set by ac_config_apply; for a sandbox of the
-	 * kubernetes backend the manager copies it into the state as "kubernetes", where the
+	/* agentcell.toml as loaded (ac_config_load), set by ac_config_apply: the manager copies
+	 * the table named after the sandbox's backend ([kubernetes], [nomad]) into the state
+	 * under that name, with "config_file" (the file's absolute path) added, where the
 	 * backend's ops read it (a later change of the file does not move a sandbox). */
 	const json_t *backend_config;
 	/* A code run (run --language; include/agentcell/languages.h): its language, and the

@@ -10,6 +10,7 @@
 #include "backends/docker/docker.h"
 #include "backends/kubernetes/kubernetes.h"
 #include "backends/native/native.h"
+#include "backends/nomad/nomad.h"
 
 static const ac_backend_t table[] = {
     {.name = "native",
@@ -36,6 +37,11 @@ static const ac_backend_t table[] = {
      .caps =
 	 AC_CAP_FILES | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES | AC_CAP_DISK,
      .ops = &ac_k8s_ops},
+    {.name = "nomad",
+     .summary = "one job per sandbox through the Nomad HTTP API (NOMAD_ADDR or [nomad])",
+     /* No RESIZE: a job's resources change only with a new allocation. */
+     .caps = AC_CAP_FILES | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES,
+     .ops = &ac_nomad_ops},
 };
 
 const ac_backend_t *ac_backends(size_t *n)
@@ -124,6 +130,7 @@ void ac_backends_helper_main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], AC_RT_BUILDER_ARG))
 		ac_rt_builder_main(argc, argv);
 	ac_k8s_watch_main(argc, argv);
+	ac_nomad_watch_main(argc, argv);
 }
 
 void ac_backend_unlock(const ac_backend_ctx_t *ctx)

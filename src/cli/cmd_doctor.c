@@ -141,10 +141,18 @@ static void home_report(void)
 		size_t i;
 		json_t *f;
 		json_array_foreach(found, i, f)
-		    printf("WARN  %-28s %s: %s (agentcell gc removes it)\n",
-			   json_string_value(json_object_get(f, "kind")),
-			   json_string_value(json_object_get(f, "path")),
-			   json_string_value(json_object_get(f, "why")));
+		{
+			if (json_object_get(f, "error")) { /* an engine that could not be asked */
+				printf("WARN  %-28s not checked: %s\n",
+				       json_string_value(json_object_get(f, "kind")),
+				       json_string_value(json_object_get(f, "error")));
+				continue;
+			}
+			printf("WARN  %-28s %s: %s (agentcell gc removes it)\n",
+			       json_string_value(json_object_get(f, "kind")),
+			       json_string_value(json_object_get(f, "path")),
+			       json_string_value(json_object_get(f, "why")));
+		}
 		if (json_array_size(found) == 0)
 			printf("ok    %-28s none\n", "leftovers of killed runs");
 	}

@@ -48,11 +48,17 @@ int cmd_create(int argc, char **argv)
 		return code;
 	}
 	ac_error_t *e = NULL;
-	int rc = ac_manager_create(m, name, &so.o, NULL, &e);
+	json_t *st = NULL;
+	int rc = ac_manager_create(m, name, &so.o, &st, &e);
 	cli_sandbox_opts_free(&so);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
+	/* What the backend wants the user to know (an unisolated driver, ignored settings). */
+	const char *warn = json_string_value(json_object_get(st, "warning"));
+	if (warn)
+		fprintf(stderr, "agentcell: warning: %s\n", warn);
+	json_decref(st);
 	printf("%s\n", name);
 	return 0;
 }

@@ -120,8 +120,17 @@ int cmd_gc(int argc, char **argv)
 		size_t i;
 		json_t *f;
 		json_array_foreach(swept, i, f)
-		    fprintf(stderr, "agentcell: removed %s %s (%s)\n", ac_state_str(f, "kind", "?"),
-			    ac_state_str(f, "path", "?"), ac_state_str(f, "why", "?"));
+		{
+			/* An engine that could not be asked: said, and gc goes on. */
+			if (json_object_get(f, "error"))
+				fprintf(stderr, "agentcell: gc: %s not checked: %s\n",
+					ac_state_str(f, "kind", "?"),
+					ac_state_str(f, "error", "?"));
+			else
+				fprintf(stderr, "agentcell: removed %s %s (%s)\n",
+					ac_state_str(f, "kind", "?"), ac_state_str(f, "path", "?"),
+					ac_state_str(f, "why", "?"));
+		}
 	}
 	json_decref(swept);
 	ac_manager_free(m);

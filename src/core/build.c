@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "agentcell/backend.h"
+#include "agentcell/config.h"
 #include "agentcell/files.h"
 #include "agentcell/languages.h"
 #include "agentcell/manager.h"
@@ -172,8 +173,14 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the sandbox state");
 	json_object_set_new(st, "cpus", json_real(r.cpus));
 	json_object_set_new(st, "network", json_boolean(r.network));
-	if (r.backend_config && !strcmp(backend, "kubernetes"))
-		json_object_set_new(st, "kubernetes", json_deep_copy(r.backend_config));
+	json_t *table = json_object_get(r.backend_config, be->name);
+	if (json_is_object(table)) {
+		json_t *copy = json_deep_copy(table);
+		json_t *file = json_object_get(r.backend_config, AC_CONFIG_FILE_KEY);
+		if (copy && json_is_string(file))
+			json_object_set(copy, AC_CONFIG_FILE_KEY, file);
+		json_object_set_new(st, be->name, copy);
+	}
 	/* Enforced by the backends that can (0: unlimited, the operator's choice). */
 	if (be->caps & AC_CAP_DISK)
 		json_object_set_new(st, "disk_mb", json_integer((json_int_t)r.disk_mb));

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@
 #include "base/parse.h"
 #include "base/util.h"
 
-static const char *const tables[][11] = {
+static const char *const tables[][21] = {
     {"sandbox", "name", "image", NULL},
     {"resources", "vcpus", "memory_mb", "pids", "disk_mb", NULL},
     {"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
@@ -22,6 +23,11 @@ static const char *const tables[][11] = {
     {"api", "api_key", "api_key_env", NULL},
     {"kubernetes", "namespace", "context", "kubeconfig", "runtime_class", "service_account",
      "node_selector", "image", "image_pull_secrets", "run_as_user", NULL},
+    {"nomad",	    "address",	   "namespace",	     "region",
+     "ca_cert",	    "client_cert", "client_key",     "tls_server_name",
+     "skip_verify", "driver",	   "allow_raw_exec", "datacenters",
+     "node_pool",   "image",	   "cores",	     "cpu_mhz_per_core",
+     "user",	    "token_file",  "token",	     NULL},
 };
 
 int ac_disk_mb_parse(const char *s, uint64_t *mb)
@@ -208,6 +214,74 @@ static int check_kubernetes(const json_t *t, const char *path, ac_error_t **err)
 	return 0;
 }
 
+/* [nomad] (src/backends/nomad/conn.c): strings, booleans, datacenters an array of
+ * strings, a known driver (raw_exec only with allow_raw_exec = true). A sandbox's create
+ * checks the rest (files that exist, names Nomad takes). */
+static int check_nomad(const json_t *t, const char *path, ac_error_t **err)
+{
+	static const char *const strs[] = {
+	    "address",	  "namespace",	     "region", "ca_cert",   "client_cert",
+	    "client_key", "tls_server_name", "driver", "node_pool", "image",
+	    "user",	  "token_file",	     "token"};
+	static const char *const bools[] = {"skip_verify", "allow_raw_exec", "cores"};
+	json_t *v;
+	for (size_t i = 0; t && i < AC_ARRAY_SIZE(strs); i++) {
+		if (!(v = json_object_get(t, strs[i])))
+			continue;
+		const char *s = json_string_value(v);
+		if (!s || !*s || strlen(s) != json_string_length(v) || strlen(s) > 4096)
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: nomad.%s must be a non-empty string", path,
+					    strs[i]);
+	}
+	for (size_t i = 0; t && i < AC_ARRAY_SIZE(bools); i++)
+		if ((v = json_object_get(t, bools[i])) && !json_is_boolean(v))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: nomad.%s must be true or false", path, bools[i]);
+	const char *d = json_string_value(json_object_get(t, "driver"));
+	if (d && strcmp(d, "docker") && strcmp(d, "podman") && strcmp(d, "exec") &&
+	    strcmp(d, "raw_exec"))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: nomad.driver must be docker, podman, exec or raw_exec",
+				    path);
+	if (d && !strcmp(d, "raw_exec") && !json_is_true(json_object_get(t, "allow_raw_exec")))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: nomad.driver = \"raw_exec\" runs sandboxes without "
+				    "isolation: it needs nomad.allow_raw_exec = true",
+				    path);
+	if ((v = json_object_get(t, "image")) && !ac_image_ref_valid(json_string_value(v)))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: nomad.image is not an image reference", path);
+	if ((v = json_object_get(t, "datacenters"))) {
+		size_t i;
+		json_t *x;
+		if (!json_is_array(v) || !json_array_size(v))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: nomad.datacenters must be a non-empty array of "
+					    "strings",
+					    path);
+		json_array_foreach(v, i, x)
+		{
+			if (!json_is_string(x) || !json_string_length(x))
+				return ac_error_set(err, AC_ERR_INVALID, 0,
+						    "%s: nomad.datacenters[%zu] must be a "
+						    "non-empty string",
+						    path, i);
+		}
+	}
+	if ((v = json_object_get(t, "cpu_mhz_per_core")) &&
+	    (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: nomad.cpu_mhz_per_core must be an integer from 1 to "
+				    "1000000",
+				    path);
+	if (json_object_get(t, "token") && json_object_get(t, "token_file"))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: nomad.token and nomad.token_file cannot both be set",
+				    path);
+	return 0;
+}
+
 static int validate(json_t *cfg, const char *path, ac_error_t **err)
 {
 	const char *k;
@@ -314,7 +388,8 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 			    "%s: allowlist_only = true needs a non-empty security.commands.allow",
 			    path);
 	}
-	if (check_kubernetes(json_object_get(cfg, "kubernetes"), path, err) < 0)
+	if (check_kubernetes(json_object_get(cfg, "kubernetes"), path, err) < 0 ||
+	    check_nomad(json_object_get(cfg, "nomad"), path, err) < 0)
 		return -1;
 	json_t *api = json_object_get(cfg, "api");
 	if ((v = json_object_get(api, "api_key")) && want(v, 2, path, "api.api_key", err) < 0)
@@ -352,6 +427,11 @@ int ac_config_load(const char *explicit_path, const char *home, json_t **out, ac
 		json_decref(cfg);
 		return -1;
 	}
+	/* Which file it was, for the backends that read it again (a token kept there): added
+	 * after validation, which refuses every key it does not know. */
+	_cleanup_free_ char *abs = realpath(path, NULL);
+	if (abs)
+		json_object_set_new(cfg, AC_CONFIG_FILE_KEY, json_string(abs));
 	*out = cfg;
 	return 0;
 }
@@ -377,7 +457,7 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 		o->language_image =
 		    ac_language_configured_image(json_object_get(cfg, "languages"), o->language);
 	if (!o->backend_config)
-		o->backend_config = json_object_get(cfg, "kubernetes");
+		o->backend_config = cfg;
 	if (!o->profile && (v = json_object_get(s, "profile")))
 		o->profile = json_string_value(v);
 	if (!o->memory_set && (v = json_object_get(r, "memory_mb"))) {

@@ -356,8 +356,6 @@ static json_t *describe(ac_manager_t *m, const char *dir, const char *uuid)
 	if (!st)
 		st = json_pack("{ss}", "state", "unknown");
 	json_object_update_missing(st, meta);
-	json_object_del(st, "shim");
-	json_object_del(st, "shim_start");
 	if (!strcmp(ac_state_str(st, "state", ""), "starting") && !starter_alive(st)) {
 		json_object_set_new(st, "state", json_string("failed"));
 		json_object_set_new(
@@ -388,6 +386,9 @@ static json_t *describe(ac_manager_t *m, const char *dir, const char *uuid)
 		}
 		json_decref(info);
 	}
+	/* Only now: the backend's detached_state tells a live watcher by these. */
+	json_object_del(st, "shim");
+	json_object_del(st, "shim_start");
 	json_object_del(st, "host");
 	json_decref(meta);
 	return st;

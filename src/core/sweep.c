@@ -144,7 +144,10 @@ int ac_manager_sweep(ac_manager_t *m, bool remove, json_t **found, ac_error_t **
 		size_t i;
 		json_t *f;
 		json_array_foreach(all, i, f)
-		    ac_audit_log(m, "leftover_removed", NULL, json_deep_copy(f));
+		{
+			if (!json_object_get(f, "error")) /* not removed: could not be asked */
+				ac_audit_log(m, "leftover_removed", NULL, json_deep_copy(f));
+		}
 	}
 	*found = all;
 	return (int)json_array_size(all);

@@ -57,12 +57,12 @@
 #define P_SANDBOX                                                                                  \
 	"'backend':{'type':'string','enum':[],'description':"                                      \
 	"'Isolation backend: native (default; Linux namespaces, no daemon), docker or podman "     \
-	"(their Engine API), kubernetes (a pod in the configured cluster), auto (native where "    \
-	"it can run, else an engine that answers)'},"                                              \
+	"(their Engine API), kubernetes (a pod in the configured cluster), nomad (a job on the "  \
+	"configured Nomad agent), auto (native where it can run, else an engine that answers)'},"  \
 	"'image':{'type':'string','minLength':1,'maxLength':4096,'description':'native: host "     \
 	"(default; the host /usr, /bin, /lib and a filtered /etc under a private writable layer) " \
 	"or the absolute path of a root directory below an --image-root directory of the "         \
-	"server; docker/podman/kubernetes: an image reference'},"                                  \
+	"server; docker/podman/kubernetes/nomad: an image reference'},"                            \
 	"'profile':{'type':'string','enum':[],"                                                    \
 	"'description':'moderate (default): 512 MB, 1 CPU; restrictive: read-only root, 256 MB, "  \
 	"0.5 CPU; permissive: no memory limit, and the server working directory mounted at "       \
@@ -74,8 +74,8 @@
 	"'cpus':{'type':'number','minimum':0.01,'maximum':1024,'description':'CPU limit, "         \
 	"fractions allowed'},"                                                                     \
 	"'network':{'type':'boolean','description':'Network access. false (default): only "        \
-	"loopback (kubernetes: a deny-all NetworkPolicy). true needs a backend that has it "       \
-	"(docker, podman, kubernetes); native refuses it'}"
+	"loopback (kubernetes: a deny-all NetworkPolicy; nomad: network mode none). true needs a " \
+	"backend that has it (docker, podman, kubernetes, nomad); native refuses it'}"
 
 #define O_EXEC                                                                                     \
 	"{'type':'object','properties':{'exit_code':{'type':'integer','description':'0-255; 124 "  \

@@ -532,3 +532,89 @@ ac_k8s_fake() {
 }
 # kubectl under a watchdog, with its own discovery cache and no home directory files.
 K() { HOME=$AC_TMP timeout -k 5 90 "$KUBECTL" --cache-dir "$AC_TMP/kcache" --request-timeout=60s "$@"; }
+
+# ---------------------------------------------------------------- test Nomad agent
+# ac_nomad_fake WHAT [HOME] [SERVER ARGS...]: starts tests/nomad/fake_nomad.py for the rest
+# of the script (SIGTERM at exit: it stops every task and removes its sandboxes), its tasks
+# as native sandboxes of HOME (default, or ""): a home of its own, removed at exit).
+# SERVER ARGS go to the agent (--acl, --tls, --verify-https-client, --namespace NS,
+# --drivers LIST, --node-memory MB, --delay-scale F, --early-ws-upgrade, ...). Exports
+# NOMAD_ADDR, and with --tls NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY (never
+# NOMAD_TOKEN: with --acl the tokens are in $NSTATE/mgmt-token, ro-token, write-token).
+# Defines NOMAD_DIR (tests/nomad), NSTATE (the agent's state dir: port, jobs/ID.json,
+# execs.log, tokens, *.pem, allocs/), NOMAD_PID, and NP. WHAT names the check. Fails the
+# script when the agent does not come up; skips it (exit 0) for --tls without openssl.
+# Each call starts another agent (the variables then name the newest).
+AC_NOMAD_N=0
+ac_nomad_fake() {
+	local what=$1 home=${2:-} arg
+	shift
+	[ $# -gt 0 ] && shift
+	NOMAD_DIR=$AC_REPO/tests/nomad
+	for arg in "$@"; do
+		if [ "$arg" = --tls ] && ! command -v openssl >/dev/null; then
+			skip "$what" "openssl is not installed"
+			exit 0
+		fi
+	done
+	AC_NOMAD_N=$((AC_NOMAD_N + 1))
+	NSTATE=$AC_TMP/nomad$AC_NOMAD_N
+	mkdir -p "$NSTATE"
+	local own=
+	if [ -z "$home" ]; then
+		home=$(mktemp -d /tmp/agentcell-it-nomadhome.XXXXXX)
+		own=$home
+	fi
+	setsid "$PY" "$NOMAD_DIR/fake_nomad.py" --state-dir "$NSTATE" --agentcell "$AGENTCELL" \
+		--home "$home" "$@" >"$NSTATE.out" 2>"$NSTATE.err" </dev/null &
+	NOMAD_PID=$!
+	bg_track "$NOMAD_PID"
+	# Cleanups run in order: the agent stops (removing its sandboxes) before its home goes.
+	at_exit "kill -TERM $NOMAD_PID; for _ in \$(seq 1 300); do kill -0 $NOMAD_PID 2>/dev/null || break; sleep 0.1; done"
+	[ -z "$own" ] || at_exit "rm -rf --one-file-system $own"
+	if wait_until 60 test -s "$NSTATE/addr"; then
+		pass "$what: the test Nomad agent runs ($(cat "$NSTATE/addr"))"
+	else
+		fail "$what: the test Nomad agent runs" "$(tail -20 "$NSTATE.err")"
+		exit 1
+	fi
+	NOMAD_ADDR=$(cat "$NSTATE/addr")
+	export NOMAD_ADDR
+	if [ -s "$NSTATE/ca.pem" ]; then
+		export NOMAD_CACERT=$NSTATE/ca.pem NOMAD_CLIENT_CERT=$NSTATE/client.pem
+		export NOMAD_CLIENT_KEY=$NSTATE/client-key.pem
+	fi
+}
+
+# NP METHOD PATH [BODY|@FILE] [CURL ARGS...]: a raw request to the newest test Nomad agent
+# (TLS files as exported above). Prints the response body; sets NP_STATUS (HTTP status, 000
+# when there was no answer), NP_BODY and NP_HEADERS (a file with the response headers).
+# The token: $NP_TOKEN if set (empty: none), else the management token $NSTATE/mgmt-token.
+# Call it outside $(...) to keep the variables.
+NP() {
+	local method=$1 path=$2 data=${3:-} tok args=()
+	shift 2
+	[ $# -gt 0 ] && shift
+	if [ -n "${NP_TOKEN+x}" ]; then
+		tok=$NP_TOKEN
+	elif [ -s "$NSTATE/mgmt-token" ]; then
+		tok=$(cat "$NSTATE/mgmt-token") # (an agent without ACLs ignores tokens)
+	else
+		tok=
+	fi
+	[ -n "$tok" ] && args+=(-H "X-Nomad-Token: $tok")
+	[ -n "$data" ] && args+=(--data-binary "$data" -H "Content-Type: application/json")
+	if [[ "$NOMAD_ADDR" == https://* ]]; then
+		args+=(--cacert "$NOMAD_CACERT" --cert "$NOMAD_CLIENT_CERT" --key "$NOMAD_CLIENT_KEY")
+	fi
+	# Files of this shell's own (NP may run in the background too); $BASHPID read once:
+	# each $(...) below is a subshell of another pid.
+	local me=$BASHPID
+	NP_HEADERS=$AC_TMP/np.$me.headers
+	# shellcheck disable=SC2034 # the result, read by the test files
+	NP_STATUS=$(curl -s -S -X "$method" -o "$AC_TMP/np.$me.body" -D "$NP_HEADERS" -w '%{http_code}' \
+		--max-time "${NP_MAXTIME:-60}" "${args[@]}" "$@" "$NOMAD_ADDR$path" 2>"$AC_TMP/np.$me.err")
+	NP_BODY=$(cat "$AC_TMP/np.$me.body" 2>/dev/null)
+	rm -f "$AC_TMP/np.$me.body"
+	printf '%s' "$NP_BODY"
+}

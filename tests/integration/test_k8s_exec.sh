@@ -64,6 +64,7 @@ acx exec --detach "$BOX" -- sh -c 'echo out1; echo err1 >&2; sleep 1; echo out2;
 X1=$OUT
 check_match "exec --detach prints an id" '^[0-9a-f]{12}$' "$X1"
 check_eq "exec-status: running while it runs" running "$(status "$X1" .state)"
+check_eq "... its watcher alive: not marked lost, no error" "null null" "$(status "$X1" '"\(.shim_lost) \(.error)"')"
 check_contains "exec-list NAME shows it" "$(ac exec-list "$BOX")" "$X1"
 check_contains "exec-list (all) shows it" "$(ac exec-list)" "$X1"
 check_eq "the command ends after the CLI exited: failed" failed "$(wait_state "$X1")"

@@ -18,24 +18,29 @@ def _openssl(*args, cwd):
                    stderr=subprocess.PIPE)
 
 
-def make_pki(directory, client_user="user", client_group="group"):
-    """Creates ca.{crt,key}, server.{crt,key}, client.{crt,key} in directory (once)."""
+def make_pki(directory, client_user="user", client_group="group",
+             server_names=("localhost", "kubernetes.default.svc"), ca_name="fake-kubernetes-ca",
+             server_cn="kube-apiserver"):
+    """Creates ca.{crt,key}, server.{crt,key}, client.{crt,key} in directory (once).
+
+    The server certificate is for IP:127.0.0.1 and the DNS names server_names (the test
+    Nomad agent, tests/nomad, asks for server.global.nomad)."""
     os.makedirs(directory, exist_ok=True)
     if os.path.exists(os.path.join(directory, "client.crt")):
         return directory
     d = directory
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.crt", "-days", "2", "-subj", "/CN=fake-kubernetes-ca", "-addext",
+             "ca.crt", "-days", "2", "-subj", "/CN=" + ca_name, "-addext",
              "basicConstraints=critical,CA:TRUE", "-addext",
              "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
     with open(os.path.join(d, "server.ext"), "w") as f:
         f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
                 "extendedKeyUsage=serverAuth\n"
-                "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n")
+                "subjectAltName=IP:127.0.0.1%s\n" % "".join(",DNS:" + n for n in server_names))
     with open(os.path.join(d, "client.ext"), "w") as f:
         f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
                 "extendedKeyUsage=clientAuth\n")
-    for name, subj in (("server", "/CN=kube-apiserver"),
+    for name, subj in (("server", "/CN=" + server_cn),
                        ("client", "/O=%s/CN=%s" % (client_group, client_user))):
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
                  name + ".csr", "-subj", subj, cwd=d)

@@ -480,6 +480,105 @@ static void test_refused(void **state)
 	ac_remote_conf_free(&f);
 }
 
+typedef struct counted {
+	size_t n, stop_at;
+} counted_t;
+
+static int count_data(void *arg, const char *d, size_t n)
+{
+	(void)d;
+	counted_t *c = arg;
+	c->n += n;
+	return c->stop_at && c->n >= c->stop_at;
+}
+
+static bool stop_now(void *arg)
+{
+	return *(bool *)arg;
+}
+
+/* ac_remote_stream: the body to the callback as it comes, no overall timeout, the ends a
+ * caller asks for (callback, wake descriptor, stop), a non-2xx answer kept, refused. */
+static void test_stream(void **state)
+{
+	(void)state;
+	NEED_SERVER();
+	ac_remote_conf_t c;
+	base_conf(&c, "localhost");
+	c.timeout_ms = 300; /* the connect timeout only: a stream has no overall one */
+	ac_remote_t *r = NULL;
+	ac_error_t *err = NULL;
+	assert_int_equal(ac_remote_open(&c, &r, &err), 0);
+	counted_t n = {0};
+	ac_remote_stream_t q = {.path = "/big/2", .on_data = count_data, .arg = &n};
+	ac_remote_resp_t resp;
+	assert_int_equal(ac_remote_stream(r, &q, &resp, &err), 0);
+	assert_int_equal(resp.status, 200);
+	assert_int_equal(n.n, 2 * 1024 * 1024);
+	assert_null(resp.body); /* a 2xx body went to the callback only */
+	ac_remote_resp_free(&resp);
+
+	n = (counted_t){.stop_at = 1};
+	assert_int_equal(ac_remote_stream(r, &q, &resp, &err), 1);
+	assert_true(n.n >= 1 && n.n < 2 * 1024 * 1024);
+	ac_remote_resp_free(&resp);
+
+	/* Slower than the request timeout, which does not apply. */
+	n = (counted_t){0};
+	q.path = "/sleep/1000";
+	assert_int_equal(ac_remote_stream(r, &q, &resp, &err), 0);
+	assert_int_equal(resp.status, 200);
+	assert_true(n.n > 0);
+	ac_remote_resp_free(&resp);
+
+	n = (counted_t){0};
+	q.path = "/status/403";
+	assert_int_equal(ac_remote_stream(r, &q, &resp, &err), 0);
+	assert_int_equal(resp.status, 403);
+	assert_int_equal(n.n, 0);
+	assert_non_null(resp.json);
+	assert_int_equal(json_integer_value(json_object_get(resp.json, "code")), 403);
+	ac_remote_resp_free(&resp);
+
+	/* A wake descriptor that is readable, and a stop that says yes, end a slow answer
+	 * (else it would come after 5 s, with 0). */
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	q.path = "/sleep/5000";
+	q.wake = p;
+	q.nwake = 1;
+	assert_int_equal(ac_remote_stream(r, &q, &resp, &err), 1);
+	ac_remote_resp_free(&resp);
+	close(p[0]);
+	close(p[1]);
+	bool yes = true;
+	q.wake = NULL;
+	q.nwake = 0;
+	q.stop = stop_now;
+	q.arg = &yes;
+	q.on_data = NULL;
+	assert_int_equal(ac_remote_stream(r, &q, &resp, &err), 1);
+	ac_remote_resp_free(&resp);
+	/* r serves requests after streams stopped halfway. */
+	assert_int_equal(ac_remote_request(r, "GET", "/echo", NULL, NULL, &resp, &err), 0);
+	assert_int_equal(resp.status, 200);
+	ac_remote_resp_free(&resp);
+	ac_remote_close(r);
+	ac_remote_conf_free(&c);
+
+	/* No answer: one line naming the remote. */
+	ac_remote_conf_t g = {.server = strdup("https://127.0.0.1:1"),
+			      .name = strdup("cluster 'gone'")};
+	assert_int_equal(ac_remote_open(&g, &r, &err), 0);
+	q = (ac_remote_stream_t){.path = "/x"};
+	assert_int_equal(ac_remote_stream(r, &q, &resp, &err), -1);
+	assert_non_null(strstr(err->msg, "cluster 'gone'"));
+	ac_error_free(err);
+	ac_remote_close(r);
+	ac_remote_conf_free(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,7 +587,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_headers),     cmocka_unit_test(test_methods_and_body),
 	    cmocka_unit_test(test_retry_after),	     cmocka_unit_test(test_status_errors),
 	    cmocka_unit_test(test_body_cap),	     cmocka_unit_test(test_timeout),
-	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_refused),	     cmocka_unit_test(test_stream),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

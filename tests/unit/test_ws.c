@@ -806,6 +806,7 @@ static void test_transport_echo(void **state)
 	code = 0;
 	assert_int_equal(ac_ws_recv(w, 10000, &op, &d, &len, &code, NULL), 0);
 	assert_int_equal(code, 4001);
+	assert_string_equal(ac_ws_close_reason(w), "server done");
 	assert_int_equal(ac_ws_recv(w, 10000, &op, &d, &len, &code, NULL), 0); /* stays */
 	assert_true(ac_ws_pending(w)); /* recv answers at once: a poll loop must not wait */
 	assert_true(log_has(&plain_srv, "client-close 4001"));
@@ -838,6 +839,7 @@ static void test_transport_close_and_fallback(void **state)
 	unsigned code = 0;
 	assert_int_equal(ac_ws_recv(w, 10000, &op, &d, &len, &code, &err), 0);
 	assert_int_equal(code, 1000);
+	assert_string_equal(ac_ws_close_reason(w), "");		     /* the echo has no reason */
 	assert_int_equal(ac_ws_send_close(w, 5000, NULL, &err), -1); /* not a code */
 	ac_error_free(err);
 	ac_ws_free(w);

@@ -1,7 +1,7 @@
 /* The Kubernetes backend behind struct ac_backend_ops (issue 13): a sandbox is a pod
  * "agentcell-K" (pod.h) in the namespace its create resolved, under a deny-all NetworkPolicy
  * of the same name while its network is off; commands run over pods/exec on a WebSocket
- * (channel.h).
+ * (channel.h) under the exec wrapper (src/backends/execwrap.h).
  *
  * The state's "kubernetes" object: the [kubernetes] table of agentcell.toml as it was when
  * the sandbox was made (copied by the manager), plus what create resolved: "namespace",
@@ -26,7 +26,7 @@
  *     stdin's end is v5's close signal for channel 0; v4 has no half-close, so with v4
  *     stdin's end is not passed on (a command reading to EOF waits for its --timeout).
  *     The exit code comes from the status channel only. --timeout: the host ends the stream
- *     at the deadline and a second exec runs the killer (ac_k8s_kill_argv).
+ *     at the deadline and a second exec runs the killer (ac_execwrap_kill_argv).
  *   - run: a pod whose container is the command, streamed over pods/attach with the log
  *     for what came before the attach; pod and policy deleted on every path (run.c).
  *   - files: tar over pods/exec (files.c), running sandboxes only.
@@ -63,9 +63,9 @@ int ac_k8s_create(const ac_backend_ctx_t *ctx, json_t *st, ac_error_t **err)
 		cfg = json_object();
 		json_object_set_new(st, "kubernetes", cfg);
 	}
-	char owner[AC_KC_OWNER_LEN + 1];
+	char owner[AC_OWNER_LEN + 1];
 	if (ctx && ctx->home) {
-		if (ac_kc_owner(ctx->home, true, owner, err) < 0)
+		if (ac_owner_id(ctx->home, "kubernetes", true, owner, err) < 0)
 			return -1;
 		json_object_set_new(cfg, "owner", json_string(owner));
 	}

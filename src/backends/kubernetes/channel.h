@@ -1,36 +1,12 @@
 /* The Kubernetes remotecommand protocol on WebSocket binary messages (channel.c): framing of
  * v4.channel.k8s.io and v5.channel.k8s.io, the status channel's metav1.Status, the URLs of
- * pods/exec, pods/attach and pods/log, and the exec wrapper that gives a command what the
- * exec API lacks (environment, working directory, a kill handle). Pure: no I/O.
+ * pods/exec, pods/attach and pods/log (the exec wrapper that gives a command what the exec
+ * API lacks is src/backends/execwrap.h). Pure: no I/O.
  *
  * Framing: every message is one channel byte and the payload: 0 stdin, 1 stdout, 2 stderr,
  * 3 error (the final metav1.Status), 4 resize ({"Width":W,"Height":H}). v5 adds the close
  * signal [255, channel] by which the client half-closes stdin; v4 has none (stdin ends only
- * with the connection).
- *
- * The exec wrapper (ac_k8s_exec_argv). The exec API runs argv as the pod's user, in the
- * image's working directory, and cannot signal what it started. So the command runs as
- *   sh -c WRAPPER agentcell-exec ID CWD N K=V... -- ARGV...
- * which exports the N variables (names must be shell names), changes to CWD, exports
- * AGENTCELL_EXEC_ID=ID, records in /tmp/.agentcell-exec/ID the id of a process group and
- * session that holds the command, and execs it:
- *   - already a session leader (the runtime made the exec'd process one, as runc does with a
- *     terminal): the shell's own pid, exec ARGV in place;
- *   - not a process group leader and setsid(1) exists: exec setsid ARGV (setsid(2) then
- *     succeeds in place, no fork: the pid stays);
- *   - else (a group leader outside its own session, or no setsid): ARGV runs as a
- *     background child, under setsid when present, its stdin handed over on descriptor 3,
- *     and the shell waits for it and exits with its status (a background child starts with
- *     SIGINT and SIGQUIT ignored, as with `&`).
- * ac_k8s_kill_argv's killer (a second exec) stops, then kills, until none is left: the
- * recorded process group, every process whose session or group is the recorded id, and
- * every process whose environment holds AGENTCELL_EXEC_ID=ID (this needs a grep with -z,
- * as GNU's and busybox's have; without one only the session and group are swept), then removes the record.
- * The image needs sh (and for the first exec after a read-only root: a writable /tmp, which
- * the pod has). What escapes: a process that both leaves the session (setsid, a daemon's
- * double fork) and clears or replaces its environment (env -i), and anything the pod's
- * /proc does not show (hidepid). The host side always ends its own connection at the
- * deadline: the killer is the clean-up of the pod, not the deadline. */
+ * with the connection). */
 #ifndef AGENTCELL_BACKENDS_K8S_CHANNEL_H
 #define AGENTCELL_BACKENDS_K8S_CHANNEL_H
 
@@ -49,12 +25,9 @@ enum {
 	AC_K8S_CH_CLOSE = 255, /* v5: [255, channel] half-closes that channel */
 };
 
-#define AC_K8S_PROTO_V5	   "v5.channel.k8s.io"
-#define AC_K8S_PROTO_V4	   "v4.channel.k8s.io"
-#define AC_K8S_EXEC_DIR	   "/tmp/.agentcell-exec"
-#define AC_K8S_EXEC_ID_ENV "AGENTCELL_EXEC_ID"
-#define AC_K8S_EXEC_ID_MAX 64
-#define AC_K8S_STATUS_MAX  (64u * 1024) /* a status message larger than this is refused */
+#define AC_K8S_PROTO_V5	  "v5.channel.k8s.io"
+#define AC_K8S_PROTO_V4	  "v4.channel.k8s.io"
+#define AC_K8S_STATUS_MAX (64u * 1024) /* a status message larger than this is refused */
 
 /* The subprotocols to offer, in order of preference (NULL-terminated). */
 extern const char *const ac_k8s_exec_protocols[];
@@ -81,9 +54,6 @@ int ac_k8s_frame_decode(const unsigned char *msg, size_t len, int *channel,
  * run, as a shell would). */
 int ac_k8s_exec_status(const void *data, size_t len, int *exit_code, ac_error_t **err);
 
-/* Query-string escape of s (RFC 3986: everything but A-Z a-z 0-9 - . _ ~ as %XX, UTF-8
- * bytes included) appended to out[*used..cap); false when it does not fit. */
-bool ac_k8s_query_escape(const char *s, char *out, size_t cap, size_t *used);
 /* /api/v1/namespaces/NS/pods/POD/exec?container=C&stdin=..&stdout=true&stderr=..&tty=..
  * &command=ARGV0&command=... (stderr=false with a tty: the terminal carries both). ns, pod
  * and container must be DNS names. To free; NULL with AC_ERR_INVALID otherwise. */
@@ -95,17 +65,5 @@ char *ac_k8s_attach_path(const char *ns, const char *pod, const char *container,
 /* /api/v1/namespaces/NS/pods/POD/log?container=C[&follow=true]. */
 char *ac_k8s_log_path(const char *ns, const char *pod, const char *container, bool follow,
 		      ac_error_t **err);
-
-/* The argv that runs cmd in a pod through the wrapper (see the head comment), NULL-
- * terminated, to ac_strv_free. id: the kill handle (1-64 of [A-Za-z0-9_-]); cmd->env names
- * must be shell names; cmd->user is refused (AC_ERR_UNSUPPORTED) unless it equals pod_user
- * (the uid the pod runs as, NULL: the image's, which exec cannot change). */
-char **ac_k8s_exec_argv(const ac_cmd_t *cmd, const char *id, const char *pod_user,
-			ac_error_t **err);
-/* The argv of the killer of the command started with handle id (to ac_strv_free). */
-char **ac_k8s_kill_argv(const char *id, ac_error_t **err);
-/* The argv of a probe that prints "alive" while the killer of handle id would find a
- * process of the command (same sweep: group, session, environment marker). */
-char **ac_k8s_alive_argv(const char *id, ac_error_t **err);
 
 #endif

@@ -22,6 +22,7 @@
 #include "backends/kubernetes/k8s.h"
 #include "backends/kubernetes/kubernetes.h"
 #include "backends/kubernetes/pod.h"
+#include "backends/owner.h"
 #include "backends/remote/remote.h"
 
 void ac_kc_close(ac_kc_t *k)
@@ -75,10 +76,7 @@ int ac_kc_open(const json_t *st, ac_kc_t *k, ac_error_t **err)
 	k->po.image_pull_secrets = json_object_get(cfg, "image_pull_secrets");
 	k->po.default_image = ac_kc_cfg_str(cfg, "image");
 	k->po.owner = ac_kc_cfg_str(cfg, "owner");
-	char boot[37];
-	ac_boot_id(boot);
-	snprintf(k->creator, sizeof(k->creator), "%ld:%llu:%s", (long)getpid(),
-		 ac_proc_starttime(getpid()), boot);
+	ac_owner_creator(k->creator, sizeof(k->creator));
 	k->po.creator = k->creator;
 	json_t *u = json_object_get(cfg, "run_as_user");
 	k->po.run_as_user = json_is_integer(u) ? (long long)json_integer_value(u) : -1;
@@ -303,64 +301,6 @@ fail_nopod:
 }
 
 /* ---- what this home made, and where ---- */
-
-int ac_kc_owner(const char *home, bool make, char out[AC_KC_OWNER_LEN + 1], ac_error_t **err)
-{
-	_cleanup_close_ int hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (hfd < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot open %s", home);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		char *text = NULL;
-		size_t len = 0;
-		ac_error_t *e = NULL;
-		if (ac_read_file_at(hfd, "kubernetes/owner", 64, &text, &len, &e) == 0) {
-			bool ok = len >= AC_KC_OWNER_LEN;
-			for (size_t i = 0; ok && i < AC_KC_OWNER_LEN; i++)
-				ok = strchr("0123456789abcdef", text[i]) && text[i];
-			if (ok)
-				snprintf(out, AC_KC_OWNER_LEN + 1, "%s", text);
-			free(text);
-			if (!ok)
-				return ac_error_set(err, AC_ERR_INTERNAL, 0,
-						    "%s/kubernetes/owner is not an owner id", home);
-			return 1;
-		}
-		int errnum = e ? e->errnum : 0;
-		ac_error_free(e);
-		if (errnum != ENOENT)
-			return ac_error_set(err, AC_ERR_INTERNAL, errnum,
-					    "cannot read %s/kubernetes/owner", home);
-		if (!make)
-			return 0;
-		/* Made under a temporary name and linked: of two homes' first creates, one
-		 * link wins and both read the winner's id. */
-		char uuid[37], id[AC_KC_OWNER_LEN + 2], tmp[64];
-		ac_uuid_v7(uuid);
-		snprintf(id, sizeof(id), "%.12s%.4s\n", uuid + 24, uuid + 19);
-		snprintf(tmp, sizeof(tmp), "kubernetes/owner.tmp.%ld", (long)getpid());
-		if (ac_mkdir_p_at(hfd, "kubernetes", 0700, err) < 0 ||
-		    ac_write_file_atomic_at(hfd, tmp, id, strlen(id), 0600, err) < 0)
-			return -1;
-		int rc = linkat(hfd, tmp, hfd, "kubernetes/owner", 0);
-		int saved = errno;
-		unlinkat(hfd, tmp, 0);
-		if (rc < 0 && saved != EEXIST)
-			return ac_error_set(err, AC_ERR_INTERNAL, saved,
-					    "cannot write %s/kubernetes/owner", home);
-	}
-	return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot make %s/kubernetes/owner", home);
-}
-
-bool ac_kc_creator_alive(const char *creator)
-{
-	long pid;
-	unsigned long long start;
-	char boot[37], mine[37];
-	if (!creator || sscanf(creator, "%ld:%llu:%36s", &pid, &start, boot) != 3 || pid <= 0)
-		return false;
-	ac_boot_id(mine);
-	return !strcmp(boot, mine) && ac_proc_starttime((pid_t)pid) == start;
-}
 
 /* The connection keys of a "kubernetes" object (what ac_kc_open reads to connect). */
 static const char *const conn_keys[] = {"kubeconfig", "context", "namespace", "in_cluster"};

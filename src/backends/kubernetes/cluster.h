@@ -14,10 +14,14 @@
 #include "agentcell/backend.h"
 #include "backends/kubernetes/k8s.h"
 #include "backends/kubernetes/pod.h"
+#include "backends/owner.h"
 #include "backends/remote/remote.h"
+#include "backends/remote/streamsig.h"
 
 #define AC_KC_POLICY_API       "/apis/networking.k8s.io/v1/namespaces/"
 #define AC_KC_MANAGED_SELECTOR "labelSelector=agentcell.dev%2Fmanaged-by%3Dagentcell"
+/* The hint of the exec wrapper's refusal of -u (ac_execwrap_argv). */
+#define AC_KC_USER_HINT "set [kubernetes] run_as_user for the pod"
 
 /* One op's connection to the sandbox's cluster. */
 typedef struct ac_kc {
@@ -33,13 +37,6 @@ typedef struct ac_kc {
 } ac_kc_t;
 
 /* --- cluster.c --- */
-#define AC_KC_OWNER_LEN 16
-/* This agentcell home's owner id (16 hex digits, the agentcell.dev/owner label of what it
- * makes in a cluster), kept in HOME/kubernetes/owner; made there first when make. 1 with
- * out, 0 when there is none and !make, -1 on error. */
-int ac_kc_owner(const char *home, bool make, char out[AC_KC_OWNER_LEN + 1], ac_error_t **err);
-/* Whether a creator annotation ("pid:starttime:boot_id") names a live process of this boot. */
-bool ac_kc_creator_alive(const char *creator);
 /* Records that this home made objects through the connection a state's "kubernetes"
  * object names (HOME/kubernetes/clusters/): gc visits those clusters. Best effort. */
 void ac_kc_remember_cluster(const char *home, const json_t *cfg);
@@ -115,26 +112,16 @@ int ac_kc_exec_in(ac_kc_t *k, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
 int ac_k8s_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *st,
 		const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err);
 
-/* --- tty.c: terminal size and signals of a stream (ac_kc_stream's helpers) --- */
-typedef struct ac_kc_sigs {
-	int n, sig[8];
-	struct sigaction old[8];
-	sigset_t saved, wait;
-	bool on;
-	int stop; /* the signal that stopped the command, 0 while none */
-} ac_kc_sigs_t;
+/* --- tty.c: terminal size and signals of a stream (ac_kc_stream's helpers; the signal
+ * handling itself is src/backends/remote/streamsig.h's) --- */
 /* After the upgrade: the terminal's size (s->tty), then s's signals taken (blocked but
- * inside ac_kc_sigs_poll, so that none falls between a check and the wait). */
-int ac_kc_stream_begin(ac_ws_conn_t *ws, const ac_kc_stream_t *s, ac_kc_sigs_t *g,
+ * inside ac_stream_sigs_poll, so that none falls between a check and the wait). */
+int ac_kc_stream_begin(ac_ws_conn_t *ws, const ac_kc_stream_t *s, ac_stream_sigs_t *g,
 		       ac_error_t **err);
 /* At the top of each turn: a resize sent for a SIGWINCH; a stop signal runs the killer
  * (*deadline_ms becomes the grace's end) or returns 2; -1 on a send error; else 0. */
-int ac_kc_stream_signals(ac_kc_t *k, ac_ws_conn_t *ws, const ac_kc_stream_t *s, ac_kc_sigs_t *g,
+int ac_kc_stream_signals(ac_kc_t *k, ac_ws_conn_t *ws, const ac_kc_stream_t *s, ac_stream_sigs_t *g,
 			 int64_t *deadline_ms, ac_error_t **err);
-/* poll, letting g's signals in meanwhile. */
-int ac_kc_sigs_poll(const ac_kc_sigs_t *g, struct pollfd *p, nfds_t n, int timeout_ms);
-/* Gives the signals back (idempotent; g zeroed or begun). */
-void ac_kc_stream_end(ac_kc_sigs_t *g);
 
 /* --- detach.c: ops.exec_detach, kill_detached, detached_state --- */
 int ac_k8s_exec_detach(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd,

@@ -15,6 +15,7 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "base/uuid.h"
+#include "backends/execwrap.h"
 #include "backends/kubernetes/channel.h"
 #include "backends/kubernetes/cluster.h"
 #include "backends/kubernetes/k8s.h"
@@ -34,7 +35,7 @@ int ac_kc_stream(ac_kc_t *k, const ac_kc_stream_t *s, int *code, ac_error_t **er
 	int version = ac_k8s_proto_version(chosen);
 	int rc = -1;
 	bool have_status = false;
-	ac_kc_sigs_t g = {0};
+	ac_stream_sigs_t g = {0};
 	if (version < 0) {
 		ac_error_set(err, AC_ERR_BACKEND, 0,
 			     "%s: the exec answer chose no remotecommand subprotocol (%s)",
@@ -89,7 +90,7 @@ int ac_kc_stream(ac_kc_t *k, const ac_kc_stream_t *s, int *code, ac_error_t **er
 				}
 				wait = left > 1000000 ? 1000000 : (int)left;
 			}
-			int got = ac_kc_sigs_poll(&g, p, (nfds_t)n, wait);
+			int got = ac_stream_sigs_poll(&g, p, (nfds_t)n, wait);
 			if (got < 0 && errno == EINTR)
 				continue;
 			if (got == 0)
@@ -195,7 +196,7 @@ int ac_kc_stream(ac_kc_t *k, const ac_kc_stream_t *s, int *code, ac_error_t **er
 	}
 	free(frame);
 out:
-	ac_kc_stream_end(&g);
+	ac_stream_sigs_end(&g);
 	ac_ws_free(ws);
 	return rc;
 }
@@ -220,7 +221,7 @@ int ac_kc_exec_stream(ac_kc_t *k, char **argv, int in_fd, int out_fd, int err_fd
 /* The killer of the command with handle id: a second exec, bounded to 30 s. */
 void ac_kc_run_killer(ac_kc_t *k, const char *id)
 {
-	char **argv = ac_k8s_kill_argv(id, NULL);
+	char **argv = ac_execwrap_kill_argv(id, NULL);
 	if (!argv)
 		return;
 	int code;
@@ -233,10 +234,10 @@ static const int relayed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, 0};
 
 int ac_kc_exec_in(ac_kc_t *k, const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err)
 {
-	char uuid[37], id[AC_K8S_EXEC_ID_MAX + 1];
+	char uuid[37], id[AC_EXECWRAP_ID_MAX + 1];
 	ac_uuid_v7(uuid);
 	snprintf(id, sizeof(id), "%s", uuid);
-	char **argv = ac_k8s_exec_argv(cmd, id, k->uid[0] ? k->uid : NULL, err);
+	char **argv = ac_execwrap_argv(cmd, id, k->uid[0] ? k->uid : NULL, AC_KC_USER_HINT, err);
 	if (!argv)
 		return -1;
 	int in_fd = cmd->stdin_open ? fds[0] : -1;

@@ -23,6 +23,7 @@
 #include "agentcell/backend.h"
 #include "base/util.h"
 #include "base/uuid.h"
+#include "backends/execwrap.h"
 #include "backends/kubernetes/channel.h"
 #include "backends/kubernetes/cluster.h"
 #include "backends/kubernetes/kubernetes.h"
@@ -102,11 +103,12 @@ static int no_tar(const kfiles_t *f, const char *why, ac_error_t **err)
 static int pod_run(kfiles_t *f, char **argv, int in_fd, int out_fd, int *code, char *msg,
 		   size_t msglen, ac_error_t **err)
 {
-	char uuid[37], id[AC_K8S_EXEC_ID_MAX + 1];
+	char uuid[37], id[AC_EXECWRAP_ID_MAX + 1];
 	ac_uuid_v7(uuid);
 	snprintf(id, sizeof(id), "%s", uuid);
 	ac_cmd_t cmd = {.argv = argv};
-	char **wargv = ac_k8s_exec_argv(&cmd, id, f->k->uid[0] ? f->k->uid : NULL, err);
+	char **wargv =
+	    ac_execwrap_argv(&cmd, id, f->k->uid[0] ? f->k->uid : NULL, AC_KC_USER_HINT, err);
 	if (!wargv)
 		return -1;
 	_cleanup_close_ int errfd = small_memfd();

@@ -5,7 +5,7 @@
  *     AGENTCELL_HOME, or made before owner labels) in the current context's namespace:
  *     shown with their kubectl delete command, never deleted, since they may be in use.
  *   - sweep (doctor lists, gc deletes) handles this home's own, found by its owner label
- *     (ac_kc_owner) in every cluster and namespace this home has made objects in
+ *     (ac_owner_id) in every cluster and namespace this home has made objects in
  *     (ac_kc_remember_cluster): a pod or policy no sandbox of the store owns and whose
  *     creator (annotation: pid, start time, boot id) is not a live process of this
  *     machine is what a killed run or start left. A run in progress is never touched. */
@@ -120,9 +120,10 @@ json_t *ac_k8s_probe(const ac_backend_ctx_t *ctx)
 	else if (s >= 0)
 		ac_k8s_error_from(&r, k.conn.remote.name, "get /version", &e);
 	ac_remote_resp_free(&r);
-	char owner[AC_KC_OWNER_LEN + 1];
+	char owner[AC_OWNER_LEN + 1];
 	const char *mine =
-	    ctx->home && ac_kc_owner(ctx->home, false, owner, NULL) == 1 ? owner : NULL;
+	    ctx->home && ac_owner_id(ctx->home, "kubernetes", false, owner, NULL) == 1 ? owner
+										       : NULL;
 	if (!e) {
 		json_t *orphans = json_array();
 		char path[400];
@@ -195,7 +196,7 @@ static int sweep_cluster(const ac_backend_ctx_t *ctx, json_t *cfg, const char *o
 			mine++;
 			const char *name = meta_str(it, NULL, "name");
 			if (!name || !owner_is(it, owner) || owned(ctx, it, k.conn.namespace) ||
-			    ac_kc_creator_alive(meta_str(it, "annotations", AC_K8S_ANN_CREATOR)))
+			    ac_owner_creator_alive(meta_str(it, "annotations", AC_K8S_ANN_CREATOR)))
 				continue;
 			if (remove && (pods ? ac_kc_pod_delete(&k, name, NULL)
 					    : ac_kc_policy_delete(&k, name, NULL)) < 0)
@@ -218,8 +219,8 @@ static int sweep_cluster(const ac_backend_ctx_t *ctx, json_t *cfg, const char *o
 
 void ac_k8s_sweep(const ac_backend_ctx_t *ctx, bool remove, json_t *found)
 {
-	char owner[AC_KC_OWNER_LEN + 1];
-	if (!ctx->home || ac_kc_owner(ctx->home, false, owner, NULL) != 1)
+	char owner[AC_OWNER_LEN + 1];
+	if (!ctx->home || ac_owner_id(ctx->home, "kubernetes", false, owner, NULL) != 1)
 		return; /* this home never made anything in a cluster */
 	char dir[1300];
 	snprintf(dir, sizeof(dir), "%s/kubernetes/clusters", ctx->home);

@@ -30,7 +30,14 @@
 	X(curl_easy_send)                                                                          \
 	X(curl_easy_recv)                                                                          \
 	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)
+	X(curl_slist_free_all)                                                                     \
+	X(curl_multi_init)                                                                         \
+	X(curl_multi_add_handle)                                                                   \
+	X(curl_multi_remove_handle)                                                                \
+	X(curl_multi_perform)                                                                      \
+	X(curl_multi_poll)                                                                         \
+	X(curl_multi_info_read)                                                                    \
+	X(curl_multi_cleanup)
 
 struct ac_remote_curl_fns {
 	AC_REMOTE_CURL_FNS(AC_DL_FIELD_)

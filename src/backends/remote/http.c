@@ -4,6 +4,7 @@
  * the Host header keeps the real authority. */
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	/* A new status line (an interim 1xx answer came first): start over. */
 	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
 		s->resp->retry_after = -1;
+		s->resp->index = 0;
 		s->json_type = false;
 		return len;
 	}
@@ -255,6 +257,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 		s->resp->retry_after = parse_retry_after(val);
 	else if (nl == 12 && !strncasecmp(p, "content-type", 12))
 		s->json_type = strcasestr(val, "json") != NULL;
+	else if (nl == 13 && !strncasecmp(p, "x-nomad-index", 13)) {
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(val + strspn(val, " "), &end, 10);
+		s->resp->index = errno || *end || end == val ? 0 : x;
+	}
 	return len;
 }
 
@@ -269,6 +277,41 @@ static int no_answer(ac_remote_t *r, const char *method, const char *path, CURLc
 				    "%s at %s: %s %s: timed out after %ld ms (%s)", who, c->server,
 				    method, path, timeout_ms, ac_remote_curl_detail(cc, r->errbuf));
 	return ac_remote_curl_fail(who, c->server, cc, r->errbuf, "request failed", err);
+}
+
+/* The header lines of a request (NULL when out of memory); *auth receives the
+ * Authorization line (to wipe and free) when there is a token. */
+static struct curl_slist *request_headers(ac_remote_t *r, const char *accept, const char *ctype,
+					  const char *tok, char **auth)
+{
+	const ac_remote_conf_t *c = &r->conf;
+	struct curl_slist *hdrs = NULL, *t;
+	*auth = NULL;
+#define ADD_HDR(s)                                                                                 \
+	do {                                                                                       \
+		t = ac_remote_curl.curl_slist_append(hdrs, (s));                                   \
+		if (!t)                                                                            \
+			goto oom;                                                                  \
+		hdrs = t;                                                                          \
+	} while (0)
+	ADD_HDR(accept);
+	ADD_HDR("Expect:");
+	if (ctype)
+		ADD_HDR(ctype);
+	if (tok) {
+		if (ac_remote_auth_header(c, tok, false, auth, NULL) < 0)
+			goto oom;
+		ADD_HDR(*auth);
+	}
+	if (r->host_hdr)
+		ADD_HDR(r->host_hdr);
+	for (char **x = c->headers; x && *x; x++)
+		ADD_HDR(*x);
+#undef ADD_HDR
+	return hdrs;
+oom:
+	ac_remote_curl.curl_slist_free_all(hdrs);
+	return NULL;
 }
 
 int ac_remote_request(ac_remote_t *r, const char *method, const char *path, const json_t *body,
@@ -304,33 +347,15 @@ int ac_remote_request(ac_remote_t *r, const char *method, const char *path, cons
 					    "cannot encode a request");
 	}
 
-	struct curl_slist *hdrs = NULL, *t;
-#define ADD_HDR(s)                                                                                 \
-	do {                                                                                       \
-		t = ac_remote_curl.curl_slist_append(hdrs, (s));                                   \
-		if (!t)                                                                            \
-			goto oom;                                                                  \
-		hdrs = t;                                                                          \
-	} while (0)
 	char ctype[300] = "";
-	_cleanup_free_ char *auth = NULL;
-	ADD_HDR("Accept: application/json");
-	ADD_HDR("Expect:");
-	if (body) {
+	if (body)
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
 			 content_type ? content_type : "application/json");
-		ADD_HDR(ctype);
-	}
-	if (tok) {
-		if (ac_remote_auth_header(c, tok, false, &auth, NULL) < 0)
-			goto oom;
-		ADD_HDR(auth);
-	}
-	if (r->host_hdr)
-		ADD_HDR(r->host_hdr);
-	for (char **x = c->headers; x && *x; x++)
-		ADD_HDR(*x);
-#undef ADD_HDR
+	_cleanup_free_ char *auth = NULL;
+	struct curl_slist *hdrs =
+	    request_headers(r, "Accept: application/json", body ? ctype : NULL, tok, &auth);
+	if (!hdrs)
+		goto oom;
 
 	/* Proxies: an https:// server is tunnelled, the proxy sees no token. */
 	long timeout = c->timeout_ms > 0 ? c->timeout_ms : AC_REMOTE_DEFAULT_TIMEOUT_MS;
@@ -414,4 +439,211 @@ int ac_remote_request(ac_remote_t *r, const char *method, const char *path, cons
 oom:
 	ac_remote_curl.curl_slist_free_all(hdrs);
 	return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+}
+
+bool ac_remote_query_escape(const char *s, char *out, size_t cap, size_t *used)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = *used;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			     (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_' ||
+			     *c == '~';
+		if (o + (plain ? 1 : 3) >= cap)
+			return false;
+		if (plain) {
+			out[o++] = (char)*c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*c >> 4];
+			out[o++] = hex[*c & 15];
+		}
+	}
+	out[o] = 0;
+	*used = o;
+	return true;
+}
+
+/* ---- streamed answers (ac_remote_stream) ---- */
+
+#define STREAM_ERR_BODY_MAX (64u * 1024) /* a non-2xx answer's body, kept for the message */
+#define STREAM_CHECK_MS	    100		 /* how often stop() is asked while nothing happens */
+
+typedef struct stream_sink {
+	sink_t s; /* headers, and the body of a non-2xx answer */
+	const ac_remote_stream_t *q;
+	CURL *h;
+	int ok;	      /* -1 not known yet, 0 a non-2xx answer, 1 a 2xx one */
+	bool stopped; /* q->on_data asked to stop */
+} stream_sink_t;
+
+static size_t on_stream_data(char *p, size_t size, size_t n, void *arg)
+{
+	stream_sink_t *ss = arg;
+	size_t len = size * n;
+	if (ss->ok < 0) {
+		long st = 0;
+		ac_remote_curl.curl_easy_getinfo(ss->h, CURLINFO_RESPONSE_CODE, &st);
+		ss->ok = st >= 200 && st < 300;
+	}
+	if (!ss->ok) {
+		size_t room = STREAM_ERR_BODY_MAX - ss->s.len;
+		if (len && room && on_data(p, 1, len < room ? len : room, &ss->s) == 0)
+			return 0; /* out of memory */
+		return len;
+	}
+	if (ss->q->on_data && ss->q->on_data(ss->q->arg, p, len)) {
+		ss->stopped = true;
+		return 0; /* CURLE_WRITE_ERROR ends the transfer */
+	}
+	return len;
+}
+
+/* Whether the caller wants the stream to end now: a wake descriptor readable or hung up,
+ * or its stop(). */
+static bool stream_woken(const ac_remote_stream_t *q)
+{
+	struct pollfd p[8];
+	nfds_t n = 0;
+	for (size_t i = 0; i < q->nwake && n < AC_ARRAY_SIZE(p); i++)
+		if (q->wake[i] >= 0)
+			p[n++] = (struct pollfd){.fd = q->wake[i], .events = POLLIN};
+	if (n && poll(p, n, 0) > 0)
+		for (nfds_t i = 0; i < n; i++)
+			if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
+				return true;
+	return q->stop && q->stop(q->arg);
+}
+
+int ac_remote_stream(ac_remote_t *r, const ac_remote_stream_t *q, ac_remote_resp_t *resp,
+		     ac_error_t **err)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->retry_after = -1;
+	const ac_remote_conf_t *c = &r->conf;
+	const char *who = c->name ? c->name : c->server;
+	const char *path = q->path;
+	if (!path || path[0] != '/' || !ac_remote_header_safe(path) || strchr(path, ' '))
+		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: bad request path '%s'", who,
+				    path ? path : "");
+	if (q->nwake > 8)
+		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: more than 8 wake descriptors",
+				    who);
+	const char *tok = NULL;
+	if (ac_remote_token(c, who, &r->last_token, &tok, err) < 0)
+		return -1;
+	_cleanup_free_ char *url = NULL;
+	if (asprintf(&url, "%s%s", r->base, path) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	_cleanup_free_ char *auth = NULL;
+	struct curl_slist *hdrs = request_headers(r, "Accept: */*", NULL, tok, &auth);
+	if (!hdrs)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	CURLM *m = ac_remote_curl.curl_multi_init();
+	if (!m) {
+		ac_remote_curl.curl_slist_free_all(hdrs);
+		return ac_error_set(err, AC_ERR_INTERNAL, 0, "curl_multi_init failed");
+	}
+
+	CURL *h = r->curl;
+	long timeout = c->timeout_ms > 0 ? c->timeout_ms : AC_REMOTE_DEFAULT_TIMEOUT_MS;
+	ac_remote_set_connection(h, c, url, &r->ep, timeout, r->errbuf); /* connect timeout */
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);	 /* none overall */
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "agentcell");
+	if (!tok && c->username) {
+		ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
+		ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD,
+						c->password ? c->password : "");
+	} else {
+		ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
+		ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
+	}
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	stream_sink_t ss = {.s = {.resp = resp}, .q = q, .h = h, .ok = -1};
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_data);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &ss);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, &ss.s);
+
+	/* The multi interface, so that the wait also watches the caller's descriptors. */
+	CURLcode cc = CURLE_OK;
+	bool woke = false, failed = false;
+	if (ac_remote_curl.curl_multi_add_handle(m, h) != CURLM_OK) {
+		failed = true;
+	} else {
+		struct curl_waitfd w[8];
+		unsigned nw = 0;
+		for (size_t i = 0; i < q->nwake; i++)
+			if (q->wake[i] >= 0)
+				w[nw++] = (struct curl_waitfd){.fd = q->wake[i],
+							       .events = CURL_WAIT_POLLIN};
+		for (;;) {
+			int running = 0;
+			if (ac_remote_curl.curl_multi_perform(m, &running) != CURLM_OK) {
+				failed = true;
+				break;
+			}
+			if (!running)
+				break;
+			if (stream_woken(q)) {
+				woke = true;
+				break;
+			}
+			if (ac_remote_curl.curl_multi_poll(m, nw ? w : NULL, nw, STREAM_CHECK_MS,
+							   NULL) != CURLM_OK) {
+				failed = true;
+				break;
+			}
+		}
+		int left;
+		CURLMsg *msg;
+		while ((msg = ac_remote_curl.curl_multi_info_read(m, &left)))
+			if (msg->msg == CURLMSG_DONE)
+				cc = msg->data.result;
+		ac_remote_curl.curl_multi_remove_handle(m, h);
+	}
+	/* Closes the connection with the multi handle: a stream stopped halfway cannot be
+	 * reused, and the next request of r opens its own. */
+	ac_remote_curl.curl_multi_cleanup(m);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
+	ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
+	ac_remote_curl.curl_slist_free_all(hdrs);
+	if (auth)
+		explicit_bzero(auth, strlen(auth));
+	ac_remote_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+
+	if (woke || ss.stopped) {
+		free(ss.s.buf);
+		return 1;
+	}
+	if (failed) {
+		free(ss.s.buf);
+		resp->status = 0;
+		return ac_error_set(err, AC_ERR_INTERNAL, 0, "%s: the curl multi interface failed",
+				    who);
+	}
+	if (cc != CURLE_OK) {
+		free(ss.s.buf);
+		resp->status = 0;
+		resp->retry_after = -1;
+		if (cc == CURLE_WRITE_ERROR)
+			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "%s: out of memory", who);
+		return no_answer(r, "GET", path, cc, timeout, err);
+	}
+	if (ss.s.buf) {
+		resp->body = ss.s.buf;
+		resp->len = ss.s.len;
+		resp->json = json_loadb(ss.s.buf, ss.s.len, JSON_DECODE_ANY, NULL);
+	}
+	return 0;
 }

@@ -46,7 +46,8 @@ typedef struct ac_remote_resp {
 	json_t *json;
 	char *body;
 	size_t len;
-	long retry_after; /* seconds from Retry-After, -1 when absent */
+	long retry_after;	  /* seconds from Retry-After, -1 when absent */
+	unsigned long long index; /* X-Nomad-Index (a blocking query's), 0 when absent */
 } ac_remote_resp_t;
 
 void ac_remote_resp_free(ac_remote_resp_t *r);
@@ -59,6 +60,32 @@ void ac_remote_resp_free(ac_remote_resp_t *r);
  * body is buffered. */
 int ac_remote_request(ac_remote_t *r, const char *method, const char *path, const json_t *body,
 		      const char *content_type, ac_remote_resp_t *resp, ac_error_t **err);
+
+/* A request whose answer is read as it comes (a log followed live, a watch, a blocking
+ * query that must end at once when the caller gives up): GET path (query included), no
+ * body, no overall timeout (the connect timeout stays). The body of a 2xx answer goes to
+ * on_data piece by piece as it arrives; the body of any other status is kept in resp (up
+ * to 64 KiB, as json when it parses) for the caller's message. Returns 0 when the server
+ * ended the answer (resp->status, resp->index set), 1 as soon as on_data returns non-zero,
+ * a wake descriptor is readable or hung up, or stop (asked at least every 100 ms) returns
+ * true, and -1 when no answer came (err, as ac_remote_request). A stream stopped halfway
+ * closes its connection. One request of r at a time: concurrent streams each need their
+ * own ac_remote_t (one per thread). */
+typedef struct ac_remote_stream {
+	const char *path;
+	int (*on_data)(void *arg, const char *data, size_t len); /* non-zero: stop (NULL: drop) */
+	bool (*stop)(void *arg);				 /* NULL: none */
+	void *arg;
+	const int *wake; /* nwake descriptors (at most 8; entries < 0 skipped) */
+	size_t nwake;
+} ac_remote_stream_t;
+int ac_remote_stream(ac_remote_t *r, const ac_remote_stream_t *q, ac_remote_resp_t *resp,
+		     ac_error_t **err);
+
+/* Query-string escape of s (RFC 3986: everything but A-Z a-z 0-9 - . _ ~ as %XX, UTF-8
+ * bytes included) appended to out[*used..cap), NUL-terminated; false when it does not
+ * fit. Pure. */
+bool ac_remote_query_escape(const char *s, char *out, size_t cap, size_t *used);
 
 /* A WebSocket over the same conf: GET path with Upgrade, offering subprotocols (in order of
  * preference, NULL-terminated); *chosen receives the one the server picked (points into
@@ -76,6 +103,9 @@ int ac_ws_send_close(ac_ws_conn_t *c, unsigned code, const char *reason, ac_erro
  * 0 on the peer's close (its code in *close_code), -1 on error, 2 on timeout. */
 int ac_ws_recv(ac_ws_conn_t *c, int timeout_ms, int *opcode, const unsigned char **data,
 	       size_t *len, unsigned *close_code, ac_error_t **err);
+/* After ac_ws_recv returned 0: the reason of the peer's close frame ("" when none; valid
+ * UTF-8 that may hold control characters, at most 123 bytes), valid until ac_ws_free. */
+const char *ac_ws_close_reason(const ac_ws_conn_t *c);
 /* A descriptor that becomes readable when ac_ws_recv may have something (for poll loops
  * that also watch stdin or a cancel fd); data already buffered is reported by
  * ac_ws_pending. */

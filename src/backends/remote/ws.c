@@ -42,7 +42,8 @@ struct ac_ws_conn {
 	bool close_got;
 	bool broken; /* a send failed or the decoder refused: nothing more goes out */
 	unsigned close_code;
-	long io_timeout_ms; /* longest wait for the socket to take a frame */
+	char close_reason[AC_WS_CONTROL_MAX + 1]; /* the peer's, as sent (UTF-8, checked) */
+	long io_timeout_ms;			  /* longest wait for the socket to take a frame */
 	char errbuf[CURL_ERROR_SIZE];
 	char who[200]; /* "cluster 'kind-dev'" or the server URL, for errors */
 };
@@ -471,6 +472,8 @@ int ac_ws_recv(ac_ws_conn_t *c, int timeout_ms, int *opcode, const unsigned char
 			case AC_WS_CLOSE:
 				c->close_got = true;
 				c->close_code = m.close_code;
+				memcpy(c->close_reason, m.data, m.len); /* at most 123 bytes */
+				c->close_reason[m.len] = 0;
 				if (close_code)
 					*close_code = m.close_code;
 				if (!c->close_sent && !c->broken) {
@@ -507,6 +510,11 @@ int ac_ws_recv(ac_ws_conn_t *c, int timeout_ms, int *opcode, const unsigned char
 		}
 		c->in_len = (size_t)r;
 	}
+}
+
+const char *ac_ws_close_reason(const ac_ws_conn_t *c)
+{
+	return c->close_reason;
 }
 
 int ac_ws_fd(ac_ws_conn_t *c)
