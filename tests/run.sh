@@ -104,7 +104,7 @@ if [ "$(id -u)" != 0 ]; then
 else
 	# test_k8s_fake checks the test API server against kubectl: agentcell only runs the
 	# server's pods there, so a second (sanitizer) pass would check nothing new.
-	once=" test_k8s_fake "
+	once=" test_k8s_fake test_nomad_fake "
 	for name in gcc gcc-san; do
 		bin=$root/build/$name/agentcell
 		for t in tests/integration/test_*.sh; do

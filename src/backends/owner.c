@@ -39,8 +39,8 @@ int ac_owner_id(const char *home, const char *dir, bool make, char out[AC_OWNER_
 		int errnum = e ? e->errnum : 0;
 		ac_error_free(e);
 		if (errnum != ENOENT)
-			return ac_error_set(err, AC_ERR_INTERNAL, errnum,
-					    "cannot read %s/%s", home, file);
+			return ac_error_set(err, AC_ERR_INTERNAL, errnum, "cannot read %s/%s", home,
+					    file);
 		if (!make)
 			return 0;
 		/* Made under a temporary name and linked: of two homes' first creates, one
@@ -56,8 +56,8 @@ int ac_owner_id(const char *home, const char *dir, bool make, char out[AC_OWNER_
 		int saved = errno;
 		unlinkat(hfd, tmp, 0);
 		if (rc < 0 && saved != EEXIST)
-			return ac_error_set(err, AC_ERR_INTERNAL, saved,
-					    "cannot write %s/%s", home, file);
+			return ac_error_set(err, AC_ERR_INTERNAL, saved, "cannot write %s/%s", home,
+					    file);
 	}
 	return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot make %s/%s/owner", home, dir);
 }

@@ -57,7 +57,7 @@
 #define P_SANDBOX                                                                                  \
 	"'backend':{'type':'string','enum':[],'description':"                                      \
 	"'Isolation backend: native (default; Linux namespaces, no daemon), docker or podman "     \
-	"(their Engine API), kubernetes (a pod in the configured cluster), nomad (a job on the "  \
+	"(their Engine API), kubernetes (a pod in the configured cluster), nomad (a job on the "   \
 	"configured Nomad agent), auto (native where it can run, else an engine that answers)'},"  \
 	"'image':{'type':'string','minLength':1,'maxLength':4096,'description':'native: host "     \
 	"(default; the host /usr, /bin, /lib and a filtered /etc under a private writable layer) " \

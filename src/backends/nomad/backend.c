@@ -116,11 +116,10 @@ void ac_nm_placement_reasons(const json_t *failed, char *out, size_t cap)
 		json_object_foreach(json_object_get(m, "ConstraintFiltered"), key, v)
 		{
 			if (len < cap)
-				len += (size_t)snprintf(out + len, cap - len,
-							"%s%s (filtered %lld node%s)",
-							len ? "; " : "", key,
-							(long long)json_integer_value(v),
-							json_integer_value(v) == 1 ? "" : "s");
+				len += (size_t)snprintf(
+				    out + len, cap - len, "%s%s (filtered %lld node%s)",
+				    len ? "; " : "", key, (long long)json_integer_value(v),
+				    json_integer_value(v) == 1 ? "" : "s");
 		}
 		json_object_foreach(json_object_get(m, "ClassFiltered"), key, v)
 		{
@@ -132,11 +131,10 @@ void ac_nm_placement_reasons(const json_t *failed, char *out, size_t cap)
 		json_object_foreach(json_object_get(m, "DimensionExhausted"), key, v)
 		{
 			if (len < cap)
-				len += (size_t)snprintf(out + len, cap - len,
-							"%s%s exhausted on %lld node%s",
-							len ? "; " : "", key,
-							(long long)json_integer_value(v),
-							json_integer_value(v) == 1 ? "" : "s");
+				len += (size_t)snprintf(
+				    out + len, cap - len, "%s%s exhausted on %lld node%s",
+				    len ? "; " : "", key, (long long)json_integer_value(v),
+				    json_integer_value(v) == 1 ? "" : "s");
 		}
 		json_object_foreach(json_object_get(m, "QuotaExhausted"), key, v)
 		{
@@ -275,8 +273,8 @@ static int wait_eval(const ac_backend_ctx_t *ctx, ac_nm_t *n, const char *job, c
 			return ac_error_set(err, AC_ERR_STATE, 0, "cancelled");
 		if (now_ms() > deadline)
 			return ac_error_set(err, AC_ERR_BACKEND, 0,
-					    "%s: the evaluation of job '%s' is still %s", n->conf.name,
-					    job, *status ? status : "pending");
+					    "%s: the evaluation of job '%s' is still %s",
+					    n->conf.name, job, *status ? status : "pending");
 		if (next <= index)
 			usleep(200 * 1000);
 		index = next;
@@ -285,8 +283,8 @@ static int wait_eval(const ac_backend_ctx_t *ctx, ac_nm_t *n, const char *job, c
 
 /* Waits until the job's newest allocation runs its task; an allocation that fails is an
  * error with its task events. */
-static int wait_running(const ac_backend_ctx_t *ctx, ac_nm_t *n, const char *job,
-			int64_t deadline, int timeout_s, ac_error_t **err)
+static int wait_running(const ac_backend_ctx_t *ctx, ac_nm_t *n, const char *job, int64_t deadline,
+			int timeout_s, ac_error_t **err)
 {
 	unsigned long long index = 0;
 	for (;;) {
@@ -308,8 +306,9 @@ static int wait_running(const ac_backend_ctx_t *ctx, ac_nm_t *n, const char *job
 		json_t *a;
 		json_array_foreach(resp.json, i, a)
 		{
-			if (!newest || json_integer_value(json_object_get(a, "CreateIndex")) >
-					   json_integer_value(json_object_get(newest, "CreateIndex")))
+			if (!newest ||
+			    json_integer_value(json_object_get(a, "CreateIndex")) >
+				json_integer_value(json_object_get(newest, "CreateIndex")))
 				newest = a;
 		}
 		int rc = 1;

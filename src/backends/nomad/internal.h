@@ -35,10 +35,10 @@
 typedef struct ac_nm {
 	ac_remote_conf_t conf; /* server, TLS, X-Nomad-Token; conf.name: "nomad at ADDR" */
 	ac_remote_t *r;
-	char ns[128];	   /* "" when the agent's default */
-	char region[128];  /* "" when the agent's */
-	char job[160];	   /* the state's job id ("agentcell-NAME"), "" without a state */
-	char driver[16];   /* docker, podman, exec, raw_exec */
+	char ns[128];	  /* "" when the agent's default */
+	char region[128]; /* "" when the agent's */
+	char job[160];	  /* the state's job id ("agentcell-NAME"), "" without a state */
+	char driver[16];  /* docker, podman, exec, raw_exec */
 } ac_nm_t;
 
 /* --- conn.c --- */
@@ -57,8 +57,8 @@ long ac_nm_call(ac_nm_t *n, const char *method, const char *path, const json_t *
 		ac_remote_resp_t *resp, ac_error_t **err);
 /* A request whose 2xx (and, with ok404, 404: returns 1) is success, with the JSON answer
  * in *out when out (to json_decref); anything else is ac_nm_http_error. */
-int ac_nm_simple(ac_nm_t *n, const char *method, const char *path, const json_t *body,
-		 bool ok404, const char *what, json_t **out, ac_error_t **err);
+int ac_nm_simple(ac_nm_t *n, const char *method, const char *path, const json_t *body, bool ok404,
+		 const char *what, json_t **out, ac_error_t **err);
 /* The one-line error of a non-2xx answer: "nomad at ADDR: WHAT: STATUS MESSAGE" with kind
  * 403 -> AC_ERR_PERMISSION, 404 -> AC_ERR_NOT_FOUND, 400 -> AC_ERR_INVALID, else
  * AC_ERR_BACKEND. Returns -1. */
@@ -122,13 +122,13 @@ void ac_nomad_sweep(const ac_backend_ctx_t *ctx, bool remove, json_t *found);
 typedef struct ac_nm_stream {
 	const char *alloc, *task;
 	char *const *argv;
-	bool tty, winch;	 /* winch: SIGWINCH sends the terminal's size again */
+	bool tty, winch;	   /* winch: SIGWINCH sends the terminal's size again */
 	unsigned short rows, cols; /* a tty's size when no fd is a terminal */
-	int in_fd;		 /* -1: none (stdin closed at once) */
-	int out_fd, err_fd;	 /* -1: dropped */
-	int64_t deadline_ms;	 /* -1: none */
-	int cancel_fd;		 /* > 0: hung up ends the stream, AC_ERR_STATE (data does not) */
-	uint64_t out_max;	 /* > 0: more stdout than this fails (a tar read) */
+	int in_fd;		   /* -1: none (stdin closed at once) */
+	int out_fd, err_fd;	   /* -1: dropped */
+	int64_t deadline_ms;	   /* -1: none */
+	int cancel_fd;		   /* > 0: hung up ends the stream, AC_ERR_STATE (data does not) */
+	uint64_t out_max;	   /* > 0: more stdout than this fails (a tar read) */
 	/* 0-terminated (NULL: none): these signals stop the command; with kill_id its killer
 	 * runs and the stream waits up to 10 s for the exit; *stopped gets the signal. */
 	const int *stop_signals;
@@ -142,8 +142,8 @@ typedef struct ac_nm_stream {
 /* 0 with *code (the exited frame's), 1 when the deadline passed first, -1 on error. */
 int ac_nm_exec_stream(ac_nm_t *n, const ac_nm_stream_t *s, int *code, ac_error_t **err);
 /* cmd in alloc's task through the exec wrapper (env, cwd, user, --timeout + killer). */
-int ac_nm_exec_in(ac_nm_t *n, const char *alloc, const ac_cmd_t *cmd, int fds[3],
-		  ac_result_t *res, ac_error_t **err);
+int ac_nm_exec_in(ac_nm_t *n, const char *alloc, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
+		  ac_error_t **err);
 /* ops.exec */
 int ac_nomad_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *st,
 		  const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err);
@@ -181,7 +181,7 @@ int ac_nomad_files(const ac_backend_ctx_t *ctx, const json_t *st, const ac_files
 /* ops.run: the command as a batch job's task, its output from the task's logs, its status
  * from the task state; with stdin or a terminal, over exec in an idle job. The job is
  * purged on every path (run.c's head comment). */
-int ac_nomad_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd,
-		 int fds[3], ac_result_t *res, ac_error_t **err);
+int ac_nomad_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd, int fds[3],
+		 ac_result_t *res, ac_error_t **err);
 
 #endif
