@@ -9,7 +9,7 @@ ac_nomad_fake "nomad backend" "" --drivers docker,exec --namespace team
 ID=$(uniq_id)
 A=nb$ID
 # job ID: the body the agent recorded for it.
-job() { cat "$NSTATE/jobs/$1.json"; }
+job() { jq -c '.Job // .' "$NSTATE/jobs/$1.json"; }
 jobs() { NP GET /v1/jobs | jq -r '[.[].ID] | sort | join(" ")'; }
 
 check_ac "create $A --backend nomad" create "$A" --backend nomad --memory 256 --cpus 0.5 --pids 64
@@ -40,7 +40,7 @@ acx exec "$A" -- sh -c 'echo out; echo err >&2; exit 7'
 check_rc "exec: the command's exit code" 7
 check_eq "exec: stdout" out "$OUT"
 check_eq "exec: stderr apart" err "$ERR"
-acx exec -e GREETING=hi -w /tmp "$A" -- sh -c 'echo "$GREETING $(pwd)"'
+acx exec --env GREETING=hi -w /tmp "$A" -- sh -c 'echo "$GREETING $(pwd)"'
 check_out "exec with --env and -w" "hi /tmp"
 OUT=$(printf 'abc\n' | timeout 60 "$AGENTCELL" exec -i "$A" -- tr a-z A-Z 2>&1)
 check_eq "exec -i: stdin reaches the command and its end ends it" ABC "$OUT"
@@ -77,24 +77,24 @@ printf '[nomad]\ndriver = "podman"\n' >"$AC_TMP/cfg-podman/agentcell.toml"
 printf '[nomad]\ndriver = "raw_exec"\n' >"$AC_TMP/cfg-raw/agentcell.toml"
 printf '[nomad]\ndriver = "raw_exec"\nallow_raw_exec = true\n' >"$AC_TMP/cfg-raw-ok/agentcell.toml"
 X=nx$ID
-check_ac "create $X with driver exec" --config "$AC_TMP/cfg-exec/agentcell.toml" create "$X" --backend nomad
+check_ac "create $X with driver exec" create "$X" --backend nomad --config "$AC_TMP/cfg-exec/agentcell.toml"
 check_ac "start $X" start "$X"
 T=$(job "agentcell-$X" | jq -c '.TaskGroups[0].Tasks[0]')
 check_eq "exec task: driver exec, no image" "exec null" "$(jq -r '"\(.Driver) \(.Config.image)"' <<<"$T")"
 acx exec "$X" -- sh -c 'echo via-exec'
 check_out "exec in an exec-driver task" via-exec
 check_ac "remove $X" remove "$X"
-acx --config "$AC_TMP/cfg-raw/agentcell.toml" create nraw$ID --backend nomad
+acx create nraw$ID --backend nomad --config "$AC_TMP/cfg-raw/agentcell.toml"
 check_rc "driver raw_exec without allow_raw_exec: exit 2" 2
 check_error_line "... one error line"
 check_contains "... naming allow_raw_exec" "$ERR" allow_raw_exec
 check "... and no sandbox" test ! -e "$AGENTCELL_HOME/sandboxes/nraw$ID.json"
-acx --config "$AC_TMP/cfg-raw-ok/agentcell.toml" create nrok$ID --backend nomad
+acx create nrok$ID --backend nomad --config "$AC_TMP/cfg-raw-ok/agentcell.toml"
 check_rc "raw_exec allowed: created" 0
-check_contains "... with a warning that it is not isolated" "$ERR" "not isolated"
+check_contains "... with a warning that it is not isolated" "$ERR" "does not isolate"
 check_ac "remove nrok$ID" remove "nrok$ID"
 P=np$ID
-check_ac "create $P with driver podman" --config "$AC_TMP/cfg-podman/agentcell.toml" create "$P" --backend nomad
+check_ac "create $P with driver podman" create "$P" --backend nomad --config "$AC_TMP/cfg-podman/agentcell.toml"
 acx start "$P"
 check_rc "start where no node has podman: exit 1" 1
 check_error_line "... one error line"
