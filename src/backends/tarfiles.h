@@ -46,6 +46,34 @@ typedef struct ac_tarfiles_io {
 	int (*run)(void *arg, char **argv, int *code, char *msg, size_t msglen, ac_error_t **err);
 } ac_tarfiles_io_t;
 
+/* The transport over a command runner in the sandbox (tarexec.c: tar, sh, rm in the
+ * sandbox through the exec wrapper), for backends that reach a sandbox only by exec. */
+typedef struct ac_tarexec {
+	void *arg;	     /* the backend's, passed to stream and kill */
+	const char *name;    /* the sandbox's, for messages */
+	const char *backend; /* "kubernetes", "nomad": for messages */
+	/* ac_execwrap_argv's run_user and hint (-u is never asked here). */
+	const char *run_user, *user_hint;
+	int cancel_fd; /* > 0: the caller's (ctx->cancel_fd) */
+	/* One exec of argv: stdin from in_fd (-1: none), stdout to out_fd (-1: dropped; more
+	 * than out_max bytes (0: no cap) fails with errnum EFBIG), stderr to err_fd. 0 with
+	 * *code, 1 when deadline_ms passed first, -1 on error (AC_ERR_STATE when cancel_fd
+	 * hung up). */
+	int (*stream)(void *arg, char **argv, int in_fd, int out_fd, int err_fd,
+		      int64_t deadline_ms, int cancel_fd, uint64_t out_max, int *code,
+		      ac_error_t **err);
+	/* The killer of the command with exec-wrapper handle id (bounded, best effort). */
+	void (*kill)(void *arg, const char *id);
+} ac_tarexec_t;
+
+/* io for t (sender, tar_of: see ac_tarfiles_io_t); t must outlive io. */
+void ac_tarexec_io(ac_tarexec_t *t, const char *sender, const char *tar_of, ac_tarfiles_io_t *io);
+/* One command in the sandbox through the exec wrapper, with the files' deadline (10 min)
+ * and the killer after a deadline, cancel or cap: 0 with *code and the start of its stderr
+ * in msg, -1 on error. */
+int ac_tarexec_run(ac_tarexec_t *t, char **argv, int in_fd, int out_fd, uint64_t out_max, int *code,
+		   char *msg, size_t msglen, ac_error_t **err);
+
 /* Does req (see backend.h) through io; the paths are checked here (absolute, no ".."). */
 int ac_tarfiles_op(const ac_tarfiles_io_t *io, const ac_files_req_t *req, ac_error_t **err);
 

@@ -592,7 +592,7 @@ ac_nomad_fake() {
 # The token: $NP_TOKEN if set (empty: none), else the management token $NSTATE/mgmt-token.
 # Call it outside $(...) to keep the variables.
 NP() {
-	local method=$1 path=$2 data=${3:-} tok args=()
+	local method=$1 path=$2 data=${3:-} tok np_args=()
 	shift 2
 	[ $# -gt 0 ] && shift
 	if [ -n "${NP_TOKEN+x}" ]; then
@@ -602,10 +602,10 @@ NP() {
 	else
 		tok=
 	fi
-	[ -n "$tok" ] && args+=(-H "X-Nomad-Token: $tok")
-	[ -n "$data" ] && args+=(--data-binary "$data" -H "Content-Type: application/json")
+	[ -n "$tok" ] && np_args+=(-H "X-Nomad-Token: $tok")
+	[ -n "$data" ] && np_args+=(--data-binary "$data" -H "Content-Type: application/json")
 	if [[ "$NOMAD_ADDR" == https://* ]]; then
-		args+=(--cacert "$NOMAD_CACERT" --cert "$NOMAD_CLIENT_CERT" --key "$NOMAD_CLIENT_KEY")
+		np_args+=(--cacert "$NOMAD_CACERT" --cert "$NOMAD_CLIENT_CERT" --key "$NOMAD_CLIENT_KEY")
 	fi
 	# Files of this shell's own (NP may run in the background too); $BASHPID read once:
 	# each $(...) below is a subshell of another pid.
@@ -613,7 +613,7 @@ NP() {
 	NP_HEADERS=$AC_TMP/np.$me.headers
 	# shellcheck disable=SC2034 # the result, read by the test files
 	NP_STATUS=$(curl -s -S -X "$method" -o "$AC_TMP/np.$me.body" -D "$NP_HEADERS" -w '%{http_code}' \
-		--max-time "${NP_MAXTIME:-60}" "${args[@]}" "$@" "$NOMAD_ADDR$path" 2>"$AC_TMP/np.$me.err")
+		--max-time "${NP_MAXTIME:-60}" "${np_args[@]}" "$@" "$NOMAD_ADDR$path" 2>"$AC_TMP/np.$me.err")
 	NP_BODY=$(cat "$AC_TMP/np.$me.body" 2>/dev/null)
 	rm -f "$AC_TMP/np.$me.body"
 	printf '%s' "$NP_BODY"

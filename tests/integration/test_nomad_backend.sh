@@ -84,12 +84,12 @@ check_eq "exec task: driver exec, no image" "exec null" "$(jq -r '"\(.Driver) \(
 acx exec "$X" -- sh -c 'echo via-exec'
 check_out "exec in an exec-driver task" via-exec
 check_ac "remove $X" remove "$X"
-acx create nraw$ID --backend nomad --config "$AC_TMP/cfg-raw/agentcell.toml"
+acx create "nraw$ID" --backend nomad --config "$AC_TMP/cfg-raw/agentcell.toml"
 check_rc "driver raw_exec without allow_raw_exec: exit 2" 2
 check_error_line "... one error line"
 check_contains "... naming allow_raw_exec" "$ERR" allow_raw_exec
 check "... and no sandbox" test ! -e "$AGENTCELL_HOME/sandboxes/nraw$ID.json"
-acx create nrok$ID --backend nomad --config "$AC_TMP/cfg-raw-ok/agentcell.toml"
+acx create "nrok$ID" --backend nomad --config "$AC_TMP/cfg-raw-ok/agentcell.toml"
 check_rc "raw_exec allowed: created" 0
 check_contains "... with a warning that it is not isolated" "$ERR" "does not isolate"
 check_ac "remove nrok$ID" remove "nrok$ID"
@@ -122,7 +122,7 @@ check_eq "the job is in namespace team" 200 "$NP_STATUS"
 NP GET "/v1/job/agentcell-$N" >/dev/null
 check_eq "... not in default" 404 "$NP_STATUS"
 check_ac "remove $N" remove "$N"
-NOMAD_NAMESPACE=nosuch acx create nq2$ID --backend nomad
+NOMAD_NAMESPACE=nosuch acx create "nq2$ID" --backend nomad
 acx_ns_rc=$RC
 if [ "$acx_ns_rc" = 0 ]; then
 	acx start "nq2$ID"
@@ -135,12 +135,12 @@ fi
 ac remove "nq2$ID" >/dev/null 2>&1
 
 # An agent that is not there: one line naming the address, nothing made.
-NOMAD_ADDR=http://127.0.0.1:1 acx create nd$ID --backend nomad
+NOMAD_ADDR=http://127.0.0.1:1 acx create "nd$ID" --backend nomad
 check_rc "agent unreachable: exit 1" 1
 check_error_line "... one error line"
 check_contains "... naming the address" "$ERR" "127.0.0.1:1"
 check "... and no sandbox" test ! -e "$AGENTCELL_HOME/sandboxes/nd$ID.json"
-NOMAD_ADDR=ftp://x acx create nd2$ID --backend nomad
+NOMAD_ADDR=ftp://x acx create "nd2$ID" --backend nomad
 check_rc "a NOMAD_ADDR that is not http(s): exit 2" 2
 check_error_line "... one error line"
 

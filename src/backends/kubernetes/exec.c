@@ -263,41 +263,13 @@ int ac_kc_exec_in(ac_kc_t *k, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
 	    .stopped = &stopped};
 	/* Keys go to the pod's terminal as typed (^C included), as kubectl does with -it. */
 	struct termios saved;
-	bool raw = cmd->tty && in_fd >= 0 && isatty(in_fd) && tcgetattr(in_fd, &saved) == 0;
-	if (raw) {
-		struct termios t = saved;
-		cfmakeraw(&t);
-		raw = tcsetattr(in_fd, TCSANOW, &t) == 0;
-	}
+	bool raw = ac_stream_raw(in_fd, cmd->tty, &saved);
 	int code = -1;
 	int rc = ac_kc_stream(k, &s, &code, err);
-	if (raw)
-		tcsetattr(in_fd, TCSANOW, &saved);
-	memset(res, 0, sizeof(*res));
-	if (stopped) {
-		/* The killer ran (the stream's stop): the command's own status, else the
-		 * signal's. */
-		if (rc < 0)
-			return -1;
-		res->exit_code = rc == 0 ? code : 128 + stopped;
-		if (res->exit_code > 128 && res->exit_code < 128 + 65)
-			res->signal = res->exit_code - 128;
-		return 0;
-	}
-	if (rc == 1 || (rc < 0 && err && *err && (*err)->kind == AC_ERR_STATE)) {
+	ac_stream_unraw(in_fd, raw, &saved);
+	if (ac_stream_needs_kill(rc, stopped, err))
 		ac_kc_run_killer(k, id);
-		if (rc < 0)
-			return -1;
-		res->timed_out = true;
-		res->exit_code = 124;
-		return 0;
-	}
-	if (rc < 0)
-		return -1;
-	res->exit_code = code;
-	if (code > 128 && code < 128 + 65)
-		res->signal = code - 128;
-	return 0;
+	return ac_stream_result(rc, code, stopped, res);
 }
 
 int ac_k8s_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *st,

@@ -1,249 +1,41 @@
-/* Files of a Kubernetes sandbox (ops.files): the transport of the shared tar file operations
- * (src/backends/tarfiles.c) over pods/exec, as kubectl cp does it: a tar goes in as the
- * stdin of `tar -xf - -C DIR` in the pod, a tar comes out as the stdout of `tar -cf -`;
- * stat and delete are execs too (sh's test, rm, rmdir). The commands are plain POSIX sh
- * and the options GNU tar and busybox tar share.
- *
- * What the pod sends is untrusted (its tar, its stat answers): tarfiles.c places every
- * entry below the host destination itself; here every stream has a host-side deadline and
- * a kill handle (the exec wrapper's), stdout is capped by the operation's limit
- * (ac_kc_t.out_max) and stderr to a few KiB.
+/* Files of a Kubernetes sandbox (ops.files): the shared tar file operations
+ * (src/backends/tarfiles.c) over the tar-over-exec transport (src/backends/tarexec.c), its
+ * execs over pods/exec (the stdout cap through ac_kc_t.out_max) and its killer
+ * ac_kc_run_killer.
  *
  * A stopped sandbox has no pod, so no files: AC_ERR_NOT_RUNNING. The sandbox's lock is
  * released once its pod is found running: the execs reach the pod by name, and a stop or
  * a remove need not wait for a transfer (it then fails). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "agentcell/backend.h"
 #include "base/util.h"
-#include "base/uuid.h"
-#include "backends/execwrap.h"
 #include "backends/kubernetes/channel.h"
 #include "backends/kubernetes/cluster.h"
 #include "backends/kubernetes/kubernetes.h"
 #include "backends/tarfiles.h"
 
-/* Every exec of a file operation ends by then, whatever the pod does. */
-#define FILES_DEADLINE_MS (10 * 60 * 1000)
-/* What is kept of a command's stderr (for messages). */
-#define ERR_KEEP 4096
-/* The get script's answer for a path that does not exist. */
-#define GET_MISSING 94
-
-typedef struct kfiles {
-	const ac_backend_ctx_t *ctx;
-	ac_kc_t *k;
-	const char *name; /* the sandbox's */
-} kfiles_t;
-
-/* 1: "tar: not found" on stderr and exit 127 when the image has no tar; then the path:
- * "d" a directory (following a last symlink), "f" anything else, "n" nothing. */
-static const char stat_script[] =
-    "command -v tar >/dev/null 2>&1 || { echo 'tar: not found' >&2; exit 127; }\n"
-    "if [ -d \"$1\" ]; then echo d; elif [ -e \"$1\" ] || [ -h \"$1\" ]; then echo f;"
-    " else echo n; fi";
-/* A tar of entry $2 of directory $1 ("/" "." for the root: its entries, with no /proc and
- * /sys), or 94 when there is none. */
-static const char get_script[] =
-    "cd -- \"$1\" || exit 94\n"
-    "[ -e \"$2\" ] || [ -h \"$2\" ] || exit 94\n"
-    "if [ \"$2\" = . ]; then exec tar -cf - --exclude=./proc --exclude=./sys -- .; fi\n"
-    "exec tar -cf - -- \"$2\"";
-/* The same for a list: $2 and its direct entries only (names through -T, one a line,
- * each starting with $2/ so that none reads as an option). */
-static const char list_script[] =
-    "cd -- \"$1\" || exit 94\n"
-    "[ -e \"$2\" ] || [ -h \"$2\" ] || exit 94\n"
-    "{ printf '%s\\n' \"$2\"; for f in \"$2\"/.[!.]* \"$2\"/..?* \"$2\"/*; do\n"
-    "  if [ -e \"$f\" ] || [ -h \"$f\" ]; then printf '%s\\n' \"$f\"; fi; done; } |\n"
-    "  tar -cf - --no-recursion -T -";
-static const char put_script[] = "exec tar -xf - -C \"$1\"";
-
-/* A memfd whose writes stop at ERR_KEEP bytes (a pod's endless stderr costs nothing). */
-static int small_memfd(void)
+/* The tar transport's exec (ac_tarexec_t.stream): stdout capped through k->out_max. */
+static int k8s_stream(void *arg, char **argv, int in_fd, int out_fd, int err_fd,
+		      int64_t deadline_ms, int cancel_fd, uint64_t out_max, int *code,
+		      ac_error_t **err)
 {
-	int fd = memfd_create("agentcell-k8s-files", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd >= 0 && (ftruncate(fd, ERR_KEEP) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_GROW) < 0)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	ac_kc_t *k = arg;
+	k->out_len = 0;
+	k->out_max = out_max;
+	int rc =
+	    ac_kc_exec_stream(k, argv, in_fd, out_fd, err_fd, deadline_ms, cancel_fd, code, err);
+	k->out_max = 0;
+	return rc;
 }
 
-/* Its text up to the first NUL, newlines as spaces, trailing space cut. */
-static void memfd_text(int fd, char *out, size_t cap)
+static void k8s_kill(void *arg, const char *id)
 {
-	ssize_t n = pread(fd, out, cap - 1, 0);
-	out[n > 0 ? n : 0] = 0;
-	for (char *c = out; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
-	size_t l = strlen(out);
-	while (l && out[l - 1] == ' ')
-		out[--l] = 0;
-}
-
-static int no_tar(const kfiles_t *f, const char *why, ac_error_t **err)
-{
-	return ac_error_set(err, AC_ERR_UNSUPPORTED, 0,
-			    "file operations on sandbox '%s' need tar in its image (the kubernetes "
-			    "backend moves files as tar over exec): %s",
-			    f->name, why[0] ? why : "tar: not found");
-}
-
-/* argv in the pod through the exec wrapper; stdin from in_fd (-1: none), stdout to out_fd
- * (-1: dropped; capped by k->out_max), the start of stderr to msg. 0 with *code, -1 on
- * error (a passed deadline, a cancel and the cap too: the command is then killed). */
-static int pod_run(kfiles_t *f, char **argv, int in_fd, int out_fd, int *code, char *msg,
-		   size_t msglen, ac_error_t **err)
-{
-	char uuid[37], id[AC_EXECWRAP_ID_MAX + 1];
-	ac_uuid_v7(uuid);
-	snprintf(id, sizeof(id), "%s", uuid);
-	ac_cmd_t cmd = {.argv = argv};
-	char **wargv =
-	    ac_execwrap_argv(&cmd, id, f->k->uid[0] ? f->k->uid : NULL, AC_KC_USER_HINT, err);
-	if (!wargv)
-		return -1;
-	_cleanup_close_ int errfd = small_memfd();
-	if (errfd < 0) {
-		ac_strv_free(wargv);
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "memfd_create");
-	}
-	f->k->out_len = 0;
-	*code = -1;
-	ac_error_t *e = NULL;
-	int rc = ac_kc_exec_stream(f->k, wargv, in_fd, out_fd, errfd,
-				   ac_kc_now_ms() + FILES_DEADLINE_MS, f->ctx->cancel_fd, code, &e);
-	ac_strv_free(wargv);
-	f->k->out_max = 0;
-	if (rc == 1 || (rc < 0 && e && (e->kind == AC_ERR_STATE || e->errnum == EFBIG)))
-		ac_kc_run_killer(f->k, id);
-	if (rc == 1) {
-		ac_error_free(e);
-		return ac_error_set(err, AC_ERR_BACKEND, ETIMEDOUT,
-				    "a file operation on sandbox '%s' took longer than %d s",
-				    f->name, FILES_DEADLINE_MS / 1000);
-	}
-	if (rc < 0) {
-		if (err)
-			*err = e;
-		else
-			ac_error_free(e);
-		return -1;
-	}
-	memfd_text(errfd, msg, msglen);
-	return 0;
-}
-
-/* The stat script: 1 (is_dir), 0, -1; tar's absence is its error. */
-static int io_stat(void *arg, const char *path, bool *is_dir, ac_error_t **err)
-{
-	kfiles_t *f = arg;
-	char *argv[] = {"sh", "-c", (char *)stat_script, "agentcell-stat", (char *)path, NULL};
-	_cleanup_close_ int out = small_memfd();
-	if (out < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "memfd_create");
-	char msg[300], ans[8];
-	int code;
-	if (pod_run(f, argv, -1, out, &code, msg, sizeof(msg), err) < 0)
-		return -1;
-	if (code == 127)
-		return no_tar(f, msg, err);
-	memfd_text(out, ans, sizeof(ans));
-	if (code == 0 && (!strcmp(ans, "d") || !strcmp(ans, "f") || !strcmp(ans, "n"))) {
-		*is_dir = ans[0] == 'd';
-		return ans[0] != 'n';
-	}
-	return ac_error_set(err, AC_ERR_BACKEND, 0,
-			    "cannot look at '%s' in sandbox '%s' (exit %d): %s", path, f->name,
-			    code, msg[0] ? msg : "no answer");
-}
-
-static int io_put(void *arg, const char *dir, int fd, ac_error_t **err)
-{
-	kfiles_t *f = arg;
-	bool is_dir = false;
-	int ex = io_stat(f, dir, &is_dir, err);
-	if (ex <= 0)
-		return ex < 0 ? -1 : 1;
-	if (!is_dir)
-		return ac_error_set(err, AC_ERR_INVALID, 0,
-				    "'%s' is not a directory in the sandbox", dir);
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "lseek");
-	char *argv[] = {"sh", "-c", (char *)put_script, "agentcell-put", (char *)dir, NULL};
-	char msg[300];
-	int code;
-	if (pod_run(f, argv, fd, -1, &code, msg, sizeof(msg), err) < 0)
-		return -1;
-	if (code == 127)
-		return no_tar(f, msg, err);
-	if (code != 0)
-		return ac_error_set(err, AC_ERR_BACKEND, 0,
-				    "tar in sandbox '%s' could not write into '%s' (exit %d): %s",
-				    f->name, dir, code, msg[0] ? msg : "no message");
-	return 0;
-}
-
-static int io_get(void *arg, const char *path, uint64_t max, bool shallow, int *fd_out,
-		  ac_error_t **err)
-{
-	kfiles_t *f = arg;
-	char dir[4096], base[4096];
-	if (!strcmp(path, "/")) {
-		snprintf(dir, sizeof(dir), "/");
-		snprintf(base, sizeof(base), ".");
-	} else {
-		const char *slash = strrchr(path, '/');
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-		snprintf(base, sizeof(base), "%s", slash + 1);
-	}
-	_cleanup_close_ int fd = memfd_create("agentcell-tar", MFD_CLOEXEC);
-	if (fd < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "memfd_create");
-	char *argv[] = {
-	    "sh", "-c", (char *)(shallow ? list_script : get_script), "agentcell-get", dir,
-	    base, NULL};
-	char msg[300];
-	int code;
-	f->k->out_max = max;
-	if (pod_run(f, argv, -1, fd, &code, msg, sizeof(msg), err) < 0) {
-		if (err && *err && (*err)->errnum == EFBIG) {
-			ac_error_free(*err);
-			*err = NULL;
-			return ac_error_set(err, AC_ERR_BACKEND, 0,
-					    "the tar of '%s' from sandbox '%s' is larger than %llu "
-					    "bytes",
-					    path, f->name, (unsigned long long)max);
-		}
-		return -1;
-	}
-	if (code == 127)
-		return no_tar(f, msg, err);
-	if (code == GET_MISSING)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no such file in the sandbox: '%s'",
-				    path);
-	/* GNU tar's 1: a file changed while it was read; the tar is whole. */
-	if (code != 0 && !(code == 1 && strstr(msg, "changed as we read it")))
-		return ac_error_set(err, AC_ERR_BACKEND, 0,
-				    "tar in sandbox '%s' could not read '%s' (exit %d): %s",
-				    f->name, path, code, msg[0] ? msg : "no message");
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "lseek");
-	*fd_out = steal_fd(fd);
-	return 0;
-}
-
-static int io_run(void *arg, char **argv, int *code, char *msg, size_t msglen, ac_error_t **err)
-{
-	return pod_run(arg, argv, -1, -1, code, msg, msglen, err);
+	ac_kc_run_killer(arg, id);
 }
 
 int ac_k8s_files(const ac_backend_ctx_t *ctx, const json_t *st, const ac_files_req_t *req,
@@ -258,14 +50,16 @@ int ac_k8s_files(const ac_backend_ctx_t *ctx, const json_t *st, const ac_files_r
 	int rc = -1;
 	if (g == 1 && ps.verdict == AC_K8S_POD_RUNNING && !ps.deleting) {
 		ac_backend_unlock(ctx);
-		kfiles_t f = {.ctx = ctx, .k = &k, .name = name};
-		ac_tarfiles_io_t io = {.arg = &f,
-				       .sender = "the pod",
-				       .tar_of = "the pod's tar",
-				       .stat = io_stat,
-				       .put = io_put,
-				       .get = io_get,
-				       .run = io_run};
+		ac_tarexec_t t = {.arg = &k,
+				  .name = name,
+				  .backend = "kubernetes",
+				  .run_user = k.uid[0] ? k.uid : NULL,
+				  .user_hint = AC_KC_USER_HINT,
+				  .cancel_fd = ctx ? ctx->cancel_fd : -1,
+				  .stream = k8s_stream,
+				  .kill = k8s_kill};
+		ac_tarfiles_io_t io;
+		ac_tarexec_io(&t, "the pod", "the pod's tar", &io);
 		rc = ac_tarfiles_op(&io, req, err);
 	} else if (g >= 0) {
 		ac_error_set(err, AC_ERR_NOT_RUNNING, 0,

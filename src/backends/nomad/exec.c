@@ -82,7 +82,7 @@ static void output(const ac_nm_stream_t *s, int fd, const unsigned char *data, s
 }
 
 /* The killer of the command with handle id in alloc's task: a second exec, bounded. */
-static void run_killer(ac_nm_t *n, const char *alloc, const char *task, const char *id)
+void ac_nm_run_killer(ac_nm_t *n, const char *alloc, const char *task, const char *id)
 {
 	char **argv = ac_execwrap_kill_argv(id, NULL);
 	if (!argv)
@@ -126,7 +126,7 @@ static int pump(ac_nm_t *n, ac_ws_conn_t *ws, const ac_nm_stream_t *s, ac_stream
 				return 1;
 			/* The killer ends everything the command started; the stream then ends
 			 * with the command's own status. */
-			run_killer(n, s->alloc, s->task, s->kill_id);
+			ac_nm_run_killer(n, s->alloc, s->task, s->kill_id);
 			deadline_ms = now_ms() + AC_STREAM_STOP_GRACE_MS;
 		}
 		/* Here too, not only when poll waits: a stream that never pauses must not
@@ -304,42 +304,14 @@ int ac_nm_exec_in(ac_nm_t *n, const char *alloc, const ac_cmd_t *cmd, int fds[3]
 	/* Keys go to the task's terminal as typed (^C included), as `nomad alloc exec -t`
 	 * does. */
 	struct termios saved;
-	bool raw = cmd->tty && in_fd >= 0 && isatty(in_fd) && tcgetattr(in_fd, &saved) == 0;
-	if (raw) {
-		struct termios t = saved;
-		cfmakeraw(&t);
-		raw = tcsetattr(in_fd, TCSANOW, &t) == 0;
-	}
+	bool raw = ac_stream_raw(in_fd, cmd->tty, &saved);
 	int code = -1;
 	int rc = ac_nm_exec_stream(n, &s, &code, err);
 	ac_strv_free(argv);
-	if (raw)
-		tcsetattr(in_fd, TCSANOW, &saved);
-	memset(res, 0, sizeof(*res));
-	if (stopped) {
-		/* The killer ran (the stream's stop): the command's own status, else the
-		 * signal's. */
-		if (rc < 0)
-			return -1;
-		res->exit_code = rc == 0 ? code : 128 + stopped;
-		if (res->exit_code > 128 && res->exit_code < 128 + 65)
-			res->signal = res->exit_code - 128;
-		return 0;
-	}
-	if (rc == 1 || (rc < 0 && err && *err && (*err)->kind == AC_ERR_STATE)) {
-		run_killer(n, alloc, AC_NM_TASK, id);
-		if (rc < 0)
-			return -1;
-		res->timed_out = true;
-		res->exit_code = 124;
-		return 0;
-	}
-	if (rc < 0)
-		return -1;
-	res->exit_code = code;
-	if (code > 128 && code < 128 + 65)
-		res->signal = code - 128;
-	return 0;
+	ac_stream_unraw(in_fd, raw, &saved);
+	if (ac_stream_needs_kill(rc, stopped, err))
+		ac_nm_run_killer(n, alloc, AC_NM_TASK, id);
+	return ac_stream_result(rc, code, stopped, res);
 }
 
 int ac_nomad_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *st,

@@ -141,6 +141,9 @@ typedef struct ac_nm_stream {
 } ac_nm_stream_t;
 /* 0 with *code (the exited frame's), 1 when the deadline passed first, -1 on error. */
 int ac_nm_exec_stream(ac_nm_t *n, const ac_nm_stream_t *s, int *code, ac_error_t **err);
+/* The killer of the command with exec-wrapper handle id in alloc's task: a second exec,
+ * bounded (best effort). */
+void ac_nm_run_killer(ac_nm_t *n, const char *alloc, const char *task, const char *id);
 /* cmd in alloc's task through the exec wrapper (env, cwd, user, --timeout + killer). */
 int ac_nm_exec_in(ac_nm_t *n, const char *alloc, const ac_cmd_t *cmd, int fds[3], ac_result_t *res,
 		  ac_error_t **err);

@@ -66,6 +66,7 @@
 #include "backends/nomad/internal.h"
 #include "backends/owner.h"
 #include "backends/remote/remote.h"
+#include "backends/remote/streamsig.h"
 #include "runtime/runtime.h"
 
 #define RUN_PREFIX AC_NM_JOB_PREFIX "run-"
@@ -717,18 +718,12 @@ static int exec_command(run_t *r, ac_result_t *res, ac_error_t **err)
 			    .stopped = &stopped};
 	/* Keys go to the task's terminal as typed (^C included), as exec -t does. */
 	struct termios saved;
-	bool raw = cmd->tty && in_fd >= 0 && isatty(in_fd) && tcgetattr(in_fd, &saved) == 0;
-	if (raw) {
-		struct termios t = saved;
-		cfmakeraw(&t);
-		raw = tcsetattr(in_fd, TCSANOW, &t) == 0;
-	}
+	bool raw = ac_stream_raw(in_fd, cmd->tty, &saved);
 	int code = -1;
 	ac_error_t *e = NULL;
 	int rc = ac_nm_exec_stream(&r->n, &s, &code, &e);
 	ac_strv_free(argv);
-	if (raw)
-		tcsetattr(in_fd, TCSANOW, &saved);
+	ac_stream_unraw(in_fd, raw, &saved);
 	if (stopped) {
 		ac_error_free(e);
 		res->signal = stopped;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backends/remote/streamsig.h"
 
@@ -107,4 +108,42 @@ void ac_stream_sigs_end(ac_stream_sigs_t *g)
 		sigaction(g->sig[i], &g->old[i], NULL);
 	pthread_sigmask(SIG_SETMASK, &g->saved, NULL);
 	g->on = false;
+}
+
+bool ac_stream_raw(int fd, bool tty, struct termios *saved)
+{
+	if (!tty || fd < 0 || !isatty(fd) || tcgetattr(fd, saved) < 0)
+		return false;
+	struct termios t = *saved;
+	cfmakeraw(&t);
+	return tcsetattr(fd, TCSANOW, &t) == 0;
+}
+
+void ac_stream_unraw(int fd, bool raw, const struct termios *saved)
+{
+	if (raw)
+		tcsetattr(fd, TCSANOW, saved);
+}
+
+bool ac_stream_needs_kill(int rc, int stopped, ac_error_t *const *err)
+{
+	return !stopped && (rc == 1 || (rc < 0 && err && *err && (*err)->kind == AC_ERR_STATE));
+}
+
+int ac_stream_result(int rc, int code, int stopped, ac_result_t *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (rc < 0)
+		return -1;
+	if (stopped) /* the killer ran: the command's own status, else the signal's */
+		res->exit_code = rc == 0 ? code : 128 + stopped;
+	else if (rc == 1) {
+		res->timed_out = true;
+		res->exit_code = 124;
+		return 0;
+	} else
+		res->exit_code = code;
+	if (res->exit_code > 128 && res->exit_code < 128 + 65)
+		res->signal = res->exit_code - 128;
+	return 0;
 }

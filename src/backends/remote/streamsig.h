@@ -15,6 +15,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <termios.h>
+
+#include "agentcell/error.h"
+#include "agentcell/types.h"
 
 /* After a stop ran the killer: how long the command's status may take to arrive. */
 #define AC_STREAM_STOP_GRACE_MS 10000
@@ -42,5 +46,19 @@ void ac_stream_sigs_end(ac_stream_sigs_t *g);
  * 80 x 24. */
 void ac_stream_term_size(const int fds[3], unsigned short rows, unsigned short cols,
 			 unsigned *width, unsigned *height);
+
+/* exec -t with a terminal as stdin: keys go to the sandbox's terminal as typed (^C
+ * included). Returns whether fd was made raw (*saved then holds its mode for
+ * ac_stream_unraw). */
+bool ac_stream_raw(int fd, bool tty, struct termios *saved);
+void ac_stream_unraw(int fd, bool raw, const struct termios *saved);
+/* The end of an exec stream run through the exec wrapper, as the remote streams return it
+ * (rc: 0 with code, 1 the deadline passed, -1 an error in *err; stopped: the stop signal
+ * that already ran the killer, 0 none). needs_kill: whether the caller must now run the
+ * command's killer (a passed deadline or a caller that gave up). result: fills res (the
+ * command's code; 124 and timed_out for a deadline; 128+N for a stop without a status)
+ * and returns 0, or -1 for an error. */
+bool ac_stream_needs_kill(int rc, int stopped, ac_error_t *const *err);
+int ac_stream_result(int rc, int code, int stopped, ac_result_t *res);
 
 #endif
