@@ -443,7 +443,7 @@ static void test_invalid_arguments(void **state)
 	     "profile: must be one of: permissive, moderate, restrictive"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"network\":\"yes\"}", "expected a boolean"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"backend\":\"vm\"}",
-	     "backend: must be one of: native, docker, podman, kubernetes, auto"},
+	     "backend: must be one of: native, docker, podman, kubernetes, nomad, auto"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"env\":[\"NOEQUALS\"]}", "env[0]"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"env\":[\"=x\"]}", "env[0]"},
 	    {"sandbox_run", "{\"command\":\"ls\",\"env\":{\"A\":1}}", "env.A: expected a string"},
