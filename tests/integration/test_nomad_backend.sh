@@ -171,3 +171,25 @@ acx audit --sandbox "$A" --json
 check_eq "the audit log has each step" "created started stopped started removed" \
 	"$(jq -r '[.[] | .event | select(. != "exec")] | join(" ")' <<<"$OUT")"
 check_eq "nothing is left on the agent" "" "$(jobs)"
+
+# TLS: an agent that verifies its clients (NOMAD_CACERT, NOMAD_CLIENT_CERT/KEY).
+ac_nomad_fake "nomad over TLS" "" --tls --verify-https-client
+S=ns$ID
+check_match "the agent's address is https" '^https://' "$NOMAD_ADDR"
+check_ac "create $S over TLS with a client certificate" create "$S" --backend nomad
+check_eq "the state records the CA and the client certificate, absolute" "$NOMAD_CACERT $NOMAD_CLIENT_CERT" \
+	"$(jq -r '"\(.nomad.ca_cert) \(.nomad.client_cert)"' "$AGENTCELL_HOME/sandboxes/$S.json")"
+check_ac "start $S" start "$S"
+acx exec "$S" -- sh -c 'echo over-tls'
+check_out "exec over the TLS WebSocket" over-tls
+env -u NOMAD_CACERT "$AGENTCELL" create "nt1$ID" --backend nomad >"$AC_TMP/t1.out" 2>"$AC_TMP/t1.err"
+check_eq "without the CA: exit 1" 1 "$?"
+check_eq "... one error line" 1 "$(wc -l <"$AC_TMP/t1.err")"
+check_contains "... naming the agent" "$(cat "$AC_TMP/t1.err")" "$NOMAD_ADDR"
+env -u NOMAD_CLIENT_CERT -u NOMAD_CLIENT_KEY "$AGENTCELL" create "nt2$ID" --backend nomad >"$AC_TMP/t2.out" 2>"$AC_TMP/t2.err"
+check_eq "without a client certificate the agent refuses: exit 1" 1 "$?"
+check_eq "... one error line" 1 "$(wc -l <"$AC_TMP/t2.err")"
+check "... and neither made a sandbox" test ! -e "$AGENTCELL_HOME/sandboxes/nt1$ID.json" -a ! -e "$AGENTCELL_HOME/sandboxes/nt2$ID.json"
+check_ac "remove $S" remove "$S"
+NP GET "/v1/job/agentcell-$S" >/dev/null
+check_eq "... purges its job" 404 "$NP_STATUS"
