@@ -6,7 +6,7 @@ endif
 SAN ?= 0
 PKGS := jansson libseccomp
 # Headers only: these are loaded with dlopen when used (src/base/dl.h).
-DL_PKGS := libmicrohttpd libcurl libarchive yaml-0.1
+DL_PKGS := libmicrohttpd libcurl libarchive yaml-0.1 openssl
 ifeq ($(SAN),1)
   BUILD ?= build/$(notdir $(CC))-san
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -34,7 +34,7 @@ LDFLAGS_ALL := -pie -Wl,-z,now -Wl,-z,relro $(SANFLAGS) $(LDFLAGS)
 # shared library's symbols costs more than the exec itself.
 LIBS := -Wl,-Bstatic -ljansson -lseccomp -Wl,-Bdynamic -lm -lpthread
 
-LIB_SRCS := $(wildcard src/base/*.c src/store/*.c src/core/*.c src/runtime/*.c src/backends/*.c src/backends/*/*.c src/api/*.c src/mcp/*.c)
+LIB_SRCS := $(wildcard src/base/*.c src/store/*.c src/core/*.c src/runtime/*.c src/backends/*.c src/backends/*/*.c src/net/*.c src/api/*.c src/mcp/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
