@@ -151,6 +151,9 @@ enum {
 	AC_CAP_IMAGES = 1u << 5,       /* container image references (else host/directories) */
 	AC_CAP_DISK = 1u << 6,	       /* --disk limits */
 	AC_CAP_EXEC_BY_NAME = 1u << 7, /* exec without the state (see ops.exec) */
+	/* The network only through agentcell's egress proxy (src/net/): host policy, secrets,
+	 * published ports. */
+	AC_CAP_EGRESS = 1u << 8,
 };
 
 typedef struct ac_backend {

@@ -44,8 +44,13 @@ typedef struct ac_sandbox_opts {
 	/* Command policy (agentcell.toml [security.commands]), enforced inside the sandbox */
 	char **allow, **block; /* program names or absolute paths, NULL-terminated or NULL */
 	bool allowlist_only;
-	/* Network access beyond loopback (backends that have it; the native one refuses). */
+	/* Network access beyond loopback. On the backends with AC_CAP_EGRESS every connection
+	 * goes through agentcell's proxy, under the egress policy below (src/net/net.h). */
 	bool network, network_set;
+	char **allow_hosts, **block_hosts; /* host patterns, NULL-terminated or NULL */
+	bool allowlist_only_hosts;	   /* [network] allowlist_only, --allowlist-only */
+	char **secrets;			   /* "KEY@HOST[:HEADER[:PREFIX]]" bindings */
+	char **publish;			   /* "[ADDR:]HOSTPORT:PORT" */
 	/* native (default), docker, podman, auto; NULL: native */
 	const char *backend;
 	/* agentcell.toml as loaded (ac_config_load), set by ac_config_apply: the manager copies
@@ -75,6 +80,7 @@ typedef struct ac_profile {
 	uint64_t memory_mb; /* 0: no limit */
 	double cpus;
 	bool mount_cwd, read_only;
+	bool network; /* through the egress proxy where the backend has one */
 	const char *const *pass_env; /* the caller's variables passed in, NULL-terminated */
 } ac_profile_t;
 /* By name; NULL if unknown. The default is "moderate". */
@@ -249,6 +255,16 @@ int ac_manager_sweep(ac_manager_t *m, bool remove, json_t **found, ac_error_t **
 /* Audit records, oldest first, of one sandbox (or all: NULL), the last `limit` (0: all). */
 int ac_audit_read(ac_manager_t *m, const char *sandbox, size_t limit, json_t **out,
 		  ac_error_t **err);
+/* The secret store (src/net/net.h: HOME/secrets, 0600; values never in state, audit or
+ * logs). set and remove are audited by key. *out of list: [{key, bytes, updated_at}]. */
+int ac_manager_secret_set(ac_manager_t *m, const char *key, const char *value, size_t len,
+			  ac_error_t **err);
+int ac_manager_secret_list(ac_manager_t *m, json_t **out, ac_error_t **err);
+int ac_manager_secret_remove(ac_manager_t *m, const char *key, ac_error_t **err);
+/* The connections of sandbox name through its proxy (the audit log's "net" events), oldest
+ * first, the last `limit` (0: all). */
+int ac_manager_net_log(ac_manager_t *m, const char *name, size_t limit, json_t **out,
+		       ac_error_t **err);
 /* Prometheus text format: sandboxes by status, counters and histograms from the audit log.
  * *text is to free. */
 int ac_manager_metrics(ac_manager_t *m, char **text, ac_error_t **err);

@@ -24,6 +24,8 @@ json_t *ac_api_sandbox_info(json_t *st);
 
 /* The options a body gives for a new sandbox (create, run): o's strings point into body,
  * *env and *labels are arrays to free (not their strings). -1 after a 400 in resp. */
+int ac_api_net_opts(json_t *body, ac_sandbox_opts_t *o, ac_api_resp_t *resp);
+void ac_api_net_opts_free(ac_sandbox_opts_t *o);
 int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char ***labels,
 			ac_api_resp_t *resp);
 /* Fields clients send that only agentkernel's other backends or services implement:

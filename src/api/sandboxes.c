@@ -255,6 +255,30 @@ int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char **
 	return 0;
 }
 
+/* The network's lists (src/net/net.h); the manager checks every item and names the bad one.
+ * ac_api_net_opts_free releases them. */
+int ac_api_net_opts(json_t *body, ac_sandbox_opts_t *o, ac_api_resp_t *resp)
+{
+	bool set, b;
+	if (ac_body_strv(body, "allow_hosts", 256, false, &o->allow_hosts, resp) < 0 ||
+	    ac_body_strv(body, "block_hosts", 256, false, &o->block_hosts, resp) < 0 ||
+	    ac_body_strv(body, "secret_bindings", 64, false, &o->secrets, resp) < 0 ||
+	    ac_body_strv(body, "publish", 64, false, &o->publish, resp) < 0 ||
+	    ac_body_bool(body, "allowlist_only", &b, &set, resp) < 0)
+		return -1;
+	o->allowlist_only_hosts = set && b;
+	return 0;
+}
+
+void ac_api_net_opts_free(ac_sandbox_opts_t *o)
+{
+	free(o->allow_hosts);
+	free(o->block_hosts);
+	free(o->secrets);
+	free(o->publish);
+	o->allow_hosts = o->block_hosts = o->secrets = o->publish = NULL;
+}
+
 const char *const ac_api_unsupported_fields[] = {
     "source_url", "source_ref", "volumes", "secrets", "secret_files", "ports", "template", NULL};
 
@@ -263,7 +287,8 @@ void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	static const char *const known[] = {
 	    "name",	 "image",	"vcpus",     "cpus",	"memory_mb",   "pids",	"profile",
 	    "labels",	 "description", "lifecycle", "ttl",	"init_script", "agent", "env",
-	    "read_only", "network",	"disk_mb",   "backend", NULL};
+	    "read_only", "network",	"disk_mb",   "backend", "allow_hosts", "block_hosts",
+	    "allowlist_only", "secret_bindings", "publish", NULL};
 	json_t *body = ac_body_object(req, resp, true);
 	if (!body)
 		return;
@@ -275,7 +300,8 @@ void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	if (ac_body_known(body, known, ac_api_unsupported_fields, resp) < 0 ||
 	    ac_body_str(body, "name", true, 0, &name, resp) < 0 ||
 	    ac_body_str(body, "description", false, 0, &desc, resp) < 0 ||
-	    ac_api_sandbox_opts(body, &o, &env, &labels, resp) < 0)
+	    ac_api_sandbox_opts(body, &o, &env, &labels, resp) < 0 ||
+	    ac_api_net_opts(body, &o, resp) < 0)
 		goto out;
 	if (!ac_name_valid(name)) {
 		ac_api_fail(resp, 400,
@@ -310,6 +336,7 @@ out:
 	json_decref(made);
 	free(env);
 	free(labels);
+	ac_api_net_opts_free(&o);
 	json_decref(body);
 }
 

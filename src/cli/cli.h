@@ -161,6 +161,7 @@ cli_status_t cli_opt_image_root(const char *cmd, const cli_opt_t *opt, const cha
 
 /* The sandbox options of run and create (cli_sandbox_opts) and the lifetime options of
  * create and run --keep (cli_lifetime_opts), both on a cli_sandbox_opts_t. */
+#define AC_NET_OPTS_MAX 64
 typedef struct cli_sandbox_opts {
 	ac_sandbox_opts_t o;
 	cli_env_t env;
@@ -172,7 +173,10 @@ typedef struct cli_sandbox_opts {
 	char *init_script_buf;	 /* --init-script-file's content */
 	const char *config_path; /* --config */
 	json_t *config;		 /* the loaded agentcell.toml (owns strings in o) */
-	char **config_arrays[3]; /* arrays made for o from the config, to free */
+	char **config_arrays[5]; /* arrays made for o from the config, to free */
+	/* --allow-host, --block-host, --secret, --publish (o's arrays point here) */
+	char *net[4][AC_NET_OPTS_MAX + 1];
+	int nnet[4];
 } cli_sandbox_opts_t;
 extern const cli_opt_t cli_sandbox_opts[];
 extern const cli_opt_t cli_lifetime_opts[];
@@ -198,7 +202,8 @@ extern const cli_command_t cli_cmd_run, cli_cmd_create, cli_cmd_start, cli_cmd_s
     cli_cmd_exec, cli_cmd_cp, cli_cmd_files, cli_cmd_agents, cli_cmd_exec_list, cli_cmd_exec_status,
     cli_cmd_exec_logs, cli_cmd_exec_kill, cli_cmd_list, cli_cmd_info, cli_cmd_doctor,
     cli_cmd_extend, cli_cmd_gc, cli_cmd_policy, cli_cmd_reconcile, cli_cmd_recover, cli_cmd_label,
-    cli_cmd_describe, cli_cmd_resize, cli_cmd_audit, cli_cmd_metrics, cli_cmd_serve, cli_cmd_mcp;
+    cli_cmd_describe, cli_cmd_resize, cli_cmd_audit, cli_cmd_metrics, cli_cmd_serve, cli_cmd_mcp,
+    cli_cmd_secret, cli_cmd_net_log;
 
 int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);
@@ -226,6 +231,8 @@ int cmd_describe(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_secret(int argc, char **argv);
+int cmd_net_log(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 

@@ -102,6 +102,53 @@ static void print_sandboxes(const json_t *all)
 	}
 }
 
+static void print_list_field(const char *key, const json_t *arr)
+{
+	if (!json_array_size(arr))
+		return;
+	printf("%-17s", key);
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v) printf("%s%s", i ? ", " : " ", json_string_value(v));
+	printf("\n");
+}
+
+/* The network: egress through the proxy (its policy), secrets by key, published ports. */
+static void print_net(const json_t *st)
+{
+	const json_t *net = json_object_get(st, "net");
+	if (!json_is_object(net)) {
+		printf("%-17s %s\n", "network",
+		       json_is_true(json_object_get(st, "network")) ? "on" : "off (only lo)");
+		return;
+	}
+	if (json_is_true(json_object_get(net, "proxy")))
+		printf("%-17s on, through agentcell's proxy (127.0.0.1:3128 inside)%s\n", "network",
+		       json_is_true(json_object_get(net, "allowlist_only"))
+			   ? ", allowlist only"
+			   : "");
+	else
+		printf("%-17s off (only lo; published ports only)\n", "network");
+	print_list_field("allow_hosts", json_object_get(net, "allow_hosts"));
+	print_list_field("block_hosts", json_object_get(net, "block_hosts"));
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(net, "secrets"), i, b)
+	{
+		printf("%-17s %s -> %s (%s: %s...)\n", i ? "" : "secrets", ac_state_str(b, "key", "?"),
+		       ac_state_str(b, "host", "?"), ac_state_str(b, "header", "?"),
+		       ac_state_str(b, "prefix", ""));
+	}
+	json_array_foreach(json_object_get(net, "publish"), i, b)
+	{
+		const char *a = ac_state_str(b, "address", "127.0.0.1");
+		bool v6 = strchr(a, ':') != NULL;
+		printf("%-17s %s%s%s:%lld -> %lld\n", i ? "" : "published", v6 ? "[" : "", a,
+		       v6 ? "]" : "", (long long)json_integer_value(json_object_get(b, "host_port")),
+		       (long long)json_integer_value(json_object_get(b, "port")));
+	}
+}
+
 static void print_info(const json_t *st)
 {
 	static const char *keys[] = {"name",
@@ -137,6 +184,7 @@ static void print_info(const json_t *st)
 		printf("%-17s unlimited\n", "disk_mb");
 	else if (!strcmp(ac_state_str(st, "backend", "native"), "native"))
 		printf("%-17s unlimited (made before disk limits existed)\n", "disk_mb");
+	print_net(st);
 	size_t i;
 	json_t *it;
 	json_array_foreach(json_object_get(st, "env"), i, it)

@@ -7,6 +7,7 @@
 #include "base/proctitle.h"
 #include "base/util.h"
 #include "cli/cli.h"
+#include "net/net.h"
 #include "agentcell/backend.h"
 
 /* The order of 'agentcell --help'. */
@@ -36,6 +37,8 @@ const cli_command_t *const cli_commands[] = {
     &cli_cmd_describe,
     &cli_cmd_resize,
     &cli_cmd_audit,
+    &cli_cmd_net_log,
+    &cli_cmd_secret,
     &cli_cmd_metrics,
     &cli_cmd_serve,
     &cli_cmd_mcp,
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
 {
 	ac_proctitle_init(argc, argv);
 	ac_backends_helper_main(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], AC_NET_PROXY_ARG))
+		return ac_net_proxy_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

@@ -457,6 +457,33 @@ static cli_status_t opt_network(const char *cmd, const cli_opt_t *opt, const cha
 	return CLI_OK;
 }
 
+/* --allow-host, --block-host, --secret, --publish: repeatable lists, checked by the manager
+ * (one error message for every front end). */
+static cli_status_t opt_net_list(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	cli_sandbox_opts_t *so = CLI_STATE(cli_sandbox_opts_t, opt, t);
+	static const char *const names[] = {"--allow-host", "--block-host", "--secret",
+					    "--publish"};
+	int l = 0;
+	while (l < 3 && strcmp(names[l], opt->name))
+		l++;
+	if (so->nnet[l] >= AC_NET_OPTS_MAX)
+		return cli_usage_error(cmd, "too many %s options (at most %d)", opt->name,
+				       AC_NET_OPTS_MAX);
+	so->net[l][so->nnet[l]++] = (char *)v;
+	so->net[l][so->nnet[l]] = NULL;
+	char ***dst[] = {&so->o.allow_hosts, &so->o.block_hosts, &so->o.secrets, &so->o.publish};
+	*dst[l] = so->net[l];
+	return CLI_OK;
+}
+
+static cli_status_t opt_allowlist_only(const char *cmd, const cli_opt_t *opt, const char *v,
+				       void *t)
+{
+	((ac_sandbox_opts_t *)t)->allowlist_only_hosts = true;
+	return CLI_OK;
+}
+
 static cli_status_t opt_backend(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
 {
 	if (!ac_backend_find(v) && strcmp(v, "auto"))
@@ -495,8 +522,27 @@ const cli_opt_t cli_sandbox_opts[] = {
 	   "native (default) | docker | podman | auto: docker and podman\n"
 	   "use the Engine API (DOCKER_HOST, else the default sockets)",
 	   opt_backend, SO, o),
-    CLI_FN("--network", 0, NULL, "network access (docker/podman; native sandboxes only have lo)",
+    CLI_FN("--network", 0, NULL,
+	   "network access: native sandboxes reach out only through agentcell's\n"
+	   "egress proxy (HTTP_PROXY/HTTPS_PROXY), under the host policy below",
 	   opt_network, SO, o),
+    CLI_FN("--allow-host", 0, "HOST",
+	   "allow HOST (name, *.domain, IP or CIDR; repeatable); an IP or CIDR\n"
+	   "also opens private/loopback addresses, which are refused otherwise",
+	   opt_net_list, SO, o),
+    CLI_FN("--block-host", 0, "HOST", "refuse HOST (same forms; repeatable)", opt_net_list, SO,
+	   o),
+    CLI_FN("--allowlist-only", 0, NULL, "with --network: nothing but the --allow-host hosts",
+	   opt_allowlist_only, SO, o),
+    CLI_FN("--secret", 0, "KEY@HOST[:HEADER[:PREFIX]]",
+	   "bind stored secret KEY ('agentcell secret set') to HOST: the sandbox\n"
+	   "sees a placeholder, the proxy sends HEADER: PREFIX+value to HOST only\n"
+	   "(default Authorization: Bearer ; repeatable)",
+	   opt_net_list, SO, o),
+    CLI_FN("--publish", 0, "[ADDR:]HOSTPORT:PORT",
+	   "forward HOSTPORT on the host (ADDR default 127.0.0.1) to PORT in the\n"
+	   "sandbox (repeatable)",
+	   opt_net_list, SO, o),
     CLI_STRING("--init-script", 0, "S",
 	       "shell commands run at every start; a failure fails the start", SO, o.init_script),
     CLI_FN("--init-script-file", 0, "F", "the same, read from file F", opt_init_script_file, SO,
@@ -619,12 +665,14 @@ int cli_apply_config(cli_sandbox_opts_t *so, ac_manager_t *m)
 	so->config_arrays[0] = so->o.allow;
 	so->config_arrays[1] = so->o.block;
 	so->config_arrays[2] = so->o.files != so->files ? so->o.files : NULL;
+	so->config_arrays[3] = so->o.allow_hosts != so->net[0] ? so->o.allow_hosts : NULL;
+	so->config_arrays[4] = so->o.block_hosts != so->net[1] ? so->o.block_hosts : NULL;
 	return 0;
 }
 
 void cli_sandbox_opts_free(cli_sandbox_opts_t *so)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		free(so->config_arrays[i]);
 	json_decref(so->config);
 	free(so->init_script_buf);

@@ -21,6 +21,7 @@
 #include "base/util.h"
 #include "base/uuid.h"
 #include "core/internal.h"
+#include "net/net.h"
 #include "base/procid.h"
 
 static bool below_a_root(char *const *roots, const char *path)
@@ -61,6 +62,44 @@ static int apply_profile(const ac_sandbox_opts_t *o, ac_sandbox_opts_t *r,
 		r->mount_cwd = mount_cwd;
 	if (!o->read_only_set)
 		r->read_only = read_only;
+	if (!o->network_set)
+		r->network = prof->network;
+	return 0;
+}
+
+/* The sandbox's "net" (src/net/net.h): egress policy, secrets and published ports, all
+ * checked here, before anything exists. */
+static int net_state(ac_manager_t *m, const ac_backend_t *be, const ac_sandbox_opts_t *r,
+		     json_t *st, ac_error_t **err)
+{
+	bool lists = (r->allow_hosts && *r->allow_hosts) || (r->block_hosts && *r->block_hosts) ||
+		     (r->secrets && *r->secrets) || (r->publish && *r->publish) ||
+		     r->allowlist_only_hosts;
+	if (!r->network && !lists)
+		return 0;
+	if (lists && ac_backend_require(be, AC_CAP_EGRESS,
+					"egress policy, secrets and published ports", err) < 0)
+		return -1;
+	if (!(be->caps & AC_CAP_EGRESS))
+		return 0; /* network as the engine gives it (README: what is enforced where) */
+	const ac_net_opts_t no = {.network = r->network,
+				  .allow_hosts = r->allow_hosts,
+				  .block_hosts = r->block_hosts,
+				  .allowlist_only = r->allowlist_only_hosts,
+				  .secrets = r->secrets,
+				  .publish = r->publish,
+				  .agent = r->agent};
+	json_t *net = NULL;
+	if (ac_net_state_new(ac_manager_home(m), &no, &net, err) < 0)
+		return -1;
+	if (!net)
+		return 0;
+	/* The proxy variables, placeholders and CA bundle variables go after the caller's
+	 * own: the sandbox sees them whatever it was given. */
+	json_t *add = ac_net_sandbox_env(net);
+	json_array_extend(json_object_get(st, "env"), add);
+	json_decref(add);
+	json_object_set_new(st, "net", net);
 	return 0;
 }
 
@@ -220,11 +259,10 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 				    json_pack("{so so sb}", "allow", allow, "block", block,
 					      "allowlist_only", r.allowlist_only));
 	}
-	if (ac_lifecycle_apply_opts(st, &r, err) < 0) {
+	if (ac_lifecycle_apply_opts(st, &r, err) < 0 || net_state(m, be, &r, st, err) < 0) {
 		json_decref(st);
 		return -1;
 	}
-	(void)m;
 	*out = st;
 	return 0;
 }

@@ -13,12 +13,14 @@
 #include "base/io.h"
 #include "base/parse.h"
 #include "base/util.h"
+#include "net/net.h"
 
 static const char *const tables[][21] = {
     {"sandbox", "name", "image", NULL},
     {"resources", "vcpus", "memory_mb", "pids", "disk_mb", NULL},
     {"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
     {"commands", "allow", "block", "allowlist_only", NULL},
+    {"network", "allow_hosts", "block_hosts", "allowlist_only", NULL},
     {"files", "host", "sandbox", NULL},
     {"api", "api_key", "api_key_env", NULL},
     {"kubernetes", "namespace", "context", "kubeconfig", "runtime_class", "service_account",
@@ -106,6 +108,36 @@ static int check_names(const json_t *arr, const char *path, const char *key, ac_
 			    err, AC_ERR_INVALID, 0,
 			    "%s: %s[%zu] must be a program name or an absolute path", path, key, i);
 	}
+	return 0;
+}
+
+/* [network]: the egress policy of sandboxes with the network on (src/net/net.h). */
+static int check_network(const json_t *t, const char *path, ac_error_t **err)
+{
+	static const char *const lists[] = {"allow_hosts", "block_hosts"};
+	for (size_t l = 0; t && l < AC_ARRAY_SIZE(lists); l++) {
+		json_t *arr = json_object_get(t, lists[l]), *v;
+		char key[64];
+		snprintf(key, sizeof(key), "network.%s", lists[l]);
+		if (!arr)
+			continue;
+		if (want(arr, 1, path, key, err) < 0)
+			return -1;
+		size_t i;
+		json_array_foreach(arr, i, v)
+		{
+			ac_error_t *e = NULL;
+			if (!json_is_string(v) || ac_net_pattern_check(json_string_value(v), &e) < 0) {
+				ac_error_set(err, AC_ERR_INVALID, 0, "%s: %s[%zu]: %s", path, key, i,
+					     e ? e->msg : "must be a string");
+				ac_error_free(e);
+				return -1;
+			}
+		}
+	}
+	json_t *v = json_object_get(t, "allowlist_only");
+	if (v && want(v, 5, path, "network.allowlist_only", err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -388,7 +420,8 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 			    "%s: allowlist_only = true needs a non-empty security.commands.allow",
 			    path);
 	}
-	if (check_kubernetes(json_object_get(cfg, "kubernetes"), path, err) < 0 ||
+	if (check_network(json_object_get(cfg, "network"), path, err) < 0 ||
+	    check_kubernetes(json_object_get(cfg, "kubernetes"), path, err) < 0 ||
 	    check_nomad(json_object_get(cfg, "nomad"), path, err) < 0)
 		return -1;
 	json_t *api = json_object_get(cfg, "api");
@@ -501,6 +534,15 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 			o->block = strings(json_object_get(c, "block"));
 		o->allowlist_only =
 		    o->allowlist_only || json_is_true(json_object_get(c, "allowlist_only"));
+	}
+	json_t *nt = json_object_get(cfg, "network");
+	if (nt) {
+		if (!o->allow_hosts && json_array_size(json_object_get(nt, "allow_hosts")))
+			o->allow_hosts = strings(json_object_get(nt, "allow_hosts"));
+		if (!o->block_hosts && json_array_size(json_object_get(nt, "block_hosts")))
+			o->block_hosts = strings(json_object_get(nt, "block_hosts"));
+		o->allowlist_only_hosts =
+		    o->allowlist_only_hosts || json_is_true(json_object_get(nt, "allowlist_only"));
 	}
 	json_t *files = json_object_get(cfg, "files");
 	if (!o->files && json_array_size(files)) {

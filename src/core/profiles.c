@@ -14,6 +14,7 @@ static const ac_profile_t profiles[] = {
      .memory_mb = 0,
      .cpus = 1,
      .mount_cwd = true,
+     .network = true,
      .pass_env = permissive_env},
     {.name = "moderate", .memory_mb = 512, .cpus = 1},
     {.name = "restrictive", .memory_mb = 256, .cpus = 0.5, .read_only = true},

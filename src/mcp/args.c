@@ -89,6 +89,10 @@ void ac_mcp_req_free(req_t *r)
 	strv_free(&r->env);
 	strv_free(&r->labels);
 	strv_free(&r->selectors);
+	strv_free(&r->allow_hosts);
+	strv_free(&r->block_hosts);
+	strv_free(&r->secrets);
+	strv_free(&r->publish);
 	free(r->decoded);
 }
 
@@ -330,6 +334,16 @@ bool ac_mcp_parse_args(tool_ctx_t *c, json_t *args, req_t *r)
 		r->o.network = json_is_true(v);
 		r->o.network_set = true;
 	}
+	if (!parse_strings(c, json_object_get(args, "allow_hosts"), &r->allow_hosts) ||
+	    !parse_strings(c, json_object_get(args, "block_hosts"), &r->block_hosts) ||
+	    !parse_strings(c, json_object_get(args, "secret_bindings"), &r->secrets) ||
+	    !parse_strings(c, json_object_get(args, "publish"), &r->publish))
+		return false;
+	r->o.allow_hosts = r->allow_hosts.v;
+	r->o.block_hosts = r->block_hosts.v;
+	r->o.secrets = r->secrets.v;
+	r->o.publish = r->publish.v;
+	r->o.allowlist_only_hosts = json_is_true(json_object_get(args, "allowlist_only"));
 	json_object_foreach(json_object_get(args, "labels"), k, v)
 	{
 		char *kv = NULL;

@@ -31,6 +31,7 @@ typedef struct req {
 	const char *name, *path, *description;
 	ac_cmd_t cmd;
 	strv_t argv, env, labels, selectors;
+	strv_t allow_hosts, block_hosts, secrets, publish; /* the network's lists */
 	ac_sandbox_opts_t o;
 	bool start;
 	uint64_t by;

@@ -1,5 +1,6 @@
 /* The MCP tools that manage sandboxes: sandbox_create, sandbox_list, sandbox_start,
  * sandbox_stop, sandbox_remove and sandbox_extend_ttl; thin calls into the manager. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,23 @@ int ac_mcp_apply_config(tool_ctx_t *c, ac_sandbox_opts_t *o, json_t **cfg, ac_er
 	*cfg = NULL;
 	if (ac_config_load(c->env->config_path, ac_store_home(ac_manager_store(c->m)), cfg, e) < 0)
 		return -1;
+	if (!*cfg)
+		*cfg = json_object(); /* the mark that o owns its arrays (ac_mcp_opts_release) */
+	/* o owns every array ac_mcp_opts_release frees: the tool's own lists are copied. */
+	char ***lists[] = {&o->allow_hosts, &o->block_hosts};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(lists); i++) {
+		size_t n = 0;
+		while (*lists[i] && (*lists[i])[n])
+			n++;
+		char **copy = *lists[i] ? calloc(n + 1, sizeof(char *)) : NULL;
+		if (*lists[i] && !copy) {
+			*lists[i] = NULL;
+			return ac_error_set(e, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+		}
+		if (copy)
+			memcpy(copy, *lists[i], n * sizeof(char *));
+		*lists[i] = copy;
+	}
 	return ac_config_apply(*cfg, o, e);
 }
 
@@ -26,6 +44,11 @@ void ac_mcp_opts_release(ac_sandbox_opts_t *o, json_t *cfg)
 	free(o->block);
 	free(o->files);
 	o->allow = o->block = o->files = NULL;
+	if (cfg) { /* copies (ac_mcp_apply_config) or the config's */
+		free(o->allow_hosts);
+		free(o->block_hosts);
+		o->allow_hosts = o->block_hosts = NULL;
+	}
 	json_decref(cfg);
 }
 

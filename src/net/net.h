@@ -85,10 +85,12 @@ bool ac_secret_exists(const char *home, const char *key);
 /* [{"key": K, "bytes": N, "updated_at": RFC 3339}], sorted by key; NULL and *err. */
 json_t *ac_secret_list(const char *home, ac_error_t **err);
 int ac_secret_remove(const char *home, const char *key, ac_error_t **err);
-/* "KEY@HOST[:HEADER[:PREFIX]]" -> {"key","host","header","prefix"}; default header
- * "Authorization", default prefix "Bearer " (an empty PREFIX after a second ':' means none).
- * HOST is a DNS name (no wildcard, no port); HEADER a token (RFC 9110). NULL and *err
- * (AC_ERR_INVALID, one line naming the problem). */
+/* "KEY@HOST[:HEADER[:PREFIX]]" -> {"key","host","header","prefix"}. Without HEADER: header
+ * "Authorization", prefix "Bearer "; a HEADER without PREFIX takes the raw value (prefix "");
+ * PREFIX is everything after the second ':' (may be empty or hold ':'; no CR/LF). HOST is a
+ * DNS name or an IP literal (IPv6 in brackets), no wildcard, no port, given back lower-case
+ * without a trailing dot (IPv6 without brackets); HEADER a token (RFC 9110), not a number.
+ * NULL and *err (AC_ERR_INVALID, one line naming the problem). */
 json_t *ac_secret_binding_parse(const char *spec, ac_error_t **err);
 /* A fresh placeholder for key: "agentcell-placeholder-" + 32 random hex digits. */
 char *ac_secret_placeholder(void);
@@ -104,8 +106,8 @@ int ac_tls_ca_create(const char *cert_path, const char *key_path, const char *cn
 ac_tls_ca_t *ac_tls_ca_load(const char *cert_path, const char *key_path, ac_error_t **err);
 void ac_tls_ca_free(ac_tls_ca_t *ca);
 /* A server context presenting a leaf for host (DNS SAN, or IP SAN for a literal) signed by
- * ca; leaves are minted once per host and cached (thread-safe). The caller SSL_CTX_free()s
- * its reference. */
+ * ca; leaves are minted once per host and cached (thread-safe). The caller drops its
+ * reference with ac_tls_ctx_free() (= SSL_CTX_free). */
 ac_ssl_ctx_t *ac_tls_server_ctx(ac_tls_ca_t *ca, const char *host, ac_error_t **err);
 /* The upstream client context: TLS 1.2+, peers verified against OpenSSL's default paths
  * (SSL_CERT_FILE / SSL_CERT_DIR honoured). One per process, shared; do not free. */
@@ -113,6 +115,41 @@ ac_ssl_ctx_t *ac_tls_client_ctx(ac_error_t **err);
 /* out_path (0644, atomic) := the system bundle (/etc/ssl/certs/ca-certificates.crt, when it
  * exists) followed by the CA certificate at ca_cert_path. */
 int ac_tls_bundle_write(const char *ca_cert_path, const char *out_path, ac_error_t **err);
+
+/* Connections, so that the proxy never touches an OpenSSL symbol itself. Each call
+ * blocks: on a non-blocking fd it waits in poll(); on a blocking fd with SO_RCVTIMEO or
+ * SO_SNDTIMEO a timeout is -1 with errno EAGAIN. The fd stays the caller's. A write to a
+ * closed peer raises SIGPIPE: the caller ignores it. Calls on one ac_ssl_t must not run
+ * concurrently (one thread, or a lock). */
+typedef struct ssl_st ac_ssl_t; /* = SSL */
+
+/* Drops a reference from ac_tls_server_ctx (NULL is fine). */
+void ac_tls_ctx_free(ac_ssl_ctx_t *ctx);
+/* Server handshake on fd with srv: TLS 1.2+, ALPN "http/1.1" only (a client offering h2
+ * and http/1.1 gets http/1.1; one offering neither gets no ALPN). NULL and *err
+ * (AC_ERR_BACKEND "TLS handshake with the client failed: REASON"). */
+ac_ssl_t *ac_tls_accept(ac_ssl_ctx_t *srv, int fd, ac_error_t **err);
+/* Client handshake on fd with ac_tls_client_ctx(): ALPN "http/1.1", the peer's certificate
+ * verified against host (a DNS name: SNI and a DNS SAN; an IP literal: no SNI, an IP SAN).
+ * NULL and *err (AC_ERR_BACKEND "TLS handshake with 'HOST' failed: REASON (VERIFY
+ * RESULT)"; AC_ERR_INVALID for a host that is neither). */
+ac_ssl_t *ac_tls_connect(int fd, const char *host, ac_error_t **err);
+/* > 0 bytes read, 0 at the end of the stream (close_notify or the peer's EOF), -1 with
+ * errno (and ac_tls_error()) on an error. */
+ssize_t ac_tls_read(ac_ssl_t *s, void *buf, size_t n);
+/* n, or -1 with errno (EPIPE when the peer closed) and ac_tls_error(). */
+ssize_t ac_tls_write_all(ac_ssl_t *s, const void *buf, size_t n);
+/* Bytes already decrypted and buffered: poll() on the fd does not see them. */
+int ac_tls_pending(ac_ssl_t *s);
+/* The ALPN protocol negotiated ("" when none) into buf (cap bytes, NUL included); its
+ * length. */
+size_t ac_tls_alpn(ac_ssl_t *s, char *buf, size_t cap);
+/* Sends close_notify (without waiting for the peer's) and frees s; NULL is fine. The fd
+ * is not closed. */
+void ac_tls_close(ac_ssl_t *s);
+/* The reason of the calling thread's last failure of a call above, in a thread-local
+ * buffer (valid until its next call). */
+const char *ac_tls_error(void);
 
 /* ---- proxy.c / spawn.c: the per-sandbox proxy process ---------------------------------
  *
@@ -145,5 +182,55 @@ void ac_net_proxy_stop(const char *pidfile);
 /* argv: {"agentcell", AC_NET_PROXY_ARG}; descriptors 3 = orders, 4 = listen_fd, 5 =
  * life_fd, 6 = ready pipe (one line: "ok" or "E<kind> <message>"). */
 int ac_net_proxy_main(int argc, char **argv);
+
+/* ---- sandbox.c: a sandbox's network, from options to state to the proxy's orders ------
+ *
+ * The state keeps it under "net" (no secret value ever):
+ *   {"proxy": bool,                 -- egress through the proxy (--network)
+ *    "allow_hosts": [..], "block_hosts": [..], "allowlist_only": bool,
+ *    "secrets": [{"key","host","header","prefix","placeholder","source": "store"|"env"}],
+ *    "publish": [{"address","host_port","port"}]}
+ * "env" secrets are an agent's API keys (--agent with --network) taken from the
+ * environment of the process that starts the sandbox, as without the network. */
+typedef struct ac_net_opts {
+	bool network;
+	char **allow_hosts, **block_hosts; /* patterns, NULL-terminated or NULL */
+	bool allowlist_only;
+	char **secrets; /* "KEY@HOST[:HEADER[:PREFIX]]" */
+	char **publish; /* "[ADDR:]HOSTPORT:PORT" */
+	const char *agent;
+} ac_net_opts_t;
+
+/* *net_out := the state's "net", or NULL when the sandbox has no network and publishes
+ * nothing. Checks every pattern, binding (its secret must be in the store), publish spec
+ * and that each published host port is free now. One-line AC_ERR_INVALID / NOT_FOUND /
+ * EXISTS errors. */
+int ac_net_state_new(const char *home, const ac_net_opts_t *o, json_t **net_out,
+		     ac_error_t **err);
+/* "[ADDR:]HOSTPORT:PORT" -> {"address","host_port","port"} (ADDR default 127.0.0.1; an
+ * IPv6 ADDR in brackets). */
+json_t *ac_net_publish_parse(const char *spec, ac_error_t **err);
+/* The "KEY=VALUE" entries a sandbox with this "net" gets: the proxy variables, the
+ * placeholders, the CA bundle variables. A new array (empty for NULL). */
+json_t *ac_net_sandbox_env(const json_t *net);
+/* Whether the agent's API key variable key is carried as a secret binding (then the
+ * sandbox gets its placeholder, never the value). */
+bool ac_net_carries_key(const json_t *net, const char *key);
+/* HOME/net/NAME: the sandbox's CA, bundle and proxy record. */
+void ac_net_dir(const char *home, const char *name, char *buf, size_t len);
+/* Before a start: the proxy's orders (secret values read now: from the store, or from
+ * this process's environment for "env" ones) and, with secrets, the sandbox's CA (made
+ * once) and bundle: *bundle_out is its path (free it), else NULL. */
+int ac_net_prepare(const char *home, const char *name, const json_t *net, json_t **orders,
+		   char **bundle_out, ac_error_t **err);
+/* HOME/net/NAME/proxy.pid */
+void ac_net_pidfile(const char *home, const char *name, char *buf, size_t len);
+/* A socket made inside the network namespace netns_fd (the calling thread enters it and
+ * comes back; aborts the process if it cannot come back): with port, a TCP listener at
+ * 127.0.0.1:port; without, an unbound datagram socket (a handle on the namespace). For
+ * backends whose sandbox's namespace the builder does not make (docker/podman). */
+int ac_net_socket_in(int netns_fd, uint16_t port, ac_error_t **err);
+/* Ends the sandbox's proxy; with remove, deletes HOME/net/NAME too. */
+void ac_net_teardown(const char *home, const char *name, bool remove);
 
 #endif

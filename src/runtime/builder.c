@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -131,6 +133,50 @@ __attribute__((noreturn)) static void init_run(const ac_rt_spec_t *spec, const a
 	}
 }
 
+/* With the network on, the sandbox's side of the data path exists before any of its
+ * processes: lo up, the proxy's listener bound and listening (connections queue until the
+ * proxy accepts them), handed to the caller. Without, a datagram socket stands for the
+ * namespace (published ports). */
+static int send_net_fd(const ac_rt_spec_t *spec, int to, ac_error_t **err)
+{
+	if (ac_rootfs_lo_up() < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot bring lo up");
+	_cleanup_close_ int s =
+	    socket(AF_INET, (spec->net_proxy_port ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "socket");
+	if (spec->net_proxy_port) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons(spec->net_proxy_port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int one = 1;
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 512) < 0)
+			return ac_error_set(err, AC_ERR_BACKEND, errno,
+					    "cannot listen for the proxy in the sandbox");
+	}
+	char c = 'n';
+	struct iovec iov = {&c, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u = {0};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = u.buf,
+			   .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &s, sizeof(int));
+	if (sendmsg(to, &m, MSG_NOSIGNAL) != 1)
+		return ac_error_set(err, AC_ERR_BACKEND, errno,
+				    "cannot hand the sandbox's network to the caller");
+	close(to);
+	return 0;
+}
+
 /* Closes every descriptor but 0, 1, 2 and keep[]: the caller's descriptors (its lock
  * on the sandbox, the state directory) must not live on in a long-lived supervisor. */
 static void close_fds_except(const int *keep, int n)
@@ -170,7 +216,7 @@ __attribute__((noreturn)) void ac_launch_builder(launch_t *l)
 				_exit(125);
 		}
 	}
-	const int keep[] = {rep, l->userns_fd, l->listen_fd, l->log_fd, l->ack[0]};
+	const int keep[] = {rep, l->userns_fd, l->listen_fd, l->log_fd, l->ack[0], l->net[1]};
 	close_fds_except(keep, (int)AC_ARRAY_SIZE(keep));
 	if (l->cmd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -205,6 +251,8 @@ __attribute__((noreturn)) void ac_launch_builder(launch_t *l)
 		ac_error_set(&err, AC_ERR_BACKEND, errno, "cannot create the sandbox namespaces");
 		goto fail;
 	}
+	if (l->net[1] >= 0 && send_net_fd(spec, l->net[1], &err) < 0)
+		goto fail;
 	/* A lifeline only the builder holds: a run's init checks it after arming its
 	 * parent-death signal, closing the window in which the builder died first. */
 	int life[2];
@@ -344,14 +392,15 @@ int ac_rt_builder_main(int argc, char **argv)
 	ac_error_t *err = NULL;
 	ac_cmd_t *cmd = NULL;
 	const char *leaf = NULL;
-	if (argc < 3 || strlen(argv[2]) != 3)
+	if (argc < 3 || strlen(argv[2]) != 4)
 		_exit(125);
 	l = (launch_t){.spec = &spec,
 		       .userns_fd = FD_USERNS,
 		       .listen_fd = argv[2][0] == '1' ? FD_LISTEN : -1,
 		       .log_fd = argv[2][1] == '1' ? FD_LOG : -1,
 		       .report = {-1, FD_REPORT},
-		       .ack = {argv[2][2] == '1' ? FD_ACK : -1, -1}};
+		       .ack = {argv[2][2] == '1' ? FD_ACK : -1, -1},
+		       .net = {-1, argv[2][3] == '1' ? FD_NET : -1}};
 	if (ac_buildreq_decode(FD_REQ, &spec, &cmd, &leaf, &l.caller, &err) < 0 ||
 	    ac_cgroup_open(leaf, &l.cg, &err) < 0 ||
 	    ac_seccomp_prepare_cached(spec.home, spec.mount_cwd != NULL, &err) < 0) {

@@ -53,14 +53,15 @@ json_t *ac_buildreq_encode(const ac_rt_spec_t *s, const ac_cmd_t *c, const char 
 {
 	json_t *spec = json_pack(
 	    "{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:f, s:I, s:I, s:I, s:b, s:o, s:o, "
-	    "s:o, s:b}",
+	    "s:o, s:b, s:b, s:i, s:s?}",
 	    "home", s->home, "name", s->name, "image", s->image, "data_dir", s->data_dir,
 	    "mount_cwd", s->mount_cwd, "socket_path", s->socket_path, "uid_base",
 	    (json_int_t)s->uid_base, "memory_mb", (json_int_t)s->limits.memory_mb, "cpus",
 	    s->limits.cpus, "pids", (json_int_t)s->limits.pids, "tmp_mb", (json_int_t)s->tmp_mb,
 	    "disk_mb", (json_int_t)s->disk_mb, "read_only", s->read_only, "env", strv_json(s->env),
 	    "block", strv_json(s->block), "allow", strv_json(s->allow), "allowlist_only",
-	    s->allowlist_only);
+	    s->allowlist_only, "net_fd", s->net_fd, "net_proxy_port", (int)s->net_proxy_port, "ca_bundle",
+	    s->ca_bundle);
 	json_t *cmd = json_null();
 	if (c)
 		cmd = json_pack("{s:o, s:o, s:s?, s:s?, s:f, s:b, s:b, s:i, s:i}", "argv",
@@ -110,6 +111,9 @@ int ac_buildreq_decode(int fd, ac_rt_spec_t *s, ac_cmd_t **cmd_out, const char *
 	    .disk_mb = (uint64_t)json_integer_value(json_object_get(js, "disk_mb")),
 	    .read_only = json_is_true(json_object_get(js, "read_only")),
 	    .allowlist_only = json_is_true(json_object_get(js, "allowlist_only")),
+	    .net_fd = json_is_true(json_object_get(js, "net_fd")),
+	    .net_proxy_port = (uint16_t)json_integer_value(json_object_get(js, "net_proxy_port")),
+	    .ca_bundle = opt_str(js, "ca_bundle"),
 	};
 	if (strv_from(json_object_get(js, "env"), &s->env) < 0 ||
 	    strv_from(json_object_get(js, "block"), &s->block) < 0 ||

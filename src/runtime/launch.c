@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -88,10 +89,11 @@ static int spawn_builder(launch_t *l, pid_t *pid_out, ac_error_t **err)
 				   l->userns_fd,
 				   l->listen_fd,
 				   l->log_fd,
-				   l->ack[0]};
+				   l->ack[0],
+				   l->net[1]};
 	int hi[FD_COUNT];
-	char have[4] = {l->listen_fd >= 0 ? '1' : '0', l->log_fd >= 0 ? '1' : '0',
-			l->ack[0] >= 0 ? '1' : '0', 0};
+	char have[5] = {l->listen_fd >= 0 ? '1' : '0', l->log_fd >= 0 ? '1' : '0',
+			l->ack[0] >= 0 ? '1' : '0', l->net[1] >= 0 ? '1' : '0', 0};
 	char *argv[] = {"agentcell", AC_RT_BUILDER_ARG, have, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -117,31 +119,86 @@ static int spawn_builder(launch_t *l, pid_t *pid_out, ac_error_t **err)
 	return 0;
 }
 
+static void close_net(launch_t *l)
+{
+	for (int i = 0; i < 2; i++)
+		if (l->net[i] >= 0)
+			close(l->net[i]);
+	l->net[0] = l->net[1] = -1;
+}
+
+/* The socket of the sandbox's network namespace the builder sends (send_net_fd), or -1:
+ * the builder failed before (its report says why) or, waiting (wait_ms < 0: for ever),
+ * cancel_fd's peer went away. */
+static int recv_net_fd(int from, int cancel_fd, int wait_ms)
+{
+	struct pollfd p[2] = {{from, POLLIN, 0}, {cancel_fd, POLLRDHUP, 0}};
+	for (;;) {
+		int n = poll(p, cancel_fd > 0 ? 2 : 1, wait_ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return -1;
+		if (p[0].revents)
+			break;
+	}
+	char c;
+	struct iovec iov = {&c, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	if (recvmsg(from, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
+		return -1;
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+	    h->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	return fd;
+}
+
 static int launch(launch_t *l, pid_t *builder_pid, ac_error_t **err)
 {
 	if (ac_seccomp_prepare_cached(l->spec->home, l->spec->mount_cwd != NULL, err) < 0)
 		return -1;
-	if (pipe2(l->report, O_CLOEXEC) < 0)
+	l->net[0] = l->net[1] = -1;
+	if (l->spec->net_fd && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, l->net) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "socketpair");
+	if (pipe2(l->report, O_CLOEXEC) < 0) {
+		close_net(l);
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	}
 	l->caller = getpid();
 	if (thread_count() > 1) {
 		if (spawn_builder(l, builder_pid, err) < 0) {
 			close(l->report[0]);
 			close(l->report[1]);
+			close_net(l);
 			return -1;
 		}
 		close(l->report[1]);
+		if (l->net[1] >= 0)
+			close(l->net[1]);
+		l->net[1] = -1;
 		return 0;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(l->report[0]);
 		close(l->report[1]);
+		close_net(l);
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fork");
 	}
 	if (pid == 0)
 		ac_launch_builder(l);
 	close(l->report[1]);
+	if (l->net[1] >= 0)
+		close(l->net[1]);
+	l->net[1] = -1;
 	*builder_pid = pid;
 	return 0;
 }
@@ -263,6 +320,7 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3]
 		      .listen_fd = -1,
 		      .log_fd = -1,
 		      .ack = {-1, -1},
+		      .net = {-1, -1},
 		      .stdio = fds};
 	snprintf(l.cg_leaf, sizeof(l.cg_leaf), "%s", leaf);
 	if (ac_cgroup_create(leaf, &spec.limits, &l.cg, err) < 0)
@@ -285,7 +343,20 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3]
 		goto restore;
 	if (relay)
 		ac_launch_relay(b, &old_term, &old_hup);
-	int status;
+	int status, net_rc = 0;
+	ac_error_t *net_err = NULL;
+	if (l.net[0] >= 0) {
+		/* The command starts once the builder forked init, which it does after sending:
+		 * the proxy's listener already queues its connections. */
+		int nfd = recv_net_fd(l.net[0], cmd->cancel_fd, -1);
+		if (nfd >= 0 && spec.on_net)
+			net_rc = spec.on_net(spec.on_net_arg, nfd, 0, &net_err);
+		if (nfd >= 0)
+			close(nfd);
+		close_net(&l);
+		if (net_rc < 0)
+			kill(b, SIGKILL);
+	}
 	bool cancelled = cmd->cancel_fd > 0 && wait_or_cancel(b, cmd->cancel_fd, 0) == 1;
 	while (waitpid(b, &status, 0) < 0 && errno == EINTR)
 		;
@@ -299,6 +370,19 @@ int ac_rt_run(const ac_rt_spec_t *spec_in, const ac_cmd_t *cmd, const int fds[3]
 				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
 	rc = read_reports(l.report[0], res, NULL, NULL, err);
 	close(l.report[0]);
+	if (net_rc < 0) {
+		if (rc < 0 && err) {
+			ac_error_free(*err);
+			*err = NULL;
+		}
+		rc = -1;
+		if (err)
+			*err = net_err;
+		else
+			ac_error_free(net_err);
+		net_err = NULL;
+	}
+	ac_error_free(net_err);
 	if (cancelled && rc == 0)
 		rc = ac_error_set(err, AC_ERR_STATE, 0, "cancelled: the caller went away");
 	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 125 && !res->signal &&
@@ -373,7 +457,12 @@ static int start_deadline_ms(void)
 
 int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_t **err)
 {
-	launch_t l = {.spec = spec, .cmd = NULL, .listen_fd = -1, .log_fd = -1, .ack = {-1, -1}};
+	launch_t l = {.spec = spec,
+		      .cmd = NULL,
+		      .listen_fd = -1,
+		      .log_fd = -1,
+		      .ack = {-1, -1},
+		      .net = {-1, -1}};
 	int rc = -1;
 	char path[4200], record[4200];
 	char leaf[128];
@@ -423,6 +512,17 @@ int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_
 	else if (rc == 0 && (!ready || init <= 0))
 		rc = ac_error_set(err, AC_ERR_BACKEND, 0,
 				  "the sandbox's supervisor exited during start-up");
+	if (rc == 0 && l.net[0] >= 0) {
+		/* Sent before init was forked: waiting in the socket. */
+		int nfd = recv_net_fd(l.net[0], -1, 0);
+		if (nfd < 0)
+			rc = ac_error_set(err, AC_ERR_BACKEND, 0,
+					  "the sandbox's network namespace was not handed over");
+		else if (spec->on_net)
+			rc = spec->on_net(spec->on_net_arg, nfd, init, err);
+		if (nfd >= 0)
+			close(nfd);
+	}
 	if (rc < 0 && init > 0)
 		kill(init, SIGKILL);
 	if (rc == 0) {
@@ -431,6 +531,7 @@ int ac_rt_start(const ac_rt_spec_t *spec, pid_t *pid_out, int *ack_fd, ac_error_
 		l.ack[1] = -1;
 	}
 out:
+	close_net(&l);
 	for (int i = 0; i < 2; i++)
 		if (l.ack[i] >= 0)
 			close(l.ack[i]);

@@ -22,13 +22,14 @@ typedef struct launch {
 	ac_cgroup_t *cg;
 	int report[2];
 	int ack[2]; /* persistent: the caller confirms it recorded the supervisor */
+	int net[2]; /* spec->net_fd: the builder sends a socket of the sandbox's netns */
 	pid_t caller;
 	const int *stdio; /* run: the command's stdin/stdout/stderr (NULL: the caller's 0/1/2) */
 	char cg_leaf[128];
 } launch_t;
 
 /* Builder descriptors of a spawned builder: the request, then the launch's own. */
-enum { FD_REQ = 3, FD_REPORT, FD_USERNS, FD_LISTEN, FD_LOG, FD_ACK, FD_COUNT };
+enum { FD_REQ = 3, FD_REPORT, FD_USERNS, FD_LISTEN, FD_LOG, FD_ACK, FD_NET, FD_COUNT };
 
 /* The builder: host root in a private mount namespace; builds the sandbox, forks its init
  * and reports on l->report[1]. */

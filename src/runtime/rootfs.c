@@ -21,6 +21,7 @@
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "base/io.h"
 #include "base/util.h"
@@ -359,6 +360,46 @@ static int idmap_mount(const char *src, const char *dst, int userns_fd, uint64_t
 	return 0;
 }
 
+int ac_rootfs_lo_up(void)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return -1;
+	if (ifr.ifr_flags & IFF_UP)
+		return 0;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	return ioctl(s, SIOCSIFFLAGS, &ifr);
+}
+
+/* The sandbox's CA bundle over the image's own, read-only, when the image has one (an image
+ * without a CA store gets nothing: its programs have no bundle to read anyway). The target
+ * is resolved inside the new root (RESOLVE_IN_ROOT): an image's symlink cannot send the
+ * bind anywhere else. */
+static int bind_ca_bundle(const char *bundle, const char *root, ac_error_t **err)
+{
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	_cleanup_close_ int dst =
+	    rootfd < 0 ? -1
+		       : (int)syscall(SYS_openat2, rootfd, "etc/ssl/certs/ca-certificates.crt", &how,
+				      sizeof(how));
+	struct stat st;
+	if (dst < 0 || fstat(dst, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	_cleanup_close_ int src = open_tree(AT_FDCWD, bundle, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (src < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "open_tree %s", bundle);
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+					   MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+	if (mount_setattr(src, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0 ||
+	    move_mount(src, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot mount the CA bundle");
+	return 0;
+}
+
 static int mkdir_owned(const char *path, mode_t mode, uid_t uid, ac_error_t **err)
 {
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
@@ -544,6 +585,8 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 				err) < 0)
 			return -1;
 	}
+	if (spec->ca_bundle && bind_ca_bundle(spec->ca_bundle, root, err) < 0)
+		return -1;
 	if (spec->read_only) {
 		/* Only the overlays: /tmp, /dev/shm and /workspace stay writable. */
 		if (mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
@@ -609,15 +652,7 @@ int ac_rootfs_enter(const char *hostname, ac_error_t **err)
 
 	if (sethostname(hostname, strlen(hostname)) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "sethostname");
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s >= 0) {
-		struct ifreq ifr = {0};
-		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-		if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-			ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-			ioctl(s, SIOCSIFFLAGS, &ifr);
-		}
-	}
+	ac_rootfs_lo_up();
 	/* The new root came from the builder's (more privileged) mount namespace, so it is
 	 * locked, and pivot_root refuses locked mounts: stack an unlocked recursive bind of
 	 * it on itself and step into that. */

@@ -17,5 +17,7 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
  * path to it is not searchable by the sandbox's uids): /proc, /dev/pts, masks, hostname,
  * lo, pivot_root. */
 int ac_rootfs_enter(const char *hostname, ac_error_t **err);
+/* Brings lo up in the caller's network namespace: 0, or -1 with errno. */
+int ac_rootfs_lo_up(void);
 
 #endif

@@ -6,6 +6,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "agentcell/error.h"
 
 typedef struct ac_rt_limits {
 	uint64_t memory_mb; /* 0: unlimited */
@@ -36,6 +39,19 @@ typedef struct ac_rt_spec {
 	bool allowlist_only;
 	/* ac_rt_start: > 0, a client's socket: the start gives up when its peer hangs up. */
 	int cancel_fd;
+	/* Network (src/net/net.h): with net_fd, the builder brings lo up in the sandbox's new
+	 * network namespace and hands the caller one socket of it before any sandbox process
+	 * exists: with net_proxy_port, the listener at 127.0.0.1:port the proxy serves;
+	 * else an unbound datagram socket (a handle on the namespace, for published ports).
+	 * The caller gets it through on_net (net_pid: the persistent sandbox's init; 0 for a
+	 * run, whose command starts once on_net returned 0). */
+	bool net_fd;
+	uint16_t net_proxy_port;
+	int (*on_net)(void *arg, int net_fd, pid_t net_pid, ac_error_t **err);
+	void *on_net_arg;
+	/* A host file bound read-only over the image's /etc/ssl/certs/ca-certificates.crt
+	 * (the system CAs plus the sandbox's interception CA), or NULL. */
+	const char *ca_bundle;
 	/* A field added here must also go into buildreq.c (a builder's orders). */
 } ac_rt_spec_t;
 

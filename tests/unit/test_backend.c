@@ -99,10 +99,14 @@ static void test_require(void **state)
 	const ac_backend_t *native = ac_backend_find("native");
 	assert_int_equal(ac_backend_require(native, AC_CAP_FILES | AC_CAP_DETACH, "x", NULL), 0);
 	ac_error_t *e = NULL;
-	assert_int_equal(ac_backend_require(native, AC_CAP_NETWORK, "network access", &e), -1);
+	assert_int_equal(ac_backend_require(native, AC_CAP_NETWORK | AC_CAP_EGRESS, "x", NULL), 0);
+	assert_int_equal(ac_backend_require(native, AC_CAP_IMAGES, "container images", &e), -1);
 	assert_int_equal(e->kind, AC_ERR_UNSUPPORTED);
-	assert_string_equal(e->msg, "network access is not supported by the native backend");
+	assert_string_equal(e->msg, "container images is not supported by the native backend");
 	ac_error_free(e);
+	assert_int_equal(ac_backend_require(ac_backend_find("kubernetes"), AC_CAP_EGRESS,
+					    "egress policy", NULL),
+			 -1);
 	assert_int_equal(
 	    ac_backend_require(ac_backend_find("docker"), AC_CAP_NETWORK, "network", NULL), 0);
 }

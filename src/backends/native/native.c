@@ -20,6 +20,7 @@
 #include "base/proctitle.h"
 #include "base/util.h"
 #include "backends/native/native.h"
+#include "net/net.h"
 #include "runtime/runtime.h"
 
 typedef struct native_paths {
@@ -82,6 +83,9 @@ static int spec_from_state(const ac_backend_ctx_t *ctx, const json_t *st, ac_rt_
 	 * never stored. getenv gives "KEY=VALUE" back from environ's own entry. */
 	const char *const *keys = ac_agent_keys(ac_state_str(st, "agent", NULL));
 	for (size_t j = 0; keys && keys[j]; j++) {
+		/* With the network on, the proxy carries the key: the sandbox has a placeholder. */
+		if (ac_net_carries_key(json_object_get(st, "net"), keys[j]))
+			continue;
 		char *kv = env_entry(keys[j]);
 		if (!kv)
 			continue;
@@ -271,6 +275,72 @@ static int write_pidfile(const char *path, const char *buf, size_t len, ac_error
 	return 0;
 }
 
+/* A start's or a run's network (src/net/net.h): the builder hands over a socket of the
+ * sandbox's namespace (on_net), and the proxy is started with it. A persistent sandbox's
+ * proxy lives as long as its init (a pidfd); a run's as long as the run (a pipe). */
+typedef struct native_net {
+	const ac_backend_ctx_t *ctx;
+	json_t *orders;
+	char *bundle;
+	int life[2];
+	bool on;
+	char pidfile[4200];
+} native_net_t;
+
+static int native_on_net(void *arg, int fd, pid_t init, ac_error_t **err)
+{
+	native_net_t *nn = arg;
+	_cleanup_close_ int pfd = init > 0 ? pidfd_open(init, 0) : -1;
+	if (init > 0 && pfd < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, errno, "pidfd_open");
+	ac_net_proxy_req_t req = {.orders = nn->orders,
+				  .listen_fd = fd,
+				  .life_fd = init > 0 ? pfd : nn->life[0],
+				  .pidfile = nn->pidfile};
+	pid_t pid;
+	return ac_net_proxy_spawn(&req, &pid, err);
+}
+
+static int net_begin(const ac_backend_ctx_t *ctx, const json_t *st, ac_rt_spec_t *spec,
+		     native_net_t *nn, ac_error_t **err)
+{
+	*nn = (native_net_t){.ctx = ctx, .life = {-1, -1}};
+	const json_t *net = json_object_get(st, "net");
+	if (!json_is_object(net))
+		return 0;
+	const char *name = ac_state_str(st, "name", "");
+	ac_net_pidfile(ctx->home, name, nn->pidfile, sizeof(nn->pidfile));
+	/* A proxy of an earlier start whose sandbox died without a stop. */
+	ac_net_proxy_stop(nn->pidfile);
+	if (ac_net_prepare(ctx->home, name, net, &nn->orders, &nn->bundle, err) < 0)
+		return -1;
+	if (pipe2(nn->life, O_CLOEXEC) < 0) {
+		json_decref(nn->orders);
+		free(nn->bundle);
+		nn->orders = NULL;
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
+	}
+	nn->on = spec->net_fd = true;
+	spec->net_proxy_port =
+	    json_is_true(json_object_get(net, "proxy")) ? AC_NET_PROXY_PORT : 0;
+	spec->ca_bundle = nn->bundle;
+	spec->on_net = native_on_net;
+	spec->on_net_arg = nn;
+	return 0;
+}
+
+/* After the start or the run: a run's proxy goes now (its pipe closes). */
+static void net_end(native_net_t *nn)
+{
+	for (int i = 0; i < 2; i++)
+		if (nn->life[i] >= 0)
+			close(nn->life[i]);
+	json_decref(nn->orders);
+	free(nn->bundle);
+	nn->orders = NULL;
+	nn->bundle = NULL;
+}
+
 static int native_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
 {
 	if (need_root(err) < 0)
@@ -300,8 +370,15 @@ static int native_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_
 		return -1;
 	pid_t pid;
 	_cleanup_close_ int ack = -1;
-	if (ac_rt_start(&spec, &pid, &ack, err) < 0)
+	native_net_t nn;
+	if (net_begin(ctx, st, &spec, &nn, err) < 0)
 		return -1;
+	int rc = ac_rt_start(&spec, &pid, &ack, err);
+	net_end(&nn);
+	if (rc < 0) {
+		ac_net_teardown(ctx->home, name, false);
+		return -1;
+	}
 	char boot[37], buf[256];
 	ac_boot_id(boot);
 	int n = snprintf(buf, sizeof(buf), "{\"pid\":%d,\"starttime\":%llu,\"boot_id\":\"%s\"}\n",
@@ -350,6 +427,7 @@ static int native_stop(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t
 	}
 	unlink(p.sock);
 	unlink(p.pidfile);
+	ac_net_teardown(ctx->home, name, false);
 	/* The disk's loop device goes with the last mount of it; a stop returns after that
 	 * (a host process still holding a file of the sandbox open may delay it). */
 	if (ac_state_int(st, "disk_mb", 0) > 0)
@@ -379,6 +457,7 @@ static int native_destroy(const ac_backend_ctx_t *ctx, const json_t *st, ac_erro
 	native_paths_t p;
 	paths(ctx, ac_state_str(st, "name", ""), &p);
 	unlink(p.log);
+	ac_net_teardown(ctx->home, ac_state_str(st, "name", ""), true);
 	if (ac_rm_rf_at(AT_FDCWD, p.data, err) < 0) {
 		ac_error_prefix(err, "cannot delete the sandbox's files");
 		return -1;
@@ -405,7 +484,14 @@ static int native_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cm
 	_cleanup_free_ char **env = NULL;
 	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
 		return -1;
-	return ac_rt_run(&spec, cmd, fds, res, err);
+	native_net_t nn;
+	if (net_begin(ctx, st, &spec, &nn, err) < 0)
+		return -1;
+	int rc = ac_rt_run(&spec, cmd, fds, res, err);
+	net_end(&nn);
+	if (nn.on)
+		ac_net_teardown(ctx->home, ac_state_str(st, "name", ""), true);
+	return rc;
 }
 
 static void native_gc(const ac_backend_ctx_t *ctx)
