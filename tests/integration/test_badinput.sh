@@ -110,12 +110,30 @@ expect_error "run --image of a missing directory" 1 run --image "/nonexistent-$I
 check_contains "the image error names the directory" "$ERR" "/nonexistent-$ID"
 
 # ------------------------------------------------------------------ --network
-# Network access is the container backends' (docker, podman); the native one refuses it.
-expect_error "run --network (native)" 1 run --network -- true
-check_contains "run --network says the native backend does not support it" "$(tr 'A-Z' 'a-z' <<<"$ERR")" "not supported by the native backend"
-expect_error "create --network (native)" 1 create "n7-$ID" --network
-check_contains "create --network says the native backend does not support it" "$(tr 'A-Z' 'a-z' <<<"$ERR")" "not supported by the native backend"
+# The network's inputs (src/net/): every one checked before anything exists.
+expect_error "run --network --allow-host of a malformed pattern" 2 run --network --allow-host 'bad host!' -- true
+check_contains "the pattern error names the pattern" "$ERR" "invalid host pattern 'bad host!'"
+expect_error "create --block-host of a malformed wildcard" 2 create "n7-$ID" --network --block-host '*.'
+expect_error "create --allow-host without --network" 2 create "n7-$ID" --allow-host example.com
+check_contains "the policy error says the network must be on" "$ERR" "network on"
+expect_error "create --secret of a secret that does not exist" 1 create "n7-$ID" --network --secret "NOPE_${ID//-/_}@api.example.com"
+check_contains "the missing secret error names the set command" "$ERR" "agentcell secret set NOPE_"
+expect_error "create --secret of a malformed binding" 2 create "n7-$ID" --network --secret 'bad key@api.example.com'
+expect_error "create --publish of an out-of-range port" 2 create "n7-$ID" --publish 99999:80
+expect_error "create --publish of a malformed spec" 2 create "n7-$ID" --publish 8080
+# A port in use on the host: one line naming it, nothing created.
+INUSE=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PY" -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$INUSE" &
+HOLDER=$!
+wait_until 10 "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$INUSE"
+expect_error "create --publish of a port in use" 1 create "n7-$ID" --publish "$INUSE:8000"
+check_contains "the port error names the port" "$ERR" "127.0.0.1:$INUSE is in use"
+kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null
 check_eq "and no sandbox was made" "" "$(ac list --json | jq -r '.[].name' | grep -x "n7-$ID")"
+# A secret's value never comes from the command line.
+expect_error "secret set KEY VALUE (a value on argv)" 2 secret set "K_${ID//-/_}" value
+expect_error "secret set of a malformed key" 2 secret set "bad-key" --from-env PATH
+expect_error "secret rm of a secret that does not exist" 1 secret rm "NOPE_${ID//-/_}"
 
 # ------------------------------------------------------------------ duplicates and unknown sandboxes
 expect_error "create of an existing name" 1 create "$OK"

@@ -94,12 +94,16 @@ bad unknownkey '[resources]\nmemroy_mb = 512\n' "unknown key 'memroy_mb'"
 bad unknowntable '[sandboxx]\n' "unknown table [sandboxx]"
 bad type '[resources]\nmemory_mb = "a lot"\n' "memory_mb"
 bad range '[resources]\nmemory_mb = 1\n' "memory_mb"
-# network = true is for the container backends: the native one refuses to make the sandbox.
-printf '[security]\nnetwork = true\n' >"$AC_TMP/network.toml"
+# network = true: native sandboxes reach out through the egress proxy; [network] is its policy.
+printf '[security]\nnetwork = true\n[network]\nblock_hosts = ["*.blocked.example"]\nallowlist_only = false\n' >"$AC_TMP/network.toml"
 acx create "net-$ID" --config "$AC_TMP/network.toml"
-check_rc "config network = true on the native backend: exit 1" 1
-check_contains "config network = true: the native backend says why" "$ERR" "not supported by the native backend"
-check_eq "config network = true: nothing created" "" "$(ac_list_entry "net-$ID")"
+check_rc "config network = true on the native backend: created" 0
+check_contains "config network = true: the state has the proxy" "$(ac info "net-$ID" --json | jq -c .net)" '"proxy":true'
+check_contains "config [network] block_hosts: in the state" "$(ac info "net-$ID" --json | jq -c .net.block_hosts)" '*.blocked.example'
+ac remove "net-$ID" >/dev/null
+bad netpattern '[network]\nallow_hosts = ["bad host"]\n' "network.allow_hosts[0]"
+bad nettype '[network]\nallowlist_only = "yes"\n' "network.allowlist_only"
+bad netkey '[network]\nallow = ["x.com"]\n' "unknown key 'allow'"
 bad dup '[resources]\nvcpus = 1\nvcpus = 2\n' "vcpus"
 bad emptyallow '[security.commands]\nallowlist_only = true\n' "allow"
 bad files '[[files]]\nhost = "/etc/hostname"\n' "files"
