@@ -80,7 +80,7 @@ typedef struct ac_profile {
 	uint64_t memory_mb; /* 0: no limit */
 	double cpus;
 	bool mount_cwd, read_only;
-	bool network; /* through the egress proxy where the backend has one */
+	bool network;		     /* through the egress proxy where the backend has one */
 	const char *const *pass_env; /* the caller's variables passed in, NULL-terminated */
 } ac_profile_t;
 /* By name; NULL if unknown. The default is "moderate". */

@@ -41,6 +41,7 @@ static void exec_req_free(exec_req_t *x)
 	free(x->env);
 	free(x->o_env);
 	free(x->o_labels);
+	ac_api_net_opts_free(&x->o);
 	free(x->sandbox);
 	json_decref(x->body);
 	*x = (exec_req_t){0};
@@ -107,10 +108,31 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 {
 	static const char *const exec_known[] = {"command", "env",     "workdir", "cwd", "sudo",
 						 "user",    "timeout", "full",	  NULL};
-	static const char *const run_known[] = {
-	    "command", "image",	  "profile",  "fast",	 "timeout",   "env",  "memory_mb",
-	    "vcpus",   "cpus",	  "pids",     "network", "read_only", "full", "workdir",
-	    "cwd",     "disk_mb", "language", "code",	 "backend",   NULL};
+	static const char *const run_known[] = {"command",
+						"image",
+						"profile",
+						"fast",
+						"timeout",
+						"env",
+						"memory_mb",
+						"vcpus",
+						"cpus",
+						"pids",
+						"network",
+						"read_only",
+						"full",
+						"workdir",
+						"cwd",
+						"disk_mb",
+						"language",
+						"code",
+						"backend",
+						"allow_hosts",
+						"block_hosts",
+						"allowlist_only",
+						"secret_bindings",
+						"publish",
+						NULL};
 	*x = (exec_req_t){.body = json_incref(body), .run = sandbox == NULL};
 	if (sandbox && !(x->sandbox = strdup(sandbox))) {
 		ac_api_fail(resp, 500, "out of memory");
@@ -155,7 +177,8 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 		}
 		if (sudo)
 			x->cmd.user = NULL;
-	} else if (ac_api_sandbox_opts(body, &x->o, &x->o_env, &x->o_labels, resp) < 0) {
+	} else if (ac_api_sandbox_opts(body, &x->o, &x->o_env, &x->o_labels, resp) < 0 ||
+		   ac_api_net_opts(body, &x->o, resp) < 0) {
 		return -1;
 	}
 	return 0;

@@ -96,7 +96,8 @@ json_t *ac_api_sandbox_info(json_t *st)
 	json_object_set(info, "lifecycle", pol ? pol : json_null());
 	/* The network: on or off, and (native) the proxy's policy, secret bindings by key and
 	 * published ports; never a placeholder or a value. */
-	json_object_set_new(info, "network", json_boolean(json_is_true(json_object_get(st, "network"))));
+	json_object_set_new(info, "network",
+			    json_boolean(json_is_true(json_object_get(st, "network"))));
 	json_t *net = json_object_get(st, "net");
 	if (json_is_object(net)) {
 		json_t *n = json_pack("{sO* sO* sO* sb}", "allow_hosts",
@@ -107,9 +108,9 @@ json_t *ac_api_sandbox_info(json_t *st)
 		json_t *keys = json_array();
 		size_t i;
 		json_t *b;
-		json_array_foreach(json_object_get(net, "secrets"), i, b)
-		    json_array_append_new(keys, json_pack("{sO* sO*}", "key", json_object_get(b, "key"),
-							  "host", json_object_get(b, "host")));
+		json_array_foreach(json_object_get(net, "secrets"), i, b) json_array_append_new(
+		    keys, json_pack("{sO* sO*}", "key", json_object_get(b, "key"), "host",
+				    json_object_get(b, "host")));
 		if (n)
 			json_object_set_new(n, "secrets", keys);
 		else

@@ -284,11 +284,30 @@ const char *const ac_api_unsupported_fields[] = {
 
 void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
-	static const char *const known[] = {
-	    "name",	 "image",	"vcpus",     "cpus",	"memory_mb",   "pids",	"profile",
-	    "labels",	 "description", "lifecycle", "ttl",	"init_script", "agent", "env",
-	    "read_only", "network",	"disk_mb",   "backend", "allow_hosts", "block_hosts",
-	    "allowlist_only", "secret_bindings", "publish", NULL};
+	static const char *const known[] = {"name",
+					    "image",
+					    "vcpus",
+					    "cpus",
+					    "memory_mb",
+					    "pids",
+					    "profile",
+					    "labels",
+					    "description",
+					    "lifecycle",
+					    "ttl",
+					    "init_script",
+					    "agent",
+					    "env",
+					    "read_only",
+					    "network",
+					    "disk_mb",
+					    "backend",
+					    "allow_hosts",
+					    "block_hosts",
+					    "allowlist_only",
+					    "secret_bindings",
+					    "publish",
+					    NULL};
 	json_t *body = ac_body_object(req, resp, true);
 	if (!body)
 		return;

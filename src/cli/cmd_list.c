@@ -124,9 +124,8 @@ static void print_net(const json_t *st)
 	}
 	if (json_is_true(json_object_get(net, "proxy")))
 		printf("%-17s on, through agentcell's proxy (127.0.0.1:3128 inside)%s\n", "network",
-		       json_is_true(json_object_get(net, "allowlist_only"))
-			   ? ", allowlist only"
-			   : "");
+		       json_is_true(json_object_get(net, "allowlist_only")) ? ", allowlist only"
+									    : "");
 	else
 		printf("%-17s off (only lo; published ports only)\n", "network");
 	print_list_field("allow_hosts", json_object_get(net, "allow_hosts"));
@@ -135,16 +134,17 @@ static void print_net(const json_t *st)
 	json_t *b;
 	json_array_foreach(json_object_get(net, "secrets"), i, b)
 	{
-		printf("%-17s %s -> %s (%s: %s...)\n", i ? "" : "secrets", ac_state_str(b, "key", "?"),
-		       ac_state_str(b, "host", "?"), ac_state_str(b, "header", "?"),
-		       ac_state_str(b, "prefix", ""));
+		printf("%-17s %s -> %s (%s: %s...)\n", i ? "" : "secrets",
+		       ac_state_str(b, "key", "?"), ac_state_str(b, "host", "?"),
+		       ac_state_str(b, "header", "?"), ac_state_str(b, "prefix", ""));
 	}
 	json_array_foreach(json_object_get(net, "publish"), i, b)
 	{
 		const char *a = ac_state_str(b, "address", "127.0.0.1");
 		bool v6 = strchr(a, ':') != NULL;
 		printf("%-17s %s%s%s:%lld -> %lld\n", i ? "" : "published", v6 ? "[" : "", a,
-		       v6 ? "]" : "", (long long)json_integer_value(json_object_get(b, "host_port")),
+		       v6 ? "]" : "",
+		       (long long)json_integer_value(json_object_get(b, "host_port")),
 		       (long long)json_integer_value(json_object_get(b, "port")));
 	}
 }

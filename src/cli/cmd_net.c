@@ -164,8 +164,9 @@ typedef struct netlog_state {
 static cli_status_t opt_limit(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
 {
 	if (ac_parse_u64(v, 1, 1000000, t) < 0)
-		return cli_usage_error(cmd, "invalid --limit '%s': expected a whole number from 1 "
-					    "to 1000000",
+		return cli_usage_error(cmd,
+				       "invalid --limit '%s': expected a whole number from 1 "
+				       "to 1000000",
 				       v);
 	return CLI_OK;
 }

@@ -530,8 +530,7 @@ const cli_opt_t cli_sandbox_opts[] = {
 	   "allow HOST (name, *.domain, IP or CIDR; repeatable); an IP or CIDR\n"
 	   "also opens private/loopback addresses, which are refused otherwise",
 	   opt_net_list, SO, o),
-    CLI_FN("--block-host", 0, "HOST", "refuse HOST (same forms; repeatable)", opt_net_list, SO,
-	   o),
+    CLI_FN("--block-host", 0, "HOST", "refuse HOST (same forms; repeatable)", opt_net_list, SO, o),
     CLI_FN("--allowlist-only", 0, NULL, "with --network: nothing but the --allow-host hosts",
 	   opt_allowlist_only, SO, o),
     CLI_FN("--secret", 0, "KEY@HOST[:HEADER[:PREFIX]]",

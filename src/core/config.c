@@ -127,9 +127,10 @@ static int check_network(const json_t *t, const char *path, ac_error_t **err)
 		json_array_foreach(arr, i, v)
 		{
 			ac_error_t *e = NULL;
-			if (!json_is_string(v) || ac_net_pattern_check(json_string_value(v), &e) < 0) {
-				ac_error_set(err, AC_ERR_INVALID, 0, "%s: %s[%zu]: %s", path, key, i,
-					     e ? e->msg : "must be a string");
+			if (!json_is_string(v) ||
+			    ac_net_pattern_check(json_string_value(v), &e) < 0) {
+				ac_error_set(err, AC_ERR_INVALID, 0, "%s: %s[%zu]: %s", path, key,
+					     i, e ? e->msg : "must be a string");
 				ac_error_free(e);
 				return -1;
 			}

@@ -14,8 +14,7 @@ int ac_manager_secret_set(ac_manager_t *m, const char *key, const char *value, s
 	bool existed = ac_secret_exists(ac_manager_home(m), key);
 	if (ac_secret_set(ac_manager_home(m), key, value, len, err) < 0)
 		return -1;
-	ac_audit_log(m, "secret_set", NULL,
-		     json_pack("{ss sb}", "key", key, "replaced", existed));
+	ac_audit_log(m, "secret_set", NULL, json_pack("{ss sb}", "key", key, "replaced", existed));
 	return 0;
 }
 

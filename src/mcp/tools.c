@@ -76,19 +76,19 @@
 	"'network':{'type':'boolean','description':'Network access. false (default): only "        \
 	"loopback (kubernetes: a deny-all NetworkPolicy; nomad: network mode none). true: native " \
 	"sandboxes reach out only through agentcell egress proxy (HTTP_PROXY/HTTPS_PROXY), under " \
-	"allow_hosts/block_hosts; the container engines give their own network'},"                \
+	"allow_hosts/block_hosts; the container engines give their own network'},"                 \
 	"'allow_hosts':{'type':'array','items':{'type':'string','minLength':1,'maxLength':300},"   \
-	"'maxItems':256,'description':'native, with network: hosts allowed (name, *.domain, IP "  \
+	"'maxItems':256,'description':'native, with network: hosts allowed (name, *.domain, IP "   \
 	"or CIDR; an IP or CIDR also opens private addresses)'},"                                  \
 	"'block_hosts':{'type':'array','items':{'type':'string','minLength':1,'maxLength':300},"   \
-	"'maxItems':256,'description':'native, with network: hosts refused'},"                    \
-	"'allowlist_only':{'type':'boolean','description':'native, with network: nothing but "    \
+	"'maxItems':256,'description':'native, with network: hosts refused'},"                     \
+	"'allowlist_only':{'type':'boolean','description':'native, with network: nothing but "     \
 	"allow_hosts'},"                                                                           \
 	"'secret_bindings':{'type':'array','items':{'type':'string','minLength':3,'maxLength':"    \
 	"600},'maxItems':64,'description':'KEY@HOST[:HEADER[:PREFIX]]: the stored secret KEY is "  \
 	"sent to HOST by the proxy; the sandbox sees a placeholder'},"                             \
-	"'publish':{'type':'array','items':{'type':'string','minLength':3,'maxLength':80},"       \
-	"'maxItems':64,'description':'[ADDR:]HOSTPORT:PORT: a host port forwarded into the "     \
+	"'publish':{'type':'array','items':{'type':'string','minLength':3,'maxLength':80},"        \
+	"'maxItems':64,'description':'[ADDR:]HOSTPORT:PORT: a host port forwarded into the "       \
 	"sandbox'}"
 
 #define O_EXEC                                                                                     \

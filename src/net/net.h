@@ -99,10 +99,10 @@ char *ac_secret_placeholder(void);
 typedef struct ac_tls_ca ac_tls_ca_t;
 typedef struct ssl_ctx_st ac_ssl_ctx_t; /* = SSL_CTX */
 
-/* A new CA (EC P-256, CN = cn, valid 10 years, CA:TRUE, keyCertSign) written to cert_path
- * (PEM, 0644) and key_path (PEM, 0600), each atomically. */
-int ac_tls_ca_create(const char *cert_path, const char *key_path, const char *cn,
-		     ac_error_t **err);
+/* A new CA (EC P-256, CN = cn (printable ASCII, cut to 64 bytes), valid 10 years, CA:TRUE,
+ * keyCertSign) written to cert_path (PEM, 0644) and key_path (PEM, 0600), each atomically;
+ * either path holding anything but a regular file is refused (AC_ERR_INVALID). */
+int ac_tls_ca_create(const char *cert_path, const char *key_path, const char *cn, ac_error_t **err);
 ac_tls_ca_t *ac_tls_ca_load(const char *cert_path, const char *key_path, ac_error_t **err);
 void ac_tls_ca_free(ac_tls_ca_t *ca);
 /* A server context presenting a leaf for host (DNS SAN, or IP SAN for a literal) signed by
@@ -205,8 +205,7 @@ typedef struct ac_net_opts {
  * nothing. Checks every pattern, binding (its secret must be in the store), publish spec
  * and that each published host port is free now. One-line AC_ERR_INVALID / NOT_FOUND /
  * EXISTS errors. */
-int ac_net_state_new(const char *home, const ac_net_opts_t *o, json_t **net_out,
-		     ac_error_t **err);
+int ac_net_state_new(const char *home, const ac_net_opts_t *o, json_t **net_out, ac_error_t **err);
 /* "[ADDR:]HOSTPORT:PORT" -> {"address","host_port","port"} (ADDR default 127.0.0.1; an
  * IPv6 ADDR in brackets). */
 json_t *ac_net_publish_parse(const char *spec, ac_error_t **err);

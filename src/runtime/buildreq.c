@@ -60,8 +60,8 @@ json_t *ac_buildreq_encode(const ac_rt_spec_t *s, const ac_cmd_t *c, const char 
 	    s->limits.cpus, "pids", (json_int_t)s->limits.pids, "tmp_mb", (json_int_t)s->tmp_mb,
 	    "disk_mb", (json_int_t)s->disk_mb, "read_only", s->read_only, "env", strv_json(s->env),
 	    "block", strv_json(s->block), "allow", strv_json(s->allow), "allowlist_only",
-	    s->allowlist_only, "net_fd", s->net_fd, "net_proxy_port", (int)s->net_proxy_port, "ca_bundle",
-	    s->ca_bundle);
+	    s->allowlist_only, "net_fd", s->net_fd, "net_proxy_port", (int)s->net_proxy_port,
+	    "ca_bundle", s->ca_bundle);
 	json_t *cmd = json_null();
 	if (c)
 		cmd = json_pack("{s:o, s:o, s:s?, s:s?, s:f, s:b, s:b, s:i, s:i}", "argv",

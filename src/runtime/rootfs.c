@@ -384,8 +384,8 @@ static int bind_ca_bundle(const char *bundle, const char *root, ac_error_t **err
 			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 	_cleanup_close_ int dst =
 	    rootfd < 0 ? -1
-		       : (int)syscall(SYS_openat2, rootfd, "etc/ssl/certs/ca-certificates.crt", &how,
-				      sizeof(how));
+		       : (int)syscall(SYS_openat2, rootfd, "etc/ssl/certs/ca-certificates.crt",
+				      &how, sizeof(how));
 	struct stat st;
 	if (dst < 0 || fstat(dst, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;

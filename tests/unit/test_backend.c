@@ -104,9 +104,9 @@ static void test_require(void **state)
 	assert_int_equal(e->kind, AC_ERR_UNSUPPORTED);
 	assert_string_equal(e->msg, "container images is not supported by the native backend");
 	ac_error_free(e);
-	assert_int_equal(ac_backend_require(ac_backend_find("kubernetes"), AC_CAP_EGRESS,
-					    "egress policy", NULL),
-			 -1);
+	assert_int_equal(
+	    ac_backend_require(ac_backend_find("kubernetes"), AC_CAP_EGRESS, "egress policy", NULL),
+	    -1);
 	assert_int_equal(
 	    ac_backend_require(ac_backend_find("docker"), AC_CAP_NETWORK, "network", NULL), 0);
 }

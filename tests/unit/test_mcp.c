@@ -539,9 +539,9 @@ static void test_tool_failures_are_results(void **state)
 				    "{\"command\":\"ls\",\"network\":true,"
 				    "\"allow_hosts\":[\"bad host\"]}"),
 			  "invalid host pattern");
-	assert_tool_error(call_tool(f, "sandbox_create",
-				    "{\"name\":\"n\",\"allow_hosts\":[\"example.com\"]}"),
-			  "network on");
+	assert_tool_error(
+	    call_tool(f, "sandbox_create", "{\"name\":\"n\",\"allow_hosts\":[\"example.com\"]}"),
+	    "network on");
 	assert_tool_error(call_tool(f, "sandbox_list", "{\"label\":\"no equals\"}"), NULL);
 	/* an empty list is a success with structured content */
 	json_t *r = call_tool(f, "sandbox_list", "{\"label\":[\"team=x\"]}");

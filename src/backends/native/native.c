@@ -321,8 +321,7 @@ static int net_begin(const ac_backend_ctx_t *ctx, const json_t *st, ac_rt_spec_t
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "pipe");
 	}
 	nn->on = spec->net_fd = true;
-	spec->net_proxy_port =
-	    json_is_true(json_object_get(net, "proxy")) ? AC_NET_PROXY_PORT : 0;
+	spec->net_proxy_port = json_is_true(json_object_get(net, "proxy")) ? AC_NET_PROXY_PORT : 0;
 	spec->ca_bundle = nn->bundle;
 	spec->on_net = native_on_net;
 	spec->on_net_arg = nn;
