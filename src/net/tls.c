@@ -379,13 +379,17 @@ static int check_target(const char *path, ac_error_t **err)
 
 int ac_tls_ca_create(const char *cert_path, const char *key_path, const char *cn, ac_error_t **err)
 {
-	if (cn == NULL || *cn == '\0' || strlen(cn) > 64)
+	/* X.520 allows 64 bytes: a longer name (a long sandbox name in it) is cut, not
+	 * refused. */
+	char name[65];
+	if (cn == NULL || *cn == '\0')
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "invalid CA name: 1 to 64 printable characters");
-	for (const char *p = cn; *p; p++)
+	snprintf(name, sizeof(name), "%s", cn);
+	for (const char *p = name; *p; p++)
 		if (*p < 0x20 || *p > 0x7e)
 			return ac_error_set(err, AC_ERR_INVALID, 0,
-					    "invalid CA name: 1 to 64 printable characters");
+					    "invalid CA name: printable ASCII only");
 	if (strcmp(cert_path, key_path) == 0)
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "the CA's certificate and key need two paths");
@@ -399,7 +403,7 @@ int ac_tls_ca_create(const char *cert_path, const char *key_path, const char *cn
 	if (key == NULL)
 		return ossl_fail(err, "cannot make the CA key");
 	time_t not_after = time(NULL) + (time_t)CA_YEARS * 365 * 86400;
-	_cleanup_x509_ X509 *x = cert_frame(cn, NULL, not_after, key, err);
+	_cleanup_x509_ X509 *x = cert_frame(name, NULL, not_after, key, err);
 	if (x == NULL)
 		return -1;
 	/* The subject key identifier first: the authority key identifier of a self-signed
@@ -413,9 +417,11 @@ int ac_tls_ca_create(const char *cert_path, const char *key_path, const char *cn
 
 	size_t klen = 0, clen = 0;
 	_cleanup_free_ char *kpem = pem_text(NULL, key, &klen, err);
+	AC_ANALYZER_OWNED(kpem);
 	if (kpem == NULL)
 		return -1;
 	_cleanup_free_ char *cpem = pem_text(x, NULL, &clen, err);
+	AC_ANALYZER_OWNED(cpem);
 	if (cpem == NULL) {
 		explicit_bzero(kpem, klen);
 		return -1;
@@ -947,6 +953,7 @@ int ac_tls_bundle_write(const char *ca_cert_path, const char *out_path, ac_error
 	bool nl = syslen > 0 && sys[syslen - 1] != '\n';
 	size_t total = syslen + (nl ? 1 : 0) + calen;
 	_cleanup_free_ char *out = malloc(total + 1);
+	AC_ANALYZER_OWNED(out);
 	if (out == NULL)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "cannot write '%s'", out_path);
 	if (syslen)
