@@ -20,13 +20,13 @@ static const ac_backend_t table[] = {
      .ops = &ac_native_ops},
     {.name = "docker",
      .summary = "containers through the Docker Engine API (Docker, or Podman's API)",
-     .caps =
-	 AC_CAP_FILES | AC_CAP_RESIZE | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES,
+     .caps = AC_CAP_FILES | AC_CAP_RESIZE | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK |
+	     AC_CAP_IMAGES | AC_CAP_EGRESS,
      .ops = &ac_docker_ops},
     {.name = "podman",
      .summary = "containers through Podman's Docker-compatible API",
-     .caps =
-	 AC_CAP_FILES | AC_CAP_RESIZE | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK | AC_CAP_IMAGES,
+     .caps = AC_CAP_FILES | AC_CAP_RESIZE | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_NETWORK |
+	     AC_CAP_IMAGES | AC_CAP_EGRESS,
      .ops = &ac_podman_ops},
     {.name = "kubernetes",
      .aliases = (const char *const[]){"k8s", NULL},

@@ -181,9 +181,9 @@ check_rc "name conflict: exit 1" 1
 check_contains "... says the container exists" "$ERR" "already exists"
 check_eq "... and no sandbox is left" "" "$(ac_names | grep -x "taken-$ID")"
 podman rm -f "agentcell-taken-$ID" >/dev/null
-acx create "nat-$ID" --network
-check_rc "native backend refuses --network" 1
-check_contains "... with the reason" "$ERR" "not supported by the native backend"
+acx create "nat-$ID" --backend podman --image "$IMG" --allow-host example.com
+check_rc "a host policy without --network is refused (usage)" 2
+check_contains "... with the reason" "$ERR" "need the network on"
 podman_stop_service
 acx exec "$B" -- true
 check_rc "daemon gone: exit 1" 1

@@ -196,6 +196,44 @@ static void test_create_body(void **state)
 	json_decref(st);
 }
 
+/* agentcell's network (src/backends/docker/net.c): only lo, whatever "network" says; the
+ * CA bundle bound read-only; a run's idle container labelled as a run. */
+static void test_create_body_net(void **state)
+{
+	(void)state;
+	json_t *st = state_of(", \"network\": true, \"net\": {\"proxy\": true}, "
+			      "\"mount_cwd\": \"/home/me/p\"");
+	json_t *b = ac_docker_create_body(st, NULL, NULL, NULL);
+	json_t *hc = json_object_get(b, "HostConfig");
+	assert_string_equal(json_string_value(json_object_get(hc, "NetworkMode")), "none");
+	assert_null(json_object_get(json_object_get(b, "Labels"), "agentcell.run"));
+	assert_int_equal(ac_docker_body_extend(b, "/h/net/box/bundle.pem", true, NULL), 0);
+	json_t *binds = json_object_get(hc, "Binds");
+	assert_int_equal(json_array_size(binds), 2);
+	assert_string_equal(json_string_value(json_array_get(binds, 0)),
+			    "/home/me/p:/workspace:rw");
+	assert_string_equal(json_string_value(json_array_get(binds, 1)),
+			    "/h/net/box/bundle.pem:/etc/ssl/certs/ca-certificates.crt:ro");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(b, "Labels"), "agentcell.run")),
+	    "true");
+	ac_error_t *e = NULL;
+	assert_int_equal(ac_docker_body_extend(b, "/h:x/bundle.pem", false, &e), -1);
+	assert_int_equal(e->kind, AC_ERR_INVALID);
+	ac_error_free(e);
+	json_decref(b);
+	json_decref(st);
+
+	/* Without a bundle or a run: nothing added (no Binds made). */
+	st = state_of(", \"net\": {\"proxy\": false}");
+	b = ac_docker_create_body(st, NULL, NULL, NULL);
+	assert_int_equal(ac_docker_body_extend(b, NULL, false, NULL), 0);
+	assert_null(json_object_get(json_object_get(b, "HostConfig"), "Binds"));
+	assert_null(json_object_get(json_object_get(b, "Labels"), "agentcell.run"));
+	json_decref(b);
+	json_decref(st);
+}
+
 static void test_create_body_bad(void **state)
 {
 	(void)state;
@@ -533,6 +571,7 @@ int main(void)
 	    cmocka_unit_test(test_host_find_env),
 	    cmocka_unit_test(test_escape),
 	    cmocka_unit_test(test_create_body),
+	    cmocka_unit_test(test_create_body_net),
 	    cmocka_unit_test(test_create_body_bad),
 	    cmocka_unit_test(test_create_body_run),
 	    cmocka_unit_test(test_exec_body),

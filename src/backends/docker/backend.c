@@ -20,6 +20,7 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "backends/docker/docker.h"
+#include "net/net.h"
 #include "runtime/runtime.h"
 
 bool ac_docker_is_podman(const json_t *st)
@@ -60,13 +61,17 @@ int ac_docker_container_call(ac_docker_t *d, const json_t *st, const char *metho
 
 /* ---- create, start, stop, destroy ---- */
 
-int ac_docker_create_container(ac_docker_t *d, const json_t *st, const ac_cmd_t *run,
-			       char *const *extra_env, char *id, size_t idlen, ac_error_t **err)
+int ac_docker_create_container(ac_docker_t *d, const json_t *st, const ac_docker_create_opts_t *o,
+			       char *id, size_t idlen, ac_error_t **err)
 {
 	const char *name = ac_state_str(st, "name", "");
-	json_t *body = ac_docker_create_body(st, run, extra_env, err);
+	json_t *body = ac_docker_create_body(st, o->run, o->extra_env, err);
 	if (!body)
 		return -1;
+	if (ac_docker_body_extend(body, o->bundle, o->one_shot, err) < 0) {
+		json_decref(body);
+		return -1;
+	}
 	char cname[128], esc[400], path[512];
 	ac_docker_container_name(name, cname, sizeof(cname));
 	ac_docker_escape(cname, esc, sizeof(esc));
@@ -120,15 +125,23 @@ static int docker_create(const ac_backend_ctx_t *ctx, json_t *st, ac_error_t **e
 	if (ac_docker_for_state(st, &d, err) < 0)
 		return -1;
 	char id[129];
-	if (ac_docker_create_container(d, st, NULL, NULL, id, sizeof(id), err) < 0)
+	_cleanup_free_ char *bundle = NULL;
+	if (ac_docker_net_bundle(ctx, d, st, &bundle, err) < 0) {
+		ac_net_teardown(ctx->home, ac_state_str(st, "name", ""), true);
 		return -1;
+	}
+	ac_docker_create_opts_t o = {.bundle = bundle};
+	if (ac_docker_create_container(d, st, &o, id, sizeof(id), err) < 0) {
+		if (ac_docker_has_net(st))
+			ac_net_teardown(ctx->home, ac_state_str(st, "name", ""), true);
+		return -1;
+	}
 	json_object_set_new(st, "docker_host", json_string(ac_docker_host(d)->spec));
 	json_object_set_new(st, "container_id", json_string(id));
 	json_t *lim =
 	    json_pack("{sO sO sO}", "memory_mb", json_object_get(st, "memory_mb"), "cpus",
 		      json_object_get(st, "cpus"), "pids_limit", json_object_get(st, "pids_limit"));
 	json_object_set_new(st, "container_limits", lim ? lim : json_null());
-	(void)ctx;
 	return 0;
 }
 
@@ -194,16 +207,23 @@ static int update_limits(ac_docker_t *d, const json_t *st, ac_error_t **err)
 	return rc;
 }
 
-static int docker_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
+static int stop_container(ac_docker_t *d, const json_t *st, ac_error_t **err)
 {
-	_cleanup_docker_ ac_docker_t *d = NULL;
-	if (ac_docker_for_state(st, &d, err) < 0)
+	ac_docker_resp_t r;
+	if (ac_docker_container_call(d, st, "POST", "/stop?t=0", NULL, &r, err) < 0)
 		return -1;
+	int rc = 0;
+	/* 304: already stopped; 404: the container is gone, so nothing runs. */
+	if (r.status != 304 && r.status != 404 && (r.status < 200 || r.status >= 300))
+		rc = ac_docker_fail(&r, "cannot stop the container", err);
+	ac_docker_resp_free(&r);
+	return rc;
+}
+
+int ac_docker_start_container(ac_docker_t *d, const json_t *st, ac_docker_net_t *net,
+			      ac_error_t **err)
+{
 	const char *name = ac_state_str(st, "name", "");
-	const char *cwd = ac_state_str(st, "mount_cwd", NULL);
-	if (cwd && access(cwd, F_OK) < 0)
-		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
-				    "the mounted directory %s is gone", cwd);
 	ac_docker_resp_t r;
 	if (ac_docker_container_call(d, st, "POST", "/start", NULL, &r, err) < 0)
 		return -1;
@@ -224,12 +244,40 @@ static int docker_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_
 				    "the container of '%s' exited at once (exit code %lld): its "
 				    "image needs 'sh' and 'sleep'",
 				    name, in.exit_code);
+	/* Nothing runs without its proxy: a container whose proxy could not start is
+	 * stopped again. */
+	if (ac_docker_net_attach(net, name, (long)in.pid, in.id, err) < 0) {
+		stop_container(d, st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int docker_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
+{
+	_cleanup_docker_ ac_docker_t *d = NULL;
+	if (ac_docker_for_state(st, &d, err) < 0)
+		return -1;
+	const char *name = ac_state_str(st, "name", "");
+	const char *cwd = ac_state_str(st, "mount_cwd", NULL);
+	if (cwd && access(cwd, F_OK) < 0)
+		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
+				    "the mounted directory %s is gone", cwd);
+	ac_docker_net_t net;
+	if (ac_docker_net_begin(ctx, d, st, &net, err) < 0)
+		return -1;
+	int rc = ac_docker_start_container(d, st, &net, err);
+	ac_docker_net_end(&net);
+	if (rc < 0) {
+		if (net.on)
+			ac_net_teardown(ctx->home, name, false);
+		return -1;
+	}
 	/* A resize while stopped (or one the engine forgot over a restart) applies now. */
 	if (!limits_equal(st) && update_limits(d, st, err) < 0) {
 		ac_error_prefix(err, "sandbox '%s'", name);
 		return -1;
 	}
-	(void)ctx;
 	return 0;
 }
 
@@ -238,15 +286,11 @@ static int docker_stop(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t
 	_cleanup_docker_ ac_docker_t *d = NULL;
 	if (ac_docker_for_state(st, &d, err) < 0)
 		return -1;
-	ac_docker_resp_t r;
-	if (ac_docker_container_call(d, st, "POST", "/stop?t=0", NULL, &r, err) < 0)
-		return -1;
-	int rc = 0;
-	/* 304: already stopped; 404: the container is gone, so nothing runs. */
-	if (r.status != 304 && r.status != 404 && (r.status < 200 || r.status >= 300))
-		rc = ac_docker_fail(&r, "cannot stop the container", err);
-	ac_docker_resp_free(&r);
-	(void)ctx;
+	int rc = stop_container(d, st, err);
+	/* The proxy ends with the container's init anyway (its pidfd): this also removes
+	 * its record. */
+	if (rc == 0 && ac_docker_has_net(st))
+		ac_net_teardown(ctx->home, ac_state_str(st, "name", ""), false);
 	return rc;
 }
 
@@ -256,22 +300,27 @@ static void docker_uncreate(const ac_backend_ctx_t *ctx, const json_t *st)
 	const char *id = ac_state_str(st, "container_id", NULL);
 	_cleanup_docker_ ac_docker_t *d = NULL;
 	char ref[400];
+	/* create made the network's directory (the CA bundle) before the container. */
+	if (ac_docker_has_net(st))
+		ac_net_teardown(ctx->home, ac_state_str(st, "name", ""), true);
 	if (!id || ac_docker_for_state(st, &d, NULL) < 0 ||
 	    ac_docker_escape(id, ref, sizeof(ref)) < 0)
 		return;
 	ac_docker_remove_container(d, ref, NULL);
-	(void)ctx;
 }
 
 static int docker_destroy(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
 {
-	(void)ctx;
 	_cleanup_docker_ ac_docker_t *d = NULL;
 	if (ac_docker_for_state(st, &d, err) < 0)
 		return -1;
 	char ref[400];
 	container_ref(st, ref, sizeof(ref));
-	return ac_docker_remove_container(d, ref, err);
+	if (ac_docker_remove_container(d, ref, err) < 0)
+		return -1;
+	if (ac_docker_has_net(st))
+		ac_net_teardown(ctx->home, ac_state_str(st, "name", ""), true);
+	return 0;
 }
 
 static bool docker_is_running(const ac_backend_ctx_t *ctx, const json_t *st, long *pid)

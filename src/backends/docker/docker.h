@@ -61,6 +61,10 @@ json_t *ac_docker_exec_body(const ac_cmd_t *cmd, char *const *extra_env, const c
 /* Limits for /containers/{id}/update (Docker) and libpod's update (Podman 4). */
 json_t *ac_docker_update_body(uint64_t memory_mb, double cpus, uint64_t pids);
 json_t *ac_docker_update_body_libpod(uint64_t memory_mb, double cpus, uint64_t pids);
+/* Adds to a create body: the CA bundle's read-only bind at AC_NET_SANDBOX_BUNDLE (bundle
+ * non-NULL) and the agentcell.run label (one_shot). -1 (AC_ERR_INVALID) for a bundle path
+ * the engine cannot bind (a ':' in it). */
+int ac_docker_body_extend(json_t *body, const char *bundle, bool one_shot, ac_error_t **err);
 /* The image a state asks for ("host" means the default image). */
 const char *ac_docker_image_of(const json_t *state);
 
@@ -184,10 +188,16 @@ bool ac_docker_is_podman(const json_t *st);
 int ac_docker_container_call(ac_docker_t *d, const json_t *st, const char *method,
 			     const char *suffix, json_t *json, ac_docker_resp_t *r,
 			     ac_error_t **err);
-/* Creates the sandbox's container (run: the one-shot command, else the idle loop); its id
- * into id. */
-int ac_docker_create_container(ac_docker_t *d, const json_t *st, const ac_cmd_t *run,
-			       char *const *extra_env, char *id, size_t idlen, ac_error_t **err);
+/* What a container is created with, besides its state. */
+typedef struct ac_docker_create_opts {
+	const ac_cmd_t *run;	/* the one-shot command as the container's own; NULL: idle loop */
+	char *const *extra_env; /* agent keys etc. (NULL-terminated or NULL) */
+	const char *bundle;	/* bind-mounted read-only at AC_NET_SANDBOX_BUNDLE; NULL: none */
+	bool one_shot;		/* a run's container (label agentcell.run), whatever its command */
+} ac_docker_create_opts_t;
+/* Creates the sandbox's container; its id into id. */
+int ac_docker_create_container(ac_docker_t *d, const json_t *st, const ac_docker_create_opts_t *o,
+			       char *id, size_t idlen, ac_error_t **err);
 /* DELETE /containers/<ref>?force=1 (ref escaped); a missing container is fine. */
 int ac_docker_remove_container(ac_docker_t *d, const char *ref, ac_error_t **err);
 
@@ -201,6 +211,34 @@ int ac_docker_exec_detach(const ac_backend_ctx_t *ctx, const json_t *st, const a
 			  ac_error_t **err);
 int ac_docker_kill_detached(const ac_backend_ctx_t *ctx, const json_t *st, const json_t *status,
 			    ac_error_t **err);
+
+/* ---- the network (net.c): the egress proxy of a state with "net" (src/net/net.h) ---- */
+bool ac_docker_has_net(const json_t *st);
+/* AC_ERR_UNSUPPORTED unless the engine is on this machine (a unix socket). */
+int ac_docker_net_local(ac_docker_t *d, ac_error_t **err);
+/* At create: the engine checked, the sandbox's CA bundle made; *bundle its path (free it),
+ * NULL without secrets or without "net". */
+int ac_docker_net_bundle(const ac_backend_ctx_t *ctx, ac_docker_t *d, const json_t *st,
+			 char **bundle, ac_error_t **err);
+typedef struct ac_docker_net {
+	bool on, proxy;
+	json_t *orders;
+	char *bundle;
+	char pidfile[4200];
+} ac_docker_net_t;
+/* Before the container starts: a leftover proxy ended, the orders and the bundle made (a
+ * no-op without "net"). End with ac_docker_net_end. */
+int ac_docker_net_begin(const ac_backend_ctx_t *ctx, ac_docker_t *d, const json_t *st,
+			ac_docker_net_t *n, ac_error_t **err);
+/* After it started (pid: inspect's State.Pid, id: the container's full id): the listener
+ * made in its network namespace, the proxy spawned for the life of that pid. */
+int ac_docker_net_attach(ac_docker_net_t *n, const char *sandbox, long pid, const char *id,
+			 ac_error_t **err);
+void ac_docker_net_end(ac_docker_net_t *n);
+/* Starts the container (backend.c), checks it runs and attaches its network (net: from
+ * ac_docker_net_begin); a container whose proxy cannot start is stopped again. */
+int ac_docker_start_container(ac_docker_t *d, const json_t *st, ac_docker_net_t *net,
+			      ac_error_t **err);
 
 static inline void ac_docker_freep(ac_docker_t **d)
 {

@@ -22,6 +22,7 @@
 #include "base/time.h"
 #include "base/util.h"
 #include "backends/docker/docker.h"
+#include "net/net.h"
 #include "runtime/runtime.h"
 
 /* ---- killing by host pid (timeouts, exec-kill, signals) ---- */
@@ -292,17 +293,21 @@ static int exec_exit_code(ac_docker_t *d, const char *exec_id, long long *code, 
 }
 
 /* The agent's API keys come from the caller's environment at each command: never stored
- * (not even in the container's settings). */
+ * (not even in the container's settings). With the network on, the proxy carries a key
+ * bound as a secret: the sandbox has its placeholder (in the state's env), never the value. */
 static char **agent_env(const json_t *st)
 {
 	extern char **environ;
 	const char *const *keys = ac_agent_keys(ac_state_str(st, "agent", NULL));
+	const json_t *net = json_object_get(st, "net");
 	size_t n = 0;
 	for (size_t j = 0; keys && keys[j]; j++)
 		n++;
 	char **e = calloc(n + 1, sizeof(char *));
 	size_t k = 0;
 	for (size_t j = 0; e && keys && keys[j]; j++) {
+		if (ac_net_carries_key(net, keys[j]))
+			continue;
 		size_t kl = strlen(keys[j]);
 		for (char **ev = environ; *ev; ev++)
 			if (!strncmp(*ev, keys[j], kl) && (*ev)[kl] == '=') {
@@ -428,16 +433,51 @@ int ac_docker_exec(const ac_backend_ctx_t *ctx, const char *name, const json_t *
 
 /* ---- one-shot runs: the command is the container's, removed afterwards ---- */
 
+/* A run with agentcell's network (net.c): its command must not run before the proxy
+ * listens, so the container is an idle one, started, given its proxy, and the command is
+ * an exec in it. Container, proxy and the network's directory go afterwards. */
+static int run_with_net(const ac_backend_ctx_t *ctx, ac_docker_t *d, const json_t *st,
+			const ac_cmd_t *cmd, int fds[3], ac_result_t *res, ac_error_t **err)
+{
+	const char *name = ac_state_str(st, "name", "");
+	ac_docker_net_t net;
+	char id[129];
+	json_t *own = NULL;
+	bool created = false;
+	int rc = ac_docker_net_begin(ctx, d, st, &net, err);
+	if (rc == 0) {
+		ac_docker_create_opts_t o = {.bundle = net.bundle, .one_shot = true};
+		rc = ac_docker_create_container(d, st, &o, id, sizeof(id), err);
+		created = rc == 0;
+	}
+	if (rc == 0) {
+		own = json_copy((json_t *)st);
+		rc = own && !json_object_set_new(own, "container_id", json_string(id))
+			 ? ac_docker_start_container(d, own, &net, err)
+			 : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	}
+	ac_docker_net_end(&net);
+	if (rc == 0)
+		rc = ac_docker_exec(ctx, name, own, cmd, fds, res, err);
+	if (created)
+		ac_docker_remove_container(d, id, NULL);
+	json_decref(own);
+	ac_net_teardown(ctx->home, name, true);
+	return rc;
+}
+
 int ac_docker_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cmd_t *cmd, int fds[3],
 		  ac_result_t *res, ac_error_t **err)
 {
-	(void)ctx;
 	_cleanup_docker_ ac_docker_t *d = NULL;
 	if (ac_docker_for_state(st, &d, err) < 0)
 		return -1;
+	if (ac_docker_has_net(st))
+		return run_with_net(ctx, d, st, cmd, fds, res, err);
 	_cleanup_free_ char **extra = agent_env(st);
 	char id[129], path[700];
-	if (ac_docker_create_container(d, st, cmd, extra, id, sizeof(id), err) < 0)
+	ac_docker_create_opts_t o = {.run = cmd, .extra_env = extra};
+	if (ac_docker_create_container(d, st, &o, id, sizeof(id), err) < 0)
 		return -1;
 	int rc = -1;
 	ac_docker_conn_t conn = {.fd = -1};

@@ -13,6 +13,7 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "backends/docker/docker.h"
+#include "net/net.h"
 
 /* ---- engine addresses ---- */
 
@@ -227,7 +228,10 @@ json_t *ac_docker_create_body(const json_t *st, const ac_cmd_t *run, char *const
 			json_array_append_new(env, json_string(*x));
 	json_t *hc = json_object();
 	add_limits(hc, (uint64_t)mem, cpus, (uint64_t)pids);
-	bool network = ac_state_bool(st, "network", false);
+	/* With "net" (agentcell's network: net.c) the container has only lo, whatever the
+	 * engine's default: its one way out is the proxy. "network" without "net" is a state
+	 * of a version before the proxy: the engine's default network, as it had. */
+	bool network = ac_state_bool(st, "network", false) && !json_object_get(st, "net");
 	json_object_set_new(hc, "NetworkMode", json_string(network ? "bridge" : "none"));
 	json_object_set_new(hc, "ReadonlyRootfs", json_boolean(ac_state_bool(st, "read_only", 0)));
 	json_object_set_new(hc, "CapDrop", json_pack("[s]", "ALL"));
@@ -313,6 +317,32 @@ json_t *ac_docker_create_body(const json_t *st, const ac_cmd_t *run, char *const
 		return NULL;
 	}
 	return body;
+}
+
+int ac_docker_body_extend(json_t *body, const char *bundle, bool one_shot, ac_error_t **err)
+{
+	json_t *hc = json_object_get(body, "HostConfig");
+	if (!json_is_object(hc))
+		return ac_error_set(err, AC_ERR_INTERNAL, 0,
+				    "the container's settings lack HostConfig");
+	if (bundle) {
+		if (strchr(bundle, ':'))
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "the CA bundle '%s' cannot be bound by the engine "
+					    "(a ':' in its path)",
+					    bundle);
+		json_t *binds = json_object_get(hc, "Binds");
+		if (!json_is_array(binds)) {
+			binds = json_array();
+			json_object_set_new(hc, "Binds", binds);
+		}
+		json_array_append_new(binds,
+				      json_sprintf("%s:%s:ro", bundle, AC_NET_SANDBOX_BUNDLE));
+	}
+	if (one_shot)
+		json_object_set_new(json_object_get(body, "Labels"), AC_DOCKER_LABEL_RUN,
+				    json_string("true"));
+	return 0;
 }
 
 json_t *ac_docker_exec_body(const ac_cmd_t *cmd, char *const *extra_env, const char *default_cwd)
