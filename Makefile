@@ -75,6 +75,12 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBS)
 
+# netproxy_drive starts the network proxy through the library (and is the proxy: it
+# dispatches __netproxy itself).
+$(BUILD)/tools/netproxy_drive: tests/tools/netproxy_drive.c $(BUILD)/libagentcell.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libagentcell.a $(LIBS)
+
 # Fuzz targets: with any compiler, a replay driver that runs each target over its corpus
 # (used by the test suite). `make libfuzzer` builds real libFuzzer binaries with clang into
 # build/libfuzzer/fuzz/ (library instrumented too); run it on a scratch copy of the corpus

@@ -180,7 +180,9 @@ int ac_net_proxy_spawn(const ac_net_proxy_req_t *req, pid_t *pid, ac_error_t **e
  * record; no-op when none is alive. */
 void ac_net_proxy_stop(const char *pidfile);
 /* argv: {"agentcell", AC_NET_PROXY_ARG}; descriptors 3 = orders, 4 = listen_fd, 5 =
- * life_fd, 6 = ready pipe (one line: "ok" or "E<kind> <message>"). */
+ * life_fd, 6 = ready pipe (one line: "ok PID" -- the proxy forks once when ready and PID
+ * is the process that goes on -- or "E<kind> <message>"). spawn.c adds "pidfile" to the
+ * orders. */
 int ac_net_proxy_main(int argc, char **argv);
 
 /* ---- sandbox.c: a sandbox's network, from options to state to the proxy's orders ------

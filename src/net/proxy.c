@@ -16,7 +16,7 @@
  *     orders carry a CA, TLS is terminated here (a leaf of the sandbox's CA), a verified
  *     TLS connection is made upstream and the requests are relayed one at a time (the
  *     request, then its response by the response's framing; keep-alive works; after a
- *     101 the connection becomes a raw relay).
+ *     101 the connection becomes a raw ac_px_relay).
  *   - "Expect: 100-continue" is answered here and not forwarded: the body follows.
  * Secrets: for a request to a bound host (exact, case-insensitive) the binding's header is
  * replaced by PREFIX+VALUE and its placeholder replaced by the value anywhere in the
@@ -26,7 +26,10 @@
  *
  * One detached thread per connection (at most CONN_MAX). Published ports: a host
  * listener per entry; for each connection the thread enters the sandbox's network
- * namespace only to create its socket, and comes back before anything else (or aborts). */
+ * namespace only to create its socket, and comes back before anything else (or aborts).
+ *
+ * Over 800 lines on purpose: a connection's whole life (egress, interception, publishing)
+ * and the process's start share the process state P; the HTTP machinery is http.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +61,7 @@
 #include "base/utf8.h"
 #include "base/util.h"
 #include "net/net.h"
+#include "net/http.h"
 #include "net/pattern.h"
 
 #define FD_ORDERS	  3
@@ -66,10 +70,6 @@
 #define FD_READY	  6
 #define ORDERS_MAX	  (16u << 20)
 #define CONN_MAX	  512
-#define HEAD_MAX	  65536
-#define HDR_MAX		  256
-#define LINE_MAX_	  4096
-#define RELAY_BUF	  65536
 #define HEAD_TIMEOUT_S	  30
 #define CONNECT_TIMEOUT_S 10
 #define AUDIT_HOST_MAX	  255
@@ -97,411 +97,6 @@ static struct {
 	atomic_int live;
 } P = {.audit_fd = -1, .sandbox_ns = -1, .own_ns = -1, .egress_fd = -1};
 
-/* ---- streams: a socket, plain or TLS, with a read buffer -------------------------------- */
-
-typedef struct {
-	int fd;
-	ac_ssl_t *ssl;
-	char *buf;
-	size_t off, len;
-	uint64_t rd, wr; /* bytes read from and written to the socket */
-} stream_t;
-
-static ssize_t stream_recv(stream_t *s, void *dst, size_t n)
-{
-	ssize_t r;
-	if (s->ssl)
-		r = ac_tls_read(s->ssl, dst, n);
-	else
-		do
-			r = recv(s->fd, dst, n, 0);
-		while (r < 0 && errno == EINTR);
-	if (r > 0)
-		s->rd += (uint64_t)r;
-	return r;
-}
-
-/* Bytes buffered or already decrypted: readable without touching the socket. */
-static bool stream_has_data(stream_t *s)
-{
-	return s->len > s->off || (s->ssl && ac_tls_pending(s->ssl) > 0);
-}
-
-static ssize_t stream_read(stream_t *s, void *dst, size_t n)
-{
-	if (s->len > s->off) {
-		size_t k = s->len - s->off < n ? s->len - s->off : n;
-		memcpy(dst, s->buf + s->off, k);
-		s->off += k;
-		return (ssize_t)k;
-	}
-	return stream_recv(s, dst, n);
-}
-
-static int stream_write(stream_t *s, const void *data, size_t n)
-{
-	if (n == 0)
-		return 0;
-	if (s->ssl) {
-		if (ac_tls_write_all(s->ssl, data, n) < 0)
-			return -1;
-	} else {
-		const char *p = data;
-		size_t left = n;
-		while (left) {
-			ssize_t w = send(s->fd, p, left, MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				return -1;
-			p += w;
-			left -= (size_t)w;
-		}
-	}
-	s->wr += n;
-	return 0;
-}
-
-/* Makes room and reads more into the buffer: >0 bytes added, 0 EOF, -1 error, -2 full. */
-static ssize_t stream_fill(stream_t *s)
-{
-	if (s->off && s->off == s->len)
-		s->off = s->len = 0;
-	if (s->len == HEAD_MAX && s->off) {
-		memmove(s->buf, s->buf + s->off, s->len - s->off);
-		s->len -= s->off;
-		s->off = 0;
-	}
-	if (s->len == HEAD_MAX)
-		return -2;
-	ssize_t r = stream_recv(s, s->buf + s->len, HEAD_MAX - s->len);
-	if (r > 0)
-		s->len += (size_t)r;
-	return r;
-}
-
-enum { HEAD_OK = 1, HEAD_EOF = 0, HEAD_ERR = -1, HEAD_BIG = -2 };
-
-/* A head (up to and including its empty line) into *head (NUL-terminated, to free). */
-static int stream_head(stream_t *s, char **head, size_t *hlen)
-{
-	size_t scanned = 0;
-	for (;;) {
-		char *start = s->buf + s->off;
-		size_t avail = s->len - s->off;
-		size_t from = scanned > 3 ? scanned - 3 : 0;
-		char *end = avail >= 4 ? memmem(start + from, avail - from, "\r\n\r\n", 4) : NULL;
-		if (end) {
-			size_t n = (size_t)(end - start) + 4;
-			*head = malloc(n + 1);
-			if (!*head)
-				return HEAD_ERR;
-			memcpy(*head, start, n);
-			(*head)[n] = 0;
-			*hlen = n;
-			s->off += n;
-			return HEAD_OK;
-		}
-		scanned = avail; /* relative to s->off, which a fill keeps pointing at it */
-		ssize_t r = stream_fill(s);
-		if (r == -2)
-			return HEAD_BIG;
-		if (r == 0)
-			return s->len > s->off ? HEAD_ERR : HEAD_EOF;
-		if (r < 0)
-			return HEAD_ERR;
-	}
-}
-
-/* One CRLF-terminated line (at most LINE_MAX_ bytes with its CRLF) into line[]. */
-static int stream_line(stream_t *s, char *line, size_t *n)
-{
-	for (;;) {
-		char *start = s->buf + s->off;
-		size_t avail = s->len - s->off;
-		char *nl = memchr(start, '\n', avail);
-		if (nl) {
-			size_t k = (size_t)(nl - start) + 1;
-			if (k > LINE_MAX_ || k < 2 || nl[-1] != '\r')
-				return -1;
-			memcpy(line, start, k);
-			*n = k;
-			s->off += k;
-			return 0;
-		}
-		if (avail >= LINE_MAX_ || stream_fill(s) <= 0)
-			return -1;
-	}
-}
-
-/* Copies exactly n bytes (n = UINT64_MAX: until EOF) from a to b. */
-static int copy_bytes(stream_t *a, stream_t *b, uint64_t n, char *buf)
-{
-	while (n) {
-		size_t want = n < RELAY_BUF ? (size_t)n : RELAY_BUF;
-		ssize_t r = stream_read(a, buf, want);
-		if (r == 0 && n == UINT64_MAX)
-			return 0;
-		if (r <= 0 || stream_write(b, buf, (size_t)r) < 0)
-			return -1;
-		if (n != UINT64_MAX)
-			n -= (uint64_t)r;
-	}
-	return 0;
-}
-
-/* Relays both ways until either side closes or fails. */
-static void relay(stream_t *a, stream_t *b, char *buf)
-{
-	for (;;) {
-		bool ra = stream_has_data(a), rb = stream_has_data(b);
-		if (!ra && !rb) {
-			struct pollfd p[2] = {{a->fd, POLLIN, 0}, {b->fd, POLLIN, 0}};
-			if (poll(p, 2, -1) < 0) {
-				if (errno == EINTR)
-					continue;
-				return;
-			}
-			ra = p[0].revents != 0;
-			rb = p[1].revents != 0;
-		}
-		ssize_t r;
-		if (ra && ((r = stream_read(a, buf, RELAY_BUF)) <= 0 ||
-			   stream_write(b, buf, (size_t)r) < 0))
-			return;
-		if (rb && ((r = stream_read(b, buf, RELAY_BUF)) <= 0 ||
-			   stream_write(a, buf, (size_t)r) < 0))
-			return;
-	}
-}
-
-/* ---- HTTP heads ------------------------------------------------------------------------- */
-
-typedef struct {
-	char *name, *value;
-} hdr_t;
-
-typedef struct {
-	char *copy;
-	char *start[3]; /* method target version, or version status reason */
-	hdr_t h[HDR_MAX];
-	size_t nh;
-} head_t;
-
-static void head_clear(head_t *h)
-{
-	free(h->copy);
-	memset(h, 0, sizeof(*h));
-}
-
-static bool is_tchar(unsigned char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_token(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!is_tchar((unsigned char)*s))
-			return false;
-	return true;
-}
-
-/* Parses text (a whole head, CRLF CRLF included). NULL, or why it is malformed. */
-static const char *head_parse(const char *text, size_t len, bool response, head_t *h)
-{
-	memset(h, 0, sizeof(*h));
-	if (memchr(text, 0, len))
-		return "NUL byte in the head";
-	h->copy = strndup(text, len - 2); /* keeps the last header's CRLF */
-	if (!h->copy)
-		return "out of memory";
-	char *p = h->copy;
-	char *eol = strstr(p, "\r\n");
-	*eol = 0;
-	for (char *c = p; *c; c++)
-		if (*c == '\r' || *c == '\n')
-			return "bare CR or LF";
-	char *sp1 = strchr(p, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (!sp1 || (!sp2 && !response))
-		return "malformed start line";
-	*sp1 = 0;
-	if (sp2)
-		*sp2 = 0;
-	h->start[0] = p;
-	h->start[1] = sp1 + 1;
-	h->start[2] = sp2 ? sp2 + 1 : sp1 + strlen(sp1 + 1) + 1;
-	if (!response) {
-		if (!is_token(h->start[0]) || !*h->start[1] || strchr(h->start[2], ' '))
-			return "malformed request line";
-		for (const unsigned char *t = (const unsigned char *)h->start[1]; *t; t++)
-			if (*t <= 0x20 || *t == 0x7f)
-				return "malformed request target";
-		if (strcmp(h->start[2], "HTTP/1.1") && strcmp(h->start[2], "HTTP/1.0"))
-			return "unsupported HTTP version";
-	} else if (strncmp(h->start[0], "HTTP/1.", 7) || strlen(h->start[1]) != 3 ||
-		   strspn(h->start[1], "0123456789") != 3) {
-		return "malformed status line";
-	}
-	p = eol + 2;
-	while (*p) {
-		eol = strstr(p, "\r\n");
-		if (!eol)
-			return "malformed header";
-		*eol = 0;
-		if (h->nh == HDR_MAX)
-			return "too many headers";
-		char *colon = strchr(p, ':');
-		if (!colon)
-			return "header without ':'";
-		*colon = 0;
-		if (!is_token(p))
-			return "malformed header name";
-		char *v = colon + 1;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		char *e = v + strlen(v);
-		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-			*--e = 0;
-		for (const unsigned char *t = (const unsigned char *)v; *t; t++)
-			if ((*t < 0x20 && *t != '\t') || *t == 0x7f)
-				return "control byte in a header value";
-		h->h[h->nh++] = (hdr_t){p, v};
-		p = eol + 2;
-	}
-	return NULL;
-}
-
-/* Whether a comma-separated list header (every instance) holds token. */
-static bool hdr_has_token(const head_t *h, const char *name, const char *token)
-{
-	size_t tl = strlen(token);
-	for (size_t i = 0; i < h->nh; i++) {
-		if (strcasecmp(h->h[i].name, name))
-			continue;
-		for (const char *v = h->h[i].value; *v;) {
-			v += strspn(v, " \t,");
-			size_t n = strcspn(v, ",");
-			size_t k = n;
-			while (k && (v[k - 1] == ' ' || v[k - 1] == '\t'))
-				k--;
-			if (k == tl && !strncasecmp(v, token, tl))
-				return true;
-			v += n;
-		}
-	}
-	return false;
-}
-
-enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
-
-/* The framing of a message (RFC 9112 6.3). -1: a request that cannot be framed safely. */
-static int body_framing(const head_t *h, bool response, uint64_t *len)
-{
-	const char *te = NULL, *cl = NULL;
-	for (size_t i = 0; i < h->nh; i++) {
-		if (!strcasecmp(h->h[i].name, "Transfer-Encoding"))
-			te = h->h[i].value; /* the last one holds the final coding */
-		else if (!strcasecmp(h->h[i].name, "Content-Length")) {
-			if (cl && strcmp(cl, h->h[i].value))
-				return -1;
-			cl = h->h[i].value;
-		}
-	}
-	if (te) {
-		const char *last = strrchr(te, ',');
-		last = last ? last + 1 : te;
-		last += strspn(last, " \t");
-		if (strcasecmp(last, "chunked"))
-			return response ? BODY_CLOSE : -1;
-		return cl && !response ? -1 : BODY_CHUNKED;
-	}
-	if (cl) {
-		if (!*cl || strspn(cl, "0123456789") != strlen(cl) || strlen(cl) > 18)
-			return -1;
-		*len = strtoull(cl, NULL, 10);
-		return *len ? BODY_LENGTH : BODY_NONE;
-	}
-	return response ? BODY_CLOSE : BODY_NONE;
-}
-
-/* Forwards a body of the given framing from a to b (chunked: parsed, passed as it is). */
-static int forward_body(stream_t *a, stream_t *b, int kind, uint64_t len, char *buf)
-{
-	if (kind == BODY_NONE)
-		return 0;
-	if (kind == BODY_LENGTH)
-		return copy_bytes(a, b, len, buf);
-	if (kind == BODY_CLOSE)
-		return copy_bytes(a, b, UINT64_MAX, buf);
-	char line[LINE_MAX_ + 1];
-	size_t n;
-	for (;;) {
-		if (stream_line(a, line, &n) < 0)
-			return -1;
-		line[n] = 0;
-		size_t digits = strspn(line, "0123456789abcdefABCDEF");
-		if (digits == 0 || digits > 15 || !strchr(";\r \t", line[digits]))
-			return -1;
-		uint64_t size = strtoull(line, NULL, 16);
-		if (stream_write(b, line, n) < 0)
-			return -1;
-		if (size == 0)
-			break;
-		if (copy_bytes(a, b, size, buf) < 0 || stream_line(a, line, &n) < 0 || n != 2 ||
-		    stream_write(b, line, n) < 0)
-			return -1;
-	}
-	do { /* trailer section, then its empty line */
-		if (stream_line(a, line, &n) < 0 || stream_write(b, line, n) < 0)
-			return -1;
-	} while (n != 2);
-	return 0;
-}
-
-/* ---- a growable string ------------------------------------------------------------------ */
-
-typedef struct {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} sb_t;
-
-static void sb_add(sb_t *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-static void sb_str(sb_t *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_free(sb_t *b)
-{
-	if (b->p)
-		explicit_bzero(b->p, b->cap);
-	free(b->p);
-	b->p = NULL;
-}
-
 /* ---- connections ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -527,6 +122,17 @@ static void conn_free(conn_t *c)
 		ac_tls_close(c->cl.ssl);
 	if (c->up.ssl)
 		ac_tls_close(c->up.ssl);
+	if (c->cl.fd >= 0 && c->refused) {
+		/* A lingering close: closing with unread request bytes would reset the
+		 * connection and lose the answer (a 431 to a client still sending). */
+		shutdown(c->cl.fd, SHUT_WR);
+		struct timeval tv = {.tv_sec = 2};
+		setsockopt(c->cl.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		size_t total = 0;
+		ssize_t r;
+		while (total < (1u << 20) && (r = recv(c->cl.fd, c->cl.buf, HEAD_MAX, 0)) > 0)
+			total += (size_t)r;
+	}
 	if (c->cl.fd >= 0)
 		close(c->cl.fd);
 	if (c->up.fd >= 0)
@@ -572,7 +178,7 @@ static void audit(conn_t *c)
 	json_object_set_new(d, "duration_ms", json_real((double)(long long)(ms * 1000) / 1000));
 	json_t *line = json_pack("{s:s, s:s, s:s, s:o}", "timestamp", ts, "event", "net", "sandbox",
 				 P.sandbox, "details", d);
-	char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+	char *text = line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
 	/* One write(2) of less than PIPE_BUF bytes is never interleaved with another. */
 	while (text && strlen(text) + 1 >= PIPE_BUF) {
 		json_t *keys = json_object_get(d, "injected");
@@ -581,7 +187,7 @@ static void audit(conn_t *c)
 		if (json_array_size(keys) == 0)
 			break;
 		json_array_remove(keys, json_array_size(keys) - 1);
-		text = json_dumps(line, JSON_COMPACT);
+		text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	}
 	json_decref(line);
 	if (!text)
@@ -596,6 +202,8 @@ static void audit(conn_t *c)
 }
 
 /* The reason goes into a header line and the audit: no control bytes. */
+static void vset_reason(conn_t *c, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void vset_reason(conn_t *c, const char *fmt, va_list ap)
 {
 	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
@@ -629,7 +237,8 @@ static void reply(conn_t *c, int status, const char *text, const char *hname, co
 			 status, text, hname ? hname : "", hname ? ": " : "",
 			 hname ? c->reason : "", hname ? "\r\n" : "", strlen(body), body);
 	if (n > 0)
-		stream_write(&c->cl, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		ac_px_stream_write(&c->cl, buf,
+				   (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 static void refuse(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -806,11 +415,11 @@ static void sb_subst(sb_t *b, const char *s, const char *host)
 			}
 		}
 		if (!best) {
-			sb_str(b, s);
+			ac_px_sb_str(b, s);
 			return;
 		}
-		sb_add(b, s, (size_t)(best - s));
-		sb_str(b, bb->value);
+		ac_px_sb_add(b, s, (size_t)(best - s));
+		ac_px_sb_str(b, bb->value);
 		s = best + strlen(bb->placeholder);
 	}
 }
@@ -831,7 +440,7 @@ static bool hop_by_hop(const head_t *h, const char *name)
 	for (size_t i = 0; i < AC_ARRAY_SIZE(hop); i++)
 		if (!strcasecmp(name, hop[i]))
 			return true;
-	return hdr_has_token(h, "Connection", name);
+	return ac_px_hdr_has_token(h, "Connection", name);
 }
 
 /* The head to send upstream. plain: origin-form target given, Host from the target,
@@ -839,42 +448,43 @@ static bool hop_by_hop(const head_t *h, const char *name)
 static void build_head(conn_t *c, const head_t *h, const char *target, bool plain, sb_t *b)
 {
 	sb_subst(b, h->start[0], c->host);
-	sb_str(b, " ");
+	ac_px_sb_str(b, " ");
 	sb_subst(b, target, c->host);
-	sb_str(b, " ");
-	sb_str(b, h->start[2]);
-	sb_str(b, "\r\n");
+	ac_px_sb_str(b, " ");
+	ac_px_sb_str(b, h->start[2]);
+	ac_px_sb_str(b, "\r\n");
 	if (plain) {
 		char auth[300];
 		if (c->port == 80)
 			snprintf(auth, sizeof(auth), strchr(c->host, ':') ? "[%s]" : "%s", c->host);
 		else
 			authority(c, auth, sizeof(auth));
-		sb_str(b, "Host: ");
-		sb_str(b, auth);
-		sb_str(b, "\r\n");
+		ac_px_sb_str(b, "Host: ");
+		ac_px_sb_str(b, auth);
+		ac_px_sb_str(b, "\r\n");
 	}
 	for (size_t i = 0; i < h->nh; i++) {
 		const char *n = h->h[i].name;
 		if ((plain && (hop_by_hop(h, n) || !strcasecmp(n, "Host"))) ||
 		    !strcasecmp(n, "Proxy-Connection") || !strcasecmp(n, "Proxy-Authorization") ||
-		    (!strcasecmp(n, "Expect") && hdr_has_token(h, "Expect", "100-continue")) ||
+		    (!strcasecmp(n, "Expect") &&
+		     ac_px_hdr_has_token(h, "Expect", "100-continue")) ||
 		    header_is_injected(n, c->host))
 			continue;
-		sb_str(b, n);
-		sb_str(b, ": ");
+		ac_px_sb_str(b, n);
+		ac_px_sb_str(b, ": ");
 		sb_subst(b, h->h[i].value, c->host);
-		sb_str(b, "\r\n");
+		ac_px_sb_str(b, "\r\n");
 	}
 	for (size_t i = 0; i < P.nbind; i++) {
 		const binding_t *bd = &P.bind[i];
 		if (!host_bound(bd, c->host))
 			continue;
-		sb_str(b, bd->header);
-		sb_str(b, ": ");
-		sb_str(b, bd->prefix);
-		sb_str(b, bd->value);
-		sb_str(b, "\r\n");
+		ac_px_sb_str(b, bd->header);
+		ac_px_sb_str(b, ": ");
+		ac_px_sb_str(b, bd->prefix);
+		ac_px_sb_str(b, bd->value);
+		ac_px_sb_str(b, "\r\n");
 		bool seen = false;
 		for (size_t k = 0; k < c->ninjected; k++)
 			seen = seen || c->injected[k] == bd;
@@ -882,8 +492,8 @@ static void build_head(conn_t *c, const head_t *h, const char *target, bool plai
 			c->injected[c->ninjected++] = bd;
 	}
 	if (plain)
-		sb_str(b, "Connection: close\r\n");
-	sb_str(b, "\r\n");
+		ac_px_sb_str(b, "Connection: close\r\n");
+	ac_px_sb_str(b, "\r\n");
 }
 
 /* ---- egress ----------------------------------------------------------------------------- */
@@ -949,7 +559,7 @@ static void plain_request(conn_t *c, const head_t *h, const char *head, size_t h
 		return;
 	}
 	uint64_t blen = 0;
-	int kind = body_framing(h, false, &blen);
+	int kind = ac_px_body_framing(h, false, &blen);
 	if (kind < 0) {
 		fail_status(c, 400, "Bad Request", "bad request: ambiguous message framing");
 		return;
@@ -961,15 +571,15 @@ static void plain_request(conn_t *c, const head_t *h, const char *head, size_t h
 	sb_t b = {0};
 	build_head(c, h, target, true, &b);
 	if (b.oom) {
-		sb_free(&b);
+		ac_px_sb_free(&b);
 		fail_status(c, 500, "Internal Server Error", "out of memory");
 		return;
 	}
-	if (hdr_has_token(h, "Expect", "100-continue") && kind != BODY_NONE)
-		stream_write(&c->cl, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	int rc = stream_write(&c->up, b.p, b.len);
-	sb_free(&b);
-	if (rc < 0 || forward_body(&c->cl, &c->up, kind, blen, c->buf) < 0)
+	if (ac_px_hdr_has_token(h, "Expect", "100-continue") && kind != BODY_NONE)
+		ac_px_stream_write(&c->cl, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	int rc = ac_px_stream_write(&c->up, b.p, b.len);
+	ac_px_sb_free(&b);
+	if (rc < 0 || ac_px_forward_body(&c->cl, &c->up, kind, blen, c->buf) < 0)
 		return;
 	/* "Connection: close": the response ends with the upstream connection. The client
 	 * is watched only for hanging up. */
@@ -983,8 +593,8 @@ static void plain_request(conn_t *c, const head_t *h, const char *head, size_t h
 		}
 		if (p[1].revents)
 			return;
-		ssize_t r = stream_read(&c->up, c->buf, RELAY_BUF);
-		if (r <= 0 || stream_write(&c->cl, c->buf, (size_t)r) < 0)
+		ssize_t r = ac_px_stream_read(&c->up, c->buf, RELAY_BUF);
+		if (r <= 0 || ac_px_stream_write(&c->cl, c->buf, (size_t)r) < 0)
 			return;
 	}
 }
@@ -996,17 +606,17 @@ static void intercepted(conn_t *c)
 		char *head = NULL;
 		size_t hlen = 0;
 		set_timeout(c->cl.fd, HEAD_TIMEOUT_S);
-		int r = stream_head(&c->cl, &head, &hlen);
+		int r = ac_px_stream_head(&c->cl, &head, &hlen);
 		if (r == HEAD_BIG)
 			fail_status(c, 431, "Request Header Fields Too Large",
 				    "request head too large");
 		if (r != HEAD_OK)
 			return;
 		head_t h;
-		const char *bad = head_parse(head, hlen, false, &h);
+		const char *bad = ac_px_head_parse(head, hlen, false, &h);
 		const binding_t *fb = bad ? NULL : foreign_placeholder(head, hlen, c->host);
 		uint64_t blen = 0;
-		int kind = bad ? -1 : body_framing(&h, false, &blen);
+		int kind = bad ? -1 : ac_px_body_framing(&h, false, &blen);
 		sb_t b = {0};
 		if (bad) {
 			fail_status(c, 400, "Bad Request", "bad request: %s", bad);
@@ -1025,47 +635,49 @@ static void intercepted(conn_t *c)
 		explicit_bzero(head, hlen);
 		free(head);
 		if (!b.p || b.oom) {
-			sb_free(&b);
-			head_clear(&h);
+			ac_px_sb_free(&b);
+			ac_px_head_clear(&h);
 			return;
 		}
 		bool is_head = !strcmp(h.start[0], "HEAD");
-		bool close_after = hdr_has_token(&h, "Connection", "close") ||
+		bool close_after = ac_px_hdr_has_token(&h, "Connection", "close") ||
 				   (!strcmp(h.start[2], "HTTP/1.0") &&
-				    !hdr_has_token(&h, "Connection", "keep-alive"));
-		if (hdr_has_token(&h, "Expect", "100-continue") && kind != BODY_NONE)
-			stream_write(&c->cl, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-		head_clear(&h);
-		int rc = stream_write(&c->up, b.p, b.len);
-		sb_free(&b);
-		if (rc < 0 || forward_body(&c->cl, &c->up, kind, blen, c->buf) < 0)
+				    !ac_px_hdr_has_token(&h, "Connection", "keep-alive"));
+		if (ac_px_hdr_has_token(&h, "Expect", "100-continue") && kind != BODY_NONE)
+			ac_px_stream_write(&c->cl, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		ac_px_head_clear(&h);
+		int rc = ac_px_stream_write(&c->up, b.p, b.len);
+		ac_px_sb_free(&b);
+		if (rc < 0 || ac_px_forward_body(&c->cl, &c->up, kind, blen, c->buf) < 0)
 			return;
+		int status = 0;
 		for (;;) { /* the response, after any 1xx */
-			if (stream_head(&c->up, &head, &hlen) != HEAD_OK)
+			if (ac_px_stream_head(&c->up, &head, &hlen) != HEAD_OK)
 				return;
-			bad = head_parse(head, hlen, true, &h);
-			rc = bad ? -1 : stream_write(&c->cl, head, hlen);
+			bad = ac_px_head_parse(head, hlen, true, &h);
+			rc = bad ? -1 : ac_px_stream_write(&c->cl, head, hlen);
 			free(head);
-			int status = bad ? 0 : atoi(h.start[1]);
-			kind = bad ? -1 : body_framing(&h, true, &blen);
-			if (!bad && hdr_has_token(&h, "Connection", "close"))
+			status = bad ? 0 : atoi(h.start[1]);
+			kind = bad ? -1 : ac_px_body_framing(&h, true, &blen);
+			if (!bad && (ac_px_hdr_has_token(&h, "Connection", "close") ||
+				     (!strcmp(h.start[0], "HTTP/1.0") &&
+				      !ac_px_hdr_has_token(&h, "Connection", "keep-alive"))))
 				close_after = true;
-			head_clear(&h);
-			if (rc < 0)
+			ac_px_head_clear(&h);
+			if (rc < 0 || kind < 0)
 				return;
 			if (status == 101) {
 				set_timeout(c->cl.fd, 0);
-				relay(&c->cl, &c->up, c->buf);
+				ac_px_relay(&c->cl, &c->up, c->buf);
 				return;
 			}
 			if (status >= 200)
 				break;
 		}
-		int status_kind = kind;
-		if (is_head)
-			status_kind = BODY_NONE;
-		if (forward_body(&c->up, &c->cl, status_kind, blen, c->buf) < 0 ||
-		    status_kind == BODY_CLOSE || close_after)
+		if (is_head || status == 204 || status == 304)
+			kind = BODY_NONE;
+		if (ac_px_forward_body(&c->up, &c->cl, kind, blen, c->buf) < 0 ||
+		    kind == BODY_CLOSE || close_after)
 			return;
 	}
 }
@@ -1087,11 +699,11 @@ static void connect_request(conn_t *c, const char *head, size_t hlen, const head
 	for (size_t i = 0; i < P.nbind; i++)
 		bound = bound || host_bound(&P.bind[i], c->host);
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-	if (stream_write(&c->cl, ok, sizeof(ok) - 1) < 0)
+	if (ac_px_stream_write(&c->cl, ok, sizeof(ok) - 1) < 0)
 		return;
 	if (!bound || !P.ca) {
 		set_timeout(c->cl.fd, 0);
-		relay(&c->cl, &c->up, c->buf);
+		ac_px_relay(&c->cl, &c->up, c->buf);
 		return;
 	}
 	c->intercepted = true;
@@ -1128,7 +740,7 @@ static void serve_egress(conn_t *c)
 	set_timeout(c->cl.fd, HEAD_TIMEOUT_S);
 	char *head = NULL;
 	size_t hlen = 0;
-	int r = stream_head(&c->cl, &head, &hlen);
+	int r = ac_px_stream_head(&c->cl, &head, &hlen);
 	if (r == HEAD_EOF)
 		return; /* nothing asked: nothing to audit */
 	if (r == HEAD_BIG)
@@ -1140,7 +752,7 @@ static void serve_egress(conn_t *c)
 		return;
 	}
 	head_t h;
-	const char *bad = head_parse(head, hlen, false, &h);
+	const char *bad = ac_px_head_parse(head, hlen, false, &h);
 	if (bad) {
 		fail_status(c, 400, "Bad Request", "bad request: %s", bad);
 	} else {
@@ -1150,7 +762,7 @@ static void serve_egress(conn_t *c)
 		else
 			plain_request(c, &h, head, hlen);
 	}
-	head_clear(&h);
+	ac_px_head_clear(&h);
 	explicit_bzero(head, hlen);
 	free(head);
 	audit(c);
@@ -1209,7 +821,7 @@ static void serve_publish(conn_t *c)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	c->up.fd = fd;
 	/* bytes_out: toward the sandbox, bytes_in: from it (the up stream's counters). */
-	relay(&c->cl, &c->up, c->buf);
+	ac_px_relay(&c->cl, &c->up, c->buf);
 	audit(c);
 }
 
@@ -1268,8 +880,8 @@ static void accept_one(int lfd, int pub)
 		atomic_fetch_sub(&P.live, 1);
 		snprintf(c->method, sizeof(c->method), pub >= 0 ? "publish" : "?");
 		set_reason(c, "too many connections");
-		c->refused = true;
 		audit(c);
+		c->refused = false; /* no lingering close in the accepting thread */
 		conn_free(c);
 		return;
 	}
@@ -1343,7 +955,8 @@ static void load_secrets(const json_t *arr)
 				 strdup(val)};
 		if (!b->key || !b->header || !b->prefix || !b->placeholder || !b->value)
 			ready_fail(AC_ERR_INTERNAL, "out of memory");
-		if (strpbrk(b->value, "\r\n") || strpbrk(b->prefix, "\r\n") || !is_token(b->header))
+		if (strpbrk(b->value, "\r\n") || strpbrk(b->prefix, "\r\n") ||
+		    !ac_px_is_token(b->header))
 			ready_fail(AC_ERR_INVALID, "secret %s cannot go into a header", b->key);
 		char norm[AC_NET_HOST_MAX];
 		if (!ac_net_host_normalize(host, norm)) {
