@@ -179,6 +179,13 @@ int ac_net_proxy_spawn(const ac_net_proxy_req_t *req, pid_t *pid, ac_error_t **e
 /* Ends the proxy recorded in pidfile (identity checked by start time) and removes the
  * record; no-op when none is alive. */
 void ac_net_proxy_stop(const char *pidfile);
+/* confine.c: the proxy gives up what it does not need once set up (uid 65534, no
+ * capabilities, not dumpable, no_new_privs, a seccomp filter); with publish, a helper
+ * forked first keeps the right to make sockets in the sandbox's namespace. */
+int ac_net_confine(int sandbox_ns, int own_ns, bool publish, ac_error_t **err);
+/* A non-blocking TCP socket made inside the sandbox's namespace (through the helper once
+ * confined); -1 with errno. */
+int ac_net_sandbox_socket(int sandbox_ns, int own_ns);
 /* argv: {"agentcell", AC_NET_PROXY_ARG}; descriptors 3 = orders, 4 = listen_fd, 5 =
  * life_fd, 6 = ready pipe (one line: "ok PID" -- the proxy forks once when ready and PID
  * is the process that goes on -- or "E<kind> <message>"). spawn.c adds "pidfile" to the

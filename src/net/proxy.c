@@ -772,14 +772,7 @@ static void serve_egress(conn_t *c)
  * own before it returns (or the process is gone: it must never work from the sandbox's). */
 static int sandbox_socket(void)
 {
-	if (setns(P.sandbox_ns, CLONE_NEWNET) < 0)
-		return -1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int e = errno;
-	if (setns(P.own_ns, CLONE_NEWNET) < 0)
-		abort();
-	errno = e;
-	return fd;
+	return ac_net_sandbox_socket(P.sandbox_ns, P.own_ns);
 }
 
 static void serve_publish(conn_t *c)
@@ -1133,6 +1126,11 @@ int ac_net_proxy_main(int argc, char **argv)
 	if (pidfile)
 		write_pidfile(pidfile);
 	free(pidfile);
+	/* The upstream verify store is read now, while every file is still readable. */
+	if (P.ca && !ac_tls_client_ctx(&e))
+		ready_fail_err(e, "cannot set up upstream TLS");
+	if (ac_net_confine(P.sandbox_ns, P.own_ns, P.npub > 0, &e) < 0)
+		ready_fail_err(e, "cannot confine the network proxy");
 	char ok[32];
 	int n = snprintf(ok, sizeof(ok), "ok %d\n", (int)getpid());
 	ac_write_all(FD_READY, ok, (size_t)n);

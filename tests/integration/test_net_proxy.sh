@@ -181,6 +181,15 @@ fds=$(ls -l "/proc/$DPID/fd" 2>&1)
 check_not_contains "the proxy keeps no memfd of its orders" "$fds" "memfd:"
 check_eq "the proxy holds no pipe but its life pipe" 1 "$(grep -c 'pipe:' <<<"$fds")"
 check_eq "its stdin is /dev/null" /dev/null "$(readlink "/proc/$DPID/fd/0")"
+# Confined once set up (src/net/confine.c): a hostile sandbox talks to this process.
+st=$(cat "/proc/$DPID/status")
+check_match "the proxy runs as uid 65534" $'Uid:\t65534\t65534\t65534\t65534' "$st"
+check_match "... gid 65534" $'Gid:\t65534\t65534\t65534\t65534' "$st"
+check_match "... with no effective capability" $'CapEff:\t0000000000000000' "$st"
+check_match "... and no permitted one" $'CapPrm:\t0000000000000000' "$st"
+check_match "... no_new_privs" $'NoNewPrivs:\t1' "$st"
+check_match "... under a seccomp filter" $'Seccomp:\t2' "$st"
+check_eq "... not dumpable (no ptrace by another uid-65534 process)" "" "$(setpriv --reuid=65534 --regid=65534 --clear-groups cat "/proc/$DPID/environ" 2>/dev/null)"
 
 out=$(IN curl -sS -m 20 "http://127.0.0.1:$P1/" 2>&1)
 check_contains "the sandbox's namespace cannot reach the host's server directly" "$out" "Failed to connect"
