@@ -18,9 +18,10 @@
  *     request, then its response by the response's framing; keep-alive works; after a
  *     101 the connection becomes a raw ac_px_relay).
  *   - "Expect: 100-continue" is answered here and not forwarded: the body follows.
- * Secrets: for a request to a bound host (exact, case-insensitive) the binding's header is
- * replaced by PREFIX+VALUE and its placeholder replaced by the value anywhere in the
- * request head. A placeholder in a head (request line or any header, CONNECT's own head
+ * Secrets: for a request to a bound host (exact, case-insensitive) inside intercepted TLS,
+ * the binding's header is replaced by PREFIX+VALUE and its placeholder replaced by the
+ * value anywhere in the request head. Plain HTTP to a bound host never gets the value (it
+ * would travel in clear): it goes as the sandbox wrote it. A placeholder in a head (request line or any header, CONNECT's own head
  * and Proxy-Authorization included) sent to a host it is not bound to is refused. Only
  * request heads are searched: request bodies go through unchanged and unsearched.
  *
@@ -447,9 +448,13 @@ static bool hop_by_hop(const head_t *h, const char *name)
  * hop-by-hop headers dropped, "Connection: close". */
 static void build_head(conn_t *c, const head_t *h, const char *target, bool plain, sb_t *b)
 {
-	sb_subst(b, h->start[0], c->host);
+	/* A secret never travels in clear: plain HTTP to a bound host goes as the sandbox
+	 * wrote it (its placeholder, no value); only intercepted TLS gets the value. An empty
+	 * host is bound to nothing. */
+	const char *ih = plain ? "" : c->host;
+	sb_subst(b, h->start[0], ih);
 	ac_px_sb_str(b, " ");
-	sb_subst(b, target, c->host);
+	sb_subst(b, target, ih);
 	ac_px_sb_str(b, " ");
 	ac_px_sb_str(b, h->start[2]);
 	ac_px_sb_str(b, "\r\n");
@@ -469,16 +474,16 @@ static void build_head(conn_t *c, const head_t *h, const char *target, bool plai
 		    !strcasecmp(n, "Proxy-Connection") || !strcasecmp(n, "Proxy-Authorization") ||
 		    (!strcasecmp(n, "Expect") &&
 		     ac_px_hdr_has_token(h, "Expect", "100-continue")) ||
-		    header_is_injected(n, c->host))
+		    header_is_injected(n, ih))
 			continue;
 		ac_px_sb_str(b, n);
 		ac_px_sb_str(b, ": ");
-		sb_subst(b, h->h[i].value, c->host);
+		sb_subst(b, h->h[i].value, ih);
 		ac_px_sb_str(b, "\r\n");
 	}
 	for (size_t i = 0; i < P.nbind; i++) {
 		const binding_t *bd = &P.bind[i];
-		if (!host_bound(bd, c->host))
+		if (!host_bound(bd, ih))
 			continue;
 		ac_px_sb_str(b, bd->header);
 		ac_px_sb_str(b, ": ");

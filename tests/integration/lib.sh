@@ -28,6 +28,8 @@ AC_PASSED=0
 AC_FAILED=0
 AC_BG_PIDS=()
 AC_CLEANUP_CMDS=()
+# A command prefix for every agentcell call (tests/net/internet.sh: ip netns exec ...).
+AC_WRAP=()
 
 # ---------------------------------------------------------------- reporting
 
@@ -149,7 +151,7 @@ check_gt() {
 # killed after AC_TIMEOUT seconds and reported on stderr.
 ac() {
 	local rc start=$SECONDS
-	timeout -k 5 "$AC_TIMEOUT" "$AGENTCELL" "$@"
+	timeout -k 5 "$AC_TIMEOUT" "${AC_WRAP[@]}" "$AGENTCELL" "$@"
 	rc=$?
 	if [ $rc -eq 124 ] && [ $((SECONDS - start)) -ge "$AC_TIMEOUT" ]; then
 		echo "# WATCHDOG: agentcell $* did not finish within ${AC_TIMEOUT}s" >&2
