@@ -1,5 +1,6 @@
 /* HTTP/1.1 for the egress proxy: streams, heads, framing, relays (http.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,28 +155,84 @@ static int copy_bytes(stream_t *a, stream_t *b, uint64_t n, char *buf)
 	return 0;
 }
 
-/* Relays both ways until either side closes or fails. */
+/* One direction of a plain relay, from's socket to to's through a pipe (splice: the bytes
+ * stay in the kernel). >0 moved, 0 from's EOF, -1 error. */
+static ssize_t splice_once(stream_t *from, stream_t *to, int pipefd[2])
+{
+	ssize_t n;
+	do
+		n = splice(from->fd, NULL, pipefd[1], NULL, RELAY_BUF, SPLICE_F_MOVE);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n;
+	from->rd += (uint64_t)n;
+	for (ssize_t left = n; left > 0;) {
+		ssize_t w = splice(pipefd[0], NULL, to->fd, NULL, (size_t)left, SPLICE_F_MOVE);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		left -= w;
+		to->wr += (uint64_t)w;
+	}
+	return n;
+}
+
+/* One direction by copy: >0, 0 EOF, -1 error. */
+static ssize_t copy_once(stream_t *from, stream_t *to, char *buf)
+{
+	ssize_t r = ac_px_stream_read(from, buf, RELAY_BUF);
+	if (r > 0 && ac_px_stream_write(to, buf, (size_t)r) < 0)
+		return -1;
+	return r;
+}
+
+/* Relays both ways until both sides are done. Between two plain sockets the bytes are
+ * spliced and a side's end of data is passed on as a half-close (shutdown SHUT_WR), so a
+ * client that shuts its writing side still gets its answer; with TLS on either side the
+ * relay ends with the first side that ends. */
 void ac_px_relay(stream_t *a, stream_t *b, char *buf)
 {
-	for (;;) {
-		bool ra = stream_has_data(a), rb = stream_has_data(b);
+	bool plain = !a->ssl && !b->ssl;
+	int pa[2] = {-1, -1}, pb[2] = {-1, -1};
+	if (plain && (pipe2(pa, O_CLOEXEC) < 0 || pipe2(pb, O_CLOEXEC) < 0))
+		plain = false;
+	bool a_open = true, b_open = true; /* each side's reading half */
+	while (a_open || b_open) {
+		bool ra = a_open && stream_has_data(a), rb = b_open && stream_has_data(b);
 		if (!ra && !rb) {
-			struct pollfd p[2] = {{a->fd, POLLIN, 0}, {b->fd, POLLIN, 0}};
+			struct pollfd p[2] = {{a_open ? a->fd : -1, POLLIN, 0},
+					      {b_open ? b->fd : -1, POLLIN, 0}};
 			if (poll(p, 2, -1) < 0) {
 				if (errno == EINTR)
 					continue;
-				return;
+				break;
 			}
 			ra = p[0].revents != 0;
 			rb = p[1].revents != 0;
 		}
-		ssize_t r;
-		if (ra && ((r = ac_px_stream_read(a, buf, RELAY_BUF)) <= 0 ||
-			   ac_px_stream_write(b, buf, (size_t)r) < 0))
-			return;
-		if (rb && ((r = ac_px_stream_read(b, buf, RELAY_BUF)) <= 0 ||
-			   ac_px_stream_write(a, buf, (size_t)r) < 0))
-			return;
+		for (int d = 0; d < 2; d++) {
+			stream_t *from = d ? b : a, *to = d ? a : b;
+			if (!(d ? rb : ra))
+				continue;
+			/* Buffered bytes (a head read ahead) go by copy first. */
+			ssize_t r = plain && from->len == from->off
+					? splice_once(from, to, d ? pb : pa)
+					: copy_once(from, to, buf);
+			if (r > 0)
+				continue;
+			if (r < 0 || !plain)
+				goto out;
+			shutdown(to->fd, SHUT_WR);
+			*(d ? &b_open : &a_open) = false;
+		}
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (pa[i] >= 0)
+			close(pa[i]);
+		if (pb[i] >= 0)
+			close(pb[i]);
 	}
 }
 

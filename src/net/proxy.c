@@ -16,7 +16,7 @@
  *     orders carry a CA, TLS is terminated here (a leaf of the sandbox's CA), a verified
  *     TLS connection is made upstream and the requests are relayed one at a time (the
  *     request, then its response by the response's framing; keep-alive works; after a
- *     101 the connection becomes a raw ac_px_relay).
+ *     101 the connection becomes a raw relay).
  *   - "Expect: 100-continue" is answered here and not forwarded: the body follows.
  * Secrets: for a request to a bound host (exact, case-insensitive) inside intercepted TLS,
  * the binding's header is replaced by PREFIX+VALUE and its placeholder replaced by the

@@ -253,6 +253,35 @@ check_gt "... bytes out counted" "$(jq -r .details.bytes_out <<<"$tl")" 50
 check_gt "... bytes in counted" "$(jq -r .details.bytes_in <<<"$tl")" 100
 out=$(IN curl -sS -m 20 -i -x "$(PROXY)" "http://loop.test:$P1/" 2>&1)
 check_contains "an allowed IP does not allow another loopback address" "$out" "refused: loopback address"
+# A client that half-closes its tunnel (shutdown SHUT_WR after its request) still gets the
+# answer: the end of its data is passed on, not taken for the end of the connection.
+HC=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PY" -c 'import socket,sys
+l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(4)
+while True:
+    c,_=l.accept(); n=0
+    while True:
+        d=c.recv(65536)
+        if not d: break
+        n+=len(d)
+    c.sendall(b"got %d bytes" % n); c.close()' "$HC" {DFD}>&- &
+bg_track $! # (without the driver's life pipe: closing it must end the proxy)
+wait_until 10 "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1).close()' "$HC"
+out=$(IN "$PY" -c 'import socket,sys
+s=socket.create_connection(("127.0.0.1",int(sys.argv[1])))
+s.sendall(b"CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: x\r\n\r\n" % sys.argv[2].encode())
+s.settimeout(20)
+h=b""
+while b"\r\n\r\n" not in h: h+=s.recv(1)
+s.sendall(b"x"*300000); s.shutdown(socket.SHUT_WR)
+out=b""
+while True:
+    d=s.recv(65536)
+    if not d: break
+    out+=d
+print(h.split(b"\r\n")[0].decode(), out.decode())' "$DPORT" "$HC" 2>&1)
+check_eq "a half-closed CONNECT tunnel still gets the answer" "HTTP/1.1 200 Connection established got 300000 bytes" "$out"
 
 raw() { # raw DATA: sends DATA to the proxy from the sandbox's namespace, prints the answer
 	IN "$PY" -c 'import socket,sys
