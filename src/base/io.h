@@ -24,5 +24,10 @@ int ac_write_string_at(int dirfd, const char *path, const char *s, ac_error_t **
 int ac_mkdir_p_at(int dirfd, const char *path, mode_t mode, ac_error_t **err);
 /* rm -rf of dirfd/path without following symlinks and without crossing into other mounts. */
 int ac_rm_rf_at(int dirfd, const char *path, ac_error_t **err);
+/* One byte and, with fd >= 0, one descriptor (SCM_RIGHTS) over a unix socket: 0 or -1. */
+int ac_fd_send(int sock, unsigned char byte, int fd);
+/* The other end: 1 (the byte in *byte; *fd the descriptor, close-on-exec, or -1 if none
+ * came), 0 at the peer's end, -1 on error. flags: recvmsg's (MSG_DONTWAIT, ...). */
+int ac_fd_recv(int sock, unsigned char *byte, int *fd, int flags);
 
 #endif

@@ -150,6 +150,8 @@ cli_status_t cli_opt_seconds(const char *cmd, const cli_opt_t *opt, const char *
 /* A duration (90s, 30m, 2h, 1d or plain seconds) into a uint64_t. */
 cli_status_t cli_opt_duration(const char *cmd, const cli_opt_t *opt, const char *val, void *target);
 /* CLI_OK if kv is a valid KEY=VALUE label, else a usage error. */
+/* --limit N: 1 to 1000000 into the uint64_t at target. */
+cli_status_t cli_opt_limit(const char *cmd, const cli_opt_t *opt, const char *v, void *target);
 cli_status_t cli_check_label(const char *cmd, const char *kv);
 /* Repeated --image-root DIR (at most 16); v is NULL-terminated. */
 typedef struct cli_roots {

@@ -574,7 +574,7 @@ static cli_status_t opt_sandbox(const char *cmd, const cli_opt_t *opt, const cha
 	return CLI_OK;
 }
 
-static cli_status_t opt_limit(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+cli_status_t cli_opt_limit(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
 {
 	if (ac_parse_u64(v, 1, 1000000, t) < 0)
 		return cli_usage_error(cmd,
@@ -587,7 +587,7 @@ static cli_status_t opt_limit(const char *cmd, const cli_opt_t *opt, const char 
 static const cli_opt_t audit_opts[] = {
     CLI_FN("--sandbox", 0, "NAME", "only the events of sandbox NAME", opt_sandbox, audit_state_t,
 	   sandbox),
-    CLI_FN("--limit", 0, "N", "only the last N events", opt_limit, audit_state_t, limit),
+    CLI_FN("--limit", 0, "N", "only the last N events", cli_opt_limit, audit_state_t, limit),
     CLI_FLAG("--json", 0, "a JSON array of {timestamp, event, sandbox, details}", audit_state_t,
 	     json),
     CLI_END,

@@ -6,7 +6,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "base/parse.h"
 #include "base/util.h"
 #include "cli/cli.h"
 
@@ -161,18 +160,8 @@ typedef struct netlog_state {
 	bool json;
 } netlog_state_t;
 
-static cli_status_t opt_limit(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
-{
-	if (ac_parse_u64(v, 1, 1000000, t) < 0)
-		return cli_usage_error(cmd,
-				       "invalid --limit '%s': expected a whole number from 1 "
-				       "to 1000000",
-				       v);
-	return CLI_OK;
-}
-
 static const cli_opt_t netlog_opts[] = {
-    CLI_FN("--limit", 0, "N", "only the last N connections", opt_limit, netlog_state_t, limit),
+    CLI_FN("--limit", 0, "N", "only the last N connections", cli_opt_limit, netlog_state_t, limit),
     CLI_FLAG("--json", 0, "a JSON array of the audit records", netlog_state_t, json),
     CLI_END,
 };

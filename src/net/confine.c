@@ -31,32 +31,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/io.h"
 #include "base/proctitle.h"
 #include "base/util.h"
 #include "net/net.h"
 
 #define NOBODY 65534
-
-static int send_fd(int to, int fd, unsigned char err)
-{
-	struct iovec iov = {&err, 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		m.msg_control = u.buf;
-		m.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	}
-	return sendmsg(to, &m, MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
 
 /* The socket factory: one stream socket made in the sandbox's namespace per request. */
 __attribute__((noreturn)) static void factory(int chan, int sandbox_ns, int own_ns, pid_t parent)
@@ -83,7 +63,7 @@ __attribute__((noreturn)) static void factory(int chan, int sandbox_ns, int own_
 			if (setns(own_ns, CLONE_NEWNET) < 0)
 				abort(); /* never go on inside the sandbox's namespace */
 		}
-		if (send_fd(chan, fd, fd >= 0 ? 0 : (unsigned char)(e ? e : EIO)) < 0)
+		if (ac_fd_send(chan, fd >= 0 ? 0 : (unsigned char)(e ? e : EIO), fd) < 0)
 			_exit(0);
 		if (fd >= 0)
 			close(fd);
@@ -105,32 +85,17 @@ int ac_net_sandbox_socket(int sandbox_ns, int own_ns)
 		errno = e;
 		return fd;
 	}
-	unsigned char req = 's', err = 0;
-	struct iovec iov = {&err, 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = u.buf,
-			   .msg_controllen = sizeof(u.buf)};
+	unsigned char err = 0;
+	int fd = -1;
 	pthread_mutex_lock(&factory_lock);
-	ssize_t r = send(factory_fd, &req, 1, MSG_NOSIGNAL) == 1
-			? recvmsg(factory_fd, &m, MSG_CMSG_CLOEXEC)
-			: -1;
+	int r = ac_fd_send(factory_fd, 's', -1) == 0 ? ac_fd_recv(factory_fd, &err, &fd, 0) : -1;
 	pthread_mutex_unlock(&factory_lock);
-	if (r != 1) {
-		errno = EIO;
+	if (r != 1 || err || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		errno = r == 1 && err ? err : EIO;
 		return -1;
 	}
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	if (err || !h || h->cmsg_type != SCM_RIGHTS || h->cmsg_len != CMSG_LEN(sizeof(int))) {
-		errno = err ? err : EIO;
-		return -1;
-	}
-	int fd;
-	memcpy(&fd, CMSG_DATA(h), sizeof(int));
 	return fd;
 }
 

@@ -328,9 +328,13 @@ int ac_net_prepare(const char *home, const char *name, const json_t *net, json_t
 			json_decref(o);
 			return -1;
 		}
+		if (!value) {
+			json_decref(o);
+			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+		}
 		json_t *c = json_deep_copy(b);
-		json_object_set_new(c, "value", json_string(value ?: ""));
-		explicit_bzero(value, value ? strlen(value) : 0);
+		json_object_set_new(c, "value", json_string(value));
+		explicit_bzero(value, strlen(value));
 		free(value);
 		json_array_append_new(out, c);
 	}

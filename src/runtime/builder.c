@@ -155,22 +155,7 @@ static int send_net_fd(const ac_rt_spec_t *spec, int to, ac_error_t **err)
 			return ac_error_set(err, AC_ERR_BACKEND, errno,
 					    "cannot listen for the proxy in the sandbox");
 	}
-	char c = 'n';
-	struct iovec iov = {&c, 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u = {0};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = u.buf,
-			   .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &s, sizeof(int));
-	if (sendmsg(to, &m, MSG_NOSIGNAL) != 1)
+	if (ac_fd_send(to, 'n', s) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno,
 				    "cannot hand the sandbox's network to the caller");
 	close(to);

@@ -142,24 +142,10 @@ static int recv_net_fd(int from, int cancel_fd, int wait_ms)
 		if (p[0].revents)
 			break;
 	}
-	char c;
-	struct iovec iov = {&c, 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = u.buf,
-			   .msg_controllen = sizeof(u.buf)};
-	if (recvmsg(from, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
-		return -1;
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-	    h->cmsg_len != CMSG_LEN(sizeof(int)))
-		return -1;
+	unsigned char c;
 	int fd;
-	memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	if (ac_fd_recv(from, &c, &fd, MSG_DONTWAIT) != 1)
+		return -1;
 	return fd;
 }
 
