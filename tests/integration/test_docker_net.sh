@@ -23,7 +23,8 @@ proxy_pid() { jq -r .pid "$AGENTCELL_HOME/net/$1/proxy.pid" 2>/dev/null; }
 is_proxy() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q 'agentcell-net\|__netproxy'; }
 # The proxies of this test's home, found by pgrep (their environment names the home).
 home_proxies() {
-	pgrep -f "__netproxy|agentcell-net" | while read -r p; do
+	# the proxy (not its socket helper, agentcell-netns, which only publishing has)
+	{ pgrep -x agentcell-net; pgrep -f "__netproxy"; } | sort -u | while read -r p; do
 		{ tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "AGENTCELL_HOME=$AGENTCELL_HOME" && echo "$p"
 	done
 }
@@ -87,19 +88,22 @@ ENV_OUT=$(ac exec "$B" -- env)
 check_contains "exec: HTTP_PROXY points at the proxy on the sandbox's lo" "$ENV_OUT" "HTTP_PROXY=http://127.0.0.1:3128"
 check_match "exec: the secret's variable is a placeholder" 'TOK=agentcell-placeholder-[0-9a-f]{32}' "$ENV_OUT"
 check_not_contains "exec: ... the value itself is nowhere in the environment" "$ENV_OUT" "$SECRET"
+PH=$(sed -n 's/^TOK=//p' <<<"$ENV_OUT")
 check_eq "only lo in the container (/sys/class/net)" lo "$(ac exec "$B" -- ls /sys/class/net | xargs)"
 check_eq "only lo in the container (/proc/net/dev)" lo \
 	"$(ac exec "$B" -- cat /proc/net/dev | awk -F: 'NR > 2 {gsub(/ /, "", $1); print $1}' | xargs)"
 
-acx exec "$B" -- wget -q -O - "$URL/allowed"
+acx exec "$B" -- sh -c "wget -q -O - --header \"Authorization: Bearer \$TOK\" $URL/allowed"
 check_rc "through the proxy: a host allowed by IP answers" 0
-check_eq "... and the bound secret was put into the request by the proxy" "path=/allowed auth=Bearer $SECRET" "$OUT"
+# busybox wget speaks no TLS: plain HTTP to the bound host, which never carries the value
+# (test_net_secrets.sh shows the injection into intercepted TLS, the same proxy code).
+check_eq "... plain HTTP to the bound host goes as written: the placeholder, never the value in clear" "path=/allowed auth=Bearer $PH" "$OUT"
 acx exec "$B" -- sh -c "http_proxy= wget -q -O - $URL/direct"
 check_ne "a direct connection (no proxy) fails" 0 "$RC"
 check_contains "... there is no route" "$ERR" "unreachable"
-check_contains "the proxy's audit line: allowed, secret injected" \
+check_contains "the proxy's audit line: allowed" \
 	"$(grep '"event":"net"' "$AGENTCELL_HOME/audit.jsonl" | grep "/allowed\|\"sandbox\":\"$B\"" | tail -1)" '"verdict":"allowed"'
-check_contains "... naming the key, never the value" "$(grep '"event":"net"' "$AGENTCELL_HOME/audit.jsonl" | tail -1)" '"injected":["TOK"]'
+check_not_contains "... injecting nothing over plain HTTP" "$(grep '"event":"net"' "$AGENTCELL_HOME/audit.jsonl" | tail -1)" '"injected"'
 check_not_contains "the audit log never holds the secret" "$(cat "$AGENTCELL_HOME/audit.jsonl")" "$SECRET"
 
 BUNDLE=$(ac exec "$B" -- cat /etc/ssl/certs/ca-certificates.crt)
@@ -138,7 +142,7 @@ check_fail "stop: its record is gone" test -e "$AGENTCELL_HOME/net/$B/proxy.pid"
 check_ac "start again" start "$B"
 P2=$(proxy_pid "$B")
 check "start again: a new proxy" is_proxy "$P2"
-check_eq "... the way out works again" "path=/again auth=Bearer $SECRET" "$(ac exec "$B" -- wget -q -O - "$URL/again")"
+check_eq "... the way out works again" "path=/again auth=Bearer $PH" "$(ac exec "$B" -- sh -c "wget -q -O - --header \"Authorization: Bearer \$TOK\" $URL/again")"
 podman kill "agentcell-$B" >/dev/null 2>&1
 wait_until 10 sh -c "! kill -0 $P2 2>/dev/null"
 check_fail "the container killed by the engine: its proxy ends by itself" is_proxy "$P2"
