@@ -49,8 +49,10 @@ await step('tools over http', async () => {
   check('http run: env, cwd, stdout', !isErr(r) && sc(r).stdout === 'hi\n/tmp\n', show(r));
   r = await call('sandbox_run', { command: ['sleep', '30'], timeout: 1 });
   check('http run: timeout', isErr(r) && sc(r).timed_out && sc(r).exit_code === 124, show(r));
-  r = await call('sandbox_run', { command: ['true'], network: true });
-  check('http run: network true is isError', isErr(r) && /network/i.test(text(r)), show(r));
+  r = await call('sandbox_run', { command: 'echo $HTTPS_PROXY', network: true });
+  check('http run: network true goes through the egress proxy', !isErr(r) && sc(r).stdout === 'http://127.0.0.1:3128\n', show(r));
+  r = await call('sandbox_run', { command: ['true'], network: true, secret_bindings: ['NOPE_Z@api.example.com'] });
+  check('http run: a missing secret is isError naming the set command', isErr(r) && /secret set NOPE_Z/.test(text(r)), show(r));
   r = await call('sandbox_create', { name: 'http-box', labels: { via: 'http' }, ttl: '30m', memory_mb: 128 });
   check('http create', !isErr(r) && sc(r).status === 'running' && sc(r).memory_mb === 128, show(r));
   r = await call('sandbox_exec', { name: 'http-box', command: ['id', '-u'], user: 'nobody' });

@@ -80,7 +80,7 @@ await step('tools/list', async () => {
   check('tools/list: closed input schemas, output schemas, titles, annotations', bad.length === 0, show(bad));
   const run = tools.find((t) => t.name === 'sandbox_run');
   const fields = Object.keys(run.inputSchema.properties).sort().join(',');
-  check('tools/list: sandbox_run fields', fields === 'backend,code,command,cpus,cwd,disk_mb,env,image,language,memory_mb,network,profile,timeout', fields);
+  check('tools/list: sandbox_run fields', fields === 'allow_hosts,allowlist_only,backend,block_hosts,code,command,cpus,cwd,disk_mb,env,image,language,memory_mb,network,profile,publish,secret_bindings,timeout', fields);
   // command, or language and code: the tool checks that exactly one is given.
   check('tools/list: sandbox_run requires no single field (command or language+code)', run.inputSchema.required === undefined, JSON.stringify(run.inputSchema.required));
 });
@@ -115,8 +115,10 @@ await step('sandbox_run', async () => {
   r = await call('sandbox_run', { command: ['pwd'], cwd: '/no/such/dir' });
   check('run: a missing cwd is an isError result', isErr(r), show(r));
 
-  r = await call('sandbox_run', { command: ['true'], network: true });
-  check('run: network true is refused with a clear isError', isErr(r) && /network/i.test(text(r)), show(r));
+  r = await call('sandbox_run', { command: 'echo $HTTP_PROXY; grep -c : /proc/net/dev', network: true });
+  check('run: network true goes through the egress proxy (HTTP_PROXY, still only lo)', !isErr(r) && sc(r).stdout === 'http://127.0.0.1:3128\n1\n', show(r));
+  r = await call('sandbox_run', { command: ['true'], network: true, allow_hosts: ['bad host'] });
+  check('run: a malformed host pattern is a clear isError', isErr(r) && /invalid host pattern 'bad host'/.test(text(r)), show(r));
   r = await call('sandbox_run', { command: 'grep -c : /proc/net/dev; grep -o "^ *lo:" /proc/net/dev', network: false });
   check('run: network false runs with loopback only', !isErr(r) && sc(r).stdout.replace(/ /g, '') === '1\nlo:\n', show(r));
 
@@ -213,8 +215,8 @@ await step('sandbox_create', async () => {
   check('create: an existing name is an isError result', isErr(r) && /exists/.test(text(r)), show(r));
   r = await call('sandbox_create', { name: 'mcp-bad', init_script: 'echo broken >&2; exit 7' });
   check('create: a failing init script is isError with its output', isErr(r) && /broken|7/.test(text(r)), show(r));
-  r = await call('sandbox_create', { name: 'mcp-net', network: true });
-  check('create: network true is refused with a clear isError', isErr(r) && /network/i.test(text(r)), show(r));
+  r = await call('sandbox_create', { name: 'mcp-net', network: true, block_hosts: ['*.'] });
+  check('create: a malformed host pattern is refused with a clear isError', isErr(r) && /invalid host pattern/.test(text(r)), show(r));
   r = await call('sandbox_create', { name: 'bad name!' });
   check('create: an invalid name is an isError result', isErr(r) && /invalid sandbox name/.test(text(r)), show(r));
   r = await call('sandbox_create', { name: 'mcp-lbl', labels: { 'bad key!': 'v' }, start: false });
