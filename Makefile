@@ -34,7 +34,7 @@ LDFLAGS_ALL := -pie -Wl,-z,now -Wl,-z,relro $(SANFLAGS) $(LDFLAGS)
 # shared library's symbols costs more than the exec itself.
 LIBS := -Wl,-Bstatic -ljansson -lseccomp -Wl,-Bdynamic -lm -lpthread
 
-LIB_SRCS := $(wildcard src/base/*.c src/store/*.c src/core/*.c src/runtime/*.c src/backends/*.c src/backends/*/*.c src/net/*.c src/api/*.c src/mcp/*.c)
+LIB_SRCS := $(wildcard src/base/*.c src/store/*.c src/image/*.c src/core/*.c src/runtime/*.c src/backends/*.c src/backends/*/*.c src/net/*.c src/api/*.c src/mcp/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

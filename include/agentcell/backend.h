@@ -125,6 +125,12 @@ typedef struct ac_backend_ops {
 	 * the command runs on, 0 both are gone. NULL: the record is trusted. */
 	int (*detached_state)(const ac_backend_ctx_t *ctx, const json_t *state,
 			      const json_t *status);
+	/* AC_CAP_SNAPSHOT: writes a stopped sandbox's changes (its overlay upper layers: the
+	 * root's and, on the host base, those of /usr, /lib*, /var/lib/dpkg under their paths)
+	 * as one OCI layer (src/image/ ac_image_diff_*: a gzip tar with .wh. whiteouts) to
+	 * out_fd; digest_out and diff_id_out (72 bytes each) receive its digests. */
+	int (*snapshot)(const ac_backend_ctx_t *ctx, const json_t *state, int out_fd,
+			char *digest_out, char *diff_id_out, ac_error_t **err);
 	/* Cheap: whether this backend can be used here now (for --backend auto). */
 	bool (*available)(const ac_backend_ctx_t *ctx);
 	/* For doctor: what the backend needs, checked for real, as a JSON object: either
@@ -154,6 +160,13 @@ enum {
 	/* The network only through agentcell's egress proxy (src/net/): host policy, secrets,
 	 * published ports. */
 	AC_CAP_EGRESS = 1u << 8,
+	/* Image references resolved in agentcell's own image store (src/image/), pulled
+	 * there when missing; templates (create --template). */
+	AC_CAP_IMAGE_STORE = 1u << 9,
+	/* ops.snapshot: a sandbox's changes as an image layer (agentcell snapshot). */
+	AC_CAP_SNAPSHOT = 1u << 10,
+	/* Named volumes (--volume NAME:/path), kept under $AGENTCELL_HOME/volumes. */
+	AC_CAP_VOLUMES = 1u << 11,
 };
 
 typedef struct ac_backend {

@@ -10,6 +10,14 @@
 
 #include "agentcell/error.h"
 
+/* A host directory bound into the sandbox (a named volume), idmapped so that the host's
+ * root owns what the sandbox's root writes there. */
+typedef struct ac_rt_volume {
+	const char *src; /* absolute host directory */
+	const char *dst; /* absolute path in the sandbox, created when missing */
+	bool read_only;
+} ac_rt_volume_t;
+
 typedef struct ac_rt_limits {
 	uint64_t memory_mb; /* 0: unlimited */
 	double cpus;	    /* 0: unlimited */
@@ -20,7 +28,17 @@ typedef struct ac_rt_limits {
 typedef struct ac_rt_spec {
 	const char *home;	 /* $AGENTCELL_HOME */
 	const char *name;	 /* hostname and cgroup leaf */
-	const char *image;	 /* "host" or an absolute directory */
+	const char *image;	 /* "host", an absolute directory, or "oci" (layers alone) */
+	/* Read-only layer directories stacked above image (src/image/), bottom first,
+	 * NULL-terminated; NULL or empty: none. With "host", each layer is a whole root
+	 * tree: its usr/, lib*, var/lib/dpkg go above the host's own of the same name. */
+	char **layers;
+	/* The commands' defaults (from an image's config): cwd and user when the command
+	 * names none. NULL: "/" (or /workspace with mount_cwd), root. */
+	const char *workdir, *user;
+	/* Named volumes, mounted after /workspace in this order. */
+	const ac_rt_volume_t *volumes;
+	size_t nvolumes;
 	const char *data_dir;	 /* persistent overlay dirs; NULL: upper on a tmpfs (ephemeral) */
 	const char *mount_cwd;	 /* host directory bound at /workspace, or NULL */
 	const char *socket_path; /* supervisor socket (persistent only) */
