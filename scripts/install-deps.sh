@@ -4,7 +4,8 @@ set -euo pipefail
 pkgs=(gcc clang make pkg-config libjansson-dev libseccomp-dev libcmocka-dev
       python3 procps util-linux busybox-static clang-format jq shellcheck
       libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev libyaml-dev
-      e2fsprogs libcap2-bin strace openssl libssl-dev iproute2 curl)
+      e2fsprogs libcap2-bin strace openssl libssl-dev iproute2 curl
+      docker-registry apache2-utils zstd attr)
 # Node.js runs the SDK compatibility tests; a machine that has it (any packaging) keeps it.
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()

@@ -7,6 +7,9 @@
  *   [security.commands]  allow = [...], block = [...], allowlist_only = bool
  *   [[files]]            host = "...", sandbox = "/..."
  *   [api]                api_key, api_key_env (for 'serve')
+ *   [pool]               size (0-64), image: serve's warm pool (serve --pool, --pool-image)
+ *   [images]             insecure = ["host:port", ...]: registries agentcell's image store
+ *                        pulls from over plain HTTP (image pull, create --image)
  *   [languages]          NAME = "IMAGE": a code run's image on docker/podman (run --language)
  *   [kubernetes]         namespace, context, kubeconfig, runtime_class, service_account,
  *                        node_selector (table of strings), image, image_pull_secrets

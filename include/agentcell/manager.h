@@ -19,7 +19,14 @@ typedef struct ac_manager ac_manager_t;
 /* Options of create and run, as given by a user; *_set says which were given
  * explicitly (a profile fills the others). */
 typedef struct ac_sandbox_opts {
-	const char *image;   /* "host" (default) or a directory */
+	/* "host" (default), a directory, or (backends with AC_CAP_IMAGE_STORE: native) an
+	 * image reference, pulled into the image store when missing (src/image/image.h) */
+	const char *image;
+	/* A template (agentcell snapshot) to start from instead of an image; NULL: none. */
+	const char *template;
+	/* > 0: a terminal for the progress display of a pull the image needs (the CLI's
+	 * stderr); 0: none. */
+	int pull_progress_fd;
 	const char *profile; /* permissive | moderate (default) | restrictive */
 	uint64_t memory_mb;
 	double cpus;
@@ -51,6 +58,9 @@ typedef struct ac_sandbox_opts {
 	bool allowlist_only_hosts;	   /* [network] allowlist_only, --allowlist-only */
 	char **secrets;			   /* "KEY@HOST[:HEADER[:PREFIX]]" bindings */
 	char **publish;			   /* "[ADDR:]HOSTPORT:PORT" */
+	/* Named volumes, "NAME:/path[:ro|:rw]" (at most AC_VOLUMES_MAX; backends with
+	 * AC_CAP_VOLUMES), NULL-terminated or NULL. */
+	char **volumes;
 	/* native (default), docker, podman, auto; NULL: native */
 	const char *backend;
 	/* agentcell.toml as loaded (ac_config_load), set by ac_config_apply: the manager copies
@@ -69,10 +79,14 @@ typedef struct ac_sandbox_opts {
 	 * the state carries a "creating" mark naming the calling process until a start
 	 * succeeds; if that process dies first, ac_manager_undo_abandoned removes it. */
 	bool creating_mark;
+	/* A sandbox of serve's warm pool (include/agentcell/pool.h): the state gets "pool":
+	 * true and "pool_owner" (this process), and the manager's list leaves it out. */
+	bool pool;
 } ac_sandbox_opts_t;
 
 #define AC_INIT_SCRIPT_MAX (64 * 1024)
 #define AC_FILES_MAX	   64
+#define AC_VOLUMES_MAX	   32
 
 /* A security profile (agentkernel's): the defaults it gives what a user leaves unset. */
 typedef struct ac_profile {
@@ -127,8 +141,11 @@ int ac_manager_cancel_fd(void);
 int ac_manager_stop(ac_manager_t *m, const char *name, ac_error_t **err);
 /* Stops (if needed) and deletes a sandbox with its files. */
 int ac_manager_remove(ac_manager_t *m, const char *name, ac_error_t **err);
-/* Every sandbox's state with "status" added, sorted by name. */
+/* Every sandbox's state with "status" added, sorted by name; the warm pool's sandboxes
+ * ("pool": true) are left out. */
 int ac_manager_list(ac_manager_t *m, json_t **out, ac_error_t **err);
+/* ac_manager_list with the pool's sandboxes (list --all). */
+int ac_manager_list_all(ac_manager_t *m, json_t **out, ac_error_t **err);
 /* One sandbox's state with "status" (and "pid" when running). */
 int ac_manager_info(ac_manager_t *m, const char *name, json_t **out, ac_error_t **err);
 /* Runs cmd in a running sandbox, streaming through fds (stdin, stdout, stderr). */
@@ -138,6 +155,28 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
  * its name in *kept_name (to free). */
 int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *cmd, int fds[3],
 		   bool keep, char **kept_name, ac_result_t *res, ac_error_t **err);
+
+/* A run without a command: the argv (NULL-terminated, to free with ac_strv_free) of the
+ * image's Entrypoint followed by its Cmd, from the state's "image_config". AC_ERR_INVALID
+ * "no command given and image 'x' has no Entrypoint or Cmd" when there is neither. */
+int ac_manager_image_argv(const json_t *state, char ***argv, ac_error_t **err);
+
+/* ---- Snapshots and templates (src/core/snapshot.c) ---- */
+
+/* Template names: [a-z0-9][a-z0-9_.-]{0,62}. */
+bool ac_template_name_valid(const char *name);
+/* Saves the changes of stopped sandbox name as template tmpl (an image in the store: the
+ * sandbox's image layers plus one new layer); description may be NULL. An existing
+ * template of that name is AC_ERR_EXISTS unless force (replaced; sandboxes made from the
+ * old one keep it). *record (optional): the template's image record. */
+int ac_manager_snapshot(ac_manager_t *m, const char *name, const char *tmpl,
+			const char *description, bool force, json_t **record, ac_error_t **err);
+/* The templates' records, newest first. */
+int ac_manager_template_list(ac_manager_t *m, json_t **out, ac_error_t **err);
+/* Removes template tmpl; AC_ERR_STATE naming the sandbox while one was made from it.
+ * *removed (optional): what went. */
+int ac_manager_template_remove(ac_manager_t *m, const char *tmpl, json_t **removed,
+			       ac_error_t **err);
 
 /* A backend's doctor report (its probe op, see include/agentcell/backend.h). */
 struct ac_backend;
@@ -265,8 +304,53 @@ int ac_manager_secret_remove(ac_manager_t *m, const char *key, ac_error_t **err)
  * first, the last `limit` (0: all). */
 int ac_manager_net_log(ac_manager_t *m, const char *name, size_t limit, json_t **out,
 		       ac_error_t **err);
+/* Named volumes (src/core/volumes.c over src/image/volume.c; audited as volume_create and
+ * volume_remove). create: labels "key=value", NULL-terminated or NULL; *out (optional) its
+ * record. list and inspect add "used_by": the names of the sandboxes whose state mounts it.
+ * remove refuses (AC_ERR_STATE naming them) a volume that any sandbox mounts. */
+int ac_manager_volume_create(ac_manager_t *m, const char *name, char *const *labels, json_t **out,
+			     ac_error_t **err);
+int ac_manager_volume_list(ac_manager_t *m, json_t **out, ac_error_t **err);
+int ac_manager_volume_inspect(ac_manager_t *m, const char *name, json_t **out, ac_error_t **err);
+int ac_manager_volume_remove(ac_manager_t *m, const char *name, ac_error_t **err);
 /* Prometheus text format: sandboxes by status, counters and histograms from the audit log.
  * *text is to free. */
 int ac_manager_metrics(ac_manager_t *m, char **text, ac_error_t **err);
+
+/* agentcell's image store ($AGENTCELL_HOME/images; the native backend's; src/image/image.h),
+ * src/core/images.c. Records are image.h's. Pull, remove, prune, import, export, login and
+ * logout are audited ("image_pull", ...; never a password). */
+typedef struct ac_image_req {
+	/* Registries ("host[:port]") spoken to over plain HTTP besides agentcell.toml's
+	 * [images] insecure; NULL-terminated or NULL. */
+	char *const *insecure;
+	/* agentcell.toml as loaded (ac_config_load); NULL: looked up as ac_config_load does
+	 * without an explicit path. */
+	const json_t *config;
+	int progress_fd; /* a terminal for pull's progress display; -1 (or 0): none */
+	int cancel_fd;	 /* > 0: give up when readable or hung up */
+} ac_image_req_t;
+/* Pulls ref (req may be NULL: defaults) and returns its record. */
+int ac_manager_image_pull(ac_manager_t *m, const char *ref, const ac_image_req_t *req,
+			  json_t **record, ac_error_t **err);
+/* Records newest first, templates excluded; all: also images without a tag. */
+int ac_manager_image_list(ac_manager_t *m, bool all, json_t **out, ac_error_t **err);
+/* The record of an image (a reference or an id or a 12+ hex id prefix). */
+int ac_manager_image_inspect(ac_manager_t *m, const char *name, json_t **record, ac_error_t **err);
+/* Removes a tag or (by id) an image; refused (AC_ERR_STATE naming the sandbox) while a
+ * sandbox uses it unless force (which removes the tags only). *removed: what went. */
+int ac_manager_image_remove(ac_manager_t *m, const char *name, bool force, json_t **removed,
+			    ac_error_t **err);
+/* Untagged images no sandbox uses, then unreferenced layers and blobs. */
+int ac_manager_image_prune(ac_manager_t *m, json_t **removed, uint64_t *freed, ac_error_t **err);
+/* `docker save`/`podman save` tar or OCI layout directory -> *records (an array). */
+int ac_manager_image_import(ac_manager_t *m, const char *path, const char *ref, json_t **records,
+			    ac_error_t **err);
+/* A tar both `docker load` and OCI tools read; path "-": stdout. */
+int ac_manager_image_export(ac_manager_t *m, const char *name, const char *path, ac_error_t **err);
+/* Checks the credentials against the registry and keeps them in images/auth.json. */
+int ac_manager_image_login(ac_manager_t *m, const char *registry, const char *user,
+			   const char *password, const ac_image_req_t *req, ac_error_t **err);
+int ac_manager_image_logout(ac_manager_t *m, const char *registry, ac_error_t **err);
 
 #endif

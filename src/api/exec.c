@@ -12,6 +12,7 @@
 #include "agentcell/capture.h"
 #include "agentcell/detach.h"
 #include "agentcell/languages.h"
+#include "agentcell/pool.h"
 #include "base/json.h"
 #include "base/io.h"
 #include "base/time.h"
@@ -108,31 +109,15 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 {
 	static const char *const exec_known[] = {"command", "env",     "workdir", "cwd", "sudo",
 						 "user",    "timeout", "full",	  NULL};
-	static const char *const run_known[] = {"command",
-						"image",
-						"profile",
-						"fast",
-						"timeout",
-						"env",
-						"memory_mb",
-						"vcpus",
-						"cpus",
-						"pids",
-						"network",
-						"read_only",
-						"full",
-						"workdir",
-						"cwd",
-						"disk_mb",
-						"language",
-						"code",
-						"backend",
-						"allow_hosts",
-						"block_hosts",
-						"allowlist_only",
-						"secret_bindings",
-						"publish",
-						NULL};
+	static const char *const run_known[] = {"command",     "image",		 "template",
+						"profile",     "fast",		 "timeout",
+						"env",	       "memory_mb",	 "vcpus",
+						"cpus",	       "pids",		 "network",
+						"read_only",   "full",		 "workdir",
+						"cwd",	       "disk_mb",	 "language",
+						"code",	       "backend",	 "allow_hosts",
+						"block_hosts", "allowlist_only", "secret_bindings",
+						"publish",     "volumes",	 NULL};
 	*x = (exec_req_t){.body = json_incref(body), .run = sandbox == NULL};
 	if (sandbox && !(x->sandbox = strdup(sandbox))) {
 		ac_api_fail(resp, 500, "out of memory");
@@ -304,10 +289,45 @@ static void server_defaults(ac_api_t *api, exec_req_t *x)
 		x->o.language_image = ac_language_configured_image(api->languages, x->o.language);
 }
 
+/* A run in a ready sandbox of the warm pool (serve --pool): one exec, then the sandbox is
+ * handed back to be removed (never reused). *served false: the pool could not serve it
+ * (empty, other options, or the sandbox was gone before the command ran): the caller makes
+ * its own. */
+static int pool_capture(ac_api_t *api, exec_req_t *x, ac_capture_t *c, bool *served, ac_error_t **e)
+{
+	char name[AC_POOL_NAME_LEN];
+	*served = false;
+	if (!api->pool || !x->run)
+		return 0;
+	if (!ac_pool_fits(api->pool, x->body)) {
+		ac_pool_miss(api->pool);
+		return 0;
+	}
+	if (!ac_pool_take(api->pool, name))
+		return 0;
+	/* A run's env is its sandbox's; here it goes with the command. */
+	ac_cmd_t cmd = x->cmd;
+	cmd.env = x->o.env;
+	ac_error_t *pe = NULL;
+	int rc = ac_exec_capture(api->m, name, NULL, &cmd, 0, c, &pe);
+	ac_pool_release(api->pool, name);
+	if (rc < 0 && pe && (pe->kind == AC_ERR_NOT_RUNNING || pe->kind == AC_ERR_NOT_FOUND)) {
+		ac_error_free(pe);
+		ac_capture_free(c);
+		return 0;
+	}
+	*served = true;
+	*e = pe;
+	return rc;
+}
+
 static int run_capture(ac_api_t *api, exec_req_t *x, ac_capture_t *c, ac_error_t **e)
 {
 	server_defaults(api, x);
-	int rc = ac_exec_capture(api->m, x->run ? NULL : x->sandbox, &x->o, &x->cmd, 0, c, e);
+	bool served;
+	int rc = pool_capture(api, x, c, &served, e);
+	if (!served)
+		rc = ac_exec_capture(api->m, x->run ? NULL : x->sandbox, &x->o, &x->cmd, 0, c, e);
 	if (rc < 0 && x->run && x->o.language)
 		ac_language_explain(api->m, &x->o, rc, &c->res, *e);
 	return rc;

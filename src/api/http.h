@@ -23,6 +23,7 @@ typedef struct ac_api {
 	unsigned batch_parallel; /* concurrent commands of one /batch/run */
 	double exec_timeout;	 /* seconds, for commands a request gives none (0: none) */
 	const json_t *languages; /* agentcell.toml [languages]: code runs' images (or NULL) */
+	struct ac_pool *pool;	 /* serve --pool: the warm pool of POST /run (or NULL) */
 	/* Without keys, the Host header must name this machine (DNS rebinding): localhost,
 	 * 127.0.0.1, [::1] or bound_host (the address served, NULL: none more), any port.
 	 * any_host: a unix socket, which no browser reaches. */

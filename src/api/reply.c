@@ -74,16 +74,27 @@ const char *ac_api_query(const ac_api_req_t *req, const char *key)
 
 json_t *ac_api_sandbox_info(json_t *st)
 {
-	static const char *const copy[] = {"name",	  "uuid",
-					   "backend",	  "image",
-					   "vcpus",	  "memory_mb",
-					   "created_at",  "labels",
-					   "description", "last_activity_at",
-					   "archived_at", "archived_reason",
-					   "expires_at",  "ttl_seconds",
-					   "cpus",	  "pids_limit",
-					   "profile",	  "agent",
-					   "disk_mb"};
+	static const char *const copy[] = {"name",
+					   "uuid",
+					   "backend",
+					   "image",
+					   "vcpus",
+					   "memory_mb",
+					   "created_at",
+					   "labels",
+					   "description",
+					   "last_activity_at",
+					   "archived_at",
+					   "archived_reason",
+					   "expires_at",
+					   "ttl_seconds",
+					   "cpus",
+					   "pids_limit",
+					   "profile",
+					   "agent",
+					   "disk_mb",
+					   "created_from_template",
+					   "template_help_text"};
 	json_t *info = json_object();
 	for (size_t i = 0; i < AC_ARRAY_SIZE(copy); i++) {
 		json_t *v = json_object_get(st, copy[i]);

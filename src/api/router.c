@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentcell/pool.h"
 #include "base/parse.h"
 #include "base/util.h"
 #include "api/handlers.h"
@@ -31,6 +32,26 @@ bool ac_api_key_ok(char *const *keys, const char *presented)
 static void h_health(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	ac_api_ok(resp, 200, json_string("ok"));
+	if (!api->pool)
+		return;
+	/* The envelope keeps "data": "ok" (agentkernel's); the pool's figures go beside it. */
+	json_t *j = json_pack("{sb ss so}", "success", 1, "data", "ok", "pool",
+			      ac_pool_stats_json(api->pool));
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (body) {
+		free(resp->body);
+		resp->body = body;
+		resp->len = strlen(body);
+	}
+}
+
+static void h_pool(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	if (!api->pool)
+		ac_api_fail(resp, 404, "no warm pool: the server was started without --pool");
+	else
+		ac_api_ok(resp, 200, ac_pool_stats_json(api->pool));
 }
 
 static void h_openapi(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
@@ -56,6 +77,8 @@ static void h_metrics(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		ac_api_fail_error(resp, e);
 		return;
 	}
+	if (api->pool)
+		ac_pool_metrics_append(api->pool, &text);
 	ac_api_resp_clear(resp);
 	resp->status = 200;
 	resp->content_type = "text/plain; version=0.0.4";
@@ -76,6 +99,7 @@ static const route_t routes[] = {
     {"GET", "/health", h_health, true},
     {"GET", "/metrics", h_metrics, true},
     {"GET", "/openapi.json", h_openapi, true},
+    {"GET", "/pool", h_pool, false},
     {"POST", "/run", ac_h_run, false},
     {"POST", "/run/stream", ac_h_run_stream, false},
     {"POST", "/batch/run", ac_h_batch_run, false},
@@ -316,6 +340,12 @@ void ac_api_handle(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	/* A sandbox name comes first in every pattern that has one. */
 	if (req->params[0] && strstr(found->pattern, "/:name") && !ac_name_valid(req->params[0])) {
 		ac_api_fail(resp, 400, "invalid sandbox name '%s'", req->params[0]);
+		goto out;
+	}
+	/* The warm pool's sandboxes are the server's own: no request reaches one by name. */
+	if (req->params[0] && strstr(found->pattern, "/:name") &&
+	    ac_pool_member(api->m, req->params[0])) {
+		ac_api_fail(resp, 404, "no such sandbox: '%s'", req->params[0]);
 		goto out;
 	}
 	found->fn(api, req, resp);

@@ -155,9 +155,13 @@ int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char **
 	bool set, b;
 	*env = *labels = NULL;
 	if (ac_body_str(body, "image", false, 4096, &o->image, resp) < 0 ||
+	    ac_body_str(body, "template", false, 64, &o->template, resp) < 0 ||
 	    ac_body_str(body, "profile", false, 64, &o->profile, resp) < 0 ||
 	    ac_body_str(body, "backend", false, 64, &o->backend, resp) < 0)
 		return -1;
+	/* agentkernel's clients send "template": "" for none. */
+	if (o->template && !*o->template)
+		o->template = NULL;
 	if (ac_body_num(body, "vcpus", AC_CPUS_MIN, AC_CPUS_MAX, false, &d, &set, resp) < 0)
 		return -1;
 	if (set) {
@@ -255,8 +259,8 @@ int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char **
 	return 0;
 }
 
-/* The network's lists (src/net/net.h); the manager checks every item and names the bad one.
- * ac_api_net_opts_free releases them. */
+/* The network's lists (src/net/net.h) and the named volumes ("NAME:/path[:ro]"); the
+ * manager checks every item and names the bad one. ac_api_net_opts_free releases them. */
 int ac_api_net_opts(json_t *body, ac_sandbox_opts_t *o, ac_api_resp_t *resp)
 {
 	bool set, b;
@@ -264,6 +268,7 @@ int ac_api_net_opts(json_t *body, ac_sandbox_opts_t *o, ac_api_resp_t *resp)
 	    ac_body_strv(body, "block_hosts", 256, false, &o->block_hosts, resp) < 0 ||
 	    ac_body_strv(body, "secret_bindings", 64, false, &o->secrets, resp) < 0 ||
 	    ac_body_strv(body, "publish", 64, false, &o->publish, resp) < 0 ||
+	    ac_body_strv(body, "volumes", AC_VOLUMES_MAX, false, &o->volumes, resp) < 0 ||
 	    ac_body_bool(body, "allowlist_only", &b, &set, resp) < 0)
 		return -1;
 	o->allowlist_only_hosts = set && b;
@@ -276,16 +281,18 @@ void ac_api_net_opts_free(ac_sandbox_opts_t *o)
 	free(o->block_hosts);
 	free(o->secrets);
 	free(o->publish);
-	o->allow_hosts = o->block_hosts = o->secrets = o->publish = NULL;
+	free(o->volumes);
+	o->allow_hosts = o->block_hosts = o->secrets = o->publish = o->volumes = NULL;
 }
 
-const char *const ac_api_unsupported_fields[] = {
-    "source_url", "source_ref", "volumes", "secrets", "secret_files", "ports", "template", NULL};
+const char *const ac_api_unsupported_fields[] = {"source_url",	 "source_ref", "secrets",
+						 "secret_files", "ports",      NULL};
 
 void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	static const char *const known[] = {"name",
 					    "image",
+					    "template",
 					    "vcpus",
 					    "cpus",
 					    "memory_mb",
@@ -307,6 +314,7 @@ void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 					    "allowlist_only",
 					    "secret_bindings",
 					    "publish",
+					    "volumes",
 					    NULL};
 	json_t *body = ac_body_object(req, resp, true);
 	if (!body)

@@ -16,7 +16,8 @@ static const ac_backend_t table[] = {
     {.name = "native",
      .summary = "Linux namespaces, cgroups, seccomp and overlayfs on this machine (root)",
      .caps = AC_CAP_FILES | AC_CAP_RESIZE | AC_CAP_DETACH | AC_CAP_TTY | AC_CAP_DISK |
-	     AC_CAP_EXEC_BY_NAME | AC_CAP_NETWORK | AC_CAP_EGRESS,
+	     AC_CAP_EXEC_BY_NAME | AC_CAP_NETWORK | AC_CAP_EGRESS | AC_CAP_IMAGE_STORE |
+	     AC_CAP_SNAPSHOT | AC_CAP_VOLUMES,
      .ops = &ac_native_ops},
     {.name = "docker",
      .summary = "containers through the Docker Engine API (Docker, or Podman's API)",

@@ -179,6 +179,8 @@ typedef struct cli_sandbox_opts {
 	/* --allow-host, --block-host, --secret, --publish (o's arrays point here) */
 	char *net[4][AC_NET_OPTS_MAX + 1];
 	int nnet[4];
+	char *volumes[AC_VOLUMES_MAX + 1]; /* --volume (o.volumes points here) */
+	int nvolumes;
 } cli_sandbox_opts_t;
 extern const cli_opt_t cli_sandbox_opts[];
 extern const cli_opt_t cli_lifetime_opts[];
@@ -205,7 +207,7 @@ extern const cli_command_t cli_cmd_run, cli_cmd_create, cli_cmd_start, cli_cmd_s
     cli_cmd_exec_logs, cli_cmd_exec_kill, cli_cmd_list, cli_cmd_info, cli_cmd_doctor,
     cli_cmd_extend, cli_cmd_gc, cli_cmd_policy, cli_cmd_reconcile, cli_cmd_recover, cli_cmd_label,
     cli_cmd_describe, cli_cmd_resize, cli_cmd_audit, cli_cmd_metrics, cli_cmd_serve, cli_cmd_mcp,
-    cli_cmd_secret, cli_cmd_net_log;
+    cli_cmd_secret, cli_cmd_net_log, cli_cmd_volume;
 
 int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);
@@ -235,6 +237,14 @@ int cmd_audit(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 int cmd_net_log(int argc, char **argv);
+/* cmd_template.c: snapshot, template ls|rm */
+extern const cli_command_t cli_cmd_snapshot, cli_cmd_template;
+int cmd_snapshot(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_volume(int argc, char **argv);
+/* cmd_image.c: image pull|ls|inspect|rm|prune|import|export|login|logout */
+extern const cli_command_t cli_cmd_image;
+int cmd_image(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 

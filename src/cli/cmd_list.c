@@ -42,7 +42,7 @@ const cli_command_t cli_cmd_agents = {
 };
 
 typedef struct list_state {
-	bool json;
+	bool json, all;
 	char *sel[AC_LABELS_MAX + 1];
 	int nsel;
 } list_state_t;
@@ -68,6 +68,8 @@ static const cli_opt_t list_opts[] = {
     CLI_FLAG("--json", 0, "JSON array of sandbox states", list_state_t, json),
     CLI_FN("--label", 0, "KEY=VALUE", "only sandboxes with this label (repeatable: all must match)",
 	   opt_select, list_state_t, sel),
+    CLI_FLAG("--all", 'a', "also the sandboxes of serve's warm pool (serve --pool)", list_state_t,
+	     all),
     CLI_END,
 };
 
@@ -75,7 +77,7 @@ const cli_command_t cli_cmd_list = {
     .name = "list",
     .alias = "ls",
     .summary = "list sandboxes",
-    .synopsis = "[--json] [--label KEY=VALUE]...",
+    .synopsis = "[--json] [--all] [--label KEY=VALUE]...",
     .about = "Lists every sandbox with its status.\n",
     .opts = list_opts,
     .fn = cmd_list,
@@ -156,6 +158,11 @@ static void print_info(const json_t *st)
 				     "status",
 				     "backend",
 				     "image",
+				     "image_id",
+				     "created_from_template",
+				     "template_help_text",
+				     "workdir",
+				     "user",
 				     "memory_mb",
 				     "cpus",
 				     "pids_limit",
@@ -205,6 +212,16 @@ int cmd_list(int argc, char **argv)
 	json_t *all = NULL;
 	ac_error_t *e = NULL;
 	int rc = ac_manager_list_labeled(m, st.sel, &all, &e);
+	if (rc == 0 && st.all) {
+		/* The pool's sandboxes have no labels: shown only when no label is asked. */
+		json_decref(all);
+		all = NULL;
+		rc = ac_manager_list_all(m, &all, &e);
+		if (rc == 0 && st.nsel)
+			for (size_t i = 0; i < json_array_size(all); i++)
+				if (!ac_labels_match(json_array_get(all, i), st.sel))
+					json_array_remove(all, i--);
+	}
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);

@@ -9,6 +9,7 @@
 #include "base/io.h"
 #include "base/util.h"
 #include "cli/cli.h"
+#include "cli/run_pool.h"
 
 typedef struct run_state {
 	cli_sandbox_opts_t so;
@@ -16,6 +17,8 @@ typedef struct run_state {
 	bool interactive, keep;
 	const char *name;
 	const char *language, *code, *code_file;
+	bool pool;		    /* --pool: through a server's POST /run */
+	const char *server, *token; /* --server, --token */
 } run_state_t;
 
 static cli_status_t opt_language(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
@@ -54,6 +57,19 @@ static const cli_opt_t run_opts[] = {
     CLI_FLAG("--keep", 0, "keep the sandbox (running) and print its name on stderr", run_state_t,
 	     keep),
     CLI_STRING("--name", 0, "NAME", "name of the kept sandbox (with --keep)", run_state_t, name),
+    CLI_FLAG("--pool", 0,
+	     "run through a running 'agentcell serve' (POST /run): in a\n"
+	     "sandbox of its warm pool (serve --pool N) when no sandbox\n"
+	     "option is given; stdin is not passed",
+	     run_state_t, pool),
+    CLI_STRING("--server", 0, "URL",
+	       "with --pool: the server (default $AGENTCELL_SERVER, else\n"
+	       "http://127.0.0.1:18888)",
+	       run_state_t, server),
+    CLI_STRING("--token", 0, "T",
+	       "with --pool: its API key (default $AGENTCELL_TOKEN,\n"
+	       "$AGENTCELL_API_KEY, [api] api_key)",
+	       run_state_t, token),
     CLI_GROUP(cli_lifetime_opts, "With --keep only:", offsetof(run_state_t, so)),
     CLI_END,
 };
@@ -62,12 +78,15 @@ const cli_command_t cli_cmd_run = {
     .name = "run",
     .summary = "run one command in a fresh sandbox that is removed afterwards",
     .synopsis = "[OPTIONS] [--] CMD [ARG...]\n"
+		"       agentcell run [OPTIONS] (--image REF | --template NAME)\n"
 		"       agentcell run [OPTIONS] --language LANG (--code TEXT | --code-file FILE)",
     .about =
 	"Runs CMD in a new sandbox and removes the sandbox when CMD ends. Output streams live;\n"
 	"the exit status is CMD's (124 on timeout, 128+N when killed by signal N, 127 when CMD\n"
 	"does not exist). With --language, the code runs instead (python3 -c CODE, ...); 127\n"
-	"when the interpreter is not in the sandbox's image.\n",
+	"when the interpreter is not in the sandbox's image. Without CMD, an --image's (or\n"
+	"--template's) Entrypoint and Cmd run; a CMD given runs as it is, without the\n"
+	"image's Entrypoint before it.\n",
     .opts = run_opts,
     .command = true,
     .command_optional = true,
@@ -93,7 +112,9 @@ static cli_status_t check_code_opts(const run_state_t *st, const cli_args_t *ca)
 				       which);
 	if (st->language && !code)
 		return cli_usage_error("run", "--language needs --code TEXT or --code-file FILE");
-	if (!code && !ca->cmd)
+	/* Without a command, an image's Entrypoint and Cmd run (the manager says when it has
+	 * neither). */
+	if (!code && !ca->cmd && !st->so.o.image && !st->so.o.template)
 		return cli_usage_error(
 		    "run", "no command given (or --language with --code or --code-file)");
 	if (st->code_file && !strcmp(st->code_file, "-") && st->interactive)
@@ -173,9 +194,28 @@ int cmd_run(int argc, char **argv)
 		ps = check_code_opts(&st, &ca);
 	if (ps == CLI_OK && st.language)
 		ps = code_command(&st, &code_buf, code_argv);
+	if (ps == CLI_OK && (st.server || st.token) && !st.pool)
+		ps = cli_usage_error("run", "--server and --token only apply with --pool");
+	if (ps == CLI_OK && st.pool &&
+	    (st.keep || st.interactive || so->nfiles || so->o.init_script || so->o.agent ||
+	     (!ca.cmd && !st.language)))
+		ps = cli_usage_error("run", "--pool takes a command (or code) and no --keep, -i, "
+					    "--file, --init-script or --agent");
 	if (ps != CLI_OK) {
 		cli_sandbox_opts_free(so);
 		return cli_exit(ps);
+	}
+	if (st.pool) {
+		cli_run_pool_t rp = {.server = st.server,
+				     .token = st.token,
+				     .config_path = so->config_path,
+				     .argv = st.language ? code_argv : ca.cmd,
+				     .env = so->env.n ? so->env.v : NULL,
+				     .timeout = st.timeout,
+				     .o = &so->o};
+		int prc = cli_run_pool(&rp);
+		cli_sandbox_opts_free(so);
+		return prc;
 	}
 	bool keep = st.keep;
 	int code = 0;

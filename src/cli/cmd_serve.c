@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agentcell/config.h"
+#include "agentcell/pool.h"
 #include "agentcell/server.h"
 #include "base/parse.h"
 #include "base/util.h"
@@ -55,6 +56,8 @@ typedef struct serve_state {
 	const char *config_path;
 	cli_roots_t roots;
 	double exec_timeout;
+	int pool_size; /* -1: not given */
+	const char *pool_image;
 } serve_state_t;
 
 static cli_status_t opt_port(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
@@ -96,6 +99,15 @@ static cli_status_t opt_per_ip(const char *cmd, const cli_opt_t *opt, const char
 	return CLI_OK;
 }
 
+static cli_status_t opt_pool(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	uint64_t n;
+	if (ac_parse_u64(v, 0, AC_POOL_MAX, &n) < 0)
+		return cli_usage_error(cmd, "--pool must be 0-%d, not '%s'", AC_POOL_MAX, v);
+	*(int *)t = (int)n;
+	return CLI_OK;
+}
+
 static const cli_opt_t serve_opts[] = {
     CLI_STRING("--host", 0, "ADDR", "address to listen on (default 127.0.0.1)", serve_state_t,
 	       so.host),
@@ -122,6 +134,14 @@ static const cli_opt_t serve_opts[] = {
 	   "requests may use only 'host' and container images, and\n"
 	   "nothing of the host is mounted at /workspace)",
 	   cli_opt_image_root, serve_state_t, roots),
+    CLI_FN("--pool", 0, "N",
+	   "keep N sandboxes started for POST /run (0-64; default\n"
+	   "agentcell.toml [pool] size, else 0): a run that asks only\n"
+	   "for a command, env, timeout, workdir costs one exec",
+	   opt_pool, serve_state_t, pool_size),
+    CLI_STRING("--pool-image", 0, "REF",
+	       "the pool sandboxes' image (default [pool] image, else host)", serve_state_t,
+	       pool_image),
     CLI_FLAG("--verbose", 'v', "log HTTP protocol errors on stderr", serve_state_t, so.verbose),
     CLI_END,
 };
@@ -131,7 +151,7 @@ const cli_command_t cli_cmd_serve = {
     .summary = "serve the HTTP API (agentkernel-compatible) and MCP over HTTP",
     .synopsis = "[--host ADDR] [--port N] [--socket PATH] [--config FILE]\n"
 		"                [--exec-timeout D] [--idle-timeout D] [--max-conns-per-ip N]\n"
-		"                [--image-root DIR]...",
+		"                [--image-root DIR]... [--pool N [--pool-image REF]]",
     .about =
 	"Serves the HTTP API that agentkernel's SDKs speak (npm, Python, Go, Rust, Swift) on\n"
 	"127.0.0.1:18888, and the MCP tools over Streamable HTTP at /mcp. Requests run in\n"
@@ -140,14 +160,19 @@ const cli_command_t cli_cmd_serve = {
 	"endpoint but /health, /metrics and /openapi.json require 'Authorization: Bearer KEY';\n"
 	"an address other than loopback is refused without one. Pages of other sites are\n"
 	"refused (Origin), and without a key so are requests for another host name (Host);\n"
-	"bodies must be application/json. SIGINT/SIGTERM stop it.\n",
+	"bodies must be application/json. SIGINT/SIGTERM stop it.\n"
+	"\n"
+	"With --pool N, N sandboxes are kept created and started (hidden from list and the\n"
+	"API; 'list --all' shows them): a POST /run with no sandbox options runs in one of\n"
+	"them, which is removed afterwards (never reused) while a replacement starts. Stopping\n"
+	"the server removes them; a killed server's are removed at the next start.\n",
     .opts = serve_opts,
     .fn = cmd_serve,
 };
 
 int cmd_serve(int argc, char **argv)
 {
-	serve_state_t st = {.so = {.host = "127.0.0.1", .port = 18888}};
+	serve_state_t st = {.so = {.host = "127.0.0.1", .port = 18888}, .pool_size = -1};
 	cli_args_t ca;
 	cli_status_t ps = cli_parse(&cli_cmd_serve, argc, argv, &st, &ca);
 	if (ps != CLI_OK)
@@ -179,6 +204,18 @@ int cmd_serve(int argc, char **argv)
 			"agentcell: removed %d sandbox(es) whose create an earlier server did not "
 			"finish\n",
 			undone);
+	/* A killed server's warm pool: its sandboxes (state "pool", owner gone) go. */
+	int swept = ac_pool_sweep(m);
+	if (swept > 0)
+		fprintf(stderr, "agentcell: removed %d pool sandbox(es) of a server that is gone\n",
+			swept);
+	json_t *pcfg = json_object_get(cfg, "pool");
+	ac_pool_opts_t po = {
+	    .size = st.pool_size >= 0 ? (unsigned)st.pool_size
+				      : (unsigned)json_integer_value(json_object_get(pcfg, "size")),
+	    .image =
+		st.pool_image ? st.pool_image : json_string_value(json_object_get(pcfg, "image"))};
+	ac_pool_t *pool = NULL;
 	/* Everything process-wide is settled before the first request thread exists: signal
 	 * dispositions stay ours (requests never relay or change them), the JSON hash seed
 	 * and the cgroup layout are read once. */
@@ -209,6 +246,16 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	api.mcp = mcp;
+	/* After the signal mask: the pool's threads must never take SIGTERM. */
+	if (po.size > 0) {
+		if (ac_pool_start(m, &po, &pool, &e) < 0) {
+			rc = cli_error(e);
+			goto out;
+		}
+		api.pool = pool;
+		fprintf(stderr, "agentcell: warm pool of %u sandbox(es), image %s\n", po.size,
+			po.image ? po.image : "host");
+	}
 	if (ac_server_start(&so, &api, &srv, &e) < 0) {
 		rc = cli_error(e);
 		goto out;
@@ -230,6 +277,8 @@ int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	ac_server_stop(srv);
+	/* No request holds a pool sandbox any more: every one of them goes. */
+	ac_pool_stop(pool);
 	ac_mcp_free(mcp);
 	ac_strv_free(api.keys);
 	json_decref(cfg);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agentcell/backend.h"
 #include "agentcell/config.h"
@@ -334,8 +335,20 @@ cli_status_t cli_opt_image_root(const char *cmd, const cli_opt_t *opt, const cha
 static cli_status_t opt_image(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
 {
 	if (!*v)
-		return cli_usage_error(cmd, "--image needs 'host' or a directory");
+		return cli_usage_error(cmd,
+				       "--image needs 'host', a directory or an image reference");
 	((ac_sandbox_opts_t *)t)->image = v;
+	return CLI_OK;
+}
+
+static cli_status_t opt_template(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	if (!ac_template_name_valid(v))
+		return cli_usage_error(cmd,
+				       "invalid --template '%s': use 1-63 of a-z 0-9 _ . -, "
+				       "starting with a letter or digit",
+				       v);
+	((ac_sandbox_opts_t *)t)->template = v;
 	return CLI_OK;
 }
 
@@ -477,6 +490,19 @@ static cli_status_t opt_net_list(const char *cmd, const cli_opt_t *opt, const ch
 	return CLI_OK;
 }
 
+/* --volume NAME:/path[:ro]: repeatable; the manager checks each (one message everywhere). */
+static cli_status_t opt_volume(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	cli_sandbox_opts_t *so = CLI_STATE(cli_sandbox_opts_t, opt, t);
+	if (so->nvolumes >= AC_VOLUMES_MAX)
+		return cli_usage_error(cmd, "too many --volume options (at most %d)",
+				       AC_VOLUMES_MAX);
+	so->volumes[so->nvolumes++] = (char *)v;
+	so->volumes[so->nvolumes] = NULL;
+	so->o.volumes = so->volumes;
+	return CLI_OK;
+}
+
 static cli_status_t opt_allowlist_only(const char *cmd, const cli_opt_t *opt, const char *v,
 				       void *t)
 {
@@ -496,9 +522,15 @@ static cli_status_t opt_backend(const char *cmd, const cli_opt_t *opt, const cha
 const cli_opt_t cli_sandbox_opts[] = {
     CLI_FN("--image", 0, "host|DIR|REF",
 	   "root file system. native: 'host' (default): the host's /usr, /bin,\n"
-	   "/lib* and a filtered /etc under a private writable layer, or a root\n"
-	   "directory; docker/podman: an image",
+	   "/lib* and a filtered /etc under a private writable layer, a root\n"
+	   "directory (absolute, ./ or ../), or an image reference (python:3.12,\n"
+	   "registry:5000/team/img:tag): pulled into agentcell's image store\n"
+	   "when missing ('agentcell image'); docker/podman: an image",
 	   opt_image, SO, o),
+    CLI_FN("--template", 0, "NAME",
+	   "native: start from template NAME ('agentcell snapshot'; not with\n"
+	   "--image)",
+	   opt_template, SO, o),
     CLI_FN("--memory", 0, "MB", "memory limit (default 512; 16-1048576)", opt_memory, SO, o),
     CLI_FN("--cpus", 0, "N", "CPU limit, fractions allowed (default 1)", opt_cpus, SO, o),
     CLI_FN("--pids", 0, "N", "process limit (default 512)", opt_pids, SO, o),
@@ -553,6 +585,10 @@ const cli_opt_t cli_sandbox_opts[] = {
     CLI_FN("--file", 0, "HOST:PATH",
 	   "copy a host file or tree to PATH before anything runs (repeatable)", opt_file, SO,
 	   files),
+    CLI_FN("--volume", 'v', "NAME:PATH[:ro]",
+	   "mount named volume NAME ('agentcell volume create') at PATH, read-write\n"
+	   "or with :ro read-only; its files outlive the sandbox (repeatable, native)",
+	   opt_volume, SO, volumes),
     CLI_STRING("--config", 0, "FILE",
 	       "agentcell.toml to read (default ./agentcell.toml, else\n"
 	       "$AGENTCELL_HOME/agentcell.toml)",
@@ -666,6 +702,9 @@ int cli_apply_config(cli_sandbox_opts_t *so, ac_manager_t *m)
 	so->config_arrays[2] = so->o.files != so->files ? so->o.files : NULL;
 	so->config_arrays[3] = so->o.allow_hosts != so->net[0] ? so->o.allow_hosts : NULL;
 	so->config_arrays[4] = so->o.block_hosts != so->net[1] ? so->o.block_hosts : NULL;
+	/* A pull that --image needs shows its progress on a terminal. */
+	if (isatty(2))
+		so->o.pull_progress_fd = 2;
 	return 0;
 }
 

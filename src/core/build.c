@@ -21,6 +21,7 @@
 #include "base/util.h"
 #include "base/uuid.h"
 #include "core/internal.h"
+#include "image/image.h"
 #include "net/net.h"
 #include "base/procid.h"
 
@@ -103,6 +104,164 @@ static int net_state(ac_manager_t *m, const ac_backend_t *be, const ac_sandbox_o
 	return 0;
 }
 
+/* An image reference from the store (src/image/), pulled when missing. A name that is an
+ * image id (or its prefix) is only looked up. */
+static int store_image(ac_manager_t *m, const ac_sandbox_opts_t *r, const char *ref, json_t **rec,
+		       ac_error_t **err)
+{
+	ac_error_t *e = NULL;
+	if (ac_image_lookup(ac_manager_home(m), ref, false, rec, &e) == 0)
+		return 0;
+	ac_image_ref_t parsed;
+	if (!e || e->kind != AC_ERR_NOT_FOUND || !strncmp(ref, "sha256:", 7) ||
+	    ac_image_ref_parse(ref, &parsed, NULL) < 0) {
+		if (err && !*err)
+			*err = e;
+		else
+			ac_error_free(e);
+		return -1;
+	}
+	ac_error_free(e);
+	const ac_image_req_t req = {.config = r->backend_config,
+				    .progress_fd = r->pull_progress_fd,
+				    .cancel_fd = ac_manager_cancel_fd()};
+	return ac_manager_image_pull(m, ref, &req, rec, err);
+}
+
+/* The image's Env first, then the state's own entries (the caller's), which win a KEY
+ * that both have. */
+static void merge_image_env(json_t *st, const json_t *image_env)
+{
+	json_t *own = json_object_get(st, "env");
+	json_t *merged = json_array();
+	size_t i, j;
+	json_t *e, *o;
+	json_array_foreach(image_env, i, e)
+	{
+		const char *kv = json_string_value(e);
+		const char *eq = kv ? strchr(kv, '=') : NULL;
+		if (!eq || eq == kv)
+			continue;
+		bool overridden = false;
+		json_array_foreach(own, j, o)
+		{
+			const char *okv = json_string_value(o);
+			if (okv && !strncmp(okv, kv, (size_t)(eq - kv) + 1))
+				overridden = true;
+		}
+		if (!overridden)
+			json_array_append(merged, e);
+	}
+	json_array_extend(merged, own);
+	json_object_set_new(st, "env", merged);
+}
+
+/* The state fields of a sandbox made from an image record (src/image/image.h). */
+static void image_fields(json_t *st, const json_t *rec, const char *image, const char *tmpl)
+{
+	const json_t *cfg = json_object_get(rec, "config");
+	json_t *layers = json_array();
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(rec, "layers"), i, l)
+	{
+		const char *d = ac_state_str(l, "digest", "");
+		if (ac_image_digest_valid(d))
+			json_array_append_new(layers, json_string(d + 7));
+	}
+	json_t *tpl = json_object_get(rec, "template");
+	json_t *help = json_object_get(tpl, "description");
+	json_object_set_new(st, "image", json_string(image));
+	json_object_set_new(st, "image_id", json_string(ac_state_str(rec, "id", "")));
+	json_object_set_new(st, "image_base", json_string(ac_state_str(rec, "base", "oci")));
+	json_object_set_new(st, "image_layers", layers);
+	json_t *wd = json_object_get(cfg, "workdir"), *user = json_object_get(cfg, "user");
+	bool has_wd = json_is_string(wd) && json_string_value(wd)[0];
+	bool has_user = json_is_string(user) && json_string_value(user)[0];
+	json_object_set_new(st, "workdir", has_wd ? json_incref(wd) : json_null());
+	json_object_set_new(st, "user", has_user ? json_incref(user) : json_null());
+	json_object_set_new(st, "created_from_template", tmpl ? json_string(tmpl) : json_null());
+	json_object_set_new(st, "template_help_text",
+			    tmpl && json_is_string(help) ? json_incref(help) : json_null());
+	json_t *ep = json_object_get(cfg, "entrypoint"), *cmd = json_object_get(cfg, "cmd");
+	json_object_set_new(st, "image_config",
+			    json_pack("{sO sO}", "entrypoint", json_is_array(ep) ? ep : json_null(),
+				      "cmd", json_is_array(cmd) ? cmd : json_null()));
+	merge_image_env(st, json_object_get(cfg, "env"));
+}
+
+/* --image REF or --template NAME on a backend with an image store: the record, and the
+ * state's fields from it. */
+static int image_state(ac_manager_t *m, const ac_sandbox_opts_t *r, const char *ref, json_t *st,
+		       ac_error_t **err)
+{
+	json_t *rec = NULL;
+	char canon[700];
+	if (r->template) {
+		if (ac_image_lookup(ac_manager_home(m), r->template, true, &rec, err) < 0)
+			return -1;
+		snprintf(canon, sizeof(canon), "template:%s", r->template);
+	} else {
+		if (store_image(m, r, ref, &rec, err) < 0)
+			return -1;
+		/* The canonical form when the record carries it (a reference), else the id (a
+		 * name given as an id or a prefix of one). */
+		ac_image_ref_t parsed;
+		snprintf(canon, sizeof(canon), "%s", ac_state_str(rec, "id", ref));
+		if (ac_image_ref_parse(ref, &parsed, NULL) == 0) {
+			char f[700];
+			ac_image_ref_format(&parsed, f, sizeof(f));
+			size_t i;
+			json_t *v;
+			json_array_foreach(json_object_get(rec, "refs"), i, v)
+			{
+				if (json_is_string(v) && !strcmp(json_string_value(v), f))
+					snprintf(canon, sizeof(canon), "%s", f);
+			}
+		}
+	}
+	image_fields(st, rec, canon, r->template);
+	json_decref(rec);
+	return 0;
+}
+
+int ac_manager_image_argv(const json_t *state, char ***argv, ac_error_t **err)
+{
+	const json_t *ic = json_object_get(state, "image_config");
+	const json_t *parts[2] = {json_object_get(ic, "entrypoint"), json_object_get(ic, "cmd")};
+	size_t n = json_array_size(parts[0]) + json_array_size(parts[1]);
+	*argv = NULL;
+	if (!n || n > 4096)
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "no command given and image '%s' has no Entrypoint or Cmd",
+				    ac_state_str(state, "image", "host"));
+	char **v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	size_t k = 0;
+	for (int p = 0; p < 2; p++) {
+		size_t i;
+		json_t *a;
+		json_array_foreach(parts[p], i, a)
+		{
+			if (!json_is_string(a) || !(v[k++] = strdup(json_string_value(a)))) {
+				ac_strv_free(v);
+				return ac_error_set(err, AC_ERR_INVALID, 0,
+						    "image '%s' has an invalid Entrypoint or Cmd",
+						    ac_state_str(state, "image", "host"));
+			}
+		}
+	}
+	if (!v[0][0]) {
+		ac_strv_free(v);
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "image '%s' has an empty program name in its Entrypoint or Cmd",
+				    ac_state_str(state, "image", "host"));
+	}
+	*argv = v;
+	return 0;
+}
+
 int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_opts_t *o,
 			   json_t **out, ac_error_t **err)
 {
@@ -139,13 +298,33 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 	char image[PATH_MAX];
 	/* A code run on an engine takes its language's image unless the caller gave one. */
 	const char *img = ac_language_pick_image(&r, engine);
+	/* The image store (native): a reference (pulled when missing) or a template. An image
+	 * from agentcell.toml gives way to --template. */
+	bool explicit_image = r.image && !r.image_from_config;
+	if (r.template && explicit_image)
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "--image and --template exclude each other: give one");
+	if (r.template && !ac_template_name_valid(r.template))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "invalid template name '%s': use 1-63 of a-z 0-9 _ . -, "
+				    "starting with a letter or digit",
+				    r.template);
+	if (r.template && !(be->caps & AC_CAP_IMAGE_STORE))
+		return ac_error_set(err, AC_ERR_UNSUPPORTED, 0,
+				    "templates are not supported by the %s backend (it uses its "
+				    "engine's images: give --image)",
+				    backend);
+	if (r.template)
+		img = NULL;
+	bool from_store =
+	    r.template || ((be->caps & AC_CAP_IMAGE_STORE) && img && !ac_image_is_directory(img));
 	if (!img)
 		img = "host";
 	if (engine && !ac_image_ref_valid(img))
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "invalid image reference '%s' for the %s backend", img,
 				    backend);
-	if (!engine && strcmp(img, "host") != 0) {
+	if (!engine && !from_store && strcmp(img, "host") != 0) {
 		struct stat st;
 		if (!realpath(img, image) || stat(image, &st) < 0)
 			return ac_error_set(err, AC_ERR_NOT_FOUND, 0,
@@ -259,7 +438,11 @@ int ac_manager_build_state(ac_manager_t *m, const char *name, const ac_sandbox_o
 				    json_pack("{so so sb}", "allow", allow, "block", block,
 					      "allowlist_only", r.allowlist_only));
 	}
-	if (ac_lifecycle_apply_opts(st, &r, err) < 0 || net_state(m, be, &r, st, err) < 0) {
+	/* Last of the checks (a pull may take a while), before the network's variables, which
+	 * go after the image's. */
+	if (ac_lifecycle_apply_opts(st, &r, err) < 0 ||
+	    (from_store && image_state(m, &r, img, st, err) < 0) ||
+	    net_state(m, be, &r, st, err) < 0 || ac_volumes_state(m, be, r.volumes, st, err) < 0) {
 		json_decref(st);
 		return -1;
 	}

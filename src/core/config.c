@@ -23,6 +23,8 @@ static const char *const tables[][21] = {
     {"network", "allow_hosts", "block_hosts", "allowlist_only", NULL},
     {"files", "host", "sandbox", NULL},
     {"api", "api_key", "api_key_env", NULL},
+    {"pool", "size", "image", NULL},
+    {"images", "insecure", NULL},
     {"kubernetes", "namespace", "context", "kubeconfig", "runtime_class", "service_account",
      "node_selector", "image", "image_pull_secrets", "run_as_user", NULL},
     {"nomad",	    "address",	   "namespace",	     "region",
@@ -315,6 +317,39 @@ static int check_nomad(const json_t *t, const char *path, ac_error_t **err)
 	return 0;
 }
 
+/* [images] insecure = ["host", "host:port", ...]: registries pulled from over plain HTTP. */
+static int check_images(const json_t *t, const char *path, ac_error_t **err)
+{
+	json_t *arr = json_object_get(t, "insecure"), *v;
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > 64)
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: images.insecure must be an array of at most 64 registries "
+				    "(\"host\" or \"host:port\")",
+				    path);
+	size_t i;
+	json_array_foreach(arr, i, v)
+	{
+		const char *s = json_string_value(v), *colon = s ? strrchr(s, ':') : NULL;
+		size_t n = s ? strlen(s) : 0;
+		bool ok = s && n && n == json_string_length(v) && n <= 255 && s[0] != '-' &&
+			  s[0] != '.' &&
+			  strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+				    "VWXYZ0123456789.-:[]") == n;
+		uint64_t port;
+		if (ok && colon && s[n - 1] != ']')
+			ok = ac_parse_u64(colon + 1, 1, 65535, &port) == 0;
+		if (!ok)
+			return ac_error_set(
+			    err, AC_ERR_INVALID, 0,
+			    "%s: images.insecure[%zu] must be a registry \"host\" or "
+			    "\"host:port\"",
+			    path, i);
+	}
+	return 0;
+}
+
 static int validate(json_t *cfg, const char *path, ac_error_t **err)
 {
 	const char *k;
@@ -423,7 +458,8 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 	}
 	if (check_network(json_object_get(cfg, "network"), path, err) < 0 ||
 	    check_kubernetes(json_object_get(cfg, "kubernetes"), path, err) < 0 ||
-	    check_nomad(json_object_get(cfg, "nomad"), path, err) < 0)
+	    check_nomad(json_object_get(cfg, "nomad"), path, err) < 0 ||
+	    check_images(json_object_get(cfg, "images"), path, err) < 0)
 		return -1;
 	json_t *api = json_object_get(cfg, "api");
 	if ((v = json_object_get(api, "api_key")) && want(v, 2, path, "api.api_key", err) < 0)
@@ -431,6 +467,22 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 	if ((v = json_object_get(api, "api_key_env")) &&
 	    want(v, 2, path, "api.api_key_env", err) < 0)
 		return -1;
+	/* [pool]: serve's warm pool (serve --pool N, --pool-image REF win). */
+	json_t *pool = json_object_get(cfg, "pool");
+	if ((v = json_object_get(pool, "size")) &&
+	    (want(v, 3, path, "pool.size", err) < 0 || json_integer_value(v) < 0 ||
+	     json_integer_value(v) > 64))
+		return err && *err ? -1
+				   : ac_error_set(err, AC_ERR_INVALID, 0,
+						  "%s: pool.size must be 0 to 64", path);
+	if ((v = json_object_get(pool, "image")) &&
+	    (want(v, 2, path, "pool.image", err) < 0 || !json_string_length(v)))
+		return err && *err
+			   ? -1
+			   : ac_error_set(err, AC_ERR_INVALID, 0,
+					  "%s: pool.image must be \"host\", a directory or an "
+					  "image reference",
+					  path);
 	return 0;
 }
 

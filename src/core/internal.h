@@ -51,6 +51,18 @@ int ac_manager_stop_if(ac_manager_t *m, const char *name, ac_state_pred_t pred, 
 int ac_manager_remove_if(ac_manager_t *m, const char *name, ac_state_pred_t pred, void *arg,
 			 json_t *details, ac_error_t **err);
 
+/* --- images.c --- */
+/* The images sandboxes use: every state's "image_id" and, beside it, the sandbox's name
+ * (both NULL-terminated, to free with ac_strv_free): ac_image_remove/prune's in_use. */
+int ac_manager_image_users(ac_manager_t *m, char ***ids, char ***names, ac_error_t **err);
+
+/* --- volumes.c --- */
+/* A new state's "volumes": [{name, path, read_only}] from specs ("NAME:/path[:ro]",
+ * NULL-terminated or NULL): the backend must have AC_CAP_VOLUMES, each volume exist, at
+ * most AC_VOLUMES_MAX, no mount point twice. Nothing is set without specs. */
+int ac_volumes_state(ac_manager_t *m, const ac_backend_t *be, char *const *specs, json_t *st,
+		     ac_error_t **err);
+
 /* --- rules.c, activity.c --- */
 /* Puts the lifetime, policy and labels of o into a new state (created_at, expires_at,
  * ttl_seconds, lifecycle_policy, labels). */

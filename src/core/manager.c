@@ -179,6 +179,17 @@ int ac_manager_create(ac_manager_t *m, const char *name, const ac_sandbox_opts_t
 					      (json_int_t)ac_proc_starttime(getpid()), "boot_id",
 					      boot));
 	}
+	if (o->pool) {
+		/* The serving process that owns it: a later serve removes the sandboxes of
+		 * one that is gone (ac_pool_sweep). */
+		char boot[37] = "";
+		ac_boot_id(boot);
+		json_object_set_new(st, "pool", json_true());
+		json_object_set_new(st, "pool_owner",
+				    json_pack("{si sI ss}", "pid", (int)getpid(), "starttime",
+					      (json_int_t)ac_proc_starttime(getpid()), "boot_id",
+					      boot));
+	}
 	/* A mark left by an earlier sandbox of this name must not count for this one. */
 	ac_lifecycle_forget_activity(m, name);
 	int rc = ac_store_create(m->store, st, err);
@@ -507,7 +518,19 @@ static void add_status(ac_manager_t *m, json_t *st)
 		json_object_set_new(st, "pid", json_integer(pid));
 }
 
+static int list_states(ac_manager_t *m, bool pool, json_t **out, ac_error_t **err);
+
 int ac_manager_list(ac_manager_t *m, json_t **out, ac_error_t **err)
+{
+	return list_states(m, false, out, err);
+}
+
+int ac_manager_list_all(ac_manager_t *m, json_t **out, ac_error_t **err)
+{
+	return list_states(m, true, out, err);
+}
+
+static int list_states(ac_manager_t *m, bool pool, json_t **out, ac_error_t **err)
 {
 	/* Leftovers of runs whose caller was killed: swept here, never on a hot path. */
 	ac_backend_ctx_t ctx = ac_manager_ctx(m);
@@ -521,7 +544,15 @@ int ac_manager_list(ac_manager_t *m, json_t **out, ac_error_t **err)
 		return -1;
 	size_t i;
 	json_t *st;
-	json_array_foreach(all, i, st) add_status(m, st);
+	json_array_foreach(all, i, st)
+	{
+		/* The warm pool's sandboxes are serve's, not the user's (list --all). */
+		if (!pool && json_is_true(json_object_get(st, "pool"))) {
+			json_array_remove(all, i--);
+			continue;
+		}
+		add_status(m, st);
+	}
 	*out = all;
 	return 0;
 }
@@ -622,6 +653,11 @@ int ac_manager_exec(ac_manager_t *m, const char *name, const ac_cmd_t *cmd, int 
 			    name);
 }
 
+static void strv_freep(char ***v)
+{
+	ac_strv_free(*v);
+}
+
 int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *cmd, int fds[3],
 		   bool keep, char **kept_name, ac_result_t *res, ac_error_t **err)
 {
@@ -635,10 +671,21 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 	/* Files and an init script need the sandbox's layers before the command: those runs
 	 * go through a persistent sandbox, removed afterwards. */
 	bool prepared = (o->files && o->files[0]) || o->init_script;
+	/* No command: the image's Entrypoint and Cmd (ac_manager_image_argv). */
+	bool no_cmd = !cmd->argv || !cmd->argv[0];
+	ac_cmd_t image_cmd = *cmd;
+	__attribute__((cleanup(strv_freep))) char **image_argv = NULL;
 	if (!keep && !prepared) {
 		json_t *st = NULL;
 		if (ac_manager_build_state(m, name, o, &st, err) < 0)
 			return -1;
+		if (no_cmd && ac_manager_image_argv(st, &image_argv, err) < 0) {
+			json_decref(st);
+			return -1;
+		}
+		if (no_cmd)
+			cmd = &image_cmd;
+		image_cmd.argv = image_argv;
 		struct timespec t0;
 		ac_audit_clock(&t0);
 		const ac_backend_t *b = backend_of(st, err);
@@ -658,9 +705,16 @@ int ac_manager_run(ac_manager_t *m, const ac_sandbox_opts_t *o, const ac_cmd_t *
 	 * receive them too. */
 	ac_sandbox_opts_t later = *o;
 	later.files = NULL;
-	if (ac_manager_create(m, name, &later, NULL, err) < 0)
+	json_t *made = NULL;
+	if (ac_manager_create(m, name, &later, &made, err) < 0)
 		return -1;
-	if (ac_manager_start(m, name, err) < 0 || copy_files(m, name, o->files, err) < 0) {
+	int argv_rc = no_cmd ? ac_manager_image_argv(made, &image_argv, err) : 0;
+	json_decref(made);
+	if (no_cmd)
+		cmd = &image_cmd;
+	image_cmd.argv = image_argv;
+	if (argv_rc < 0 || ac_manager_start(m, name, err) < 0 ||
+	    copy_files(m, name, o->files, err) < 0) {
 		ac_manager_remove(m, name, NULL);
 		return -1;
 	}

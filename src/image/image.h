@@ -67,8 +67,8 @@
 typedef struct ac_image_ref {
 	char registry[256]; /* "docker.io" for Docker Hub (API host: registry-1.docker.io) */
 	char repo[256];	    /* "library/python" */
-	char tag[129];	    /* "latest" when neither tag nor digest was given; "" with a digest only */
-	char digest[72];    /* "sha256:<64 lowercase hex>" or "" */
+	char tag[129];	 /* "latest" when neither tag nor digest was given; "" with a digest only */
+	char digest[72]; /* "sha256:<64 lowercase hex>" or "" */
 } ac_image_ref_t;
 
 /* Parses s; AC_ERR_INVALID with a message naming the bad part. */
@@ -92,9 +92,9 @@ typedef struct ac_image_pull_opts {
 	/* Credentials file; NULL: $REGISTRY_AUTH_FILE, then $HOME/.docker/config.json, then
 	 * images/auth.json (`image login`): the first that has the registry. */
 	const char *auth_file;
-	int progress_fd; /* a terminal: a progress display (one line per layer); -1: none */
-	int parallel;	 /* layer downloads at once; 0: 3 */
-	int cancel_fd;	 /* > 0: the caller gave up when readable or hung up */
+	int progress_fd;       /* a terminal: a progress display (one line per layer); -1: none */
+	int parallel;	       /* layer downloads at once; 0: 3 */
+	int cancel_fd;	       /* > 0: the caller gave up when readable or hung up */
 	const char *os, *arch; /* NULL: "linux" and this machine's (GOARCH names: amd64, arm64) */
 } ac_image_pull_opts_t;
 
@@ -162,12 +162,10 @@ int ac_image_unpack(int fd, int dirfd, uint64_t *size, ac_error_t **err);
  * called through ac_image_diff_* (below). */
 typedef struct ac_image_diff ac_image_diff_t;
 int ac_image_diff_begin(int out_fd, ac_image_diff_t **d, ac_error_t **err);
-int ac_image_diff_add(ac_image_diff_t *d, int upper_dirfd, const char *prefix,
-		      ac_error_t **err);
+int ac_image_diff_add(ac_image_diff_t *d, int upper_dirfd, const char *prefix, ac_error_t **err);
 /* Closes the archive; digest_out (72 bytes): "sha256:" of the compressed bytes, diff_id_out
  * (72): of the uncompressed tar. Frees d in every case. */
-int ac_image_diff_end(ac_image_diff_t *d, char *digest_out, char *diff_id_out,
-		      ac_error_t **err);
+int ac_image_diff_end(ac_image_diff_t *d, char *digest_out, char *diff_id_out, ac_error_t **err);
 
 /* ------------------------------------------------------------------ archives (archive.c) */
 
@@ -186,8 +184,11 @@ int ac_image_export(const char *home, const char *name, const char *path, ac_err
 
 /* Named volumes under $AGENTCELL_HOME/volumes: <name>/data (the tree a sandbox sees; owned
  * by root, which the idmapped mount shows as the sandbox's root) and <name>.json
- * {"name", "created_at", "labels"}. Names: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}. */
+ * {"name", "created_at", "labels"}. Names: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}, not *.json. */
 int ac_volume_create(const char *home, const char *name, json_t **record, ac_error_t **err);
+/* The same with labels (NULL or an object of strings) in the record. */
+int ac_volume_create_labeled(const char *home, const char *name, const json_t *labels,
+			     json_t **record, ac_error_t **err);
 int ac_volume_list(const char *home, json_t **out, ac_error_t **err);
 /* inspect: the record plus "path" (host) and "size" (bytes). */
 int ac_volume_inspect(const char *home, const char *name, json_t **out, ac_error_t **err);
@@ -195,8 +196,8 @@ int ac_volume_inspect(const char *home, const char *name, json_t **out, ac_error
  * it; NULL-terminated; core collects them) is not empty. */
 int ac_volume_remove(const char *home, const char *name, char *const *in_use_names,
 		     ac_error_t **err);
-/* The host directory of an existing volume; AC_ERR_NOT_FOUND "volume 'x' does not exist
- * (agentcell volume create x)". */
+/* The host directory of an existing volume; AC_ERR_NOT_FOUND "volume 'x' not found: create
+ * it with 'agentcell volume create x'". */
 int ac_volume_path(const char *home, const char *name, char *buf, size_t len, ac_error_t **err);
 /* Parses "NAME:/path[:ro|:rw]" into a state entry {"name", "path", "read_only"}. */
 int ac_volume_spec_parse(const char *s, json_t **out, ac_error_t **err);

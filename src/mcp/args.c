@@ -93,6 +93,7 @@ void ac_mcp_req_free(req_t *r)
 	strv_free(&r->block_hosts);
 	strv_free(&r->secrets);
 	strv_free(&r->publish);
+	strv_free(&r->volumes);
 	free(r->decoded);
 }
 
@@ -316,6 +317,7 @@ bool ac_mcp_parse_args(tool_ctx_t *c, json_t *args, req_t *r)
 	r->cmd.user = arg_str(args, "user");
 	arg_num(args, "timeout", &r->cmd.timeout);
 	r->o.image = arg_str(args, "image");
+	r->o.template = arg_str(args, "template");
 	r->o.profile = arg_str(args, "profile");
 	r->o.backend = arg_str(args, "backend");
 	if (arg_num(args, "memory_mb", &d)) {
@@ -337,8 +339,10 @@ bool ac_mcp_parse_args(tool_ctx_t *c, json_t *args, req_t *r)
 	if (!parse_strings(c, json_object_get(args, "allow_hosts"), &r->allow_hosts) ||
 	    !parse_strings(c, json_object_get(args, "block_hosts"), &r->block_hosts) ||
 	    !parse_strings(c, json_object_get(args, "secret_bindings"), &r->secrets) ||
-	    !parse_strings(c, json_object_get(args, "publish"), &r->publish))
+	    !parse_strings(c, json_object_get(args, "publish"), &r->publish) ||
+	    !parse_strings(c, json_object_get(args, "volumes"), &r->volumes))
 		return false;
+	r->o.volumes = r->volumes.v;
 	r->o.allow_hosts = r->allow_hosts.v;
 	r->o.block_hosts = r->block_hosts.v;
 	r->o.secrets = r->secrets.v;

@@ -32,6 +32,7 @@ typedef struct req {
 	ac_cmd_t cmd;
 	strv_t argv, env, labels, selectors;
 	strv_t allow_hosts, block_hosts, secrets, publish; /* the network's lists */
+	strv_t volumes;					   /* "NAME:/path[:ro]" */
 	ac_sandbox_opts_t o;
 	bool start;
 	uint64_t by;

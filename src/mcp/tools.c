@@ -60,9 +60,14 @@
 	"(their Engine API), kubernetes (a pod in the configured cluster), nomad (a job on the "   \
 	"configured Nomad agent), auto (native where it can run, else an engine that answers)'},"  \
 	"'image':{'type':'string','minLength':1,'maxLength':4096,'description':'native: host "     \
-	"(default; the host /usr, /bin, /lib and a filtered /etc under a private writable layer) " \
-	"or the absolute path of a root directory below an --image-root directory of the "         \
-	"server; docker/podman/kubernetes/nomad: an image reference'},"                            \
+	"(default; the host /usr, /bin, /lib and a filtered /etc under a private writable layer)," \
+	" an image reference (such as python:3.12-slim; pulled into the agentcell image store "    \
+	"when missing) or the absolute path of a root directory below an --image-root directory "  \
+	"of the server; docker/podman/kubernetes/nomad: an image reference. sandbox_run without "  \
+	"command runs the image Entrypoint and Cmd'},"                                             \
+	"'template':{'type':'string','minLength':1,'maxLength':63,'description':'native: start "   \
+	"from this template (made with agentcell snapshot; 1-63 of a-z 0-9 _ . -) instead of an "  \
+	"image; not together with image'},"                                                        \
 	"'profile':{'type':'string','enum':[],"                                                    \
 	"'description':'moderate (default): 512 MB, 1 CPU; restrictive: read-only root, 256 MB, "  \
 	"0.5 CPU; permissive: no memory limit, and the server working directory mounted at "       \
@@ -89,6 +94,10 @@
 	"sent to HOST by the proxy; the sandbox sees a placeholder'},"                             \
 	"'publish':{'type':'array','items':{'type':'string','minLength':3,'maxLength':80},"        \
 	"'maxItems':64,'description':'[ADDR:]HOSTPORT:PORT: a host port forwarded into the "       \
+	"sandbox'},"                                                                               \
+	"'volumes':{'type':'array','items':{'type':'string','minLength':3,'maxLength':1100},"      \
+	"'maxItems':32,'description':'native: NAME:/path[:ro]: named volume NAME (agentcell "      \
+	"volume create) mounted at /path, read-write or read-only; its files outlive the "         \
 	"sandbox'}"
 
 #define O_EXEC                                                                                     \
@@ -109,7 +118,9 @@
 	"'expires_at':{'type':['string','null']},'ttl_seconds':{'type':['integer','null']},"       \
 	"'labels':{'type':['object','null'],'additionalProperties':{'type':'string'}},"            \
 	"'description':{'type':['string','null']},'agent':{'type':['string','null']},"             \
-	"'archived_at':{'type':['string','null']}},'required':['name','status']}"
+	"'archived_at':{'type':['string','null']},"                                                \
+	"'created_from_template':{'type':['string','null']},"                                      \
+	"'template_help_text':{'type':['string','null']}},'required':['name','status']}"
 
 typedef struct tool {
 	const char *name, *title, *description;
@@ -374,9 +385,11 @@ bool ac_mcp_tools_call(const ac_mcp_tool_env_t *env, const char *version, const 
 	/* A tool that takes code (sandbox_run) needs a command or code: one of the two. */
 	bool code_tool = json_object_get(json_object_get(schemas[i][0], "properties"), "code");
 	bool ok = ac_mcp_parse_args(&c, args, &r);
-	if (ok && code_tool && !r.cmd.argv) {
+	/* Without either, an image or template runs its Entrypoint and Cmd. */
+	if (ok && code_tool && !r.cmd.argv && !r.o.image && !r.o.template) {
 		ac_mcp_invalid(&c, "arguments: missing required field 'command' (or 'language' "
-				   "and 'code' for a code run)");
+				   "and 'code' for a code run); without either, an 'image' or "
+				   "'template' runs its Entrypoint and Cmd");
 		ok = false;
 	}
 	if (ok) {

@@ -56,10 +56,26 @@ void ac_mcp_opts_release(ac_sandbox_opts_t *o, json_t *cfg)
 
 static json_t *info_summary(const json_t *st)
 {
-	static const char *const keys[] = {
-	    "name",	  "status",	 "uuid",   "backend",	  "image",	"profile",
-	    "memory_mb",  "disk_mb",	 "cpus",   "pids_limit",  "created_at", "last_activity_at",
-	    "expires_at", "ttl_seconds", "labels", "description", "agent",	"archived_at"};
+	static const char *const keys[] = {"name",
+					   "status",
+					   "uuid",
+					   "backend",
+					   "image",
+					   "profile",
+					   "memory_mb",
+					   "disk_mb",
+					   "cpus",
+					   "pids_limit",
+					   "created_at",
+					   "last_activity_at",
+					   "expires_at",
+					   "ttl_seconds",
+					   "labels",
+					   "description",
+					   "agent",
+					   "archived_at",
+					   "created_from_template",
+					   "template_help_text"};
 	json_t *out = json_object();
 	for (size_t i = 0; out && i < AC_ARRAY_SIZE(keys); i++) {
 		json_t *v = json_object_get(st, keys[i]);

@@ -65,9 +65,10 @@ __attribute__((noreturn)) static void init_run(const ac_rt_spec_t *spec, const a
 		ac_report(report, AC_REPORT_ERROR, AC_ERR_INTERNAL, errno, "pipe");
 		_exit(125);
 	}
-	ac_spawn_t sp = {.cmd = cmd,
+	ac_cmd_t c = *cmd; /* with the image's defaults */
+	ac_spawn_t sp = {.cmd = &c,
 			 .base_env = spec->env,
-			 .default_cwd = spec->mount_cwd ? "/workspace" : "/",
+			 .default_cwd = ac_cmd_defaults(spec, &c),
 			 .hostname = spec->name,
 			 .fds = {cmd->stdin_open ? 0 : -1, 1, 2},
 			 .tty_slave = -1,

@@ -9,6 +9,7 @@
 
 #include "base/util.h"
 #include "runtime/buildreq.h"
+#include "runtime/layers.h"
 
 static json_t *strv_json(char *const *v)
 {
@@ -18,6 +19,11 @@ static json_t *strv_json(char *const *v)
 	for (size_t i = 0; v[i]; i++)
 		json_array_append_new(a, json_string(v[i]));
 	return a;
+}
+
+static json_t *json_string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
 }
 
 static const char *opt_str(const json_t *o, const char *key)
@@ -48,6 +54,34 @@ static int strv_from(const json_t *a, char ***out)
 	return 0;
 }
 
+/* The volumes; the builder checks them (ac_layers_check). */
+static int volumes_from(const json_t *a, ac_rt_spec_t *s)
+{
+	s->volumes = NULL;
+	s->nvolumes = 0;
+	if (!json_is_array(a) || json_array_size(a) == 0)
+		return 0;
+	size_t n = json_array_size(a);
+	if (n > AC_RT_VOLUMES_MAX)
+		return -1;
+	ac_rt_volume_t *v = calloc(n, sizeof(*v));
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *o = json_array_get(a, i);
+		v[i].src = opt_str(o, "src");
+		v[i].dst = opt_str(o, "dst");
+		v[i].read_only = json_is_true(json_object_get(o, "read_only"));
+		if (!v[i].src || !v[i].dst) {
+			free(v);
+			return -1;
+		}
+	}
+	s->volumes = v;
+	s->nvolumes = n;
+	return 0;
+}
+
 json_t *ac_buildreq_encode(const ac_rt_spec_t *s, const ac_cmd_t *c, const char *cg_leaf,
 			   pid_t caller)
 {
@@ -62,6 +96,19 @@ json_t *ac_buildreq_encode(const ac_rt_spec_t *s, const ac_cmd_t *c, const char 
 	    "block", strv_json(s->block), "allow", strv_json(s->allow), "allowlist_only",
 	    s->allowlist_only, "net_fd", s->net_fd, "net_proxy_port", (int)s->net_proxy_port,
 	    "ca_bundle", s->ca_bundle);
+	json_t *vols = json_array();
+	for (size_t i = 0; vols && i < s->nvolumes; i++)
+		json_array_append_new(vols, json_pack("{s:s?, s:s?, s:b}", "src", s->volumes[i].src,
+						      "dst", s->volumes[i].dst, "read_only",
+						      s->volumes[i].read_only));
+	if (spec && (json_object_set_new(spec, "layers", strv_json(s->layers)) < 0 ||
+		     json_object_set_new(spec, "workdir", json_string_or_null(s->workdir)) < 0 ||
+		     json_object_set_new(spec, "user", json_string_or_null(s->user)) < 0 ||
+		     json_object_set(spec, "volumes", vols) < 0)) {
+		json_decref(spec);
+		spec = NULL;
+	}
+	json_decref(vols);
 	json_t *cmd = json_null();
 	if (c)
 		cmd = json_pack("{s:o, s:o, s:s?, s:s?, s:f, s:b, s:b, s:i, s:i}", "argv",
@@ -117,8 +164,13 @@ int ac_buildreq_decode(int fd, ac_rt_spec_t *s, ac_cmd_t **cmd_out, const char *
 	};
 	if (strv_from(json_object_get(js, "env"), &s->env) < 0 ||
 	    strv_from(json_object_get(js, "block"), &s->block) < 0 ||
-	    strv_from(json_object_get(js, "allow"), &s->allow) < 0)
+	    strv_from(json_object_get(js, "allow"), &s->allow) < 0 ||
+	    strv_from(json_object_get(js, "layers"), &s->layers) < 0 ||
+	    volumes_from(json_object_get(js, "volumes"), s) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "bad builder request");
+	/* Checked again where they are used (ac_layers_check); only the counts here. */
+	s->workdir = opt_str(js, "workdir");
+	s->user = opt_str(js, "user");
 	*cmd_out = NULL;
 	if (json_is_object(jc)) {
 		ac_cmd_t *c = calloc(1, sizeof(*c));

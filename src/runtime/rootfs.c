@@ -2,9 +2,11 @@
  *
  * Builder side (host root, private mount namespace): the lower layers are idmapped
  * (host uid 0 appears as sandbox root) read-only clones of the host base skeleton and of
- * the host's /usr (or of an image directory); each gets a writable overlay whose upper
+ * the host's /usr (or of an image directory), with an image's layers above them, or the
+ * layers alone for an OCI image (layers.c); each gets a writable overlay whose upper
  * layer is the sandbox's own (on disk for persistent sandboxes, on an ext4 image of their
- * own when they have a disk limit, on a tmpfs for runs: disk.c).
+ * own when they have a disk limit, on a tmpfs for runs: disk.c). Named volumes are bound
+ * last (layers.c).
  * Init side (inside the new namespaces): /proc with masks, /dev/pts, hostname, lo,
  * pivot_root. */
 #include <dirent.h>
@@ -26,6 +28,7 @@
 #include "base/io.h"
 #include "base/util.h"
 #include "runtime/disk.h"
+#include "runtime/layers.h"
 #include "runtime/rootfs.h"
 #include "base/walk.h"
 
@@ -344,17 +347,9 @@ fail:
 static int idmap_mount(const char *src, const char *dst, int userns_fd, uint64_t attrs,
 		       ac_error_t **err)
 {
-	_cleanup_close_ int fd =
-	    open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	_cleanup_close_ int fd = ac_idmap_clone(src, userns_fd, attrs, err);
 	if (fd < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "open_tree %s", src);
-	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | attrs,
-			       .userns_fd = (uint64_t)userns_fd};
-	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno,
-				    "cannot make an idmapped mount of %s (the kernel and the file "
-				    "system must support idmapped mounts)",
-				    src);
+		return -1;
 	if (move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, errno, "move_mount %s", dst);
 	return 0;
@@ -400,19 +395,12 @@ static int bind_ca_bundle(const char *bundle, const char *root, ac_error_t **err
 	return 0;
 }
 
-static int mkdir_owned(const char *path, mode_t mode, uid_t uid, ac_error_t **err)
-{
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", path);
-	if (chown(path, uid, uid) < 0 || chmod(path, mode) < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "chown %s", path);
-	return 0;
-}
-
+/* An overlay of lower (a lowerdir list: relative to cwd when cwd is given, which keeps a
+ * list of many layers short) under the sandbox's own upper layer <layers>/upper/<layer>. */
 static int mount_overlay(const char *lower, const char *layers, const char *layer, const char *dst,
-			 uid_t uid, ac_error_t **err)
+			 uid_t uid, const char *cwd, ac_error_t **err)
 {
-	char upper[4200], work[4200], opts[9000];
+	char upper[4200], work[4200], opts[16384];
 	snprintf(upper, sizeof(upper), "%s/upper/%s", layers, layer);
 	snprintf(work, sizeof(work), "%s/work/%s", layers, layer);
 	if (ac_mkdir_p_at(AT_FDCWD, work, 0700, err) < 0 ||
@@ -421,10 +409,60 @@ static int mount_overlay(const char *lower, const char *layers, const char *laye
 	struct stat st;
 	if (stat(upper, &st) == 0 && st.st_uid != uid && chown(upper, uid, uid) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "chown %s", upper);
-	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
-	if (mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "cannot mount the overlay at %s",
-				    dst);
+	int n =
+	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	/* mount(2) copies one page of options: a longer list would be cut short. */
+	if (n < 0 || (size_t)n >= sizeof(opts) || n >= sysconf(_SC_PAGESIZE))
+		return ac_error_set(err, AC_ERR_INVALID, E2BIG,
+				    "the overlay at %s has too many layers (%d bytes of options; "
+				    "the kernel takes %ld)",
+				    dst, n, sysconf(_SC_PAGESIZE) - 1);
+	_cleanup_close_ int here = -1;
+	if (cwd && ((here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 || chdir(cwd) < 0))
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "chdir %s", cwd);
+	int rc = mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts);
+	int e = errno;
+	if (here >= 0 && fchdir(here) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "fchdir back");
+	if (rc < 0)
+		return ac_error_set(err, AC_ERR_BACKEND, e, "cannot mount the overlay at %s", dst);
+	return 0;
+}
+
+/* Whether path (relative) is a directory inside root reached through no symlink. */
+static bool real_dir_in(const char *root, const char *path)
+{
+	_cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+	_cleanup_close_ int fd =
+	    rfd < 0 ? -1 : (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+	return fd >= 0;
+}
+
+/* An image's root needs real directories at the mount points: one that lacks them gets
+ * them, and anything else there (a symlink would send the mount elsewhere; a file) is
+ * replaced in the sandbox's own layer. */
+static int mount_points(const char *root, uid_t uid, ac_error_t **err)
+{
+	static const char *mps[] = {"dev", "proc", "tmp", "workspace"};
+	_cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "open %s", root);
+	for (size_t i = 0; i < AC_ARRAY_SIZE(mps); i++) {
+		struct stat st;
+		mode_t mode = strcmp(mps[i], "tmp") ? 0755 : 01777;
+		if (fstatat(rfd, mps[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISDIR(st.st_mode))
+				continue;
+			if (unlinkat(rfd, mps[i], 0) < 0)
+				return ac_error_set(err, AC_ERR_BACKEND, errno,
+						    "cannot replace the image's /%s", mps[i]);
+		}
+		if (mkdirat(rfd, mps[i], mode) < 0 || fchownat(rfd, mps[i], uid, uid, 0) < 0 ||
+		    fchmodat(rfd, mps[i], mode, 0) < 0)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir /%s", mps[i]);
+	}
 	return 0;
 }
 
@@ -478,10 +516,19 @@ static int make_dev(const char *root, uid_t uid, uint64_t shm_mb, ac_error_t **e
 
 int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging, ac_error_t **err)
 {
-	char p[4200], q[4200], layers[4200], opts[256];
+	char p[4200], q[4200], layers[4200], opts[256], lower[4200];
 	uid_t uid = spec->uid_base;
 	const bool host = strcmp(spec->image, "host") == 0;
+	const bool oci = strcmp(spec->image, "oci") == 0;
 	_cleanup_free_ char *base = NULL;
+
+	if (ac_layers_check(spec, err) < 0)
+		return -1;
+	const size_t nlayers = ac_layers_count(spec);
+	/* lowerdir lists of image layers (relative to lower/: L<i> names), or NULL. */
+	_cleanup_free_ char *lowers = nlayers ? malloc(8192) : NULL;
+	if (nlayers && !lowers)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 
 	/* The pin stays open for the life of this process and its children (the init). */
 	int pin = -1;
@@ -510,21 +557,28 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 		if (spec->disk_mb && ac_disk_tmpfs(layers, spec->disk_mb, err) < 0)
 			return -1;
 	}
-	snprintf(p, sizeof(p), "%s/lower", staging);
-	if (ac_mkdir_p_at(AT_FDCWD, p, 0700, err) < 0)
+	snprintf(lower, sizeof(lower), "%s/lower", staging);
+	if (ac_mkdir_p_at(AT_FDCWD, lower, 0700, err) < 0)
+		return -1;
+	/* Image layers: each idmapped read-only at lower/L<i>. */
+	if (nlayers && ac_layers_mount(spec, userns_fd, lower, err) < 0)
 		return -1;
 
-	/* The root overlay. */
+	/* The root overlay: the layers (top first) above the host base or image directory. */
 	snprintf(p, sizeof(p), "%s/lower/root", staging);
 	snprintf(q, sizeof(q), "%s/root", staging);
-	if (mkdir(p, 0700) < 0 || mkdir(q, 0755) < 0)
+	if ((!oci && mkdir(p, 0700) < 0) || mkdir(q, 0755) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir in %s", staging);
-	if (idmap_mount(host ? base : spec->image, p, userns_fd,
-			MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0)
+	if (!oci && idmap_mount(host ? base : spec->image, p, userns_fd,
+				MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err) < 0)
 		return -1;
-	if (mount_overlay(p, layers, "root", q, uid, err) < 0)
+	if (nlayers ? ac_layers_lowerdir(nlayers, lower, NULL, oci ? NULL : "root", lowers, 8192,
+					 err) < 0 ||
+			  mount_overlay(lowers, layers, "root", q, uid, lower, err) < 0
+		    : mount_overlay(p, layers, "root", q, uid, NULL, err) < 0)
 		return -1;
 	const char *root = q;
+	bool usr_overlay = host;
 
 	if (host) {
 		/* The host's /usr (and any top-level lib/bin directory that is not a symlink
@@ -554,21 +608,31 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 				return ac_error_set(err, AC_ERR_INTERNAL, errno, "mkdir %s", p);
 			if (idmap_mount(host_path, p, userns_fd,
 					MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-					err) < 0 ||
-			    mount_overlay(p, layers, extra[i].layer, dst, uid, err) < 0)
+					err) < 0)
 				return -1;
-		}
-	} else {
-		/* An image may lack the mount points. */
-		static const char *mps[] = {"dev", "proc", "tmp", "workspace"};
-		for (size_t i = 0; i < AC_ARRAY_SIZE(mps); i++) {
-			struct stat st;
-			snprintf(p, sizeof(p), "%s/%s", root, mps[i]);
-			if (lstat(p, &st) < 0 &&
-			    mkdir_owned(p, strcmp(mps[i], "tmp") ? 0755 : 01777, uid, err) < 0)
+			if (!nlayers) {
+				if (mount_overlay(p, layers, extra[i].layer, dst, uid, NULL, err) <
+				    0)
+					return -1;
+				continue;
+			}
+			/* A host template's layers: those where the path is a directory, above
+			 * the host's own; nothing when a layer replaced the directory (a
+			 * symlink there is never followed: the mount would land elsewhere). */
+			if (ac_layers_lowerdir(nlayers, lower, extra[i].path, extra[i].layer,
+					       lowers, 8192, err) < 0)
+				return -1;
+			if (!lowers[0] || !real_dir_in(root, extra[i].path)) {
+				if (i == 0)
+					usr_overlay = false;
+				continue;
+			}
+			if (mount_overlay(lowers, layers, extra[i].layer, dst, uid, lower, err) < 0)
 				return -1;
 		}
 	}
+	if ((!host || nlayers) && mount_points(root, uid, err) < 0)
+		return -1;
 
 	if (spec->data_dir && spec->disk_mb)
 		ac_disk_reserve_make(layers);
@@ -585,6 +649,8 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 				err) < 0)
 			return -1;
 	}
+	if (spec->nvolumes && ac_volumes_mount(spec, userns_fd, root, uid, err) < 0)
+		return -1;
 	if (spec->ca_bundle && bind_ca_bundle(spec->ca_bundle, root, err) < 0)
 		return -1;
 	if (spec->read_only) {
@@ -592,7 +658,7 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 		if (mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
 			  NULL) < 0)
 			return ac_error_set(err, AC_ERR_BACKEND, errno, "read-only root");
-		if (host) {
+		if (usr_overlay) {
 			snprintf(p, sizeof(p), "%s/usr", root);
 			if (mount(NULL, p, NULL,
 				  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,

@@ -42,10 +42,51 @@ void ac_spawn_set_nested(int userns_fd)
 	nested_bounding = ac_caps_bounding();
 }
 
+/* The group of "user:group" (an image's User): a gid, or a name in the sandbox's
+ * /etc/group. */
+static int group_resolve(const char *spec, gid_t *gid)
+{
+	uint64_t num;
+	if (ac_parse_u64(spec, 0, 0xfffffffe, &num) == 0) {
+		*gid = (gid_t)num;
+		return 0;
+	}
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	if (!*spec || ac_read_file_at(AT_FDCWD, "/etc/group", 1 << 20, &buf, &len, NULL) < 0)
+		return -ENOENT;
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *name = line, *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c1 = 0;
+		char *end = strchr(c2 + 1, ':');
+		if (end)
+			*end = 0;
+		if (!strcmp(name, spec) && ac_parse_u64(c2 + 1, 0, 0xfffffffe, &num) == 0) {
+			*gid = (gid_t)num;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 /* Parses the sandbox's /etc/passwd directly: NSS would load modules named by the
  * sandbox's own nsswitch.conf into this still-privileged process. */
 int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t homelen)
 {
+	const char *colon = strchr(spec, ':');
+	if (colon) {
+		char user[256];
+		size_t n = (size_t)(colon - spec);
+		if (n == 0 || n >= sizeof(user))
+			return -ENOENT;
+		memcpy(user, spec, n);
+		user[n] = 0;
+		int r = ac_user_resolve(user, uid, gid, home, homelen);
+		return r < 0 ? r : group_resolve(colon + 1, gid);
+	}
 	uint64_t num = 0;
 	bool numeric = ac_parse_u64(spec, 0, 0xfffffffe, &num) == 0;
 	_cleanup_free_ char *buf = NULL;

@@ -35,7 +35,8 @@ pid_t ac_spawn_start(ac_spawn_t *sp);
 /* Persistent sandboxes: commands join this user namespace (init calls it once; -1: none)
  * and get the bounding set init has now. */
 void ac_spawn_set_nested(int userns_fd);
-/* Resolve a user spec against the sandbox's /etc/passwd (no NSS: never loads sandbox code). */
+/* Resolve a user spec ("user", "uid", "user:group", "uid:gid") against the sandbox's
+ * /etc/passwd and /etc/group (no NSS: never loads sandbox code). */
 int ac_user_resolve(const char *spec, uid_t *uid, gid_t *gid, char *home, size_t homelen);
 
 #endif

@@ -26,9 +26,9 @@ typedef struct ac_rt_limits {
 
 /* Everything the runtime needs to build and start one sandbox. */
 typedef struct ac_rt_spec {
-	const char *home;	 /* $AGENTCELL_HOME */
-	const char *name;	 /* hostname and cgroup leaf */
-	const char *image;	 /* "host", an absolute directory, or "oci" (layers alone) */
+	const char *home;  /* $AGENTCELL_HOME */
+	const char *name;  /* hostname and cgroup leaf */
+	const char *image; /* "host", an absolute directory, or "oci" (layers alone) */
 	/* Read-only layer directories stacked above image (src/image/), bottom first,
 	 * NULL-terminated; NULL or empty: none. With "host", each layer is a whole root
 	 * tree: its usr/, lib*, var/lib/dpkg go above the host's own of the same name. */

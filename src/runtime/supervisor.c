@@ -28,6 +28,13 @@
 #include "runtime/supervisor.h"
 #include "runtime/userns.h"
 
+const char *ac_cmd_defaults(const ac_rt_spec_t *spec, ac_cmd_t *cmd)
+{
+	if (!cmd->user && spec->user)
+		cmd->user = spec->user;
+	return spec->workdir ? spec->workdir : spec->mount_cwd ? "/workspace" : "/";
+}
+
 static const char *stage_text(int stage)
 {
 	switch (stage) {
@@ -226,7 +233,7 @@ __attribute__((noreturn)) static void detached(int conn, ac_cmd_t *cmd, const ac
 	cmd->tty = false;
 	ac_spawn_t sp = {.cmd = cmd,
 			 .base_env = spec->env,
-			 .default_cwd = spec->mount_cwd ? "/workspace" : "/",
+			 .default_cwd = ac_cmd_defaults(spec, cmd),
 			 .hostname = spec->name,
 			 .fds = {-1, out[1], errp[1]},
 			 .tty_slave = -1,
@@ -412,7 +419,7 @@ static bool shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 		_exit(1);
 	ac_spawn_t sp = {.cmd = &cmd,
 			 .base_env = spec->env,
-			 .default_cwd = spec->mount_cwd ? "/workspace" : "/",
+			 .default_cwd = ac_cmd_defaults(spec, &cmd),
 			 .hostname = spec->name,
 			 .fds = {fds[0], fds[1], fds[2]},
 			 .tty_slave = slave,
@@ -461,7 +468,7 @@ static bool shim(int conn, const ac_rt_spec_t *spec, int sigfd)
 				 cmd.user ? cmd.user : "0");
 		else if (em[0] == AC_STAGE_CWD)
 			snprintf(text, sizeof(text), "cannot enter the working directory '%s': %s",
-				 cmd.cwd ? cmd.cwd : "/", strerror(em[1]));
+				 sp.cwd ? sp.cwd : "/", strerror(em[1]));
 		else
 			snprintf(text, sizeof(text), "%s: %s", stage_text(em[0]), strerror(em[1]));
 		reply_error(conn, text, em[0], em[1]);

@@ -14,11 +14,12 @@
 #include "runtime/caps.h"
 #include "runtime/userns.h"
 
-static int write_map(pid_t pid, const char *file, uint32_t base, ac_error_t **err)
+static int write_map(pid_t pid, const char *file, uint32_t inside, uint32_t outside,
+		     ac_error_t **err)
 {
 	char path[64], line[64];
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	snprintf(line, sizeof(line), "0 %u %u\n", base, AC_UID_RANGE);
+	snprintf(line, sizeof(line), "%u %u %u\n", inside, outside, AC_UID_RANGE);
 	return ac_write_string_at(AT_FDCWD, path, line, err);
 }
 
@@ -28,6 +29,11 @@ static __thread pid_t helpers[8];
 static __thread unsigned nhelpers;
 
 int ac_userns_fd(uint32_t uid_base, ac_error_t **err)
+{
+	return ac_userns_fd_map(0, uid_base, err);
+}
+
+int ac_userns_fd_map(uint32_t inside, uint32_t outside, ac_error_t **err)
 {
 	int pfd[2], hold[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -71,8 +77,8 @@ int ac_userns_fd(uint32_t uid_base, ac_error_t **err)
 		ac_error_set(err, AC_ERR_BACKEND, 0, "cannot create a user namespace");
 		goto out;
 	}
-	if (write_map(pid, "uid_map", uid_base, err) < 0 ||
-	    write_map(pid, "gid_map", uid_base, err) < 0)
+	if (write_map(pid, "uid_map", inside, outside, err) < 0 ||
+	    write_map(pid, "gid_map", inside, outside, err) < 0)
 		goto out;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);

@@ -15,6 +15,9 @@
 
 /* A user namespace mapping [0, 65536) to [uid_base, uid_base+65536), as an fd. */
 int ac_userns_fd(uint32_t uid_base, ac_error_t **err);
+/* The same for [inside, inside+65536) -> [outside, outside+65536): with inside = uid_base
+ * and outside 0, an idmapped mount of a sandbox's upper layer shows sandbox ids. */
+int ac_userns_fd_map(uint32_t inside, uint32_t outside, ac_error_t **err);
 /* Reaps the short-lived helpers left by ac_userns_fd (non-blocking). */
 void ac_reap_helpers(void);
 /* Enter userns_fd and become its root. */

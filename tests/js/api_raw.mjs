@@ -414,7 +414,7 @@ async function main() {
 		let r = await api("POST", "/run", { command: [] });
 		expectError("400: /run with an empty command", r, 400, "command");
 		r = await api("POST", "/run", { command: ["true"], volumes: ["/a:/b"] });
-		expectError("400: /run with volumes (unsupported)", r, 400, "volumes");
+		expectError("400: /run with a bad volume entry", r, 400, "invalid volume");
 		r = await api("POST", "/batch/run", { commands: [] });
 		expectError("400: /batch/run with no commands", r, 400, "commands");
 		r = await api("POST", "/batch/run", { commands: [{ command: ["true"] }, { command: [] }] });

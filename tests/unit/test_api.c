@@ -637,13 +637,15 @@ static void test_create_validation(void **state)
 	    {"{\"name\":\"a.b\"}", "invalid sandbox name"},
 	    {"{\"name\":\"ok\",\"bogus\":1}", "unknown field 'bogus'"},
 	    {"{\"name\":\"ok\",\"Name\":\"x\"}", "unknown field 'Name'"},
-	    {"{\"name\":\"ok\",\"volumes\":[\"/a:/b\"]}",
-	     "'volumes' is not supported by agentcell"},
+	    {"{\"name\":\"ok\",\"volumes\":[\"/a:/b\"]}", "invalid volume '/a:/b'"},
+	    {"{\"name\":\"ok\",\"volumes\":[\"v:rel\"]}", "must be an absolute path"},
+	    {"{\"name\":\"ok\",\"volumes\":\"v:/a\"}", "'volumes'"},
 	    {"{\"name\":\"ok\",\"ports\":[8080]}", "'ports' is not supported"},
 	    {"{\"name\":\"ok\",\"secrets\":{\"a\":\"b\"}}", "'secrets' is not supported"},
 	    {"{\"name\":\"ok\",\"source_url\":\"https://x\"}", "'source_url' is not supported"},
-	    {"{\"name\":\"ok\",\"template\":0}", "'template' is not supported"},
-	    {"{\"name\":\"ok\",\"template\":false}", "'template' is not supported"},
+	    {"{\"name\":\"ok\",\"template\":0}", "'template' must be a string"},
+	    {"{\"name\":\"ok\",\"template\":false}", "'template' must be a string"},
+	    {"{\"name\":\"ok\",\"template\":\"Bad!\"}", "invalid template name 'Bad!'"},
 	    /* unsupported but empty: accepted (the name then fails) */
 	    {"{\"name\":\"bad!\",\"volumes\":[],\"ports\":null,\"template\":\"\",\"secrets\":{},"
 	     "\"secret_files\":[],\"source_url\":null,\"source_ref\":\"\"}",
@@ -774,7 +776,7 @@ static void test_command_validation(void **state)
 		    "{\"command\":[\"ls\"],\"labels\":{}}");
 	EXPECT_CALL(400, "unknown field 'image'", "POST", "/sandboxes/ghost/exec",
 		    "{\"command\":[\"ls\"],\"image\":\"host\"}");
-	EXPECT_CALL(400, "'volumes' is not supported", "POST", "/run",
+	EXPECT_CALL(400, "invalid volume '/a'", "POST", "/run",
 		    "{\"command\":[\"ls\"],\"volumes\":[\"/a\"]}");
 	EXPECT_CALL(400, "'memory_mb' must be between", "POST", "/run",
 		    "{\"command\":[\"ls\"],\"volumes\":[],\"memory_mb\":1}");

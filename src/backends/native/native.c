@@ -66,7 +66,7 @@ static char *env_entry(const char *key)
 }
 
 static int spec_from_state(const ac_backend_ctx_t *ctx, const json_t *st, ac_rt_spec_t *spec,
-			   char ***env_out, ac_error_t **err)
+			   ac_native_mem_t *owned, ac_error_t **err)
 {
 	json_t *env = json_object_get(st, "env");
 	size_t n = json_array_size(env);
@@ -137,16 +137,19 @@ static int spec_from_state(const ac_backend_ctx_t *ctx, const json_t *st, ac_rt_
 	    .allow = e + at[1],
 	    .allowlist_only = ac_state_bool(pol, "allowlist_only", false),
 	};
-	*env_out = e;
+	owned->env = e;
 	/* The state file is outside input too: limits out of range mean it was edited. */
 	if (!(spec->limits.cpus >= 0.01 && spec->limits.cpus <= 1024) ||
 	    spec->limits.memory_mb > (1ull << 20) || spec->limits.pids > 4194304ull ||
 	    (spec->disk_mb && (spec->disk_mb < AC_DISK_MIN_MB || spec->disk_mb > AC_DISK_MAX_MB))) {
-		free(e);
-		*env_out = NULL;
+		ac_native_mem_free(owned);
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "sandbox '%s' has out-of-range limits in its state file",
 				    spec->name);
+	}
+	if (ac_native_image_spec(ctx, st, spec, owned, err) < 0) {
+		ac_native_mem_free(owned);
+		return -1;
 	}
 	return 0;
 }
@@ -346,10 +349,10 @@ static int native_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_
 		return -1;
 	native_paths_t p;
 	ac_rt_spec_t spec;
-	_cleanup_free_ char **env = NULL;
+	_cleanup_mem_ ac_native_mem_t mem = {0};
 	const char *name = ac_state_str(st, "name", "");
 	paths(ctx, name, &p);
-	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
+	if (spec_from_state(ctx, st, &spec, &mem, err) < 0)
 		return -1;
 	if (ac_state_int(st, "uid_slot", -1) < 0 ||
 	    ac_state_int(st, "uid_slot", -1) >= AC_SLOTS_PERSISTENT)
@@ -361,7 +364,8 @@ static int native_start(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_
 	if (spec.mount_cwd && access(spec.mount_cwd, F_OK) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "the mounted directory %s is gone", spec.mount_cwd);
-	if (strcmp(spec.image, "host") != 0 && access(spec.image, F_OK) < 0)
+	if (strcmp(spec.image, "host") != 0 && strcmp(spec.image, "oci") != 0 &&
+	    access(spec.image, F_OK) < 0)
 		return ac_error_set(err, AC_ERR_NOT_FOUND, errno,
 				    "image directory '%s' does not exist", spec.image);
 	if (ac_mkdir_p_at(AT_FDCWD, p.data, 0700, err) < 0 ||
@@ -480,8 +484,8 @@ static int native_run(const ac_backend_ctx_t *ctx, const json_t *st, const ac_cm
 	if (need_root(err) < 0)
 		return -1;
 	ac_rt_spec_t spec;
-	_cleanup_free_ char **env = NULL;
-	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
+	_cleanup_mem_ ac_native_mem_t mem = {0};
+	if (spec_from_state(ctx, st, &spec, &mem, err) < 0)
 		return -1;
 	native_net_t nn;
 	if (net_begin(ctx, st, &spec, &nn, err) < 0)
@@ -590,10 +594,10 @@ static int resize_memory(const char *leaf, const char *name, uint64_t mb, ac_err
 static int native_resize(const ac_backend_ctx_t *ctx, const json_t *st, ac_error_t **err)
 {
 	ac_rt_spec_t spec;
-	_cleanup_free_ char **env = NULL;
+	_cleanup_mem_ ac_native_mem_t mem = {0};
 	char leaf[128];
 	const char *name = ac_state_str(st, "name", "");
-	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
+	if (spec_from_state(ctx, st, &spec, &mem, err) < 0)
 		return -1;
 	if (!cgroup_leaf(st, leaf, sizeof(leaf)))
 		return ac_error_set(err, AC_ERR_INTERNAL, 0,
@@ -699,9 +703,9 @@ int ac_native_in_root(const ac_backend_ctx_t *ctx, const json_t *st, const ac_rt
 	native_paths_t p;
 	paths(ctx, name, &p);
 	ac_rt_spec_t spec;
-	_cleanup_free_ char **env = NULL;
+	_cleanup_mem_ ac_native_mem_t mem = {0};
 	long pid = 0;
-	if (spec_from_state(ctx, st, &spec, &env, err) < 0)
+	if (spec_from_state(ctx, st, &spec, &mem, err) < 0)
 		return -1;
 	spec.data_dir = p.data;
 	unsigned long long start = 0;
@@ -712,6 +716,21 @@ int ac_native_in_root(const ac_backend_ctx_t *ctx, const json_t *st, const ac_rt
 	else if (disk_prepare(name, p.data, spec.disk_mb, err) < 0)
 		return -1;
 	return ac_rt_in_root(&spec, (pid_t)pid, start, ctl, fn, arg, err);
+}
+
+static int native_snapshot(const ac_backend_ctx_t *ctx, const json_t *st, int out_fd,
+			   char *digest_out, char *diff_id_out, ac_error_t **err)
+{
+	native_paths_t p;
+	const char *name = ac_state_str(st, "name", "");
+	paths(ctx, name, &p);
+	if (supervisor_alive(p.pidfile, NULL, NULL))
+		return ac_error_set(err, AC_ERR_STATE, 0,
+				    "sandbox '%s' is running: stop it before taking a snapshot",
+				    name);
+	/* A start's builder whose caller died (we hold the sandbox's lock: no live start). */
+	ac_rt_end_left_builder(p.sock);
+	return ac_native_snapshot(ctx, st, p.data, out_fd, digest_out, diff_id_out, err);
 }
 
 const ac_backend_ops_t ac_native_ops = {
@@ -729,6 +748,7 @@ const ac_backend_ops_t ac_native_ops = {
     .exec_detach = native_exec_detach,
     .kill_detached = native_kill_detached,
     .detached_state = native_detached_state,
+    .snapshot = native_snapshot,
     .available = native_available,
     .probe = ac_native_probe,
     .sweep = native_sweep,
