@@ -80,7 +80,7 @@ await step('tools/list', async () => {
   check('tools/list: closed input schemas, output schemas, titles, annotations', bad.length === 0, show(bad));
   const run = tools.find((t) => t.name === 'sandbox_run');
   const fields = Object.keys(run.inputSchema.properties).sort().join(',');
-  check('tools/list: sandbox_run fields', fields === 'allow_hosts,allowlist_only,backend,block_hosts,code,command,cpus,cwd,disk_mb,env,image,language,memory_mb,network,profile,publish,secret_bindings,timeout', fields);
+  check('tools/list: sandbox_run fields', fields === 'allow_hosts,allowlist_only,backend,block_hosts,code,command,cpus,cwd,disk_mb,env,image,language,memory_mb,network,profile,publish,secret_bindings,template,timeout,volumes', fields);
   // command, or language and code: the tool checks that exactly one is given.
   check('tools/list: sandbox_run requires no single field (command or language+code)', run.inputSchema.required === undefined, JSON.stringify(run.inputSchema.required));
 });
