@@ -7,8 +7,9 @@
  *            hard links included, and every versioned name of it there (perl5.36-...,
  *            python3.11: wrappers that are not the same bytes);
  *          - every regular file of the read-only layers (the host's /usr and top-level
- *            lib/bin directories, or the image directory) with the same content as a
- *            blocked program, wherever it lives (/usr/lib/git-core/git is a copy of
+ *            lib/bin directories, or the image directory, and every image layer above
+ *            them or alone: see "Sources" below) with the same content as a blocked
+ *            program, wherever it lives (/usr/lib/git-core/git is a copy of
  *            /usr/bin/git). Finding those means reading the whole tree (~1 s for the
  *            host's /usr), so the list is cached: see "Copies" below.
  *          What block cannot reach: programs the sandbox writes or downloads itself, an
@@ -16,7 +17,9 @@
  *   allowlist_only: init restricts execution with Landlock (LANDLOCK_ACCESS_FS_EXECUTE)
  *          to the allowed programs and the ELF loader; every other execve fails EACCES.
  *          This is the only mode that guarantees nothing else executes.
- * ac_policy_check gives a clear error for a command that names a refused program. */
+ * ac_policy_check gives a clear error for a command that names a refused program.
+ * Over ~800 lines: the copy finder (sources, their union, the scan and its cache) shares
+ * this file's private types and is only ever used by ac_policy_mask. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,11 +31,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "base/io.h"
 #include "base/parse.h"
 #include "base/util.h"
+#include "runtime/layers.h"
 #include "runtime/policy.h"
 
 static const char *path_dirs[] = {AC_PATH_DIRS};
@@ -124,9 +129,10 @@ static int mask_fd(int fd, const char *mask, ac_error_t **err)
  *
  * The list is computed by walking the layers (never following a symlink, never entering
  * another file system, /proc, /sys or /dev; a regular file is read only when its size is
- * a blocked program's) and cached in $AGENTCELL_HOME/base/commands-<config>-<key>.masks:
- * <config> hashes the image and the block list, <key> also hashes what the layers' content
- * is made of:
+ * a blocked program's) and cached, one list per source (see "Sources" below), in
+ * $AGENTCELL_HOME/base/commands-<config>-<key>.masks: <config> hashes the image (or the
+ * layer's path) and the block list (and the targets found in layers), <key> also hashes
+ * what the source's content is made of:
  *   - each blocked program as found in the layers: device, inode, size, mtime, ctime;
  *   - the package databases (var/lib/dpkg/status, lib/apk/db/installed, var/lib/rpm):
  *     device, inode, size, mtime, ctime. Every package install, upgrade or removal
@@ -179,7 +185,8 @@ typedef struct target {
 	dev_t dev;
 	ino_t ino;
 	off_t size;
-	int fd; /* open for reading */
+	int fd;	    /* open for reading */
+	bool layer; /* found in an image layer (not the base) */
 } target_t;
 
 typedef struct entry {
@@ -246,8 +253,187 @@ static void mix_stat(uint64_t *h, const struct stat *st)
 	mix_u64(h, (uint64_t)st->st_ctim.tv_nsec);
 }
 
-/* The blocked programs as the read-only layers (srcfd) hold them, open for reading. */
-static size_t find_targets(const ac_rt_spec_t *spec, int srcfd, target_t *t)
+/* --- Sources: the read-only trees the sandbox's root is made of ---
+ *
+ * Top first: the image layers (spec->layers, the top layer first), then the base: the
+ * host's "/" for "host" (its usr, bin, sbin and lib* are scanned), an image directory,
+ * or none for "oci" (layers alone). A blocked program as the sandbox sees it (a target)
+ * is resolved in their union the way overlayfs stacks them: in each directory the
+ * topmost entry wins, a whiteout (a 0/0 character device) hides the name below it, a
+ * layer's opaque directory (trusted.overlay.opaque=y) hides the directories below it,
+ * symlinks are followed in the union. Only these trees are consulted, never the merged
+ * root: the sandbox's own writable layer cannot redirect a target. Each source is scanned
+ * and cached on its own (a layer's paths are paths in the sandbox's root; a layer is
+ * content-addressed and never edited, so its list is made once per block list and set
+ * of targets) and the lists are joined; the mask loop skips a path the merged root does
+ * not show as a regular file (a whiteout above deleted it). */
+
+#define SOURCES_MAX (AC_RT_LAYERS_MAX + 1)
+#define LINKS_MAX   40
+
+typedef struct source {
+	const char *name; /* in the cache's config: a layer's path, or spec->image */
+	int fd;		  /* O_PATH directory */
+	bool layer, host;
+} source_t;
+
+typedef struct sources {
+	source_t s[SOURCES_MAX];
+	size_t n;
+} sources_t;
+
+static void sources_close(sources_t *ss)
+{
+	for (size_t i = 0; i < ss->n; i++)
+		close(ss->s[i].fd);
+	ss->n = 0;
+}
+
+static int sources_open(const ac_rt_spec_t *spec, sources_t *ss, ac_error_t **err)
+{
+	ss->n = 0;
+	const size_t nl = ac_layers_count(spec);
+	if (nl > AC_RT_LAYERS_MAX)
+		return ac_error_set(err, AC_ERR_INVALID, 0, "an image may have at most %d layers",
+				    AC_RT_LAYERS_MAX);
+	for (size_t i = nl; i-- > 0;) {
+		int fd = open(spec->layers[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			sources_close(ss);
+			return ac_error_set(err, AC_ERR_NOT_FOUND, e,
+					    "image layer %s is missing from the image store",
+					    spec->layers[i]);
+		}
+		ss->s[ss->n++] = (source_t){spec->layers[i], fd, true, false};
+	}
+	if (strcmp(spec->image, "oci")) {
+		const bool host = !strcmp(spec->image, "host");
+		const char *dir = host ? "/" : spec->image;
+		int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			sources_close(ss);
+			return ac_error_set(err, AC_ERR_BACKEND, e, "open %s", dir);
+		}
+		ss->s[ss->n++] = (source_t){spec->image, fd, false, host};
+	}
+	return 0;
+}
+
+static bool opaque_dir(int fd)
+{
+	char v[2];
+	return fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v)) == 1 && v[0] == 'y';
+}
+
+static void close_dirs(const sources_t *ss, int *d)
+{
+	for (size_t i = 0; i < ss->n; i++)
+		if (d[i] >= 0 && d[i] != ss->s[i].fd)
+			close(d[i]);
+}
+
+/* path (absolute in the sandbox) resolved in the union of ss as overlayfs shows it: an
+ * O_PATH descriptor of the regular file it reaches (*which: its source), or -1. Never
+ * enters /proc, /sys or /dev (the sandbox has its own). */
+static int union_open(const sources_t *ss, const char *path, size_t *which)
+{
+	char buf[4096], canon[4096], next[8192], c[256];
+	int dirs[SOURCES_MAX], links = 0, found = -1;
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+restart:
+	for (size_t i = 0; i < ss->n; i++)
+		dirs[i] = ss->s[i].fd;
+	canon[0] = 0;
+	for (const char *p = buf;;) {
+		p += strspn(p, "/");
+		if (!*p)
+			break; /* a directory */
+		const char *after = strchrnul(p, '/');
+		const size_t cl = (size_t)(after - p);
+		if (cl >= sizeof(c))
+			break;
+		memcpy(c, p, cl);
+		c[cl] = 0;
+		p = after;
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			/* canon holds no symlink: its parent is textual. */
+			char *slash = strrchr(canon, '/');
+			*(slash ? slash : canon) = 0;
+			if (snprintf(next, sizeof(next), "%s%s", canon, after) >= (int)sizeof(buf))
+				break;
+			goto again;
+		}
+		if (!canon[0] && (!strcmp(c, "proc") || !strcmp(c, "sys") || !strcmp(c, "dev")))
+			break;
+		size_t top = ss->n;
+		struct stat st;
+		for (size_t i = 0; i < ss->n && top == ss->n; i++)
+			if (dirs[i] >= 0 && fstatat(dirs[i], c, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				top = i;
+		if (top == ss->n || (S_ISCHR(st.st_mode) && st.st_rdev == 0))
+			break; /* absent, or a whiteout */
+		if (S_ISLNK(st.st_mode)) {
+			char tgt[4096];
+			ssize_t n = readlinkat(dirs[top], c, tgt, sizeof(tgt) - 1);
+			if (n <= 0 || ++links > LINKS_MAX)
+				break;
+			tgt[n] = 0;
+			int w = tgt[0] == '/'
+				    ? snprintf(next, sizeof(next), "%s%s", tgt, after)
+				    : snprintf(next, sizeof(next), "%s/%s%s", canon, tgt, after);
+			if (w < 0 || w >= (int)sizeof(buf))
+				break;
+			goto again;
+		}
+		if (S_ISREG(st.st_mode)) {
+			if (!*after &&
+			    (found = openat(dirs[top], c, O_PATH | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+				*which = top;
+			break;
+		}
+		if (!S_ISDIR(st.st_mode))
+			break;
+		/* The directory here: the topmost one merged with those below it, down to an
+		 * opaque directory or a non-directory (a whiteout, a file) that hides the rest. */
+		int nd[SOURCES_MAX];
+		for (size_t i = 0; i < ss->n; i++)
+			nd[i] = -1;
+		for (size_t i = top; i < ss->n; i++) {
+			struct stat ls;
+			if (dirs[i] < 0)
+				continue;
+			if (i > top && fstatat(dirs[i], c, &ls, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (i > top && !S_ISDIR(ls.st_mode))
+				break;
+			nd[i] = openat(dirs[i], c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (nd[i] < 0 || (ss->s[i].layer && opaque_dir(nd[i])))
+				break;
+		}
+		close_dirs(ss, dirs);
+		memcpy(dirs, nd, sizeof(dirs[0]) * ss->n);
+		const size_t at = strlen(canon);
+		if (dirs[top] < 0 || at + 1 + cl >= sizeof(canon))
+			break;
+		canon[at] = '/';
+		memcpy(canon + at + 1, c, cl + 1);
+	}
+	close_dirs(ss, dirs);
+	return found;
+again:
+	close_dirs(ss, dirs);
+	memmove(buf, next, strlen(next) + 1);
+	goto restart;
+}
+
+/* The blocked programs as the read-only sources hold them (the union's topmost file),
+ * open for reading. */
+static size_t find_targets(const ac_rt_spec_t *spec, const sources_t *ss, target_t *t)
 {
 	size_t n = 0;
 	for (char **b = spec->block; *b; b++) {
@@ -260,7 +446,10 @@ static size_t find_targets(const ac_rt_spec_t *spec, int srcfd, target_t *t)
 			} else {
 				snprintf(p, sizeof(p), "%s/%s", path_dirs[d], *b);
 			}
-			_cleanup_close_ int pfd = open_in(srcfd, p, O_PATH);
+			/* One source (no layers): resolved in it as before. */
+			size_t which = 0;
+			_cleanup_close_ int pfd = ss->n == 1 ? open_in(ss->s[0].fd, p, O_PATH)
+							     : union_open(ss, p, &which);
 			struct stat st;
 			if (pfd < 0 || fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || !st.st_size)
 				continue;
@@ -274,23 +463,33 @@ static size_t find_targets(const ac_rt_spec_t *spec, int srcfd, target_t *t)
 			int fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 			if (fd < 0)
 				continue;
-			t[n++] = (target_t){st.st_dev, st.st_ino, st.st_size, fd};
+			t[n++] =
+			    (target_t){st.st_dev, st.st_ino, st.st_size, fd, ss->s[which].layer};
 		}
 	}
 	return n;
 }
 
-static void cache_names(const ac_rt_spec_t *spec, int srcfd, const target_t *t, size_t nt,
+/* config: the source, the block list and the targets that live in layers (immutable:
+ * another set of them is another list, kept next to this one, so that images sharing a
+ * layer do not evict each other's); key: config, the source's key paths and every
+ * target's state. Without layers, the same names as before layers existed. */
+static void cache_names(const ac_rt_spec_t *spec, const source_t *src, const target_t *t, size_t nt,
 			uint64_t *config, uint64_t *key)
 {
 	uint64_t h = 1469598103934665603ull;
 	mix(&h, MASKS_MAGIC, sizeof(MASKS_MAGIC));
-	mix(&h, spec->image, strlen(spec->image) + 1);
+	mix(&h, src->name, strlen(src->name) + 1);
 	for (char **b = spec->block; *b; b++)
 		mix(&h, *b, strlen(*b) + 1);
+	for (size_t i = 0; i < nt; i++) {
+		struct stat st;
+		if (t[i].layer && fstat(t[i].fd, &st) == 0)
+			mix_stat(&h, &st);
+	}
 	*config = h;
 	for (size_t i = 0; i < AC_ARRAY_SIZE(key_paths); i++) {
-		_cleanup_close_ int fd = open_in(srcfd, key_paths[i], O_PATH | O_NOFOLLOW);
+		_cleanup_close_ int fd = open_in(src->fd, key_paths[i], O_PATH | O_NOFOLLOW);
 		struct stat st;
 		mix(&h, key_paths[i], strlen(key_paths[i]) + 1);
 		if (fd >= 0 && fstat(fd, &st) == 0)
@@ -553,21 +752,23 @@ static int scan_dir(scan_t *s, int dfd, size_t len, int depth)
 	return rc;
 }
 
-static int scan_layers(const ac_rt_spec_t *spec, int srcfd, const target_t *t, size_t nt,
-		       masks_t *m, ac_error_t **err)
+/* The copies in one source: the host's program and library directories, or the whole
+ * tree of an image directory or layer. */
+static int scan_source(const source_t *src, const target_t *t, size_t nt, masks_t *m,
+		       ac_error_t **err)
 {
 	_cleanup_free_ unsigned char *buf = malloc(2 * CMP_CHUNK);
 	AC_ANALYZER_OWNED(buf);
 	if (!buf)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	scan_t s = {.t = t, .nt = nt, .m = m, .buf = buf, .err = err};
-	const bool host = !strcmp(spec->image, "host");
+	const bool host = src->host;
 	s.image = !host;
 	const size_t nroots = host ? AC_ARRAY_SIZE(host_layers) : 1;
 	for (size_t i = 0; i < nroots; i++) {
 		const char *r = host ? host_layers[i] : ".";
-		int fd =
-		    open_how_in(srcfd, r, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+		int fd = open_how_in(src->fd, r, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+				     RESOLVE_NO_SYMLINKS);
 		struct stat st;
 		if (fd < 0)
 			continue; /* absent, or a symlink into /usr */
@@ -586,31 +787,33 @@ static int scan_layers(const ac_rt_spec_t *spec, int srcfd, const target_t *t, s
 	return 0;
 }
 
-/* The copies of the blocked programs in the sandbox's read-only layers: from the cache,
- * or by a scan (then cached). */
+/* The copies of the blocked programs in the sandbox's read-only sources: each source's
+ * list from its cache, or by a scan (then cached); joined. */
 static int find_copies(const ac_rt_spec_t *spec, masks_t *m, ac_error_t **err)
 {
-	const bool host = !strcmp(spec->image, "host");
-	_cleanup_close_ int srcfd =
-	    open(host ? "/" : spec->image, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (srcfd < 0)
-		return ac_error_set(err, AC_ERR_BACKEND, errno, "open %s",
-				    host ? "/" : spec->image);
+	sources_t ss;
+	if (sources_open(spec, &ss, err) < 0)
+		return -1;
 	target_t t[TARGETS_MAX];
-	size_t nt = find_targets(spec, srcfd, t);
+	size_t nt = find_targets(spec, &ss, t);
 	int rc = 0;
-	if (nt) {
+	for (size_t i = 0; nt && i < ss.n && rc == 0; i++) {
+		masks_t one = {0};
 		uint64_t config, key;
-		cache_names(spec, srcfd, t, nt, &config, &key);
-		if (read_cache(spec->home, config, key, srcfd, m) < 0) {
-			rc = scan_layers(spec, srcfd, t, nt, m, err);
+		cache_names(spec, &ss.s[i], t, nt, &config, &key);
+		if (read_cache(spec->home, config, key, ss.s[i].fd, &one) < 0) {
+			rc = scan_source(&ss.s[i], t, nt, &one, err);
 			/* Best effort: a failure to cache only costs the next start a scan. */
 			if (rc == 0)
-				write_cache(spec->home, config, key, m);
+				write_cache(spec->home, config, key, &one);
 		}
+		for (size_t j = 0; j < one.n && rc == 0; j++)
+			rc = masks_add(m, one.e[j].path, one.e[j].size, err);
+		masks_clear(&one);
 	}
 	for (size_t i = 0; i < nt; i++)
 		close(t[i].fd);
+	sources_close(&ss);
 	if (rc < 0)
 		masks_clear(m);
 	return rc;
