@@ -4,10 +4,8 @@
  * backend's ac_tarfiles_io_t moves the tars.
  *
  * Longer than 800 lines on purpose: the tar writer, the untrusted-tar reader and the file
- * operations share one libarchive table and the path rules; split, a dozen of them would
+ * operations share the path rules and helpers; split, a dozen of them would
  * become cross-file names that nothing else may call. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -19,53 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/dl.h"
+#include "base/libarchive.h"
 #include "base/json.h"
 #include "base/io.h"
 #include "base/util.h"
 #include "base/walk.h"
 #include "backends/tarfiles.h"
 
-#define ARCHIVE_FNS(X)                                                                             \
-	X(archive_read_new)                                                                        \
-	X(archive_read_support_format_tar)                                                         \
-	X(archive_read_open_fd)                                                                    \
-	X(archive_read_next_header)                                                                \
-	X(archive_read_data)                                                                       \
-	X(archive_read_data_skip)                                                                  \
-	X(archive_read_free)                                                                       \
-	X(archive_error_string)                                                                    \
-	X(archive_write_new)                                                                       \
-	X(archive_write_set_format_pax_restricted)                                                 \
-	X(archive_write_open_fd)                                                                   \
-	X(archive_write_header)                                                                    \
-	X(archive_write_data)                                                                      \
-	X(archive_write_close)                                                                     \
-	X(archive_write_free)                                                                      \
-	X(archive_entry_new)                                                                       \
-	X(archive_entry_free)                                                                      \
-	X(archive_entry_clear)                                                                     \
-	X(archive_entry_pathname)                                                                  \
-	X(archive_entry_filetype)                                                                  \
-	X(archive_entry_size)                                                                      \
-	X(archive_entry_perm)                                                                      \
-	X(archive_entry_symlink)                                                                   \
-	X(archive_entry_set_pathname)                                                              \
-	X(archive_entry_set_size)                                                                  \
-	X(archive_entry_set_filetype)                                                              \
-	X(archive_entry_set_perm)                                                                  \
-	X(archive_entry_set_uid)                                                                   \
-	X(archive_entry_set_gid)                                                                   \
-	X(archive_entry_set_mtime)                                                                 \
-	X(archive_entry_set_symlink)
-AC_DL_TABLE(ar, ARCHIVE_FNS)
-
 #define MAX_DEPTH 256
-
-static int load(ac_error_t **err)
-{
-	return ar_load("libarchive.so.13", "libarchive13", err);
-}
 
 /* ---- building a tar (host -> sandbox) ---- */
 
@@ -78,7 +37,7 @@ typedef struct tarw {
 static int tar_fail(tarw_t *t, const char *what, ac_error_t **err)
 {
 	return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot build the tar (%s): %s", what,
-			    ar_fn.archive_error_string(t->a) ? ar_fn.archive_error_string(t->a)
+			    ac_ar.archive_error_string(t->a) ? ac_ar.archive_error_string(t->a)
 							     : "unknown error");
 }
 
@@ -88,17 +47,17 @@ static int tar_header(tarw_t *t, const char *name, mode_t type, mode_t perm, int
 	if (++t->entries > AC_TARFILES_ENTRIES_MAX)
 		return ac_error_set(err, AC_ERR_INVALID, 0, "more than %u entries",
 				    AC_TARFILES_ENTRIES_MAX);
-	ar_fn.archive_entry_clear(t->e);
-	ar_fn.archive_entry_set_pathname(t->e, name);
-	ar_fn.archive_entry_set_filetype(t->e, type);
-	ar_fn.archive_entry_set_perm(t->e, perm & 0777);
-	ar_fn.archive_entry_set_uid(t->e, 0);
-	ar_fn.archive_entry_set_gid(t->e, 0);
-	ar_fn.archive_entry_set_size(t->e, size);
-	ar_fn.archive_entry_set_mtime(t->e, mtime, 0);
+	ac_ar.archive_entry_clear(t->e);
+	ac_ar.archive_entry_set_pathname(t->e, name);
+	ac_ar.archive_entry_set_filetype(t->e, type);
+	ac_ar.archive_entry_set_perm(t->e, perm & 0777);
+	ac_ar.archive_entry_set_uid(t->e, 0);
+	ac_ar.archive_entry_set_gid(t->e, 0);
+	ac_ar.archive_entry_set_size(t->e, size);
+	ac_ar.archive_entry_set_mtime(t->e, mtime, 0);
 	if (link)
-		ar_fn.archive_entry_set_symlink(t->e, link);
-	if (ar_fn.archive_write_header(t->a, t->e) != ARCHIVE_OK)
+		ac_ar.archive_entry_set_symlink(t->e, link);
+	if (ac_ar.archive_write_header(t->a, t->e) != ARCHIVE_OK)
 		return tar_fail(t, name, err);
 	return 0;
 }
@@ -156,7 +115,7 @@ static int tar_entry(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
 		if (n <= 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno,
 					    "'%s' changed while it was copied", name);
-		if (ar_fn.archive_write_data(t->a, buf, (size_t)n) != n)
+		if (ac_ar.archive_write_data(t->a, buf, (size_t)n) != n)
 			return tar_fail(t, name, err);
 		left -= n;
 	}
@@ -173,11 +132,11 @@ static int tar_add(tarw_t *t, int sfd, const char *name, const char *as, ac_erro
 
 static int tar_begin(tarw_t *t, int fd, ac_error_t **err)
 {
-	t->a = ar_fn.archive_write_new();
-	t->e = ar_fn.archive_entry_new();
+	t->a = ac_ar.archive_write_new();
+	t->e = ac_ar.archive_entry_new();
 	t->entries = 0;
-	if (!t->a || !t->e || ar_fn.archive_write_set_format_pax_restricted(t->a) != ARCHIVE_OK ||
-	    ar_fn.archive_write_open_fd(t->a, fd) != ARCHIVE_OK)
+	if (!t->a || !t->e || ac_ar.archive_write_set_format_pax_restricted(t->a) != ARCHIVE_OK ||
+	    ac_ar.archive_write_open_fd(t->a, fd) != ARCHIVE_OK)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot start a tar");
 	return 0;
 }
@@ -185,12 +144,12 @@ static int tar_begin(tarw_t *t, int fd, ac_error_t **err)
 static int tar_end(tarw_t *t, int rc, ac_error_t **err)
 {
 	if (t->a) {
-		if (ar_fn.archive_write_close(t->a) != ARCHIVE_OK && rc == 0)
+		if (ac_ar.archive_write_close(t->a) != ARCHIVE_OK && rc == 0)
 			rc = tar_fail(t, "close", err);
-		ar_fn.archive_write_free(t->a);
+		ac_ar.archive_write_free(t->a);
 	}
 	if (t->e)
-		ar_fn.archive_entry_free(t->e);
+		ac_ar.archive_entry_free(t->e);
 	t->a = NULL;
 	t->e = NULL;
 	return rc;
@@ -349,7 +308,7 @@ static int fill_data(tarw_t *t, const char *prefix, void *arg, ac_error_t **err)
 	    0)
 		return -1;
 	if (a->req->len &&
-	    ar_fn.archive_write_data(t->a, a->req->data, a->req->len) != (la_ssize_t)a->req->len)
+	    ac_ar.archive_write_data(t->a, a->req->data, a->req->len) != (la_ssize_t)a->req->len)
 		return tar_fail(t, as, err);
 	return 0;
 }
@@ -374,10 +333,10 @@ typedef struct tarr {
 
 static int tarr_open(tarr_t *t, int fd, ac_error_t **err)
 {
-	t->a = ar_fn.archive_read_new();
+	t->a = ac_ar.archive_read_new();
 	t->entries = 0;
-	if (!t->a || ar_fn.archive_read_support_format_tar(t->a) != ARCHIVE_OK ||
-	    ar_fn.archive_read_open_fd(t->a, fd, 65536) != ARCHIVE_OK)
+	if (!t->a || ac_ar.archive_read_support_format_tar(t->a) != ARCHIVE_OK ||
+	    ac_ar.archive_read_open_fd(t->a, fd, 65536) != ARCHIVE_OK)
 		return ac_error_set(err, AC_ERR_BACKEND, 0, "%s sent an unreadable tar",
 				    t->io->sender);
 	return 0;
@@ -387,18 +346,18 @@ static int tarr_open(tarr_t *t, int fd, ac_error_t **err)
  * entry, 0: end, -1: error. */
 static int tarr_next(tarr_t *t, struct archive_entry **e, char *rest, size_t len, ac_error_t **err)
 {
-	int r = ar_fn.archive_read_next_header(t->a, e);
+	int r = ac_ar.archive_read_next_header(t->a, e);
 	if (r == ARCHIVE_EOF)
 		return 0;
 	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 		return ac_error_set(
 		    err, AC_ERR_BACKEND, 0, "%s is malformed: %s", t->io->tar_of,
-		    ar_fn.archive_error_string(t->a) ? ar_fn.archive_error_string(t->a) : "?");
+		    ac_ar.archive_error_string(t->a) ? ac_ar.archive_error_string(t->a) : "?");
 	if (++t->entries > AC_TARFILES_ENTRIES_MAX)
 		return ac_error_set(err, AC_ERR_BACKEND, 0, "%s has more than %u entries",
 				    t->io->tar_of, AC_TARFILES_ENTRIES_MAX);
 	char clean[4096];
-	const char *name = ar_fn.archive_entry_pathname(*e);
+	const char *name = ac_ar.archive_entry_pathname(*e);
 	if (ac_tarfiles_name(name, clean, sizeof(clean)) < 0)
 		return ac_error_set(err, AC_ERR_BACKEND, 0, "%s has an unsafe name '%s'",
 				    t->io->tar_of, name ? name : "");
@@ -411,7 +370,7 @@ static int read_data_to(tarr_t *t, int fd, ac_error_t **err)
 {
 	char buf[65536];
 	la_ssize_t n;
-	while ((n = ar_fn.archive_read_data(t->a, buf, sizeof(buf))) > 0)
+	while ((n = ac_ar.archive_read_data(t->a, buf, sizeof(buf))) > 0)
 		if (ac_write_all(fd, buf, (size_t)n) < 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot write a file");
 	if (n < 0)
@@ -466,8 +425,8 @@ static int extract(tarr_t *t, int hfd, const char *top, ac_error_t **err)
 		_cleanup_close_ int dfd = walk_to_parent(hfd, rel, &last, err);
 		if (dfd < 0)
 			return -1;
-		mode_t perm = (mode_t)ar_fn.archive_entry_perm(e) & 0777;
-		switch (ar_fn.archive_entry_filetype(e)) {
+		mode_t perm = (mode_t)ac_ar.archive_entry_perm(e) & 0777;
+		switch (ac_ar.archive_entry_filetype(e)) {
 		case AE_IFDIR: {
 			if (mkdirat(dfd, last, 0700) < 0 && errno != EEXIST)
 				return ac_error_set(err, AC_ERR_INTERNAL, errno,
@@ -481,7 +440,7 @@ static int extract(tarr_t *t, int hfd, const char *top, ac_error_t **err)
 			break;
 		}
 		case AE_IFLNK: {
-			const char *target = ar_fn.archive_entry_symlink(e);
+			const char *target = ac_ar.archive_entry_symlink(e);
 			unlinkat(dfd, last, 0);
 			if (!target || symlinkat(target, dfd, last) < 0)
 				return ac_error_set(err, AC_ERR_INTERNAL, errno,
@@ -584,18 +543,18 @@ static int op_read(const ac_tarfiles_io_t *io, const ac_files_req_t *req, const 
 	char rest[4096];
 	if (rc == 0 && (rc = tarr_next(&t, &e, rest, sizeof(rest), err)) == 0)
 		rc = ac_error_set(err, AC_ERR_BACKEND, 0, "%s is empty", io->tar_of);
-	if (rc == 1 && ar_fn.archive_entry_filetype(e) != AE_IFREG)
+	if (rc == 1 && ac_ar.archive_entry_filetype(e) != AE_IFREG)
 		rc = ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is not a regular file", cpath);
-	if (rc == 1 && ar_fn.archive_entry_size(e) > (la_int64_t)AC_FILES_READ_MAX)
+	if (rc == 1 && ac_ar.archive_entry_size(e) > (la_int64_t)AC_FILES_READ_MAX)
 		rc = ac_error_set(err, AC_ERR_INVALID, 0, "'%s' is larger than %u bytes", cpath,
 				  AC_FILES_READ_MAX);
 	if (rc == 1) {
-		size_t size = (size_t)ar_fn.archive_entry_size(e);
+		size_t size = (size_t)ac_ar.archive_entry_size(e);
 		char *buf = malloc(size + 1);
 		size_t got = 0;
 		la_ssize_t n = 1;
 		while (buf && got < size &&
-		       (n = ar_fn.archive_read_data(t.a, buf + got, size - got)) > 0)
+		       (n = ac_ar.archive_read_data(t.a, buf + got, size - got)) > 0)
 			got += (size_t)n;
 		if (!buf || got != size) {
 			free(buf);
@@ -608,7 +567,7 @@ static int op_read(const ac_tarfiles_io_t *io, const ac_files_req_t *req, const 
 		}
 	}
 	if (t.a)
-		ar_fn.archive_read_free(t.a);
+		ac_ar.archive_read_free(t.a);
 	return rc;
 }
 
@@ -645,7 +604,7 @@ static int op_copy_out(const ac_tarfiles_io_t *io, const ac_files_req_t *req, co
 	if (rc == 0)
 		rc = extract(&t, hfd, top, err);
 	if (t.a)
-		ar_fn.archive_read_free(t.a);
+		ac_ar.archive_read_free(t.a);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -676,7 +635,7 @@ static int op_list(const ac_tarfiles_io_t *io, const ac_files_req_t *req, const 
 	bool top_dir = t.whole;
 	while (rc == 0 && (rc = tarr_next(&t, &e, rest, sizeof(rest), err)) == 1) {
 		rc = 0;
-		unsigned type = ar_fn.archive_entry_filetype(e);
+		unsigned type = ac_ar.archive_entry_filetype(e);
 		if (!rest[0]) {
 			top_dir = top_dir || type == AE_IFDIR;
 			continue;
@@ -692,11 +651,11 @@ static int op_list(const ac_tarfiles_io_t *io, const ac_files_req_t *req, const 
 						    : "other";
 		json_array_append_new(arr,
 				      json_pack("{so ss sI si}", "name", name, "type", tn, "size",
-						(json_int_t)ar_fn.archive_entry_size(e), "mode",
-						(int)(ar_fn.archive_entry_perm(e) & 07777)));
+						(json_int_t)ac_ar.archive_entry_size(e), "mode",
+						(int)(ac_ar.archive_entry_perm(e) & 07777)));
 	}
 	if (t.a)
-		ar_fn.archive_read_free(t.a);
+		ac_ar.archive_read_free(t.a);
 	if (rc == 0 && !top_dir)
 		rc = ac_error_set(err, AC_ERR_NOT_FOUND, 0, "no directory '%s' in the sandbox",
 				  cpath);
@@ -747,7 +706,7 @@ static int op_delete(const ac_tarfiles_io_t *io, const ac_files_req_t *req, cons
 int ac_tarfiles_op(const ac_tarfiles_io_t *io, const ac_files_req_t *req, ac_error_t **err)
 {
 	char cpath[4096];
-	if (clean_path(req->path, cpath, sizeof(cpath), err) < 0 || load(err) < 0)
+	if (clean_path(req->path, cpath, sizeof(cpath), err) < 0 || ac_ar_load(err) < 0)
 		return -1;
 	switch (req->op) {
 	case AC_FILES_COPY_IN:

@@ -199,6 +199,15 @@ int cli_show(json_t *j, bool as_json, void (*text)(const json_t *j));
 void cli_print_field(const char *key, const json_t *v, int width);
 /* Exit status for a finished command (prints a note on timeout). */
 int cli_result_exit(const ac_result_t *r);
+/* text.c: n bytes for people: "512 B", "1.5 kB", "42.0 MB" (powers of 1000). */
+void cli_human_size(json_int_t n, char *buf, size_t len);
+/* text.c: how long ago an RFC 3339 time was: "3 days ago", "just now"; "-" when unreadable. */
+void cli_human_age(const char *rfc3339, char *buf, size_t len);
+/* text.c: a value from standard input. On a terminal (unless from_stdin): prompt on stderr,
+ * echo off when secret, one line; otherwise all of stdin, at most max bytes. The final
+ * newline (and a '\r' before it) is dropped. NUL-terminated, to free; its length in *len
+ * (len may be NULL). NULL on a read error or no memory. */
+char *cli_read_input(const char *prompt, bool secret, bool from_stdin, size_t max, size_t *len);
 
 /* ------------------------------------------------------------------ the commands */
 

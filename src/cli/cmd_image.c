@@ -2,12 +2,9 @@
  * native backend makes sandboxes from (src/image/image.h, src/core/images.c): pull, ls,
  * inspect, rm, prune, import, export, login, logout. Each action is a command of its own
  * (its options, its help: `agentcell image pull --help`); `agentcell image` dispatches. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agentcell/backend.h"
@@ -289,41 +286,6 @@ static ac_manager_t *manager(int *code)
 
 /* ------------------------------------------------------------------ output */
 
-static void human_size(json_int_t n, char *buf, size_t len)
-{
-	static const char *units[] = {"B", "kB", "MB", "GB", "TB"};
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1000 && u + 1 < AC_ARRAY_SIZE(units)) {
-		v /= 1000;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
-static void human_age(const char *rfc3339, char *buf, size_t len)
-{
-	struct tm tm = {0};
-	const char *end = rfc3339 ? strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-	if (!end) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	double d = difftime(time(NULL), timegm(&tm));
-	static const struct {
-		double secs;
-		const char *unit;
-	} u[] = {{31536000, "year"}, {2592000, "month"}, {604800, "week"},
-		 {86400, "day"},     {3600, "hour"},	 {60, "minute"}};
-	for (size_t i = 0; i < AC_ARRAY_SIZE(u); i++)
-		if (d >= u[i].secs) {
-			long n = (long)(d / u[i].secs);
-			snprintf(buf, len, "%ld %s%s ago", n, u[i].unit, n == 1 ? "" : "s");
-			return;
-		}
-	snprintf(buf, len, d < 0 ? "in the future" : "just now");
-}
-
 /* "docker.io/library/alpine:3.19" -> "docker.io/library/alpine" and "3.19"; a digest
  * without a tag: TAG "<none>". refs are canonical (the store formats them). */
 static void split_ref(const char *ref, char *repo, size_t rlen, char *tag, size_t tlen)
@@ -346,8 +308,8 @@ static void print_row(const json_t *rec, const char *repo, const char *tag)
 {
 	const char *id = ac_state_str(rec, "id", "");
 	char size[32], age[48];
-	human_size(json_integer_value(json_object_get(rec, "size")), size, sizeof(size));
-	human_age(ac_state_str(rec, "created", NULL), age, sizeof(age));
+	cli_human_size(json_integer_value(json_object_get(rec, "size")), size, sizeof(size));
+	cli_human_age(ac_state_str(rec, "created", NULL), age, sizeof(age));
 	printf("%-40s %-16s %-12.12s   %-16s %s\n", repo, tag,
 	       strncmp(id, "sha256:", 7) ? id : id + 7, age, size);
 }
@@ -417,7 +379,8 @@ static int image_pull(int argc, char **argv)
 		printf("%s\n", id);
 	} else {
 		char size[32];
-		human_size(json_integer_value(json_object_get(rec, "size")), size, sizeof(size));
+		cli_human_size(json_integer_value(json_object_get(rec, "size")), size,
+			       sizeof(size));
 		printf("%s: %s (%zu layer%s, %s unpacked)\n",
 		       json_string_value(json_array_get(json_object_get(rec, "refs"), 0))
 			   ? json_string_value(json_array_get(json_object_get(rec, "refs"), 0))
@@ -496,7 +459,7 @@ static void print_removed(const json_t *removed)
 		json_t *size = json_object_get(x, "size");
 		if (json_is_integer(size)) {
 			char buf[32];
-			human_size(json_integer_value(size), buf, sizeof(buf));
+			cli_human_size(json_integer_value(size), buf, sizeof(buf));
 			printf(" (%s)", buf);
 		}
 		printf("\n");
@@ -553,7 +516,7 @@ static int image_prune(int argc, char **argv)
 		json_decref(j);
 	} else {
 		char size[32];
-		human_size((json_int_t)freed, size, sizeof(size));
+		cli_human_size((json_int_t)freed, size, sizeof(size));
 		printf("agentcell's image store (%s/images; native backend)\n",
 		       home ? home : "$AGENTCELL_HOME");
 		print_removed(removed);
@@ -622,45 +585,14 @@ static int image_export(int argc, char **argv)
 }
 
 /* A line from the terminal (echo off when secret) or, with from_stdin, all of stdin
- * (at most 64 KiB) without its final newline. NULL on failure. */
+ * (at most 64 KiB) without the newlines and carriage returns that end it. NULL on failure. */
 static char *read_line(const char *prompt, bool secret, bool from_stdin)
 {
-	struct termios old, quiet;
-	bool tty = !from_stdin && tcgetattr(0, &old) == 0;
-	if (tty) {
-		fprintf(stderr, "%s", prompt);
-		if (secret) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			tcsetattr(0, TCSAFLUSH, &quiet);
-		}
-	}
-	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap + 1);
-	ssize_t r = 0;
-	while (buf && n < cap && (r = read(0, buf + n, cap - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += (size_t)r;
-		if (tty && memchr(buf, '\n', n))
-			break;
-	}
-	if (tty && secret) {
-		tcsetattr(0, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	if (!buf || r < 0) {
-		free(buf);
-		return NULL;
-	}
-	if (memchr(buf, '\n', n) && tty)
-		n = (size_t)((char *)memchr(buf, '\n', n) - buf);
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = 0;
-	return buf;
+	size_t n = 0;
+	char *s = cli_read_input(prompt, secret, from_stdin, 65536, &n);
+	while (s && n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = 0;
+	return s;
 }
 
 static int image_login(int argc, char **argv)

@@ -1,10 +1,7 @@
 /* agentcell secret (the secret store) and agentcell net-log (a sandbox's connections). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include "base/util.h"
 #include "cli/cli.h"
@@ -36,48 +33,6 @@ const cli_command_t cli_cmd_secret = {
     .missing = {"no action given: use set KEY, ls or rm KEY"},
     .fn = cmd_secret,
 };
-
-/* The value from stdin: at most 64 KiB + 1 (the store refuses more, with its message). */
-static char *read_value(const char *key, size_t *len)
-{
-	struct termios old, quiet;
-	bool tty = isatty(0) && tcgetattr(0, &old) == 0;
-	if (tty) {
-		fprintf(stderr, "Value of %s: ", key);
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(0, TCSAFLUSH, &quiet);
-	}
-	size_t cap = 65538, n = 0;
-	char *buf = malloc(cap + 1);
-	ssize_t r = 0;
-	while (buf && n < cap && (r = read(0, buf + n, cap - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += (size_t)r;
-		if (tty && memchr(buf, '\n', n))
-			break;
-	}
-	if (tty) {
-		tcsetattr(0, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	if (!buf || r < 0) {
-		free(buf);
-		return NULL;
-	}
-	if (tty && memchr(buf, '\n', n))
-		n = (size_t)((char *)memchr(buf, '\n', n) - buf);
-	else if (n && buf[n - 1] == '\n')
-		n--;
-	if (n && buf[n - 1] == '\r')
-		n--;
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
 
 static void print_secrets(const json_t *list)
 {
@@ -140,7 +95,10 @@ int cmd_secret(int argc, char **argv)
 			value = strdup(v);
 			len = value ? strlen(value) : 0;
 		} else {
-			value = read_value(key, &len);
+			/* at most 64 KiB + 1: the store refuses more, with its message */
+			char prompt[320];
+			snprintf(prompt, sizeof(prompt), "Value of %s: ", key);
+			value = cli_read_input(prompt, true, false, 65538, &len);
 		}
 		if (!value) {
 			ac_manager_free(m);

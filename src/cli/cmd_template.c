@@ -102,18 +102,6 @@ const cli_command_t cli_cmd_template = {
     .fn = cmd_template,
 };
 
-static void human_size(json_int_t n, char *buf, size_t len)
-{
-	static const char *units[] = {"B", "KB", "MB", "GB", "TB"};
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1000 && u + 1 < AC_ARRAY_SIZE(units)) {
-		v /= 1000;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 static void print_templates(const json_t *list)
 {
 	if (!json_array_size(list)) {
@@ -128,7 +116,7 @@ static void print_templates(const json_t *list)
 	{
 		const json_t *t = json_object_get(r, "template");
 		char size[32];
-		human_size(json_integer_value(json_object_get(r, "size")), size, sizeof(size));
+		cli_human_size(json_integer_value(json_object_get(r, "size")), size, sizeof(size));
 		const char *base = ac_state_str(r, "base", "oci");
 		printf("%-24s %-10s %-20s %-21.20s %10s  %s\n", ac_state_str(t, "name", "?"),
 		       base[0] == '/' ? "dir" : base, ac_state_str(t, "from", "-"),

@@ -52,22 +52,6 @@ const cli_command_t cli_cmd_volume = {
     .fn = cmd_volume,
 };
 
-static void human_size(const json_t *size, char *buf, size_t len)
-{
-	if (!json_is_integer(size)) {
-		snprintf(buf, len, "?");
-		return;
-	}
-	double b = (double)json_integer_value(size);
-	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
-	int u = 0;
-	while (b >= 1000 && u < 4) {
-		b /= 1000;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-}
-
 static void print_volumes(const json_t *list)
 {
 	size_t i;
@@ -80,7 +64,11 @@ static void print_volumes(const json_t *list)
 	json_array_foreach(list, i, v)
 	{
 		char size[32], created[20];
-		human_size(json_object_get(v, "size"), size, sizeof(size));
+		const json_t *bytes = json_object_get(v, "size");
+		if (json_is_integer(bytes))
+			cli_human_size(json_integer_value(bytes), size, sizeof(size));
+		else
+			snprintf(size, sizeof(size), "?");
 		/* "2026-11-23T11:20:32.123Z" -> "2026-11-23 11:20:32" */
 		snprintf(created, sizeof(created), "%s", ac_state_str(v, "created_at", "-"));
 		if (strlen(created) > 10 && created[10] == 'T')

@@ -1,9 +1,6 @@
 /* agentcell run --pool: POST /run to a running `agentcell serve` (libcurl through dlopen,
  * src/base/dl.h), with "full": true so that the answer carries the exit code, stdout and
  * stderr whatever the exit; they are printed as the command's own. */
-/* The typecheck macros would rename our calls through function pointers. */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,21 +8,10 @@
 #include <unistd.h>
 
 #include "agentcell/config.h"
-#include "base/dl.h"
+#include "base/curl.h"
 #include "base/io.h"
 #include "base/util.h"
 #include "cli/run_pool.h"
-
-#define CURL_FNS(X)                                                                                \
-	X(curl_easy_init)                                                                          \
-	X(curl_easy_setopt)                                                                        \
-	X(curl_easy_perform)                                                                       \
-	X(curl_easy_getinfo)                                                                       \
-	X(curl_easy_cleanup)                                                                       \
-	X(curl_easy_strerror)                                                                      \
-	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)
-AC_DL_TABLE(curl, CURL_FNS)
 
 /* Two streams of 16 MiB each (the server's cap), escaped as JSON, twice (output too). */
 #define ANSWER_MAX (256u << 20)
@@ -178,7 +164,7 @@ int cli_run_pool(cli_run_pool_t *r)
 		fprintf(stderr, "agentcell: out of memory\n");
 		return 1;
 	}
-	if (curl_load("libcurl.so.4", "libcurl4", &e) < 0) {
+	if (ac_curl_load(&e) < 0) {
 		free(body);
 		fprintf(stderr, "agentcell: run --pool: %s\n", e ? e->msg : "no libcurl");
 		ac_error_free(e);
@@ -199,43 +185,43 @@ int cli_run_pool(cli_run_pool_t *r)
 		fprintf(stderr, "agentcell: out of memory\n");
 		return 1;
 	}
-	CURL *c = curl_fn.curl_easy_init();
-	struct curl_slist *hdrs = curl_fn.curl_slist_append(NULL, "Content-Type: application/json");
+	CURL *c = ac_curl.curl_easy_init();
+	struct curl_slist *hdrs = ac_curl.curl_slist_append(NULL, "Content-Type: application/json");
 	if (auth)
-		hdrs = curl_fn.curl_slist_append(hdrs, auth);
+		hdrs = ac_curl.curl_slist_append(hdrs, auth);
 	answer_t a = {0};
 	int rc = 1;
 	if (!c || !hdrs) {
 		fprintf(stderr, "agentcell: cannot set up the HTTP client\n");
 		goto out;
 	}
-	curl_fn.curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_fn.curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_fn.curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_fn.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-	curl_fn.curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_fn.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_fn.curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-	curl_fn.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_fn.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	ac_curl.curl_easy_setopt(c, CURLOPT_URL, url);
+	ac_curl.curl_easy_setopt(c, CURLOPT_POST, 1L);
+	ac_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	ac_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	ac_curl.curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	ac_curl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	ac_curl.curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+	ac_curl.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	ac_curl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	/* http(s) only: a URL never makes curl read files or speak other protocols. */
-	curl_fn.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	CURLcode cc = curl_fn.curl_easy_perform(c);
+	ac_curl.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	CURLcode cc = ac_curl.curl_easy_perform(c);
 	long status = 0;
-	curl_fn.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	ac_curl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (a.over) {
 		fprintf(stderr, "agentcell: the server's answer is larger than %u MiB\n",
 			ANSWER_MAX >> 20);
 	} else if (cc != CURLE_OK) {
 		fprintf(stderr, "agentcell: cannot reach the server at %.*s: %s\n", (int)bl, base,
-			curl_fn.curl_easy_strerror(cc));
+			ac_curl.curl_easy_strerror(cc));
 	} else {
 		rc = show(&a, status);
 	}
 out:
 	if (c)
-		curl_fn.curl_easy_cleanup(c);
-	curl_fn.curl_slist_free_all(hdrs);
+		ac_curl.curl_easy_cleanup(c);
+	ac_curl.curl_slist_free_all(hdrs);
 	free(a.buf);
 	free(url);
 	free(auth);

@@ -49,14 +49,19 @@ static int insecure_list(ac_manager_t *m, const ac_image_req_t *req, char ***out
 	return 0;
 }
 
-static void pull_opts(ac_manager_t *m, const ac_image_req_t *req, char **insecure,
-		      ac_image_pull_opts_t *o)
+/* The options of a pull or login from req: *insecure (to free) and *cfg (to json_decref)
+ * hold what o points to. */
+static int pull_opts(ac_manager_t *m, const ac_image_req_t *req, char ***insecure, json_t **cfg,
+		     ac_image_pull_opts_t *o, ac_error_t **err)
 {
 	memset(o, 0, sizeof(*o));
+	if (insecure_list(m, req, insecure, cfg, err) < 0)
+		return -1;
 	o->home = ac_manager_home(m);
-	o->insecure = insecure;
+	o->insecure = *insecure;
 	o->progress_fd = req && req->progress_fd > 0 ? req->progress_fd : -1;
 	o->cancel_fd = req && req->cancel_fd > 0 ? req->cancel_fd : -1;
+	return 0;
 }
 
 int ac_manager_image_users(ac_manager_t *m, char ***ids, char ***names, ac_error_t **err)
@@ -104,10 +109,9 @@ int ac_manager_image_pull(ac_manager_t *m, const char *ref, const ac_image_req_t
 	ac_audit_clock(&t0);
 	_cleanup_free_ char **insecure = NULL;
 	json_t *cfg = NULL;
-	if (insecure_list(m, req, &insecure, &cfg, err) < 0)
-		return -1;
 	ac_image_pull_opts_t o;
-	pull_opts(m, req, insecure, &o);
+	if (pull_opts(m, req, &insecure, &cfg, &o, err) < 0)
+		return -1;
 	json_t *rec = NULL;
 	int rc = ac_image_pull(&o, ref, &rec, err);
 	json_decref(cfg);
@@ -246,10 +250,9 @@ int ac_manager_image_login(ac_manager_t *m, const char *registry, const char *us
 {
 	_cleanup_free_ char **insecure = NULL;
 	json_t *cfg = NULL;
-	if (insecure_list(m, req, &insecure, &cfg, err) < 0)
-		return -1;
 	ac_image_pull_opts_t o;
-	pull_opts(m, req, insecure, &o);
+	if (pull_opts(m, req, &insecure, &cfg, &o, err) < 0)
+		return -1;
 	int rc = ac_image_login(&o, registry, user, password, err);
 	json_decref(cfg);
 	ac_audit_log(m, "image_login", NULL,

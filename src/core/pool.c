@@ -234,6 +234,19 @@ static void *filler_main(void *arg)
 	return NULL;
 }
 
+/* Removes member x and counts it (destroyed or failures); called with p->mu held, which it
+ * releases during the removal. */
+static void destroy_unlocked(ac_pool_t *p, const member_t *x)
+{
+	pthread_mutex_unlock(&p->mu);
+	int rc = ac_manager_remove_created(p->m, x->name, x->uuid, NULL);
+	pthread_mutex_lock(&p->mu);
+	if (rc < 0)
+		p->failures++;
+	else
+		p->destroyed++;
+}
+
 static void *reaper_main(void *arg)
 {
 	ac_pool_t *p = arg;
@@ -250,13 +263,7 @@ static void *reaper_main(void *arg)
 			pthread_cond_wait(&p->reap_cv, &p->mu);
 			continue;
 		}
-		pthread_mutex_unlock(&p->mu);
-		int rc = ac_manager_remove_created(p->m, x.name, x.uuid, NULL);
-		pthread_mutex_lock(&p->mu);
-		if (rc < 0)
-			p->failures++;
-		else
-			p->destroyed++;
+		destroy_unlocked(p, &x);
 	}
 	p->reaper_gone = true;
 	pthread_mutex_unlock(&p->mu);
@@ -380,13 +387,7 @@ void ac_pool_release(ac_pool_t *p, const char *name)
 		pthread_mutex_unlock(&p->mu);
 		return;
 	}
-	pthread_mutex_unlock(&p->mu);
-	int rc = ac_manager_remove_created(p->m, x.name, x.uuid, NULL);
-	pthread_mutex_lock(&p->mu);
-	if (rc < 0)
-		p->failures++;
-	else
-		p->destroyed++;
+	destroy_unlocked(p, &x);
 	pthread_mutex_unlock(&p->mu);
 }
 

@@ -22,10 +22,7 @@
  *
  * Longer than 800 lines on purpose: the tar reader, the layout-directory reader and the
  * checks of manifest.json, index.json and the manifests all work on one table of members
- * (names, aliases, digests, copies) and one libarchive table, which the export's writer
- * shares; split, these would become cross-file names nothing else may call. */
-#include <archive.h>
-#include <archive_entry.h>
+ * (names, aliases, digests, copies), which the export's writer shares; split, these would become cross-file names nothing else may call. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -37,45 +34,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "base/dl.h"
+#include "base/libarchive.h"
 #include "base/io.h"
 #include "base/sha256.h"
 #include "base/util.h"
 #include "image/image.h"
 #include "image/internal.h"
-
-#define ARCHIVE_FNS(X)                                                                             \
-	X(archive_read_new)                                                                        \
-	X(archive_read_support_filter_gzip)                                                        \
-	X(archive_read_support_filter_zstd)                                                        \
-	X(archive_read_support_format_tar)                                                         \
-	X(archive_read_open_fd)                                                                    \
-	X(archive_read_next_header)                                                                \
-	X(archive_read_data)                                                                       \
-	X(archive_read_free)                                                                       \
-	X(archive_error_string)                                                                    \
-	X(archive_write_new)                                                                       \
-	X(archive_write_set_format_pax_restricted)                                                 \
-	X(archive_write_set_bytes_in_last_block)                                                   \
-	X(archive_write_open_fd)                                                                   \
-	X(archive_write_header)                                                                    \
-	X(archive_write_data)                                                                      \
-	X(archive_write_close)                                                                     \
-	X(archive_write_free)                                                                      \
-	X(archive_entry_new)                                                                       \
-	X(archive_entry_free)                                                                      \
-	X(archive_entry_clear)                                                                     \
-	X(archive_entry_pathname)                                                                  \
-	X(archive_entry_filetype)                                                                  \
-	X(archive_entry_size)                                                                      \
-	X(archive_entry_symlink)                                                                   \
-	X(archive_entry_hardlink)                                                                  \
-	X(archive_entry_set_pathname)                                                              \
-	X(archive_entry_set_size)                                                                  \
-	X(archive_entry_set_filetype)                                                              \
-	X(archive_entry_set_perm)                                                                  \
-	X(archive_entry_set_mtime)
-AC_DL_TABLE(ar, ARCHIVE_FNS)
 
 #define MEMBERS_MAX 100000
 #define BLOB_MAX    (64ull << 30) /* one layer or config */
@@ -87,11 +51,6 @@ AC_DL_TABLE(ar, ARCHIVE_FNS)
 #define MT_DOCKER_PLAIN_LAYER "application/vnd.docker.image.rootfs.diff.tar"
 #define ANN_CONTAINERD	      "io.containerd.image.name"
 #define ANN_REF		      "org.opencontainers.image.ref.name"
-
-static int load(ac_error_t **err)
-{
-	return ar_load("libarchive.so.13", "libarchive13", err);
-}
 
 enum { K_PLAIN, K_GZIP, K_ZSTD };
 
@@ -235,7 +194,7 @@ typedef ssize_t (*reader_fn)(void *ctx, void *buf, size_t n);
 
 static ssize_t tar_read(void *ctx, void *buf, size_t n)
 {
-	return (ssize_t)ar_fn.archive_read_data(ctx, buf, n);
+	return (ssize_t)ac_ar.archive_read_data(ctx, buf, n);
 }
 
 static ssize_t fd_read(void *ctx, void *buf, size_t n)
@@ -385,31 +344,31 @@ static member_t *get(src_t *s, const char *name, ac_error_t **err)
 
 static const char *tar_error(struct archive *a)
 {
-	const char *e = ar_fn.archive_error_string(a);
+	const char *e = ac_ar.archive_error_string(a);
 	return e ? e : "unknown error";
 }
 
 static int read_tar(src_t *s, int fd, ac_error_t **err)
 {
-	if (load(err) < 0)
+	if (ac_ar_load(err) < 0)
 		return -1;
-	struct archive *a = ar_fn.archive_read_new();
+	struct archive *a = ac_ar.archive_read_new();
 	if (!a)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	int rc = -1;
 	/* gzip and zstd only: filter_all would run external programs (lrzip, lzop, ...) for
 	 * the formats this libarchive was built without. */
-	if (ar_fn.archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-	    ar_fn.archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
-	    ar_fn.archive_read_support_format_tar(a) != ARCHIVE_OK ||
-	    ar_fn.archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+	if (ac_ar.archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+	    ac_ar.archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+	    ac_ar.archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    ac_ar.archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
 		ac_error_set(err, AC_ERR_INVALID, 0, "%s is not a tar archive: %s", s->path,
 			     tar_error(a));
 		goto out;
 	}
 	for (;;) {
 		struct archive_entry *e;
-		int r = ar_fn.archive_read_next_header(a, &e);
+		int r = ac_ar.archive_read_next_header(a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
@@ -417,7 +376,7 @@ static int read_tar(src_t *s, int fd, ac_error_t **err)
 				     s->path, tar_error(a));
 			goto out;
 		}
-		const char *raw = ar_fn.archive_entry_pathname(e);
+		const char *raw = ac_ar.archive_entry_pathname(e);
 		char name[PATH_MAX_ + 1], target[PATH_MAX_ + 1], dir[PATH_MAX_ + 1];
 		int c = raw ? clean("", raw, false, name, sizeof(name)) : -3;
 		if (c < 0) {
@@ -430,13 +389,13 @@ static int read_tar(src_t *s, int fd, ac_error_t **err)
 		}
 		if (!*name)
 			continue;
-		const char *hl = ar_fn.archive_entry_hardlink(e);
-		unsigned type = ar_fn.archive_entry_filetype(e);
+		const char *hl = ac_ar.archive_entry_hardlink(e);
+		unsigned type = ac_ar.archive_entry_filetype(e);
 		if (hl || type == AE_IFLNK) {
 			snprintf(dir, sizeof(dir), "%s", name);
 			char *slash = strrchr(dir, '/');
 			*(slash ? slash : dir) = 0;
-			const char *t = hl ? hl : ar_fn.archive_entry_symlink(e);
+			const char *t = hl ? hl : ac_ar.archive_entry_symlink(e);
 			if (!t || clean(hl ? "" : dir, t, !hl, target, sizeof(target)) < 0 ||
 			    !*target) {
 				ac_error_set(err, AC_ERR_INVALID, 0,
@@ -460,7 +419,7 @@ static int read_tar(src_t *s, int fd, ac_error_t **err)
 				     name);
 			goto out;
 		}
-		if ((uint64_t)ar_fn.archive_entry_size(e) > BLOB_MAX) {
+		if ((uint64_t)ac_ar.archive_entry_size(e) > BLOB_MAX) {
 			ac_error_set(err, AC_ERR_INVALID, 0,
 				     "%s: member '%s' is larger than %llu GiB", s->path, name,
 				     BLOB_MAX >> 30);
@@ -473,7 +432,7 @@ static int read_tar(src_t *s, int fd, ac_error_t **err)
 	}
 	rc = 0;
 out:
-	ar_fn.archive_read_free(a);
+	ac_ar.archive_read_free(a);
 	return rc;
 }
 
@@ -1038,13 +997,13 @@ typedef struct tarw {
 
 static int put_header(tarw_t *t, const char *name, uint64_t size, ac_error_t **err)
 {
-	ar_fn.archive_entry_clear(t->e);
-	ar_fn.archive_entry_set_pathname(t->e, name);
-	ar_fn.archive_entry_set_filetype(t->e, AE_IFREG);
-	ar_fn.archive_entry_set_perm(t->e, 0644);
-	ar_fn.archive_entry_set_size(t->e, (la_int64_t)size);
-	ar_fn.archive_entry_set_mtime(t->e, 0, 0);
-	if (ar_fn.archive_write_header(t->a, t->e) != ARCHIVE_OK)
+	ac_ar.archive_entry_clear(t->e);
+	ac_ar.archive_entry_set_pathname(t->e, name);
+	ac_ar.archive_entry_set_filetype(t->e, AE_IFREG);
+	ac_ar.archive_entry_set_perm(t->e, 0644);
+	ac_ar.archive_entry_set_size(t->e, (la_int64_t)size);
+	ac_ar.archive_entry_set_mtime(t->e, 0, 0);
+	if (ac_ar.archive_write_header(t->a, t->e) != ARCHIVE_OK)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot write %s: %s", t->path,
 				    tar_error(t->a));
 	return 0;
@@ -1053,7 +1012,7 @@ static int put_header(tarw_t *t, const char *name, uint64_t size, ac_error_t **e
 static int put_data(tarw_t *t, const void *buf, size_t len, ac_error_t **err)
 {
 	while (len) {
-		la_ssize_t n = ar_fn.archive_write_data(t->a, buf, len);
+		la_ssize_t n = ac_ar.archive_write_data(t->a, buf, len);
 		if (n <= 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot write %s: %s", t->path,
 					    tar_error(t->a));
@@ -1167,12 +1126,12 @@ static int write_export(int storefd, const json_t *rec, int out, const char *pat
 				    "manifest %s is not in the store (pull the image again)", md);
 	json_t *index = NULL, *docker = NULL;
 	export_meta(rec, (uint64_t)st.st_size, &index, &docker);
-	tarw_t t = {.a = ar_fn.archive_write_new(), .e = ar_fn.archive_entry_new(), .path = path};
+	tarw_t t = {.a = ac_ar.archive_write_new(), .e = ac_ar.archive_entry_new(), .path = path};
 	int rc = -1;
 	/* No padding to a 10 KiB block whatever out is: the same bytes to a file or a pipe. */
-	if (!t.a || !t.e || ar_fn.archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
-	    ar_fn.archive_write_set_bytes_in_last_block(t.a, 1) != ARCHIVE_OK ||
-	    ar_fn.archive_write_open_fd(t.a, out) != ARCHIVE_OK) {
+	if (!t.a || !t.e || ac_ar.archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
+	    ac_ar.archive_write_set_bytes_in_last_block(t.a, 1) != ARCHIVE_OK ||
+	    ac_ar.archive_write_open_fd(t.a, out) != ARCHIVE_OK) {
 		json_decref(index);
 		json_decref(docker);
 		ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot write %s", path);
@@ -1195,23 +1154,23 @@ static int write_export(int storefd, const json_t *rec, int out, const char *pat
 		if (!dup && put_blob(&t, storefd, d ? d : "", err) < 0)
 			goto out;
 	}
-	if (ar_fn.archive_write_close(t.a) != ARCHIVE_OK) {
+	if (ac_ar.archive_write_close(t.a) != ARCHIVE_OK) {
 		ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot write %s: %s", path, tar_error(t.a));
 		goto out;
 	}
 	rc = 0;
 out:
 	if (t.a)
-		ar_fn.archive_write_free(t.a);
+		ac_ar.archive_write_free(t.a);
 	if (t.e)
-		ar_fn.archive_entry_free(t.e);
+		ac_ar.archive_entry_free(t.e);
 	return rc;
 }
 
 int ac_image_export(const char *home, const char *name, const char *path, ac_error_t **err)
 {
 	json_t *rec = NULL;
-	if (load(err) < 0 || ac_image_lookup(home, name, false, &rec, err) < 0)
+	if (ac_ar_load(err) < 0 || ac_image_lookup(home, name, false, &rec, err) < 0)
 		return -1;
 	_cleanup_close_ int storefd = ac_image_open_store(home, err);
 	if (storefd < 0) {

@@ -323,25 +323,25 @@ static int bearer_token(ac_reg_t *r, const struct challenge *c, const char *scop
 	if (!header_safe(c->realm))
 		return ac_error_set(err, AC_ERR_BACKEND, 0,
 				    "registry %s: token realm has control bytes", r->registry);
-	char *svc = ac_reg_curl.curl_easy_escape(NULL, c->service, 0);
-	char *scp = scope ? ac_reg_curl.curl_easy_escape(NULL, scope, 0) : NULL;
-	char *acct = !scope && r->user ? ac_reg_curl.curl_easy_escape(NULL, r->user, 0) : NULL;
+	char *svc = ac_curl.curl_easy_escape(NULL, c->service, 0);
+	char *scp = scope ? ac_curl.curl_easy_escape(NULL, scope, 0) : NULL;
+	char *acct = !scope && r->user ? ac_curl.curl_easy_escape(NULL, r->user, 0) : NULL;
 	char *url = NULL;
 	int w = asprintf(&url, "%s%cservice=%s%s%s%s%s", c->realm,
 			 strchr(c->realm, '?') ? '&' : '?', svc ? svc : "", scp ? "&scope=" : "",
 			 scp ? scp : "", acct ? "&account=" : "", acct ? acct : "");
-	ac_reg_curl.curl_free(svc);
-	ac_reg_curl.curl_free(scp);
-	ac_reg_curl.curl_free(acct);
+	ac_curl.curl_free(svc);
+	ac_curl.curl_free(scp);
+	ac_curl.curl_free(acct);
 	if (w < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	struct curl_slist *hdrs = NULL;
 	char *basic = r->user ? basic_header(r) : NULL;
 	if (basic)
-		hdrs = ac_reg_curl.curl_slist_append(hdrs, basic);
+		hdrs = ac_curl.curl_slist_append(hdrs, basic);
 	ac_reg_resp_t resp;
 	int rc = ac_reg_http_get(r, url, hdrs, AC_REG_TOKEN_MAX, &resp, err);
-	ac_reg_curl.curl_slist_free_all(hdrs);
+	ac_curl.curl_slist_free_all(hdrs);
 	free_secret(basic);
 	free(url);
 	if (rc < 0)
@@ -421,11 +421,9 @@ static int login_host(const char *registry, char *out, size_t len, ac_error_t **
 static int edit_auth_file(const char *home, const char *host, const char *auth_b64, bool *removed,
 			  ac_error_t **err)
 {
-	_cleanup_close_ int storefd = ac_image_open_store(home, err);
+	_cleanup_close_ int lock = -1;
+	_cleanup_close_ int storefd = ac_image_open_locked(home, &lock, err);
 	if (storefd < 0)
-		return -1;
-	_cleanup_close_ int lock = ac_image_lock(storefd, err);
-	if (lock < 0)
 		return -1;
 	json_t *root = NULL;
 	if (ac_image_json_read(storefd, "auth.json", true, &root, err) < 0)
@@ -469,7 +467,7 @@ int ac_image_login(const ac_image_pull_opts_t *o, const char *registry, const ch
 				    "login: a user name is needed (without ':')");
 	if (!password || !*password || !header_safe(password))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "login: a password is needed");
-	if (ac_reg_curl_load(err) < 0)
+	if (ac_curl_load(err) < 0)
 		return -1;
 	ac_reg_t r;
 	ac_image_pull_opts_t none = *o;

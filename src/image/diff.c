@@ -10,8 +10,6 @@
  * gzip filter), whose callback hashes the compressed bytes and writes them to out_fd. No
  * temporary file, no second read, no zlib of our own. The walk never follows symlinks
  * (base/walk.h) and each file is opened O_NOFOLLOW and checked to be what was stat'ed. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <search.h>
@@ -23,41 +21,13 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "base/dl.h"
+#include "base/libarchive.h"
 #include "base/io.h"
 #include "base/sha256.h"
 #include "base/util.h"
 #include "base/walk.h"
 #include "image/image.h"
 #include "image/internal.h"
-
-#define ARCHIVE_FNS(X)                                                                             \
-	X(archive_write_new)                                                                       \
-	X(archive_write_set_format_pax_restricted)                                                 \
-	X(archive_write_set_format_raw)                                                            \
-	X(archive_write_add_filter_gzip)                                                           \
-	X(archive_write_set_bytes_per_block)                                                       \
-	X(archive_write_open)                                                                      \
-	X(archive_write_header)                                                                    \
-	X(archive_write_data)                                                                      \
-	X(archive_write_close)                                                                     \
-	X(archive_write_free)                                                                      \
-	X(archive_error_string)                                                                    \
-	X(archive_set_error)                                                                       \
-	X(archive_entry_new)                                                                       \
-	X(archive_entry_free)                                                                      \
-	X(archive_entry_clear)                                                                     \
-	X(archive_entry_set_pathname)                                                              \
-	X(archive_entry_set_filetype)                                                              \
-	X(archive_entry_set_perm)                                                                  \
-	X(archive_entry_set_uid)                                                                   \
-	X(archive_entry_set_gid)                                                                   \
-	X(archive_entry_set_size)                                                                  \
-	X(archive_entry_set_mtime)                                                                 \
-	X(archive_entry_set_symlink)                                                               \
-	X(archive_entry_set_hardlink)                                                              \
-	X(archive_entry_xattr_add_entry)
-AC_DL_TABLE(arw, ARCHIVE_FNS)
 
 #define CHUNK	   (64u * 1024)
 #define MAX_DEPTH  1024
@@ -87,7 +57,7 @@ static la_ssize_t gz_write_cb(struct archive *a, void *arg, const void *buf, siz
 	ac_sha256_update(&d->gz_hash, buf, n);
 	if (ac_write_all(d->out_fd, buf, n) < 0) {
 		d->io_errno = errno;
-		arw_fn.archive_set_error(a, errno, "cannot write the layer");
+		ac_ar.archive_set_error(a, errno, "cannot write the layer");
 		return -1;
 	}
 	return (la_ssize_t)n;
@@ -100,10 +70,10 @@ static la_ssize_t tar_write_cb(struct archive *a, void *arg, const void *buf, si
 	const char *p = buf;
 	size_t left = n;
 	while (left > 0) {
-		la_ssize_t w = arw_fn.archive_write_data(d->gz, p, left);
+		la_ssize_t w = ac_ar.archive_write_data(d->gz, p, left);
 		if (w <= 0) {
-			const char *s = arw_fn.archive_error_string(d->gz);
-			arw_fn.archive_set_error(a, EIO, "%s", s ? s : "cannot compress the layer");
+			const char *s = ac_ar.archive_error_string(d->gz);
+			ac_ar.archive_set_error(a, EIO, "%s", s ? s : "cannot compress the layer");
 			return -1;
 		}
 		p += w;
@@ -118,7 +88,7 @@ static int diff_fail(ac_image_diff_t *d, struct archive *a, const char *what, ac
 	if (d->io_errno)
 		return ac_error_set(err, AC_ERR_INTERNAL, d->io_errno,
 				    "cannot write the layer (%s)", what);
-	const char *s = a ? arw_fn.archive_error_string(a) : NULL;
+	const char *s = a ? ac_ar.archive_error_string(a) : NULL;
 	return ac_error_set(err, AC_ERR_INTERNAL, 0, "cannot write the layer (%s): %s", what,
 			    s ? s : "unknown error");
 }
@@ -133,11 +103,11 @@ static void link_free(void *p)
 static void diff_free(ac_image_diff_t *d)
 {
 	if (d->tar)
-		arw_fn.archive_write_free(d->tar);
+		ac_ar.archive_write_free(d->tar);
 	if (d->gz)
-		arw_fn.archive_write_free(d->gz);
+		ac_ar.archive_write_free(d->gz);
 	if (d->e)
-		arw_fn.archive_entry_free(d->e);
+		ac_ar.archive_entry_free(d->e);
 	if (d->links)
 		tdestroy(d->links, link_free);
 	free(d);
@@ -156,7 +126,7 @@ static int link_cmp(const void *a, const void *b)
 int ac_image_diff_begin(int out_fd, ac_image_diff_t **dp, ac_error_t **err)
 {
 	*dp = NULL;
-	if (arw_load("libarchive.so.13", "libarchive13", err) < 0)
+	if (ac_ar_load(err) < 0)
 		return -1;
 	ac_image_diff_t *d = calloc(1, sizeof(*d));
 	if (d == NULL)
@@ -164,33 +134,33 @@ int ac_image_diff_begin(int out_fd, ac_image_diff_t **dp, ac_error_t **err)
 	d->out_fd = out_fd;
 	ac_sha256_init(&d->tar_hash);
 	ac_sha256_init(&d->gz_hash);
-	d->gz = arw_fn.archive_write_new();
-	d->tar = arw_fn.archive_write_new();
-	d->e = arw_fn.archive_entry_new();
+	d->gz = ac_ar.archive_write_new();
+	d->tar = ac_ar.archive_write_new();
+	d->e = ac_ar.archive_entry_new();
 	if (d->gz == NULL || d->tar == NULL || d->e == NULL) {
 		diff_free(d);
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "cannot write the layer");
 	}
 	/* The compressed stream: one raw entry, gzip, unblocked (no padding after gzip). */
-	if (arw_fn.archive_write_set_format_raw(d->gz) != ARCHIVE_OK ||
-	    arw_fn.archive_write_add_filter_gzip(d->gz) != ARCHIVE_OK ||
-	    arw_fn.archive_write_set_bytes_per_block(d->gz, 0) != ARCHIVE_OK ||
-	    arw_fn.archive_write_open(d->gz, d, NULL, gz_write_cb, NULL) != ARCHIVE_OK) {
+	if (ac_ar.archive_write_set_format_raw(d->gz) != ARCHIVE_OK ||
+	    ac_ar.archive_write_add_filter_gzip(d->gz) != ARCHIVE_OK ||
+	    ac_ar.archive_write_set_bytes_per_block(d->gz, 0) != ARCHIVE_OK ||
+	    ac_ar.archive_write_open(d->gz, d, NULL, gz_write_cb, NULL) != ARCHIVE_OK) {
 		int r = diff_fail(d, d->gz, "gzip", err);
 		diff_free(d);
 		return r;
 	}
 	d->gz_open = true;
-	arw_fn.archive_entry_set_pathname(d->e, "layer.tar");
-	arw_fn.archive_entry_set_filetype(d->e, AE_IFREG);
-	arw_fn.archive_entry_set_perm(d->e, 0644);
-	if (arw_fn.archive_write_header(d->gz, d->e) != ARCHIVE_OK) {
+	ac_ar.archive_entry_set_pathname(d->e, "layer.tar");
+	ac_ar.archive_entry_set_filetype(d->e, AE_IFREG);
+	ac_ar.archive_entry_set_perm(d->e, 0644);
+	if (ac_ar.archive_write_header(d->gz, d->e) != ARCHIVE_OK) {
 		int r = diff_fail(d, d->gz, "gzip", err);
 		diff_free(d);
 		return r;
 	}
-	if (arw_fn.archive_write_set_format_pax_restricted(d->tar) != ARCHIVE_OK ||
-	    arw_fn.archive_write_open(d->tar, d, NULL, tar_write_cb, NULL) != ARCHIVE_OK) {
+	if (ac_ar.archive_write_set_format_pax_restricted(d->tar) != ARCHIVE_OK ||
+	    ac_ar.archive_write_open(d->tar, d, NULL, tar_write_cb, NULL) != ARCHIVE_OK) {
 		int r = diff_fail(d, d->tar, "tar", err);
 		diff_free(d);
 		return r;
@@ -216,7 +186,7 @@ static void add_xattrs(ac_image_diff_t *d, int fd)
 			continue;
 		ssize_t vl = fgetxattr(fd, name, d->buf, sizeof(d->buf));
 		if (vl >= 0)
-			arw_fn.archive_entry_xattr_add_entry(d->e, name, d->buf, (size_t)vl);
+			ac_ar.archive_entry_xattr_add_entry(d->e, name, d->buf, (size_t)vl);
 	}
 }
 
@@ -232,19 +202,19 @@ static bool is_opaque(int fd)
 static void header(ac_image_diff_t *d, const char *name, mode_t type, const struct stat *st,
 		   int64_t size)
 {
-	arw_fn.archive_entry_clear(d->e);
-	arw_fn.archive_entry_set_pathname(d->e, name);
-	arw_fn.archive_entry_set_filetype(d->e, type);
-	arw_fn.archive_entry_set_perm(d->e, st->st_mode & 07777);
-	arw_fn.archive_entry_set_uid(d->e, st->st_uid);
-	arw_fn.archive_entry_set_gid(d->e, st->st_gid);
-	arw_fn.archive_entry_set_size(d->e, size);
-	arw_fn.archive_entry_set_mtime(d->e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	ac_ar.archive_entry_clear(d->e);
+	ac_ar.archive_entry_set_pathname(d->e, name);
+	ac_ar.archive_entry_set_filetype(d->e, type);
+	ac_ar.archive_entry_set_perm(d->e, st->st_mode & 07777);
+	ac_ar.archive_entry_set_uid(d->e, st->st_uid);
+	ac_ar.archive_entry_set_gid(d->e, st->st_gid);
+	ac_ar.archive_entry_set_size(d->e, size);
+	ac_ar.archive_entry_set_mtime(d->e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
 }
 
 static int write_header(ac_image_diff_t *d, const char *name, ac_error_t **err)
 {
-	int r = arw_fn.archive_write_header(d->tar, d->e);
+	int r = ac_ar.archive_write_header(d->tar, d->e);
 	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 		return diff_fail(d, d->tar, name, err);
 	return 0;
@@ -275,7 +245,7 @@ static int copy_file(ac_image_diff_t *d, const ac_walk_entry_t *e, const char *n
 		link_seen_t **found = tfind(&key, &d->links, link_cmp);
 		if (found) {
 			header(d, name, AE_IFREG, &st, 0);
-			arw_fn.archive_entry_set_hardlink(d->e, (*found)->name);
+			ac_ar.archive_entry_set_hardlink(d->e, (*found)->name);
 			return write_header(d, name, err);
 		}
 		link_seen_t *l = calloc(1, sizeof(*l));
@@ -306,7 +276,7 @@ static int copy_file(ac_image_diff_t *d, const ac_walk_entry_t *e, const char *n
 					    e->path);
 		if (n == 0)
 			break;
-		if (arw_fn.archive_write_data(d->tar, d->buf, (size_t)n) < 0)
+		if (ac_ar.archive_write_data(d->tar, d->buf, (size_t)n) < 0)
 			return diff_fail(d, d->tar, name, err);
 		left -= (uint64_t)n;
 	}
@@ -374,7 +344,7 @@ static int diff_entry(const ac_walk_entry_t *e, void *arg, ac_error_t **err)
 					    "cannot read link '%.300s'", e->path);
 		target[n] = 0;
 		header(d, name, AE_IFLNK, st, 0);
-		arw_fn.archive_entry_set_symlink(d->e, target);
+		ac_ar.archive_entry_set_symlink(d->e, target);
 		return write_header(d, name, err);
 	}
 	if (S_ISFIFO(st->st_mode)) {
@@ -414,9 +384,9 @@ int ac_image_diff_end(ac_image_diff_t *d, char *digest_out, char *diff_id_out, a
 	int rc = 0;
 	if (d->failed)
 		rc = ac_error_set(err, AC_ERR_INTERNAL, 0, "the layer writer failed before");
-	if (rc == 0 && arw_fn.archive_write_close(d->tar) != ARCHIVE_OK)
+	if (rc == 0 && ac_ar.archive_write_close(d->tar) != ARCHIVE_OK)
 		rc = diff_fail(d, d->tar, "tar", err);
-	if (rc == 0 && arw_fn.archive_write_close(d->gz) != ARCHIVE_OK)
+	if (rc == 0 && ac_ar.archive_write_close(d->gz) != ARCHIVE_OK)
 		rc = diff_fail(d, d->gz, "gzip", err);
 	if (rc == 0) {
 		char hex[AC_SHA256_HEX_LEN];

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,25 +22,6 @@
 #include "base/util.h"
 #include "image/internal.h"
 #include "image/registry.h"
-
-struct ac_reg_curl_fns ac_reg_curl;
-static int curl_loaded;
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static void global_init(void)
-{
-	ac_reg_curl.curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-int ac_reg_curl_load(ac_error_t **err)
-{
-	static const char *const names[] = {AC_REG_CURL_FNS(AC_DL_NAME_)};
-	if (ac_dl_load(&curl_loaded, "libcurl.so.4", "libcurl4", names, (void **)&ac_reg_curl,
-		       AC_ARRAY_SIZE(names), err) < 0)
-		return -1;
-	pthread_once(&global_once, global_init);
-	return 0;
-}
 
 void ac_reg_resp_free(ac_reg_resp_t *resp)
 {
@@ -66,36 +46,36 @@ static int xferinfo(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_
 void ac_reg_setup(ac_reg_t *r, CURL *h, const char *url, char *errbuf, bool redirects)
 {
 	errbuf[0] = '\0';
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_URL, url);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, AC_REG_CONNECT_MS);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "agentcell");
+	ac_curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	ac_curl.curl_easy_setopt(h, CURLOPT_URL, url);
+	ac_curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	ac_curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, AC_REG_CONNECT_MS);
+	ac_curl.curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "agentcell");
 	if (redirects) {
 		/* Registries send blobs to object storage. curl (>= 7.58) sends the
 		 * Authorization header we set only to the first host; plain-HTTP targets only
 		 * for registries allowed to speak it. */
-		ac_reg_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-		ac_reg_curl.curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-		ac_reg_curl.curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
-		ac_reg_curl.curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
-					     r->insecure ? "http,https" : "https");
+		ac_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+		ac_curl.curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+		ac_curl.curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+		ac_curl.curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+					 r->insecure ? "http,https" : "https");
 	}
 	/* An insecure registry is spoken to as Docker does: TLS without verification, then
 	 * plain HTTP (registry.c's fallback). */
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
 	if (r->ca_file && *r->ca_file) {
 		/* CAINFO replaces the bundle; the system's stay through the hashed directory. */
-		ac_reg_curl.curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
+		ac_curl.curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
 		if (access("/etc/ssl/certs", X_OK) == 0)
-			ac_reg_curl.curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+			ac_curl.curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+	ac_curl.curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo);
+	ac_curl.curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
 }
 
 /* Copies a header's value (after "name:", trimmed) into buf. */
@@ -203,7 +183,7 @@ static int transport_error(ac_reg_t *r, const char *url, CURLcode cc, const char
 	r->transport_failed = true;
 	if (ac_reg_cancelled(r) || cc == CURLE_ABORTED_BY_CALLBACK)
 		return ac_error_set(err, AC_ERR_STATE, 0, "pull of %s cancelled", r->what);
-	const char *detail = errbuf && *errbuf ? errbuf : ac_reg_curl.curl_easy_strerror(cc);
+	const char *detail = errbuf && *errbuf ? errbuf : ac_curl.curl_easy_strerror(cc);
 	bool hint = cc == CURLE_SSL_CONNECT_ERROR && !r->insecure;
 	return ac_error_set(err, AC_ERR_BACKEND, 0, "registry %s: %s (%s: %s)%s%s", r->registry,
 			    cause(cc), url, detail,
@@ -216,23 +196,23 @@ int ac_reg_http_get(ac_reg_t *r, const char *url, struct curl_slist *headers, si
 {
 	memset(resp, 0, sizeof(*resp));
 	r->transport_failed = false;
-	if (ac_reg_curl_load(err) < 0)
+	if (ac_curl_load(err) < 0)
 		return -1;
-	CURL *h = ac_reg_curl.curl_easy_init();
+	CURL *h = ac_curl.curl_easy_init();
 	if (!h)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "curl_easy_init");
 	char errbuf[CURL_ERROR_SIZE];
 	struct membuf m = {resp, max};
 	ac_reg_setup(r, h, url, errbuf, true);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, AC_REG_REQUEST_MS);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	ac_reg_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
-	CURLcode cc = ac_reg_curl.curl_easy_perform(h);
-	ac_reg_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-	ac_reg_curl.curl_easy_cleanup(h);
+	ac_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, AC_REG_REQUEST_MS);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+	ac_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	ac_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
+	CURLcode cc = ac_curl.curl_easy_perform(h);
+	ac_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	ac_curl.curl_easy_cleanup(h);
 	if (cc == CURLE_WRITE_ERROR && resp->too_large) {
 		ac_reg_resp_free(resp);
 		return ac_error_set(err, AC_ERR_BACKEND, 0,
@@ -378,7 +358,7 @@ static size_t blob_write(char *p, size_t sz, size_t nm, void *ud)
 	if (!x->started) {
 		x->started = true;
 		long code = 0;
-		ac_reg_curl.curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+		ac_curl.curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
 		if (code == 206) {
 			unsigned long long start;
 			if (sscanf(x->resp.range, "bytes %llu-", &start) != 1 || start != x->have) {
@@ -417,29 +397,29 @@ static int xfer_start(ac_reg_t *r, CURLM *m, struct xfer *x, ac_error_t **err)
 	char url[1024];
 	snprintf(url, sizeof(url), "%s://%s/v2/%s/blobs/%s", r->plain ? "http" : "https", r->host,
 		 r->repo, x->b->digest);
-	x->h = ac_reg_curl.curl_easy_init();
+	x->h = ac_curl.curl_easy_init();
 	if (!x->h)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "curl_easy_init");
 	ac_reg_resp_free(&x->resp);
 	x->started = x->bad_status = x->bad_range = x->too_big = false;
 	x->werr = 0;
 	x->attempts++;
-	ac_reg_curl.curl_slist_free_all(x->hdrs);
-	x->hdrs = r->authz ? ac_reg_curl.curl_slist_append(NULL, r->authz) : NULL;
+	ac_curl.curl_slist_free_all(x->hdrs);
+	x->hdrs = r->authz ? ac_curl.curl_slist_append(NULL, r->authz) : NULL;
 	ac_reg_setup(r, x->h, url, x->errbuf, true);
-	ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
-	ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_TIME, AC_REG_LOWSPEED_SECS);
-	ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
-	ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->resp);
-	ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, blob_write);
-	ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
+	ac_curl.curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+	ac_curl.curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	ac_curl.curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_TIME, AC_REG_LOWSPEED_SECS);
+	ac_curl.curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
+	ac_curl.curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->resp);
+	ac_curl.curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, blob_write);
+	ac_curl.curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
 	char range[32];
 	if (x->have) {
 		snprintf(range, sizeof(range), "%" PRIu64 "-", x->have);
-		ac_reg_curl.curl_easy_setopt(x->h, CURLOPT_RANGE, range);
+		ac_curl.curl_easy_setopt(x->h, CURLOPT_RANGE, range);
 	}
-	if (ac_reg_curl.curl_multi_add_handle(m, x->h) != CURLM_OK)
+	if (ac_curl.curl_multi_add_handle(m, x->h) != CURLM_OK)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "curl_multi_add_handle failed");
 	x->state = X_ACTIVE;
 	return 0;
@@ -448,8 +428,8 @@ static int xfer_start(ac_reg_t *r, CURLM *m, struct xfer *x, ac_error_t **err)
 static void xfer_stop(CURLM *m, struct xfer *x)
 {
 	if (x->h) {
-		ac_reg_curl.curl_multi_remove_handle(m, x->h);
-		ac_reg_curl.curl_easy_cleanup(x->h);
+		ac_curl.curl_multi_remove_handle(m, x->h);
+		ac_curl.curl_easy_cleanup(x->h);
 		x->h = NULL;
 	}
 }
@@ -521,7 +501,7 @@ static int xfer_done(ac_reg_t *r, int storefd, CURLM *m, struct xfer *x, CURLcod
 		     ac_error_t **err)
 {
 	long status = 0;
-	ac_reg_curl.curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	ac_curl.curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 	xfer_stop(m, x);
 	const char *noun = x->b->layer ? "layer" : "blob";
 	x->state = X_QUEUED;
@@ -594,7 +574,7 @@ static int wait_unlocked(ac_reg_t *r, int storefd, struct xfer *x, ac_error_t **
 static int fetch_round(ac_reg_t *r, int storefd, struct xfer *xs, size_t n, struct progress *pg,
 		       ac_error_t **err)
 {
-	CURLM *m = ac_reg_curl.curl_multi_init();
+	CURLM *m = ac_curl.curl_multi_init();
 	if (!m)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "curl_multi_init");
 	int parallel = r->o->parallel > 0 ? r->o->parallel : 3;
@@ -624,10 +604,10 @@ static int fetch_round(ac_reg_t *r, int storefd, struct xfer *xs, size_t n, stru
 		if (!active && !queued)
 			break;
 		int running = 0;
-		ac_reg_curl.curl_multi_perform(m, &running);
+		ac_curl.curl_multi_perform(m, &running);
 		CURLMsg *msg;
 		int left;
-		while ((msg = ac_reg_curl.curl_multi_info_read(m, &left))) {
+		while ((msg = ac_curl.curl_multi_info_read(m, &left))) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			for (size_t i = 0; i < n; i++) {
@@ -645,8 +625,8 @@ static int fetch_round(ac_reg_t *r, int storefd, struct xfer *xs, size_t n, stru
 		}
 		progress_draw(pg, xs, n, false);
 		struct curl_waitfd wfd = {.fd = r->cancel_fd, .events = CURL_WAIT_POLLIN};
-		ac_reg_curl.curl_multi_poll(m, r->cancel_fd > 0 ? &wfd : NULL,
-					    r->cancel_fd > 0 ? 1 : 0, 200, NULL);
+		ac_curl.curl_multi_poll(m, r->cancel_fd > 0 ? &wfd : NULL, r->cancel_fd > 0 ? 1 : 0,
+					200, NULL);
 		if (ac_reg_cancelled(r)) {
 			rc = ac_error_set(err, AC_ERR_STATE, 0, "pull of %s cancelled", r->what);
 			goto out;
@@ -655,13 +635,13 @@ static int fetch_round(ac_reg_t *r, int storefd, struct xfer *xs, size_t n, stru
 out:
 	for (size_t i = 0; i < n; i++)
 		xfer_stop(m, &xs[i]);
-	ac_reg_curl.curl_multi_cleanup(m);
+	ac_curl.curl_multi_cleanup(m);
 	return rc;
 }
 
 int ac_reg_fetch_blobs(ac_reg_t *r, int storefd, ac_reg_blob_t *blobs, size_t n, ac_error_t **err)
 {
-	if (ac_reg_curl_load(err) < 0)
+	if (ac_curl_load(err) < 0)
 		return -1;
 	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
 	if (!xs)
@@ -713,7 +693,7 @@ int ac_reg_fetch_blobs(ac_reg_t *r, int storefd, ac_reg_blob_t *blobs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (xs[i].fd >= 0)
 			close(xs[i].fd);
-		ac_reg_curl.curl_slist_free_all(xs[i].hdrs);
+		ac_curl.curl_slist_free_all(xs[i].hdrs);
 		ac_reg_resp_free(&xs[i].resp);
 	}
 	free(xs);

@@ -40,6 +40,9 @@ int ac_image_open_store(const char *home, ac_error_t **err);
  * close: that releases it), or -1. Held while index.json or records/ change. Never take it
  * twice in one process (flock does not nest across descriptors). */
 int ac_image_lock(int storefd, ac_error_t **err);
+/* ac_image_open_store, then ac_image_lock: the store's fd (*lock: the lock's fd, or -1 on
+ * failure; close both), or -1. */
+int ac_image_open_locked(const char *home, int *lock, ac_error_t **err);
 
 /* "sha256:<64 hex>" -> the 64 hex (pointer into s), or NULL when not a valid digest. */
 const char *ac_image_digest_hex(const char *s);
@@ -69,6 +72,9 @@ int ac_image_json_write(int storefd, const char *rel, const json_t *j, ac_error_
 
 /* index.json: {"refs": {}, "templates": {}} when missing (caller holds the lock to write). */
 int ac_image_index_read(int storefd, json_t **index, ac_error_t **err);
+/* ac_image_open_store (lock NULL) or ac_image_open_locked, then ac_image_index_read: the
+ * store's fd (close it, and *lock), or -1. */
+int ac_image_open_index(const char *home, int *lock, json_t **index, ac_error_t **err);
 
 /* The id ("sha256:..") that name means (image.h: ac_image_lookup's rules) in index. */
 int ac_image_resolve_id(int storefd, const json_t *index, const char *name, bool template,

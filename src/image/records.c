@@ -297,11 +297,9 @@ int ac_image_commit(const char *home, const char *manifest_digest, const char *r
 	const char *tname = json_string_value(json_object_get(template, "name"));
 	if (template && (tname == NULL || *tname == 0))
 		return ac_error_set(err, AC_ERR_INVALID, 0, "a template needs a name");
-	_cleanup_close_ int storefd = ac_image_open_store(home, err);
+	_cleanup_close_ int lock = -1;
+	_cleanup_close_ int storefd = ac_image_open_locked(home, &lock, err);
 	if (storefd < 0)
-		return -1;
-	_cleanup_close_ int lock = ac_image_lock(storefd, err);
-	if (lock < 0)
 		return -1;
 	json_auto_t *rec = NULL;
 	if (build_record(storefd, manifest_digest, base, &rec, err) < 0)
@@ -395,6 +393,33 @@ static void removed_add(json_t *removed, const char *kind, const char *what, uin
 		    removed, json_pack("{s:s, s:I}", kind, what, "size", (json_int_t)size));
 }
 
+/* Directory rel below images/, to read; NULL when it cannot be opened. */
+static DIR *open_dir(int storefd, const char *rel)
+{
+	int dfd = openat(storefd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL && dfd >= 0)
+		close(dfd);
+	return d;
+}
+
+/* The next entry of d (may be NULL) named <64 hex> whose digest ("sha256:<hex>" into
+ * digest) keep does not hold and candidates (when not NULL) does; NULL at the end. */
+static struct dirent *next_unkept(DIR *d, const json_t *keep, const json_t *candidates,
+				  char digest[RECORD_ID_SIZE])
+{
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64)
+			continue;
+		snprintf(digest, RECORD_ID_SIZE, "sha256:%s", de->d_name);
+		if (!json_object_get(keep, digest) &&
+		    (!candidates || json_object_get(candidates, digest)))
+			return de;
+	}
+	return NULL;
+}
+
 /* Removes layers and blobs no record names (only those in candidates, an object of
  * digests, when not NULL). Caller holds the store lock. */
 static int collect(int storefd, const json_t *candidates, json_t *removed, uint64_t *freed,
@@ -404,19 +429,10 @@ static int collect(int storefd, const json_t *candidates, json_t *removed, uint6
 	if (ac_image_each_record(storefd, NULL, add_names, keep, err) < 0)
 		return -1;
 	/* Layers: layers/<hex> with .json and .lock. */
-	DIR *d = NULL;
-	int dfd = openat(storefd, "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0 && (d = fdopendir(dfd)) == NULL)
-		close(dfd);
+	DIR *d = open_dir(storefd, "layers");
 	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64)
-			continue;
-		char digest[RECORD_ID_SIZE];
-		snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
-		if (json_object_get(keep, digest) ||
-		    (candidates && !json_object_get(candidates, digest)))
-			continue;
+	char digest[RECORD_ID_SIZE];
+	while ((de = next_unkept(d, keep, candidates, digest)) != NULL) {
 		char rel[160];
 		snprintf(rel, sizeof(rel), "%s.lock", de->d_name);
 		_cleanup_close_ int lk =
@@ -441,18 +457,8 @@ static int collect(int storefd, const json_t *candidates, json_t *removed, uint6
 	if (d)
 		closedir(d);
 	/* Blobs. */
-	dfd = openat(storefd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	d = NULL;
-	if (dfd >= 0 && (d = fdopendir(dfd)) == NULL)
-		close(dfd);
-	while (d && (de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64)
-			continue;
-		char digest[RECORD_ID_SIZE];
-		snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
-		if (json_object_get(keep, digest) ||
-		    (candidates && !json_object_get(candidates, digest)))
-			continue;
+	d = open_dir(storefd, "blobs/sha256");
+	while ((de = next_unkept(d, keep, candidates, digest)) != NULL) {
 		struct stat st;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
@@ -473,13 +479,9 @@ static void collect_tmp(int storefd, json_t *removed, uint64_t *freed)
 	static const char *const dirs[] = {"layers", "blobs/tmp", "records", "."};
 	time_t now = time(NULL);
 	for (size_t i = 0; i < AC_ARRAY_SIZE(dirs); i++) {
-		int dfd = openat(storefd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (d == NULL) {
-			if (dfd >= 0)
-				close(dfd);
+		DIR *d = open_dir(storefd, dirs[i]);
+		if (d == NULL)
 			continue;
-		}
 		struct dirent *de;
 		while ((de = readdir(d)) != NULL) {
 			const char *n = de->d_name;
@@ -551,14 +553,10 @@ int ac_image_remove(const char *home, const char *name, bool template, char *con
 {
 	if (removed)
 		*removed = NULL;
-	_cleanup_close_ int storefd = ac_image_open_store(home, err);
-	if (storefd < 0)
-		return -1;
-	_cleanup_close_ int lock = ac_image_lock(storefd, err);
-	if (lock < 0)
-		return -1;
+	_cleanup_close_ int lock = -1;
 	json_auto_t *index = NULL;
-	if (ac_image_index_read(storefd, &index, err) < 0)
+	_cleanup_close_ int storefd = ac_image_open_index(home, &lock, &index, err);
+	if (storefd < 0)
 		return -1;
 	char id[RECORD_ID_SIZE];
 	if (ac_image_resolve_id(storefd, index, name, template, id, err) < 0)
@@ -654,14 +652,10 @@ int ac_image_prune(const char *home, char *const *in_use, json_t **removed, uint
 	if (removed)
 		*removed = NULL;
 	uint64_t total = 0;
-	_cleanup_close_ int storefd = ac_image_open_store(home, err);
-	if (storefd < 0)
-		return -1;
-	_cleanup_close_ int lock = ac_image_lock(storefd, err);
-	if (lock < 0)
-		return -1;
+	_cleanup_close_ int lock = -1;
 	json_auto_t *index = NULL;
-	if (ac_image_index_read(storefd, &index, err) < 0)
+	_cleanup_close_ int storefd = ac_image_open_index(home, &lock, &index, err);
+	if (storefd < 0)
 		return -1;
 	json_auto_t *out = json_array();
 	json_auto_t *dangling = json_array();

@@ -34,12 +34,12 @@ int ac_reg_get(ac_reg_t *r, const char *path, const char *accept, size_t max, ac
 			 path);
 		struct curl_slist *hdrs = NULL;
 		if (r->authz)
-			hdrs = ac_reg_curl.curl_slist_append(hdrs, r->authz);
+			hdrs = ac_curl.curl_slist_append(hdrs, r->authz);
 		if (accept)
-			hdrs = ac_reg_curl.curl_slist_append(hdrs, accept);
+			hdrs = ac_curl.curl_slist_append(hdrs, accept);
 		ac_error_t *e = NULL;
 		int rc = ac_reg_http_get(r, url, hdrs, max, resp, &e);
-		ac_reg_curl.curl_slist_free_all(hdrs);
+		ac_curl.curl_slist_free_all(hdrs);
 		if (rc < 0) {
 			if (r->insecure && !r->plain && r->transport_failed &&
 			    !ac_reg_cancelled(r)) {
@@ -353,7 +353,7 @@ int ac_image_pull(const ac_image_pull_opts_t *o, const char *refstr, json_t **re
 	_cleanup_close_ int storefd = ac_image_open_store(o->home, err);
 	if (storefd < 0)
 		return -1;
-	if (ac_reg_curl_load(err) < 0)
+	if (ac_curl_load(err) < 0)
 		return -1;
 	ac_reg_t r;
 	if (ac_reg_init(&r, o, ref.registry, ref.repo, canonical, err) < 0)

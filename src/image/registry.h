@@ -5,14 +5,11 @@
 #ifndef AGENTCELL_IMAGE_REGISTRY_H
 #define AGENTCELL_IMAGE_REGISTRY_H
 
-/* The typecheck macros would rename our calls through function pointers. */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "agentcell/error.h"
-#include "base/dl.h"
+#include "base/curl.h"
 #include "image/image.h"
 
 #define AC_REG_TOKEN_MAX     (1u << 20)	 /* token responses */
@@ -20,35 +17,6 @@
 #define AC_REG_CONNECT_MS    15000L
 #define AC_REG_REQUEST_MS    120000L /* manifests, tokens: small bodies */
 #define AC_REG_LOWSPEED_SECS 60L     /* blobs: abort below 1 KB/s for this long */
-
-/* The libcurl functions the client calls (see src/base/dl.h for the pattern). */
-#define AC_REG_CURL_FNS(X)                                                                         \
-	X(curl_global_init)                                                                        \
-	X(curl_easy_init)                                                                          \
-	X(curl_easy_setopt)                                                                        \
-	X(curl_easy_perform)                                                                       \
-	X(curl_easy_getinfo)                                                                       \
-	X(curl_easy_cleanup)                                                                       \
-	X(curl_easy_strerror)                                                                      \
-	X(curl_easy_escape)                                                                        \
-	X(curl_free)                                                                               \
-	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)                                                                     \
-	X(curl_multi_init)                                                                         \
-	X(curl_multi_add_handle)                                                                   \
-	X(curl_multi_remove_handle)                                                                \
-	X(curl_multi_perform)                                                                      \
-	X(curl_multi_poll)                                                                         \
-	X(curl_multi_info_read)                                                                    \
-	X(curl_multi_cleanup)
-
-struct ac_reg_curl_fns {
-	AC_REG_CURL_FNS(AC_DL_FIELD_)
-};
-/* Filled by ac_reg_curl_load; call nothing in it before that succeeded. */
-extern struct ac_reg_curl_fns ac_reg_curl;
-/* Loads libcurl once per process; AC_ERR_UNSUPPORTED naming the package when missing. */
-int ac_reg_curl_load(ac_error_t **err);
 
 /* One registry conversation: where it is, how it is spoken to, who we are. */
 typedef struct ac_reg {

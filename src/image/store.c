@@ -91,6 +91,37 @@ int ac_image_lock(int storefd, ac_error_t **err)
 	return fd;
 }
 
+int ac_image_open_locked(const char *home, int *lock, ac_error_t **err)
+{
+	*lock = -1;
+	int fd = ac_image_open_store(home, err);
+	if (fd < 0)
+		return -1;
+	*lock = ac_image_lock(fd, err);
+	if (*lock < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int ac_image_open_index(const char *home, int *lock, json_t **index, ac_error_t **err)
+{
+	*index = NULL;
+	int fd = lock ? ac_image_open_locked(home, lock, err) : ac_image_open_store(home, err);
+	if (fd < 0)
+		return -1;
+	if (ac_image_index_read(fd, index, err) < 0) {
+		close(fd);
+		if (lock) {
+			close(*lock);
+			*lock = -1;
+		}
+		return -1;
+	}
+	return fd;
+}
+
 const char *ac_image_digest_hex(const char *s)
 {
 	return ac_image_digest_valid(s) ? s + 7 : NULL;
@@ -465,18 +496,27 @@ static bool record_name(const char *name)
 	return strlen(name) == 69 && strcmp(name + 64, ".json") == 0 && is_hex(name, 64);
 }
 
+/* records/, to read; NULL on failure. */
+static DIR *open_records(int storefd, ac_error_t **err)
+{
+	int dfd = openat(storefd, "records", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (d == NULL) {
+		int e = errno;
+		if (dfd >= 0)
+			close(dfd);
+		ac_error_set(err, AC_ERR_INTERNAL, e, "cannot read the image records");
+	}
+	return d;
+}
+
 /* The id of the one record whose hex starts with prefix: 1 found (id_out), 0 none; -1
  * ambiguous or an error. */
 static int find_prefix(int storefd, const char *prefix, char id_out[72], ac_error_t **err)
 {
-	int dfd = openat(storefd, "records", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot read the image records");
-	DIR *d = fdopendir(dfd);
-	if (d == NULL) {
-		close(dfd);
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot read the image records");
-	}
+	DIR *d = open_records(storefd, err);
+	if (d == NULL)
+		return -1;
 	size_t plen = strlen(prefix);
 	int found = 0;
 	struct dirent *de;
@@ -500,14 +540,9 @@ int ac_image_each_record(int storefd, const json_t *index,
 			 int (*fn)(json_t *rec, void *arg, ac_error_t **err), void *arg,
 			 ac_error_t **err)
 {
-	int dfd = openat(storefd, "records", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot read the image records");
-	DIR *d = fdopendir(dfd);
-	if (d == NULL) {
-		close(dfd);
-		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot read the image records");
-	}
+	DIR *d = open_records(storefd, err);
+	if (d == NULL)
+		return -1;
 	struct dirent *de;
 	int rc = 0;
 	while (rc == 0 && (de = readdir(d)) != NULL) {
@@ -629,11 +664,9 @@ int ac_image_lookup(const char *home, const char *name, bool template, json_t **
 		    ac_error_t **err)
 {
 	*record = NULL;
-	_cleanup_close_ int storefd = ac_image_open_store(home, err);
-	if (storefd < 0)
-		return -1;
 	json_auto_t *index = NULL;
-	if (ac_image_index_read(storefd, &index, err) < 0)
+	_cleanup_close_ int storefd = ac_image_open_index(home, NULL, &index, err);
+	if (storefd < 0)
 		return -1;
 	char id[72];
 	if (ac_image_resolve_id(storefd, index, name, template, id, err) < 0)
@@ -682,11 +715,9 @@ static int cmp_newest(const void *a, const void *b)
 int ac_image_list(const char *home, bool templates, json_t **out, ac_error_t **err)
 {
 	*out = NULL;
-	_cleanup_close_ int storefd = ac_image_open_store(home, err);
-	if (storefd < 0)
-		return -1;
 	json_auto_t *index = NULL;
-	if (ac_image_index_read(storefd, &index, err) < 0)
+	_cleanup_close_ int storefd = ac_image_open_index(home, NULL, &index, err);
+	if (storefd < 0)
 		return -1;
 	struct list_ctx l = {.out = json_array(), .templates = templates};
 	if (l.out == NULL)

@@ -15,8 +15,6 @@
  * through a callback that hashes the uncompressed stream (the diff_id). Only the gzip and
  * zstd filters are enabled, never archive_read_support_filter_all: that one would run
  * external programs (lrzip, lzop, grzip...) on a hostile blob's say-so. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -30,39 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/dl.h"
+#include "base/libarchive.h"
 #include "base/io.h"
 #include "base/sha256.h"
 #include "base/util.h"
 #include "image/image.h"
 #include "image/internal.h"
-
-#define ARCHIVE_FNS(X)                                                                             \
-	X(archive_read_new)                                                                        \
-	X(archive_read_support_filter_gzip)                                                        \
-	X(archive_read_support_filter_zstd)                                                        \
-	X(archive_read_support_format_raw)                                                         \
-	X(archive_read_support_format_tar)                                                         \
-	X(archive_read_open)                                                                       \
-	X(archive_read_next_header)                                                                \
-	X(archive_read_data)                                                                       \
-	X(archive_read_free)                                                                       \
-	X(archive_filter_code)                                                                     \
-	X(archive_error_string)                                                                    \
-	X(archive_set_error)                                                                       \
-	X(archive_entry_pathname)                                                                  \
-	X(archive_entry_filetype)                                                                  \
-	X(archive_entry_mode)                                                                      \
-	X(archive_entry_uid)                                                                       \
-	X(archive_entry_gid)                                                                       \
-	X(archive_entry_mtime)                                                                     \
-	X(archive_entry_mtime_nsec)                                                                \
-	X(archive_entry_mtime_is_set)                                                              \
-	X(archive_entry_symlink)                                                                   \
-	X(archive_entry_hardlink)                                                                  \
-	X(archive_entry_xattr_reset)                                                               \
-	X(archive_entry_xattr_next)
-AC_DL_TABLE(ar, ARCHIVE_FNS)
 
 #define NAME_MAX_BYTES 4096
 #define ENTRIES_MAX    (1u << 20)
@@ -104,7 +75,7 @@ static ssize_t raw_read_cb(struct archive *a, void *arg, const void **buf)
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		c->io_errno = errno;
-		ar_fn.archive_set_error(a, errno, "cannot read the layer");
+		ac_ar.archive_set_error(a, errno, "cannot read the layer");
 		return -1;
 	}
 	ac_sha256_update(&c->blob_hash, c->inbuf, (size_t)n);
@@ -115,10 +86,10 @@ static ssize_t raw_read_cb(struct archive *a, void *arg, const void **buf)
 static ssize_t tar_read_cb(struct archive *a, void *arg, const void **buf)
 {
 	chain_t *c = arg;
-	la_ssize_t n = ar_fn.archive_read_data(c->raw, c->midbuf, sizeof(c->midbuf));
+	la_ssize_t n = ac_ar.archive_read_data(c->raw, c->midbuf, sizeof(c->midbuf));
 	if (n < 0) {
-		const char *s = ar_fn.archive_error_string(c->raw);
-		ar_fn.archive_set_error(a, EIO, "%s", s ? s : "cannot decompress the layer");
+		const char *s = ac_ar.archive_error_string(c->raw);
+		ac_ar.archive_set_error(a, EIO, "%s", s ? s : "cannot decompress the layer");
 		return -1;
 	}
 	ac_sha256_update(&c->tar_hash, c->midbuf, (size_t)n);
@@ -130,32 +101,32 @@ static int reader_fail(chain_t *c, struct archive *a, ac_error_t **err)
 {
 	if (c->io_errno)
 		return ac_error_set(err, AC_ERR_INTERNAL, c->io_errno, "cannot read the layer");
-	const char *s = ar_fn.archive_error_string(a);
+	const char *s = ac_ar.archive_error_string(a);
 	return ac_error_set(err, AC_ERR_INVALID, 0, "bad layer archive: %s",
 			    s ? s : "unreadable tar stream");
 }
 
 static int chain_open(chain_t *c, ac_error_t **err)
 {
-	c->raw = ar_fn.archive_read_new();
-	c->tar = ar_fn.archive_read_new();
+	c->raw = ac_ar.archive_read_new();
+	c->tar = ac_ar.archive_read_new();
 	if (c->raw == NULL || c->tar == NULL)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "cannot read the layer");
 	/* ARCHIVE_WARN would mean an external program: refuse that. */
-	if (ar_fn.archive_read_support_filter_gzip(c->raw) != ARCHIVE_OK ||
-	    ar_fn.archive_read_support_filter_zstd(c->raw) != ARCHIVE_OK)
+	if (ac_ar.archive_read_support_filter_gzip(c->raw) != ARCHIVE_OK ||
+	    ac_ar.archive_read_support_filter_zstd(c->raw) != ARCHIVE_OK)
 		return ac_error_set(err, AC_ERR_UNSUPPORTED, 0,
 				    "libarchive lacks built-in gzip or zstd support");
-	if (ar_fn.archive_read_support_format_raw(c->raw) != ARCHIVE_OK ||
-	    ar_fn.archive_read_support_format_tar(c->tar) != ARCHIVE_OK)
+	if (ac_ar.archive_read_support_format_raw(c->raw) != ARCHIVE_OK ||
+	    ac_ar.archive_read_support_format_tar(c->tar) != ARCHIVE_OK)
 		return ac_error_set(err, AC_ERR_UNSUPPORTED, 0, "libarchive lacks tar support");
-	if (ar_fn.archive_read_open(c->raw, c, NULL, raw_read_cb, NULL) != ARCHIVE_OK)
+	if (ac_ar.archive_read_open(c->raw, c, NULL, raw_read_cb, NULL) != ARCHIVE_OK)
 		return reader_fail(c, c->raw, err);
 	struct archive_entry *e;
-	int r = ar_fn.archive_read_next_header(c->raw, &e);
+	int r = ac_ar.archive_read_next_header(c->raw, &e);
 	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 		return reader_fail(c, c->raw, err);
-	if (ar_fn.archive_read_open(c->tar, c, NULL, tar_read_cb, NULL) != ARCHIVE_OK)
+	if (ac_ar.archive_read_open(c->tar, c, NULL, tar_read_cb, NULL) != ARCHIVE_OK)
 		return reader_fail(c, c->tar, err);
 	return 0;
 }
@@ -165,7 +136,7 @@ static int chain_open(chain_t *c, ac_error_t **err)
 static int chain_drain(chain_t *c, ac_error_t **err)
 {
 	for (;;) {
-		la_ssize_t n = ar_fn.archive_read_data(c->raw, c->midbuf, sizeof(c->midbuf));
+		la_ssize_t n = ac_ar.archive_read_data(c->raw, c->midbuf, sizeof(c->midbuf));
 		if (n < 0)
 			return reader_fail(c, c->raw, err);
 		if (n == 0)
@@ -372,20 +343,20 @@ static bool xattr_kept(const char *name)
  * chown too: it clears security.capability) of an open file or directory. */
 static int apply_meta(unpack_t *u, int fd, struct archive_entry *e, ac_error_t **err)
 {
-	int64_t uid = ar_fn.archive_entry_uid(e), gid = ar_fn.archive_entry_gid(e);
+	int64_t uid = ac_ar.archive_entry_uid(e), gid = ac_ar.archive_entry_gid(e);
 	if (uid < 0 || uid >= 0xFFFFFFFFll || gid < 0 || gid >= 0xFFFFFFFFll)
 		return refuse(u, "owner out of range", err);
 	if (fchown(fd, (uid_t)uid, (gid_t)gid) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "layer entry '%.300s': chown",
 				    u->name);
-	if (fchmod(fd, ar_fn.archive_entry_mode(e) & 07777) < 0)
+	if (fchmod(fd, ac_ar.archive_entry_mode(e) & 07777) < 0)
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "layer entry '%.300s': chmod",
 				    u->name);
-	ar_fn.archive_entry_xattr_reset(e);
+	ac_ar.archive_entry_xattr_reset(e);
 	const char *name;
 	const void *value;
 	size_t size;
-	while (ar_fn.archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+	while (ac_ar.archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
 		if (name == NULL || !xattr_kept(name))
 			continue;
 		if (fsetxattr(fd, name, value, size, 0) < 0 && errno != ENOTSUP) {
@@ -400,9 +371,9 @@ static int apply_meta(unpack_t *u, int fd, struct archive_entry *e, ac_error_t *
 
 static void entry_times(struct archive_entry *e, struct timespec ts[2])
 {
-	if (ar_fn.archive_entry_mtime_is_set(e)) {
-		ts[1].tv_sec = (time_t)ar_fn.archive_entry_mtime(e);
-		long ns = ar_fn.archive_entry_mtime_nsec(e);
+	if (ac_ar.archive_entry_mtime_is_set(e)) {
+		ts[1].tv_sec = (time_t)ac_ar.archive_entry_mtime(e);
+		long ns = ac_ar.archive_entry_mtime_nsec(e);
 		ts[1].tv_nsec = ns >= 0 && ns < 1000000000 ? ns : 0;
 	} else {
 		ts[1].tv_sec = 0;
@@ -413,7 +384,7 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2])
 
 static int own_at(unpack_t *u, int pfd, const char *base, struct archive_entry *e, ac_error_t **err)
 {
-	int64_t uid = ar_fn.archive_entry_uid(e), gid = ar_fn.archive_entry_gid(e);
+	int64_t uid = ac_ar.archive_entry_uid(e), gid = ac_ar.archive_entry_gid(e);
 	if (uid < 0 || uid >= 0xFFFFFFFFll || gid < 0 || gid >= 0xFFFFFFFFll)
 		return refuse(u, "owner out of range", err);
 	if (fchownat(pfd, base, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -438,7 +409,7 @@ static int put_file(unpack_t *u, chain_t *c, int pfd, const char *base, struct a
 		return ac_error_set(err, AC_ERR_INTERNAL, errno, "layer entry '%.300s': create",
 				    u->name);
 	for (;;) {
-		la_ssize_t n = ar_fn.archive_read_data(c->tar, c->outbuf, sizeof(c->outbuf));
+		la_ssize_t n = ac_ar.archive_read_data(c->tar, c->outbuf, sizeof(c->outbuf));
 		if (n < 0)
 			return reader_fail(c, c->tar, err);
 		if (n == 0)
@@ -568,7 +539,7 @@ static int put_whiteout(unpack_t *u, int pfd, const char *base, ac_error_t **err
 
 static int put_entry(unpack_t *u, chain_t *c, struct archive_entry *e, ac_error_t **err)
 {
-	const char *raw = ar_fn.archive_entry_pathname(e);
+	const char *raw = ac_ar.archive_entry_pathname(e);
 	u->name = raw ? raw : "";
 	if (raw == NULL)
 		return refuse(u, "no name", err);
@@ -580,7 +551,7 @@ static int put_entry(unpack_t *u, chain_t *c, struct archive_entry *e, ac_error_
 		return 0; /* the root ("./"): the layer directory's own metadata is the store's */
 	const char *base = split(name, parent);
 
-	const char *hard = ar_fn.archive_entry_hardlink(e);
+	const char *hard = ac_ar.archive_entry_hardlink(e);
 	if (hard && strncmp(base, ".wh.", 4) != 0)
 		return put_hardlink(u, parent, base, hard, err);
 
@@ -590,14 +561,14 @@ static int put_entry(unpack_t *u, chain_t *c, struct archive_entry *e, ac_error_
 	if (strncmp(base, ".wh.", 4) == 0)
 		return put_whiteout(u, pfd, base, err);
 
-	mode_t type = (mode_t)ar_fn.archive_entry_filetype(e);
+	mode_t type = (mode_t)ac_ar.archive_entry_filetype(e);
 	switch (type) {
 	case AE_IFREG:
 		return put_file(u, c, pfd, base, e, err);
 	case AE_IFDIR:
 		return put_dir(u, pfd, base, name, e, err);
 	case AE_IFLNK: {
-		const char *target = ar_fn.archive_entry_symlink(e);
+		const char *target = ac_ar.archive_entry_symlink(e);
 		if (target == NULL || *target == 0)
 			return refuse(u, "symlink without a target", err);
 		if (strlen(target) > NAME_MAX_BYTES)
@@ -618,7 +589,7 @@ static int put_entry(unpack_t *u, chain_t *c, struct archive_entry *e, ac_error_
 		if (own_at(u, pfd, base, e, err) < 0)
 			return -1;
 		/* Just made by us beneath the root, and a fifo: fchmodat cannot be misled. */
-		if (fchmodat(pfd, base, ar_fn.archive_entry_mode(e) & 07777, 0) < 0)
+		if (fchmodat(pfd, base, ac_ar.archive_entry_mode(e) & 07777, 0) < 0)
 			return ac_error_set(err, AC_ERR_INTERNAL, errno,
 					    "layer entry '%.300s': chmod", u->name);
 		return 0;
@@ -659,7 +630,7 @@ int ac_image_unpack_layer(int fd, int dirfd, const char *expect_hex, uint64_t *s
 			  char *diff_id_out, const char **media_type_out, uint64_t *devices,
 			  ac_error_t **err)
 {
-	if (ar_load("libarchive.so.13", "libarchive13", err) < 0)
+	if (ac_ar_load(err) < 0)
 		return -1;
 	chain_t *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -673,7 +644,7 @@ int ac_image_unpack_layer(int fd, int dirfd, const char *expect_hex, uint64_t *s
 		goto out;
 	for (;;) {
 		struct archive_entry *e;
-		int r = ar_fn.archive_read_next_header(c->tar, &e);
+		int r = ac_ar.archive_read_next_header(c->tar, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
@@ -703,7 +674,7 @@ int ac_image_unpack_layer(int fd, int dirfd, const char *expect_hex, uint64_t *s
 		snprintf(diff_id_out, 72, "sha256:%s", hex);
 	}
 	if (media_type_out) {
-		int code = ar_fn.archive_filter_code(c->raw, 0);
+		int code = ac_ar.archive_filter_code(c->raw, 0);
 		*media_type_out = code == ARCHIVE_FILTER_GZIP	? AC_MT_OCI_LAYER_GZIP
 				  : code == ARCHIVE_FILTER_ZSTD ? AC_MT_OCI_LAYER_ZSTD
 								: AC_MT_OCI_LAYER;
@@ -716,9 +687,9 @@ int ac_image_unpack_layer(int fd, int dirfd, const char *expect_hex, uint64_t *s
 out:
 	unpack_free(&u);
 	if (c->tar)
-		ar_fn.archive_read_free(c->tar);
+		ac_ar.archive_read_free(c->tar);
 	if (c->raw)
-		ar_fn.archive_read_free(c->raw);
+		ac_ar.archive_read_free(c->raw);
 	free(c);
 	return rc;
 }

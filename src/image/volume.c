@@ -338,17 +338,27 @@ int ac_volume_list(const char *home, json_t **out, ac_error_t **err)
 	return 0;
 }
 
-int ac_volume_inspect(const char *home, const char *name, json_t **out, ac_error_t **err)
+/* $home/volumes (as open_volumes), where volume name exists; bad_name or not_found. */
+static int open_existing(const char *home, const char *name, ac_error_t **err)
 {
 	if (!volume_name_valid(name))
 		return bad_name(name, err);
-	_cleanup_close_ int dirfd = open_volumes(home, false, err);
+	int dirfd = open_volumes(home, false, err);
 	if (dirfd == -1)
 		return -1;
 	if (dirfd == MISSING || !volume_exists(dirfd, name)) {
-		dirfd = -1;
+		if (dirfd >= 0)
+			close(dirfd);
 		return not_found(name, err);
 	}
+	return dirfd;
+}
+
+int ac_volume_inspect(const char *home, const char *name, json_t **out, ac_error_t **err)
+{
+	_cleanup_close_ int dirfd = open_existing(home, name, err);
+	if (dirfd < 0)
+		return -1;
 	*out = describe(home, dirfd, name);
 	return 0;
 }
@@ -401,15 +411,9 @@ int ac_volume_remove(const char *home, const char *name, char *const *in_use_nam
 
 int ac_volume_path(const char *home, const char *name, char *buf, size_t len, ac_error_t **err)
 {
-	if (!volume_name_valid(name))
-		return bad_name(name, err);
-	_cleanup_close_ int dirfd = open_volumes(home, false, err);
-	if (dirfd == -1)
+	_cleanup_close_ int dirfd = open_existing(home, name, err);
+	if (dirfd < 0)
 		return -1;
-	if (dirfd == MISSING || !volume_exists(dirfd, name)) {
-		dirfd = -1;
-		return not_found(name, err);
-	}
 	if (snprintf(buf, len, "%s/volumes/%s/data", home, name) >= (int)len)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "the path of volume '%s' is too long",
 				    name);

@@ -2,9 +2,6 @@
  * unix socket or plain TCP. Requests reuse one handle (and so one connection); an exec or
  * attach stream gets its own connection, which curl opens and we then use as a raw socket
  * (Debian's curl cannot hand an upgraded HTTP/1.1 connection over). */
-/* The typecheck macros would rename our calls through function pointers. */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,22 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "base/dl.h"
+#include "base/curl.h"
 #include "base/io.h"
 #include "base/util.h"
 #include "backends/docker/docker.h"
-
-#define CURL_FNS(X)                                                                                \
-	X(curl_easy_init)                                                                          \
-	X(curl_easy_setopt)                                                                        \
-	X(curl_easy_perform)                                                                       \
-	X(curl_easy_getinfo)                                                                       \
-	X(curl_easy_cleanup)                                                                       \
-	X(curl_easy_reset)                                                                         \
-	X(curl_easy_strerror)                                                                      \
-	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)
-AC_DL_TABLE(curl, CURL_FNS)
 
 struct ac_docker {
 	ac_docker_host_t host;
@@ -37,13 +22,13 @@ struct ac_docker {
 
 int ac_docker_open(const ac_docker_host_t *h, ac_docker_t **out, ac_error_t **err)
 {
-	if (curl_load("libcurl.so.4", "libcurl4", err) < 0)
+	if (ac_curl_load(err) < 0)
 		return -1;
 	ac_docker_t *d = calloc(1, sizeof(*d));
 	if (!d)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	d->host = *h;
-	d->curl = curl_fn.curl_easy_init();
+	d->curl = ac_curl.curl_easy_init();
 	if (!d->curl) {
 		free(d);
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "curl_easy_init failed");
@@ -56,7 +41,7 @@ void ac_docker_free(ac_docker_t *d)
 {
 	if (!d)
 		return;
-	curl_fn.curl_easy_cleanup(d->curl);
+	ac_curl.curl_easy_cleanup(d->curl);
 	free(d);
 }
 
@@ -88,7 +73,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	sink_t *s = arg;
 	size_t len = size * n;
 	long status = 0;
-	curl_fn.curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+	ac_curl.curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (s->fd >= 0 && status >= 200 && status < 300) {
 		if (s->written + len > s->fd_max) {
 			s->over = true;
@@ -166,13 +151,13 @@ static void set_target(CURL *c, const ac_docker_host_t *h, const char *path)
 {
 	char url[4400];
 	snprintf(url, sizeof(url), "%s%s", h->base, path);
-	curl_fn.curl_easy_setopt(c, CURLOPT_URL, url);
+	ac_curl.curl_easy_setopt(c, CURLOPT_URL, url);
 	if (h->is_unix)
-		curl_fn.curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->path);
+		ac_curl.curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->path);
 	/* Only http: a redirect or another protocol from an engine is not followed. */
-	curl_fn.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
-	curl_fn.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_fn.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	ac_curl.curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	ac_curl.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	ac_curl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 }
 
 static int unreachable(const ac_docker_host_t *h, CURLcode cc, ac_error_t **err)
@@ -182,7 +167,7 @@ static int unreachable(const ac_docker_host_t *h, CURLcode cc, ac_error_t **err)
 				    "cannot reach the container engine at %s (is it running?)",
 				    h->spec);
 	return ac_error_set(err, AC_ERR_BACKEND, 0, "the container engine at %s: %s", h->spec,
-			    curl_fn.curl_easy_strerror(cc));
+			    ac_curl.curl_easy_strerror(cc));
 }
 
 int ac_docker_call(ac_docker_t *d, const ac_docker_req_t *req, ac_docker_resp_t *resp,
@@ -190,48 +175,48 @@ int ac_docker_call(ac_docker_t *d, const ac_docker_req_t *req, ac_docker_resp_t 
 {
 	CURL *c = d->curl;
 	memset(resp, 0, sizeof(*resp));
-	curl_fn.curl_easy_reset(c);
+	ac_curl.curl_easy_reset(c);
 	set_target(c, &d->host, req->path);
-	struct curl_slist *hdrs = curl_fn.curl_slist_append(NULL, "Expect:");
+	struct curl_slist *hdrs = ac_curl.curl_slist_append(NULL, "Expect:");
 	_cleanup_free_ char *json = NULL;
 	source_t src = {req->upload_fd, 0, req->upload_len};
 	if (req->json) {
 		json = json_dumps(req->json, JSON_COMPACT);
 		if (!json) {
-			curl_fn.curl_slist_free_all(hdrs);
+			ac_curl.curl_slist_free_all(hdrs);
 			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM,
 					    "cannot encode a request");
 		}
-		hdrs = curl_fn.curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_fn.curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-		curl_fn.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
+		hdrs = ac_curl.curl_slist_append(hdrs, "Content-Type: application/json");
+		ac_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+		ac_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
 	} else if (req->upload_fd > 0) {
-		hdrs = curl_fn.curl_slist_append(hdrs, "Content-Type: application/x-tar");
-		curl_fn.curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_fn.curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-		curl_fn.curl_easy_setopt(c, CURLOPT_READDATA, &src);
-		curl_fn.curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->upload_len);
+		hdrs = ac_curl.curl_slist_append(hdrs, "Content-Type: application/x-tar");
+		ac_curl.curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		ac_curl.curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		ac_curl.curl_easy_setopt(c, CURLOPT_READDATA, &src);
+		ac_curl.curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->upload_len);
 	} else if (!strcmp(req->method, "POST")) {
-		curl_fn.curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_fn.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+		ac_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		ac_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	}
 	if (!strcmp(req->method, "HEAD"))
-		curl_fn.curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		ac_curl.curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	else
-		curl_fn.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
-	curl_fn.curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		ac_curl.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+	ac_curl.curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	sink_t s = {.max = AC_DOCKER_ANSWER_MAX,
 		    .fd = req->download_fd > 0 ? req->download_fd : -1,
 		    .fd_max = req->download_max,
 		    .curl = c};
-	curl_fn.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_fn.curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-	curl_fn.curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_fn.curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+	ac_curl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	ac_curl.curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+	ac_curl.curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	ac_curl.curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
 	if (req->timeout_ms > 0)
-		curl_fn.curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
-	CURLcode cc = curl_fn.curl_easy_perform(c);
-	curl_fn.curl_slist_free_all(hdrs);
+		ac_curl.curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	CURLcode cc = ac_curl.curl_easy_perform(c);
+	ac_curl.curl_slist_free_all(hdrs);
 	if (s.over) {
 		free(s.buf);
 		return ac_error_set(
@@ -243,7 +228,7 @@ int ac_docker_call(ac_docker_t *d, const ac_docker_req_t *req, ac_docker_resp_t 
 		free(s.buf);
 		return unreachable(&d->host, cc, err);
 	}
-	curl_fn.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	ac_curl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 	resp->body = s.buf ? s.buf : strdup("");
 	resp->len = s.len;
 	return 0;
@@ -331,16 +316,16 @@ int ac_docker_hijack(ac_docker_t *d, const char *path, json_t *json, ac_docker_c
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
-	CURL *cu = curl_fn.curl_easy_init();
+	CURL *cu = ac_curl.curl_easy_init();
 	if (!cu)
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "curl_easy_init failed");
 	c->curl = cu;
 	set_target(cu, &d->host, path);
-	curl_fn.curl_easy_setopt(cu, CURLOPT_CONNECT_ONLY, 1L);
-	CURLcode cc = curl_fn.curl_easy_perform(cu);
+	ac_curl.curl_easy_setopt(cu, CURLOPT_CONNECT_ONLY, 1L);
+	CURLcode cc = ac_curl.curl_easy_perform(cu);
 	curl_socket_t sock = CURL_SOCKET_BAD;
 	if (cc == CURLE_OK)
-		cc = curl_fn.curl_easy_getinfo(cu, CURLINFO_ACTIVESOCKET, &sock);
+		cc = ac_curl.curl_easy_getinfo(cu, CURLINFO_ACTIVESOCKET, &sock);
 	if (cc != CURLE_OK || sock == CURL_SOCKET_BAD) {
 		ac_docker_conn_close(c);
 		unreachable(&d->host, cc != CURLE_OK ? cc : CURLE_COULDNT_CONNECT, err);
@@ -434,7 +419,7 @@ int ac_docker_hijack(ac_docker_t *d, const char *path, json_t *json, ac_docker_c
 void ac_docker_conn_close(ac_docker_conn_t *c)
 {
 	if (c->curl)
-		curl_fn.curl_easy_cleanup(c->curl); /* closes the socket */
+		ac_curl.curl_easy_cleanup(c->curl); /* closes the socket */
 	c->curl = NULL;
 	c->fd = -1;
 	free(c->pending);

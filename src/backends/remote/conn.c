@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,25 +15,6 @@
 #include "base/util.h"
 
 #define TOKEN_FILE_MAX (64u * 1024)
-
-struct ac_remote_curl_fns ac_remote_curl;
-static int curl_loaded;
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static void global_init(void)
-{
-	ac_remote_curl.curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-int ac_remote_curl_load(ac_error_t **err)
-{
-	static const char *const names[] = {AC_REMOTE_CURL_FNS(AC_DL_NAME_)};
-	if (ac_dl_load(&curl_loaded, "libcurl.so.4", "libcurl4", names, (void **)&ac_remote_curl,
-		       AC_ARRAY_SIZE(names), err) < 0)
-		return -1;
-	pthread_once(&global_once, global_init);
-	return 0;
-}
 
 bool ac_remote_header_safe(const char *s)
 {
@@ -114,7 +94,7 @@ void ac_remote_endpoint_free(ac_remote_endpoint_t *e)
 	free(e->prefix);
 	free(e->authority);
 	if (e->connect_list)
-		ac_remote_curl.curl_slist_free_all(e->connect_list);
+		ac_curl.curl_slist_free_all(e->connect_list);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -149,7 +129,7 @@ int ac_remote_endpoint_init(ac_remote_endpoint_t *e, const ac_remote_conf_t *c, 
 			connect_to = NULL;
 			goto oom;
 		}
-		e->connect_list = ac_remote_curl.curl_slist_append(NULL, connect_to);
+		e->connect_list = ac_curl.curl_slist_append(NULL, connect_to);
 		if (!e->connect_list)
 			goto oom;
 	}
@@ -246,7 +226,7 @@ oom:
 static void set_blob(CURL *h, CURLoption opt, const char *pem)
 {
 	struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
-	ac_remote_curl.curl_easy_setopt(h, opt, &b);
+	ac_curl.curl_easy_setopt(h, opt, &b);
 }
 
 /* One PEM item from bytes or a file (bytes win), with its type when there is one. */
@@ -256,26 +236,26 @@ static void set_pem(CURL *h, const char *data, CURLoption blob_opt, const char *
 	if (data)
 		set_blob(h, blob_opt, data);
 	else if (file)
-		ac_remote_curl.curl_easy_setopt(h, file_opt, file);
+		ac_curl.curl_easy_setopt(h, file_opt, file);
 	if ((data || file) && type_opt)
-		ac_remote_curl.curl_easy_setopt(h, type_opt, "PEM");
+		ac_curl.curl_easy_setopt(h, type_opt, "PEM");
 }
 
 void ac_remote_set_connection(CURL *h, const ac_remote_conf_t *c, const char *url,
 			      const ac_remote_endpoint_t *e, long timeout_ms, char *errbuf)
 {
 	errbuf[0] = 0;
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_URL, url);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	ac_remote_curl.curl_easy_setopt(
+	ac_curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	ac_curl.curl_easy_setopt(h, CURLOPT_URL, url);
+	ac_curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	ac_curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	ac_curl.curl_easy_setopt(
 	    h, CURLOPT_CONNECTTIMEOUT_MS,
 	    timeout_ms < AC_REMOTE_CONNECT_TIMEOUT_MS ? timeout_ms : AC_REMOTE_CONNECT_TIMEOUT_MS);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_CONNECT_TO, e->connect_list);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_CONNECT_TO, e->connect_list);
+	ac_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
 	set_pem(h, c->ca_data, CURLOPT_CAINFO_BLOB, c->ca_file, CURLOPT_CAINFO, 0);
 	set_pem(h, c->cert_data, CURLOPT_SSLCERT_BLOB, c->cert_file, CURLOPT_SSLCERT,
 		CURLOPT_SSLCERTTYPE);
@@ -285,7 +265,7 @@ void ac_remote_set_connection(CURL *h, const ac_remote_conf_t *c, const char *ur
 
 const char *ac_remote_curl_detail(CURLcode cc, const char *errbuf)
 {
-	return errbuf && errbuf[0] ? errbuf : ac_remote_curl.curl_easy_strerror(cc);
+	return errbuf && errbuf[0] ? errbuf : ac_curl.curl_easy_strerror(cc);
 }
 
 int ac_remote_curl_fail(const char *who, const char *server, CURLcode cc, const char *errbuf,

@@ -1,53 +1,19 @@
 /* What the two transports of remote engines (http.c: JSON requests, ws.c: WebSocket
- * streams) share: libcurl loaded once (one dlopen table for both), the checks of an
+ * streams) share (libcurl itself: src/base/curl.h): the checks of an
  * ac_remote_conf_t, the URL split and tls_server_name redirection, the bearer token (with
  * token-file re-reads), TLS options and the one-line causes of curl failures. Private to
  * src/backends/remote/. */
 #ifndef AGENTCELL_BACKENDS_REMOTE_CONN_H
 #define AGENTCELL_BACKENDS_REMOTE_CONN_H
 
-/* The typecheck macros would rename our calls through function pointers. */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 #include <stdbool.h>
 
 #include "agentcell/error.h"
 #include "backends/remote/remote.h"
-#include "base/dl.h"
+#include "base/curl.h"
 
 #define AC_REMOTE_DEFAULT_TIMEOUT_MS 30000L
 #define AC_REMOTE_CONNECT_TIMEOUT_MS 10000L
-
-/* The libcurl functions either transport calls (see src/base/dl.h for the pattern). */
-#define AC_REMOTE_CURL_FNS(X)                                                                      \
-	X(curl_global_init)                                                                        \
-	X(curl_easy_init)                                                                          \
-	X(curl_easy_setopt)                                                                        \
-	X(curl_easy_perform)                                                                       \
-	X(curl_easy_getinfo)                                                                       \
-	X(curl_easy_cleanup)                                                                       \
-	X(curl_easy_strerror)                                                                      \
-	X(curl_easy_send)                                                                          \
-	X(curl_easy_recv)                                                                          \
-	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)                                                                     \
-	X(curl_multi_init)                                                                         \
-	X(curl_multi_add_handle)                                                                   \
-	X(curl_multi_remove_handle)                                                                \
-	X(curl_multi_perform)                                                                      \
-	X(curl_multi_poll)                                                                         \
-	X(curl_multi_info_read)                                                                    \
-	X(curl_multi_cleanup)
-
-struct ac_remote_curl_fns {
-	AC_REMOTE_CURL_FNS(AC_DL_FIELD_)
-};
-/* Filled by ac_remote_curl_load; call nothing in it before that succeeded. */
-extern struct ac_remote_curl_fns ac_remote_curl;
-
-/* Loads libcurl once per process and runs its global initialisation once; fails with
- * AC_ERR_UNSUPPORTED naming the package when it is missing. */
-int ac_remote_curl_load(ac_error_t **err);
 
 /* A value that goes into a header line: no control bytes (CR/LF would inject headers). */
 bool ac_remote_header_safe(const char *s);

@@ -1,5 +1,5 @@
-/* The HTTPS transport of remote engines: libcurl (loaded with dlopen through conn.c, see
- * src/base/dl.h), one easy handle per ac_remote_t so that consecutive requests reuse the
+/* The HTTPS transport of remote engines: libcurl (loaded with dlopen, see
+ * src/base/curl.h), one easy handle per ac_remote_t so that consecutive requests reuse the
  * connection (keep-alive) and the TLS session. tls_server_name: see ac_remote_endpoint_t;
  * the Host header keeps the real authority. */
 #include <ctype.h>
@@ -123,7 +123,7 @@ int ac_remote_open(const ac_remote_conf_t *conf, ac_remote_t **out, ac_error_t *
 {
 	*out = NULL;
 	const char *who = conf->name ? conf->name : conf->server ? conf->server : "remote";
-	if (ac_remote_conf_check(conf, who, err) < 0 || ac_remote_curl_load(err) < 0)
+	if (ac_remote_conf_check(conf, who, err) < 0 || ac_curl_load(err) < 0)
 		return -1;
 	ac_remote_t *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -140,7 +140,7 @@ int ac_remote_open(const ac_remote_conf_t *conf, ac_remote_t **out, ac_error_t *
 		ac_remote_close(r);
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	}
-	r->curl = ac_remote_curl.curl_easy_init();
+	r->curl = ac_curl.curl_easy_init();
 	if (!r->curl) {
 		ac_remote_close(r);
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "curl_easy_init failed");
@@ -154,7 +154,7 @@ void ac_remote_close(ac_remote_t *r)
 	if (!r)
 		return;
 	if (r->curl)
-		ac_remote_curl.curl_easy_cleanup(r->curl);
+		ac_curl.curl_easy_cleanup(r->curl);
 	ac_remote_conf_free(&r->conf);
 	ac_remote_endpoint_free(&r->ep);
 	free(r->base);
@@ -289,7 +289,7 @@ static struct curl_slist *request_headers(ac_remote_t *r, const char *accept, co
 	*auth = NULL;
 #define ADD_HDR(s)                                                                                 \
 	do {                                                                                       \
-		t = ac_remote_curl.curl_slist_append(hdrs, (s));                                   \
+		t = ac_curl.curl_slist_append(hdrs, (s));                                          \
 		if (!t)                                                                            \
 			goto oom;                                                                  \
 		hdrs = t;                                                                          \
@@ -310,8 +310,23 @@ static struct curl_slist *request_headers(ac_remote_t *r, const char *accept, co
 #undef ADD_HDR
 	return hdrs;
 oom:
-	ac_remote_curl.curl_slist_free_all(hdrs);
+	ac_curl.curl_slist_free_all(hdrs);
 	return NULL;
+}
+
+/* After a request: h forgets the request's headers, connect-to list, sinks and credentials
+ * (they live in the caller's frame); the headers are freed, the authorization wiped. */
+static void release_request(CURL *h, struct curl_slist *hdrs, char *auth)
+{
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	ac_curl.curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
+	ac_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	ac_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
+	ac_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
+	ac_curl.curl_slist_free_all(hdrs);
+	if (auth)
+		explicit_bzero(auth, strlen(auth));
 }
 
 int ac_remote_request(ac_remote_t *r, const char *method, const char *path, const json_t *body,
@@ -360,56 +375,46 @@ int ac_remote_request(ac_remote_t *r, const char *method, const char *path, cons
 	/* Proxies: an https:// server is tunnelled, the proxy sees no token. */
 	long timeout = c->timeout_ms > 0 ? c->timeout_ms : AC_REMOTE_DEFAULT_TIMEOUT_MS;
 	ac_remote_set_connection(h, c, url, &r->ep, timeout, r->errbuf);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "agentcell");
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+	ac_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "agentcell");
+	ac_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
 	if (!tok && c->username) {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD,
-						c->password ? c->password : "");
+		ac_curl.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		ac_curl.curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
+		ac_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, c->password ? c->password : "");
 	} else {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
+		ac_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
+		ac_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
 	}
 
 	/* Method and body. */
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	if (json) {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-						(curl_off_t)strlen(json));
+		ac_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
+		ac_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
 	} else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+		ac_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		ac_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	}
 	if (!strcmp(method, "HEAD")) {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+		ac_curl.curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		ac_curl.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
 	} else {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		ac_curl.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	}
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
 	sink_t s = {.resp = resp};
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
-	CURLcode cc = ac_remote_curl.curl_easy_perform(h);
+	ac_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	ac_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
+	CURLcode cc = ac_curl.curl_easy_perform(h);
 
 	/* Nothing the handle keeps may point at this frame's memory. */
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
-	ac_remote_curl.curl_slist_free_all(hdrs);
-	if (auth)
-		explicit_bzero(auth, strlen(auth));
+	ac_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	release_request(h, hdrs, auth);
 
 	if (s.over) {
 		free(s.buf);
@@ -425,7 +430,7 @@ int ac_remote_request(ac_remote_t *r, const char *method, const char *path, cons
 			return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "%s: out of memory", who);
 		return no_answer(r, method, path, cc, timeout, err);
 	}
-	ac_remote_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	ac_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (!s.buf && !(s.buf = strdup("")))
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	resp->body = s.buf;
@@ -437,7 +442,7 @@ int ac_remote_request(ac_remote_t *r, const char *method, const char *path, cons
 		resp->json = json_loadb(s.buf, s.len, JSON_DECODE_ANY, NULL);
 	return 0;
 oom:
-	ac_remote_curl.curl_slist_free_all(hdrs);
+	ac_curl.curl_slist_free_all(hdrs);
 	return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 }
 
@@ -483,7 +488,7 @@ static size_t on_stream_data(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	if (ss->ok < 0) {
 		long st = 0;
-		ac_remote_curl.curl_easy_getinfo(ss->h, CURLINFO_RESPONSE_CODE, &st);
+		ac_curl.curl_easy_getinfo(ss->h, CURLINFO_RESPONSE_CODE, &st);
 		ss->ok = st >= 200 && st < 300;
 	}
 	if (!ss->ok) {
@@ -539,42 +544,41 @@ int ac_remote_stream(ac_remote_t *r, const ac_remote_stream_t *q, ac_remote_resp
 	struct curl_slist *hdrs = request_headers(r, "Accept: */*", NULL, tok, &auth);
 	if (!hdrs)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-	CURLM *m = ac_remote_curl.curl_multi_init();
+	CURLM *m = ac_curl.curl_multi_init();
 	if (!m) {
-		ac_remote_curl.curl_slist_free_all(hdrs);
+		ac_curl.curl_slist_free_all(hdrs);
 		return ac_error_set(err, AC_ERR_INTERNAL, 0, "curl_multi_init failed");
 	}
 
 	CURL *h = r->curl;
 	long timeout = c->timeout_ms > 0 ? c->timeout_ms : AC_REMOTE_DEFAULT_TIMEOUT_MS;
 	ac_remote_set_connection(h, c, url, &r->ep, timeout, r->errbuf); /* connect timeout */
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);	 /* none overall */
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "agentcell");
+	ac_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);		 /* none overall */
+	ac_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_USERAGENT, "agentcell");
 	if (!tok && c->username) {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD,
-						c->password ? c->password : "");
+		ac_curl.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		ac_curl.curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
+		ac_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, c->password ? c->password : "");
 	} else {
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
-		ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
+		ac_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
+		ac_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
 	}
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	ac_curl.curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	stream_sink_t ss = {.s = {.resp = resp}, .q = q, .h = h, .ok = -1};
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_data);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &ss);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, &ss.s);
+	ac_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_data);
+	ac_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &ss);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, &ss.s);
 
 	/* The multi interface, so that the wait also watches the caller's descriptors. */
 	CURLcode cc = CURLE_OK;
 	bool woke = false, failed = false;
-	if (ac_remote_curl.curl_multi_add_handle(m, h) != CURLM_OK) {
+	if (ac_curl.curl_multi_add_handle(m, h) != CURLM_OK) {
 		failed = true;
 	} else {
 		struct curl_waitfd w[8];
@@ -585,7 +589,7 @@ int ac_remote_stream(ac_remote_t *r, const ac_remote_stream_t *q, ac_remote_resp
 							       .events = CURL_WAIT_POLLIN};
 		for (;;) {
 			int running = 0;
-			if (ac_remote_curl.curl_multi_perform(m, &running) != CURLM_OK) {
+			if (ac_curl.curl_multi_perform(m, &running) != CURLM_OK) {
 				failed = true;
 				break;
 			}
@@ -595,32 +599,24 @@ int ac_remote_stream(ac_remote_t *r, const ac_remote_stream_t *q, ac_remote_resp
 				woke = true;
 				break;
 			}
-			if (ac_remote_curl.curl_multi_poll(m, nw ? w : NULL, nw, STREAM_CHECK_MS,
-							   NULL) != CURLM_OK) {
+			if (ac_curl.curl_multi_poll(m, nw ? w : NULL, nw, STREAM_CHECK_MS, NULL) !=
+			    CURLM_OK) {
 				failed = true;
 				break;
 			}
 		}
 		int left;
 		CURLMsg *msg;
-		while ((msg = ac_remote_curl.curl_multi_info_read(m, &left)))
+		while ((msg = ac_curl.curl_multi_info_read(m, &left)))
 			if (msg->msg == CURLMSG_DONE)
 				cc = msg->data.result;
-		ac_remote_curl.curl_multi_remove_handle(m, h);
+		ac_curl.curl_multi_remove_handle(m, h);
 	}
 	/* Closes the connection with the multi handle: a stream stopped halfway cannot be
 	 * reused, and the next request of r opens its own. */
-	ac_remote_curl.curl_multi_cleanup(m);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
-	ac_remote_curl.curl_slist_free_all(hdrs);
-	if (auth)
-		explicit_bzero(auth, strlen(auth));
-	ac_remote_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	ac_curl.curl_multi_cleanup(m);
+	release_request(h, hdrs, auth);
+	ac_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 
 	if (woke || ss.stopped) {
 		free(ss.s.buf);

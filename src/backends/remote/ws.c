@@ -79,7 +79,7 @@ static int send_raw(ac_ws_conn_t *c, const void *buf, size_t len, ac_error_t **e
 	int64_t deadline = ac_time_now_ms() + c->io_timeout_ms;
 	while (len) {
 		size_t sent = 0;
-		CURLcode cc = ac_remote_curl.curl_easy_send(c->curl, p, len, &sent);
+		CURLcode cc = ac_curl.curl_easy_send(c->curl, p, len, &sent);
 		if (cc == CURLE_AGAIN) {
 			if (!wait_fd(c->fd, POLLOUT, deadline)) {
 				c->broken = true;
@@ -93,7 +93,7 @@ static int send_raw(ac_ws_conn_t *c, const void *buf, size_t len, ac_error_t **e
 			c->broken = true;
 			return ac_error_set(err, AC_ERR_BACKEND, 0,
 					    "%s: cannot send on the WebSocket: %s", c->who,
-					    ac_remote_curl.curl_easy_strerror(cc));
+					    ac_curl.curl_easy_strerror(cc));
 		}
 		p += sent;
 		len -= sent;
@@ -107,7 +107,7 @@ static ssize_t recv_some(ac_ws_conn_t *c, void *buf, size_t room, int64_t deadli
 {
 	for (;;) {
 		size_t got = 0;
-		CURLcode cc = ac_remote_curl.curl_easy_recv(c->curl, buf, room, &got);
+		CURLcode cc = ac_curl.curl_easy_recv(c->curl, buf, room, &got);
 		if (cc == CURLE_OK) {
 			c->need_read = got > 0;
 			return (ssize_t)got;
@@ -120,7 +120,7 @@ static ssize_t recv_some(ac_ws_conn_t *c, void *buf, size_t room, int64_t deadli
 		}
 		c->broken = true;
 		ac_error_set(err, AC_ERR_BACKEND, 0, "%s: cannot read from the WebSocket: %s",
-			     c->who, ac_remote_curl.curl_easy_strerror(cc));
+			     c->who, ac_curl.curl_easy_strerror(cc));
 		return -1;
 	}
 }
@@ -298,7 +298,7 @@ int ac_ws_connect(const ac_remote_conf_t *conf, const char *path, const char *co
 	if (!path || path[0] != '/')
 		return ac_error_set(err, AC_ERR_INVALID, 0, "%s: bad WebSocket path '%s'", who,
 				    path ? path : "");
-	if (ac_remote_curl_load(err) < 0)
+	if (ac_curl_load(err) < 0)
 		return -1;
 	ac_remote_endpoint_t ep;
 	if (ac_remote_endpoint_init(&ep, conf, who, err) < 0)
@@ -347,23 +347,23 @@ int ac_ws_connect(const ac_remote_conf_t *conf, const char *path, const char *co
 	for (size_t i = 0; i < nh; i++)
 		hdrs[k++] = conf->headers[i];
 
-	c->curl = ac_remote_curl.curl_easy_init();
+	c->curl = ac_curl.curl_easy_init();
 	if (!c->curl) {
 		ac_error_set(err, AC_ERR_INTERNAL, 0, "curl_easy_init failed");
 		goto out;
 	}
 	CURL *h = c->curl;
 	ac_remote_set_connection(h, conf, url, &ep, timeout, c->errbuf);
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	ac_curl.curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	/* ALPN must not pick h2: the Upgrade request we write is HTTP/1.1. */
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	/* Through a proxy (curl's *_proxy environment), plain http is tunnelled too: the
 	 * request we write is for the origin, not for a proxy. */
-	ac_remote_curl.curl_easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L);
-	CURLcode cc = ac_remote_curl.curl_easy_perform(h);
+	ac_curl.curl_easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L);
+	CURLcode cc = ac_curl.curl_easy_perform(h);
 	curl_socket_t sock = CURL_SOCKET_BAD;
 	if (cc == CURLE_OK)
-		cc = ac_remote_curl.curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock);
+		cc = ac_curl.curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock);
 	if (cc != CURLE_OK || sock == CURL_SOCKET_BAD) {
 		ac_remote_curl_fail(c->who, conf->server,
 				    cc != CURLE_OK ? cc : CURLE_COULDNT_CONNECT, c->errbuf,
@@ -381,7 +381,7 @@ out:
 	ac_remote_free_secret(last_token);
 	free(hdrs);
 	if (c && c->curl)
-		ac_remote_curl.curl_easy_setopt(c->curl, CURLOPT_CONNECT_TO, NULL);
+		ac_curl.curl_easy_setopt(c->curl, CURLOPT_CONNECT_TO, NULL);
 	ac_remote_endpoint_free(&ep);
 	if (c) {
 		c->broken = true; /* no close frame from a half-made connection */
@@ -543,7 +543,7 @@ void ac_ws_free(ac_ws_conn_t *c)
 		send_frame(c, AC_WS_CLOSE, pl, n, NULL);
 	}
 	if (c->curl)
-		ac_remote_curl.curl_easy_cleanup(c->curl); /* closes the socket */
+		ac_curl.curl_easy_cleanup(c->curl); /* closes the socket */
 	ac_ws_decoder_free(&c->dec);
 	free(c->in);
 	free(c);
