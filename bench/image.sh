@@ -145,7 +145,8 @@ fi
 R_CSI='' R_CSH='' R_RUNI='' R_RUNH=''
 "$AC" image pull "$REF" --insecure-registry "$R" >/dev/null 2>&1
 if "$AC" create "$CS" --image "$REF" >"$WORK/create.out" 2>&1 && "$AC" start "$CS" >>"$WORK/create.out" 2>&1 &&
-	"$AC" exec "$CS" -- /bin/cat /etc/motd 2>&1 | grep -q "bench $$"; then
+	"$AC" exec "$CS" -- /bin/cat /etc/motd >"$WORK/motd.out" 2>&1 &&
+	grep -q "bench $$" "$WORK/motd.out"; then
 	"$AC" remove "$CS" >/dev/null 2>&1
 	bench R_CSI "create+start --image (bench/img:1)" -n "$N_CS" -w "$WARM" -a "'$AC' remove $CS >/dev/null 2>&1" \
 		-- "$AC" create "$CS" --image "$REF" ::: "$AC" start "$CS"

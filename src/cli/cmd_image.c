@@ -406,6 +406,7 @@ static int image_ls(int argc, char **argv)
 	ac_error_t *e = NULL;
 	int rc = ac_manager_image_list(m, st.all, &list, &e);
 	_cleanup_free_ char *home = strdup(ac_store_home(ac_manager_store(m)));
+	AC_ANALYZER_OWNED(home);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
@@ -506,6 +507,7 @@ static int image_prune(int argc, char **argv)
 	ac_error_t *e = NULL;
 	int rc = ac_manager_image_prune(m, &removed, &freed, &e);
 	_cleanup_free_ char *home = strdup(ac_store_home(ac_manager_store(m)));
+	AC_ANALYZER_OWNED(home);
 	ac_manager_free(m);
 	if (rc < 0)
 		return cli_error(e);
@@ -612,6 +614,7 @@ static int image_login(int argc, char **argv)
 		return cli_usage("image login", "the user name is empty");
 	_cleanup_free_ char *user =
 	    st.user ? strdup(st.user) : read_line("Username: ", false, false);
+	AC_ANALYZER_OWNED(user);
 	if (!user || !*user)
 		return cli_usage("image login", "no user given: use -u USER");
 	char *pw = read_line("Password: ", true, st.password_stdin);

@@ -170,17 +170,22 @@ int cli_run_pool(cli_run_pool_t *r)
 		ac_error_free(e);
 		return 1;
 	}
-	const char *base = r->server && *r->server ? r->server
-			   : getenv("AGENTCELL_SERVER") && *getenv("AGENTCELL_SERVER")
-			       ? getenv("AGENTCELL_SERVER")
-			       : "http://127.0.0.1:18888";
+	const char *env_server = getenv("AGENTCELL_SERVER");
+	const char *base = r->server && *r->server     ? r->server
+			   : env_server && *env_server ? env_server
+						       : "http://127.0.0.1:18888";
 	size_t bl = strlen(base);
 	while (bl && base[bl - 1] == '/')
 		bl--;
 	char *url = NULL, *auth = NULL;
 	_cleanup_free_ char *token = find_token(r);
-	if (asprintf(&url, "%.*s/run", (int)bl, base) < 0 ||
-	    (token && asprintf(&auth, "Authorization: Bearer %s", token) < 0)) {
+	AC_ANALYZER_OWNED(token);
+	if (asprintf(&url, "%.*s/run", (int)bl, base) < 0)
+		url = NULL;
+	if (url && token && asprintf(&auth, "Authorization: Bearer %s", token) < 0)
+		auth = NULL;
+	if (!url || (token && !auth)) {
+		free(url);
 		free(body);
 		fprintf(stderr, "agentcell: out of memory\n");
 		return 1;

@@ -252,7 +252,7 @@ int ac_manager_image_argv(const json_t *state, char ***argv, ac_error_t **err)
 			}
 		}
 	}
-	if (!v[0][0]) {
+	if (!k || !v[0][0]) {
 		ac_strv_free(v);
 		return ac_error_set(err, AC_ERR_INVALID, 0,
 				    "image '%s' has an empty program name in its Entrypoint or Cmd",

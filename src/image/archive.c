@@ -328,12 +328,14 @@ static member_t *get(src_t *s, const char *name, ac_error_t **err)
 					      : take(s, mb, fd_read, &fd, err);
 			return rc < 0 ? NULL : mb;
 		}
-		if (!ix) {
+		/* names only holds indexes of m: the bounds check keeps that visible */
+		json_int_t i = json_integer_value(ix);
+		if (!ix || i < 0 || (size_t)i >= s->n) {
 			ac_error_set(err, AC_ERR_NOT_FOUND, 0, "%s has no member '%s'", s->path,
 				     name);
 			return NULL;
 		}
-		member_t *mb = s->m[json_integer_value(ix)];
+		member_t *mb = s->m[i];
 		if (!mb->link)
 			return mb;
 		n = mb->link;
@@ -1053,6 +1055,7 @@ static int put_blob(tarw_t *t, int storefd, const char *digest, ac_error_t **err
 	if (put_header(t, rel, (uint64_t)st.st_size, err) < 0)
 		return -1;
 	_cleanup_free_ char *buf = malloc(1 << 20);
+	AC_ANALYZER_OWNED(buf);
 	if (!buf)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	uint64_t left = (uint64_t)st.st_size;

@@ -175,7 +175,14 @@ int ac_reg_init(ac_reg_t *r, const ac_image_pull_opts_t *o, const char *registry
 		if (!strcmp(one, want))
 			r->insecure = true;
 	}
-	return lookup_credentials(o, registry, repo, &r->user, &r->pass, err) < 0 ? -1 : 0;
+	if (lookup_credentials(o, registry, repo, &r->user, &r->pass, err) < 0) {
+		/* half a pair (out of memory): the caller does not free r on failure */
+		free_secret(r->user);
+		free_secret(r->pass);
+		r->user = r->pass = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 void ac_reg_free(ac_reg_t *r)
@@ -474,6 +481,9 @@ int ac_image_login(const ac_image_pull_opts_t *o, const char *registry, const ch
 	none.auth_file = "/nonexistent"; /* only the credentials given */
 	if (ac_reg_init(&r, &none, host, "", host, err) < 0)
 		return -1;
+	/* only the credentials given: drop any ac_reg_init found (none from /nonexistent) */
+	free_secret(r.user);
+	free_secret(r.pass);
 	r.user = strdup(user);
 	r.pass = strdup(password);
 	int rc = -1;

@@ -291,8 +291,7 @@ int ac_volume_list(const char *home, json_t **out, ac_error_t **err)
 	*out = NULL;
 	json_t *list = json_array();
 	_cleanup_close_ int dirfd = open_volumes(home, false, err);
-	if (dirfd == MISSING) {
-		dirfd = -1;
+	if (dirfd == MISSING) { /* negative: the cleanup closes nothing */
 		*out = list;
 		return 0;
 	}
@@ -371,10 +370,8 @@ int ac_volume_remove(const char *home, const char *name, char *const *in_use_nam
 	_cleanup_close_ int dirfd = open_volumes(home, false, err);
 	if (dirfd == -1)
 		return -1;
-	if (dirfd == MISSING) {
-		dirfd = -1;
+	if (dirfd == MISSING) /* negative: the cleanup closes nothing */
 		return not_found(name, err);
-	}
 	_cleanup_close_ int lock = lock_volumes(dirfd, err);
 	if (lock < 0)
 		return -1;

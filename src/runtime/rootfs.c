@@ -527,6 +527,7 @@ int ac_rootfs_build(const ac_rt_spec_t *spec, int userns_fd, const char *staging
 	const size_t nlayers = ac_layers_count(spec);
 	/* lowerdir lists of image layers (relative to lower/: L<i> names), or NULL. */
 	_cleanup_free_ char *lowers = nlayers ? malloc(8192) : NULL;
+	AC_ANALYZER_OWNED(lowers);
 	if (nlayers && !lowers)
 		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 
