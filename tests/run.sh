@@ -7,20 +7,27 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 passed=0 failed=0 skipped=0
+failures=() # every "not ok" line, repeated at the end where a log's tail shows them
 log=$(mktemp -d /tmp/agentcell-tests.XXXXXX)
 
 result() { # result ok|fail "description" | result skip "description" "reason"
 	case "$1" in
 	ok) passed=$((passed + 1)); echo "ok - $2" ;;
 	skip) skipped=$((skipped + 1)); echo "ok - $2 # SKIP $3" ;;
-	*) failed=$((failed + 1)); echo "not ok - $2" ;;
+	*) failed=$((failed + 1)); failures+=("not ok - $2"); echo "not ok - $2" ;;
 	esac
 }
 
 # Counts the "ok"/"not ok" lines of a TAP-like stream, echoing them with a prefix.
 tally() { # tally PREFIX < output
-	local line desc
+	local line desc diag=0
 	while IFS= read -r line; do
+		# The diagnostics under a failure (a few lines) go with it into the summary.
+		if [ "$diag" -gt 0 ] && [[ "$line" == "#"* || "$line" == " "* ]]; then
+			diag=$((diag - 1)); failures+=("  $line")
+		else
+			diag=0
+		fi
 		case "$line" in
 		"not ok"*" # SKIP"* | "ok"*" # SKIP"* | "ok"*" # skip"*)
 			# cmocka 1.1 writes a skipped test as "not ok N # SKIP name".
@@ -28,7 +35,8 @@ tally() { # tally PREFIX < output
 			skipped=$((skipped + 1)); echo "ok - $1: $desc" ;;
 		"not ok"*)
 			desc=${line#not ok}; desc=${desc#"${desc%%[!0-9 ]*}"}; desc=${desc#- }
-			failed=$((failed + 1)); echo "not ok - $1: $desc" ;;
+			failed=$((failed + 1)); failures+=("not ok - $1: $desc") diag=8
+			echo "not ok - $1: $desc" ;;
 		"ok"*)
 			desc=${line#ok}; desc=${desc#"${desc%%[!0-9 ]*}"}; desc=${desc#- }
 			passed=$((passed + 1)); echo "ok - $1: $desc" ;;
@@ -122,5 +130,9 @@ else
 fi
 
 rm -rf "$log"
+if [ "$failed" != 0 ]; then
+	echo "# the failures again:"
+	printf '%s\n' "${failures[@]}"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

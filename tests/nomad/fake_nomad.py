@@ -15,6 +15,9 @@ The HTTP routing, ACL, blocking queries, fs/logs streams and the exec WebSocket 
 jobs, evaluations and the scheduler in njobs.py; the client (sandboxes, tasks, the alloc
 dir) in nclient.py; body decoding and driver config schemas in ndecode.py. The WebSocket
 framing (kws.py) and the certificates (kpki.py) are tests/k8s's.
+
+Over 800 lines on purpose: the fake server's routes share one state object and its lock;
+split, each part would import all of it back.
 """
 
 import argparse

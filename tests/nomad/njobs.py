@@ -15,6 +15,9 @@ Failed allocations are rescheduled by the group's ReschedulePolicy.
 Sources: nomad/structs (alloc.go, eval.go, structs.go), nomad/job_endpoint.go (Register,
 Deregister), scheduler/ (generic_sched.go, reconciler, feasible/feasible.go: "missing
 drivers"), api/jobs.go and api/tasks.go (Canonicalize: the defaults).
+
+Over 800 lines on purpose: the fake server's routes share one state object and its lock;
+split, each part would import all of it back.
 """
 
 import copy

@@ -5,7 +5,10 @@
  * (namespace and region added to the query, ACL token sent, one-line errors for Nomad's
  * plain-text and JSON answers, connection refused naming the address once), the job of a
  * sandbox and of a run for each driver with every hardening field, and agentcell.toml's
- * [nomad] validation (src/core/config.c). */
+ * [nomad] validation (src/core/config.c).
+ *
+ * Over 800 lines on purpose: one test binary per module, made of independent cases that
+ * share a few helpers; split, each part would only repeat the helpers and the runner. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -41,7 +41,12 @@
  * /v1/job/ID?purge=true, which also stops its allocation) on every path: success,
  * failure, an API error, --timeout (exit 124, the output up to then printed), the caller
  * gone (AC_ERR_STATE) and a signal (128+N). A SIGKILL leaves it: gc purges it once its
- * creator is gone (the Meta above). */
+ * creator is gone (the Meta above).
+ *
+ * Longer than 800 lines on purpose: the stages above (submit, evaluation, allocation wait,
+ * the two log followers and their exact tail read, the exit status, the stop descriptor and
+ * the purge) share one struct run and its stop set; split, each part would need that
+ * state exported, and the order of clean-up on every path is easiest to check in one file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
