@@ -47,7 +47,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all unit fuzz libfuzzer clean format check-format analyze shellcheck lint
+.PHONY: all unit fuzz libfuzzer clean format check-format analyze shellcheck lint install uninstall
 all: $(BUILD)/agentcell $(UNIT_BINS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -131,6 +131,18 @@ shellcheck:
 	bash scripts/lint-shell.sh
 
 lint: shellcheck analyze check-format
+
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: the binary, and the name agentkernel
+# linked to it (invoked so, it speaks agentkernel's command line).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+install: $(BUILD)/agentcell
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/agentcell $(DESTDIR)$(BINDIR)/agentcell
+	ln -sf agentcell $(DESTDIR)$(BINDIR)/agentkernel
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/agentkernel $(DESTDIR)$(BINDIR)/agentcell
 
 clean:
 	rm -rf build

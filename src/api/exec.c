@@ -34,6 +34,7 @@ typedef struct exec_req {
 	bool full; /* answer exit code, stdout and stderr, whatever the exit */
 	ac_sandbox_opts_t o;
 	char **o_env, **o_labels;
+	bool sudo; /* asked for root (allowed or not: sudo_gate) */
 } exec_req_t;
 
 static void exec_req_free(exec_req_t *x)
@@ -107,17 +108,20 @@ static int run_command(json_t *body, exec_req_t *x, ac_api_resp_t *resp)
  * reference is taken). */
 static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_resp_t *resp)
 {
-	static const char *const exec_known[] = {"command", "env",     "workdir", "cwd", "sudo",
-						 "user",    "timeout", "full",	  NULL};
-	static const char *const run_known[] = {"command",     "image",		 "template",
-						"profile",     "fast",		 "timeout",
-						"env",	       "memory_mb",	 "vcpus",
-						"cpus",	       "pids",		 "network",
-						"read_only",   "full",		 "workdir",
-						"cwd",	       "disk_mb",	 "language",
-						"code",	       "backend",	 "allow_hosts",
-						"block_hosts", "allowlist_only", "secret_bindings",
-						"publish",     "volumes",	 NULL};
+	static const char *const exec_known[] = {"command", "env",     "workdir",    "cwd",  "sudo",
+						 "user",    "timeout", "timeout_ms", "full", NULL};
+	static const char *const run_known[] = {
+	    "command",	   "image",	     "template",
+	    "profile",	   "fast",	     "timeout",
+	    "env",	   "memory_mb",	     "vcpus",
+	    "cpus",	   "pids",	     "network",
+	    "read_only",   "full",	     "workdir",
+	    "cwd",	   "disk_mb",	     "language",
+	    "code",	   "backend",	     "allow_hosts",
+	    "block_hosts", "allowlist_only", "secret_bindings",
+	    "publish",	   "volumes",	     "timeout_ms",
+	    "ports",	   "secrets",	     "placeholder_secrets",
+	    NULL};
 	*x = (exec_req_t){.body = json_incref(body), .run = sandbox == NULL};
 	if (sandbox && !(x->sandbox = strdup(sandbox))) {
 		ac_api_fail(resp, 500, "out of memory");
@@ -134,6 +138,16 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 		return -1;
 	if (set)
 		x->cmd.timeout = d;
+	/* agentkernel's name, in milliseconds. */
+	if (ac_body_num(body, "timeout_ms", 1, TIMEOUT_MAX * 1000, true, &d, &set, resp) < 0)
+		return -1;
+	if (set && json_object_get(body, "timeout") &&
+	    !json_is_null(json_object_get(body, "timeout"))) {
+		ac_api_fail(resp, 400, "give either 'timeout' (seconds) or 'timeout_ms', not both");
+		return -1;
+	}
+	if (set)
+		x->cmd.timeout = d / 1000.0;
 	if (ac_body_bool(body, "full", &x->full, &set, resp) < 0 ||
 	    ac_body_bool(body, "fast", &b, &set, resp) < 0)
 		return -1;
@@ -162,15 +176,28 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 		}
 		if (sudo)
 			x->cmd.user = NULL;
-	} else if (ac_api_sandbox_opts(body, &x->o, &x->o_env, &x->o_labels, resp) < 0 ||
+		x->sudo = sudo;
+	} else if (ac_api_compat_fields(body, resp) < 0 ||
+		   ac_api_sandbox_opts(body, &x->o, &x->o_env, &x->o_labels, resp) < 0 ||
 		   ac_api_net_opts(body, &x->o, resp) < 0) {
 		return -1;
 	}
 	return 0;
 }
 
-static int parse_exec_request(ac_api_req_t *req, const char *sandbox, exec_req_t *x,
-			      ac_api_resp_t *resp)
+/* agentkernel's rule: a request's sudo needs the operator's [api] allow_sudo_exec. */
+static int sudo_gate(const ac_api_t *api, const exec_req_t *x, ac_api_resp_t *resp)
+{
+	if (!x->sudo || api->allow_sudo_exec)
+		return 0;
+	ac_api_fail(resp, 403,
+		    "'sudo' is not allowed on this server: its operator enables it with [api] "
+		    "allow_sudo_exec = true in the config file");
+	return -1;
+}
+
+static int parse_exec_request(const ac_api_t *api, ac_api_req_t *req, const char *sandbox,
+			      exec_req_t *x, ac_api_resp_t *resp)
 {
 	json_t *body = ac_body_object(req, resp, true);
 	if (!body) {
@@ -179,6 +206,8 @@ static int parse_exec_request(ac_api_req_t *req, const char *sandbox, exec_req_t
 	}
 	int rc = parse_exec(body, sandbox, x, resp);
 	json_decref(body);
+	if (rc == 0)
+		rc = sudo_gate(api, x, resp);
 	/* A client that hangs up takes its command with it (not a detached one: see there). */
 	x->cmd.cancel_fd = req->client_fd > 0 ? req->client_fd : 0;
 	return rc;
@@ -338,7 +367,7 @@ static void capture_request(ac_api_t *api, ac_api_req_t *req, const char *sandbo
 			    ac_api_resp_t *resp)
 {
 	exec_req_t x;
-	if (parse_exec_request(req, sandbox, &x, resp) == 0) {
+	if (parse_exec_request(api, req, sandbox, &x, resp) == 0) {
 		ac_capture_t c;
 		ac_error_t *e = NULL;
 		int rc = run_capture(api, &x, &c, &e);
@@ -566,15 +595,48 @@ static void sse_free(void *ctx)
 	free(s);
 }
 
+/* agentkernel answers /run/stream with an empty command by a stream of one "error" event. */
+static void sse_no_command(void *ctx, int fd)
+{
+	static const char ev[] = "event: error\ndata: {\"message\":\"command is required\"}\n\n";
+	(void)ctx;
+	(void)ac_write_all(fd, ev, sizeof(ev) - 1);
+}
+
+static void sse_no_command_free(void *ctx)
+{
+	(void)ctx;
+}
+
+static bool empty_run_command(const ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	json_t *body = json_loadb(req->body ? req->body : "", req->body_len,
+				  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	json_t *cmd = json_object_get(body, "command");
+	bool empty = json_is_array(cmd) && !json_array_size(cmd) &&
+		     ac_body_empty(json_object_get(body, "language")) &&
+		     ac_body_empty(json_object_get(body, "code"));
+	json_decref(body);
+	if (!empty)
+		return false;
+	ac_api_resp_clear(resp);
+	resp->status = 200;
+	resp->content_type = "text/event-stream";
+	resp->stream = (ac_api_stream_t){.fn = sse_no_command, .free_fn = sse_no_command_free};
+	return true;
+}
+
 static void start_stream(ac_api_t *api, ac_api_req_t *req, const char *sandbox, ac_api_resp_t *resp)
 {
+	if (!sandbox && empty_run_command(req, resp))
+		return;
 	sse_t *s = calloc(1, sizeof(*s));
 	if (!s) {
 		ac_api_fail(resp, 500, "out of memory");
 		return;
 	}
 	s->api = api;
-	if (parse_exec_request(req, sandbox, &s->x, resp) < 0) {
+	if (parse_exec_request(api, req, sandbox, &s->x, resp) < 0) {
 		s->x.cmd.cancel_fd = 0;
 		sse_free(s);
 		return;
@@ -636,7 +698,7 @@ static json_t *detached_info(json_t *st)
 void ac_h_detach_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	exec_req_t x;
-	if (parse_exec_request(req, req->params[0], &x, resp) == 0) {
+	if (parse_exec_request(api, req, req->params[0], &x, resp) == 0) {
 		char id[AC_DETACH_ID_LEN + 1];
 		json_t *st = NULL;
 		ac_error_t *e = NULL;

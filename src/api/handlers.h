@@ -8,6 +8,7 @@
 
 #include "agentcell/manager.h"
 #include "api/http.h"
+#include "api/request.h"
 
 typedef void (*ac_api_handler_t)(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 
@@ -29,8 +30,14 @@ void ac_api_net_opts_free(ac_sandbox_opts_t *o);
 int ac_api_sandbox_opts(json_t *body, ac_sandbox_opts_t *o, char ***env, char ***labels,
 			ac_api_resp_t *resp);
 /* Fields clients send that only agentkernel's other backends or services implement:
- * accepted when empty, refused otherwise (NULL-terminated). */
-extern const char *const ac_api_unsupported_fields[];
+ * accepted when empty, a 501 saying why otherwise ({NULL}-terminated). */
+extern const ac_body_unsupported_t ac_api_unsupported_fields[];
+/* agentkernel's names for a new sandbox's options, rewritten in body to ours before
+ * ac_api_sandbox_opts and ac_api_net_opts read it: ports -> publish, secrets (KEY:HOST
+ * [:HEADER]) -> secret_bindings, backend "automatic" -> the server's default, network as
+ * an object (empty: nothing asked), placeholder_secrets (ours always are). -1 after a
+ * 400/501 naming the field. */
+int ac_api_compat_fields(json_t *body, ac_api_resp_t *resp);
 
 void ac_h_list(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);

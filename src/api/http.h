@@ -24,6 +24,7 @@ typedef struct ac_api {
 	double exec_timeout;	 /* seconds, for commands a request gives none (0: none) */
 	const json_t *languages; /* agentcell.toml [languages]: code runs' images (or NULL) */
 	struct ac_pool *pool;	 /* serve --pool: the warm pool of POST /run (or NULL) */
+	bool allow_sudo_exec;	 /* [api] allow_sudo_exec: a request's "sudo": true runs */
 	/* Without keys, the Host header must name this machine (DNS rebinding): localhost,
 	 * 127.0.0.1, [::1] or bound_host (the address served, NULL: none more), any port.
 	 * any_host: a unix socket, which no browser reaches. */

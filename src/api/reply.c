@@ -94,7 +94,8 @@ json_t *ac_api_sandbox_info(json_t *st)
 					   "agent",
 					   "disk_mb",
 					   "created_from_template",
-					   "template_help_text"};
+					   "template_help_text",
+					   "secret_mappings"};
 	json_t *info = json_object();
 	for (size_t i = 0; i < AC_ARRAY_SIZE(copy); i++) {
 		json_t *v = json_object_get(st, copy[i]);
@@ -103,6 +104,10 @@ json_t *ac_api_sandbox_info(json_t *st)
 	json_t *labels = json_object_get(info, "labels");
 	if (!json_is_object(labels))
 		json_object_set_new(info, "labels", json_object());
+	if (!json_is_object(json_object_get(info, "secret_mappings")))
+		json_object_set_new(info, "secret_mappings", json_object());
+	json_object_set_new(info, "placeholder_secrets",
+			    json_boolean(json_is_true(json_object_get(st, "placeholder_secrets"))));
 	json_t *pol = json_object_get(st, "lifecycle_policy");
 	json_object_set(info, "lifecycle", pol ? pol : json_null());
 	/* The network: on or off, and (native) the proxy's policy, secret bindings by key and

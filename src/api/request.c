@@ -39,7 +39,15 @@ json_t *ac_body_object(const ac_api_req_t *req, ac_api_resp_t *resp, bool requir
 	return j;
 }
 
-int ac_body_known(json_t *body, const char *const *known, const char *const *unsupported,
+bool ac_body_empty(const json_t *v)
+{
+	return !v || json_is_null(v) || json_is_false(v) ||
+	       (json_is_array(v) && !json_array_size(v)) ||
+	       (json_is_object(v) && !json_object_size(v)) ||
+	       (json_is_string(v) && !json_string_length(v));
+}
+
+int ac_body_known(json_t *body, const char *const *known, const ac_body_unsupported_t *unsupported,
 		  ac_api_resp_t *resp)
 {
 	const char *k;
@@ -51,18 +59,15 @@ int ac_body_known(json_t *body, const char *const *known, const char *const *uns
 			ok = !strcmp(*n, k);
 		if (ok)
 			continue;
-		for (const char *const *n = unsupported; n && *n; n++) {
-			if (strcmp(*n, k))
+		for (const ac_body_unsupported_t *u = unsupported; u && u->field; u++) {
+			if (strcmp(u->field, k))
 				continue;
 			/* Clients send every field of their options type; only a value counts. */
-			bool empty = json_is_null(v) || (json_is_array(v) && !json_array_size(v)) ||
-				     (json_is_object(v) && !json_object_size(v)) ||
-				     (json_is_string(v) && !json_string_length(v));
-			if (empty) {
+			if (ac_body_empty(v)) {
 				ok = true;
 				break;
 			}
-			ac_api_fail(resp, 400, "'%s' is not supported by agentcell", k);
+			ac_api_fail(resp, 501, "'%s' is not supported by agentcell: %s", k, u->why);
 			return -1;
 		}
 		if (!ok) {

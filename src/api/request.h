@@ -12,9 +12,18 @@
 /* The body as an object (new reference); an empty body is {} unless required. NULL after a
  * 400 (malformed JSON, duplicate keys, not an object). */
 json_t *ac_body_object(const ac_api_req_t *req, ac_api_resp_t *resp, bool required);
-/* Every key is in known, or in unsupported with an empty value (null, "", [], {}). */
-int ac_body_known(json_t *body, const char *const *known, const char *const *unsupported,
+/* A field clients send that agentcell cannot honour: an empty value (null, "", [], {},
+ * false) is accepted and ignored; any other is a 501 naming the field and saying why. */
+typedef struct ac_body_unsupported {
+	const char *field;
+	const char *why;
+} ac_body_unsupported_t;
+
+/* Every key is in known, or in unsupported (terminated by {NULL}) with an empty value. */
+int ac_body_known(json_t *body, const char *const *known, const ac_body_unsupported_t *unsupported,
 		  ac_api_resp_t *resp);
+/* Whether a value is "nothing": null, false, "", [] or {}. */
+bool ac_body_empty(const json_t *v);
 /* A string without NUL; absent or null: *out = NULL (400 if required); max 0: no limit. */
 int ac_body_str(json_t *body, const char *key, bool required, size_t max, const char **out,
 		ac_api_resp_t *resp);

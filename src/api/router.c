@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentcell/metrics.h"
 #include "agentcell/pool.h"
 #include "base/parse.h"
 #include "base/util.h"
 #include "api/handlers.h"
+#include "api/reqstats.h"
 
 bool ac_api_key_ok(char *const *keys, const char *presented)
 {
@@ -77,6 +79,7 @@ static void h_metrics(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		ac_api_fail_error(resp, e);
 		return;
 	}
+	ac_reqstats_append(&text); /* agentkernel_http_*: this server's requests */
 	if (api->pool)
 		ac_pool_metrics_append(api->pool, &text);
 	ac_api_resp_clear(resp);
@@ -84,6 +87,18 @@ static void h_metrics(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	resp->content_type = "text/plain; version=0.0.4";
 	resp->body = text;
 	resp->len = strlen(text);
+}
+
+/* agentkernel's GET /stats (include/agentcell/metrics.h), CPU use sampled over 200 ms as
+ * agentkernel does. */
+static void h_stats(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
+{
+	json_t *data = NULL;
+	ac_error_t *e = NULL;
+	if (ac_manager_stats(api->m, ac_reqstats_uptime(), 200, &data, &e) < 0)
+		ac_api_fail_error(resp, e);
+	else
+		ac_api_ok(resp, 200, data);
 }
 
 /* ------------------------------------------------------------------ routing */
@@ -98,6 +113,7 @@ typedef struct route {
 static const route_t routes[] = {
     {"GET", "/health", h_health, true},
     {"GET", "/metrics", h_metrics, true},
+    {"GET", "/stats", h_stats, false},
     {"GET", "/openapi.json", h_openapi, true},
     {"GET", "/pool", h_pool, false},
     {"POST", "/run", ac_h_run, false},
@@ -304,6 +320,28 @@ static bool admit(ac_api_t *api, const ac_api_req_t *req, bool has_body, const c
 		}
 	}
 	return true;
+}
+
+int ac_api_route_index(const char *method, const char *raw)
+{
+	char *path = route_path(raw);
+	char *work = path ? malloc(strlen(path) + 1) : NULL;
+	int first = -1, found = -1;
+	for (size_t i = 0; work && i < AC_ARRAY_SIZE(routes); i++) {
+		const char *params[AC_API_PARAMS_MAX] = {0};
+		memcpy(work, path, strlen(path) + 1);
+		if (!match(routes[i].pattern, work, params))
+			continue;
+		if (first < 0)
+			first = (int)i;
+		if (method_is(method, routes[i].method)) {
+			found = (int)i;
+			break;
+		}
+	}
+	free(work);
+	free(path);
+	return found >= 0 ? found : first;
 }
 
 bool ac_api_admit(ac_api_t *api, const ac_api_req_t *req, bool has_body, ac_api_resp_t *resp)

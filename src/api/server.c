@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/dl.h"
@@ -35,6 +36,7 @@
 #include "base/parse.h"
 #include "base/util.h"
 #include "api/http.h"
+#include "api/reqstats.h"
 
 #define MHD_FNS(X)                                                                                 \
 	X(MHD_start_daemon)                                                                        \
@@ -79,6 +81,9 @@ typedef struct conn_ctx {
 	size_t reserved; /* this connection's share of srv->buffered */
 	bool too_big;
 	ac_api_resp_t *early; /* decided on the headers, sent once the body is dropped */
+	/* agentkernel_http_* (reqstats.h): the route, the method's slot, the first byte. */
+	int route, method;
+	struct timespec t0;
 } conn_ctx_t;
 
 typedef struct mhd_req {
@@ -213,9 +218,10 @@ static struct MHD_Response *stream_response(ac_api_resp_t *resp, unsigned keepal
 	return mr;
 }
 
-static enum MHD_Result send_response(ac_server_t *srv, struct MHD_Connection *c,
+static enum MHD_Result send_response(ac_server_t *srv, struct MHD_Connection *c, conn_ctx_t *cx,
 				     ac_api_resp_t *resp)
 {
+	int status = resp->status;
 	struct MHD_Response *mr;
 	if (resp->stream.fn) {
 		mr = stream_response(resp, srv->keepalive_ms);
@@ -250,8 +256,15 @@ static enum MHD_Result send_response(ac_server_t *srv, struct MHD_Connection *c,
 		free(resp->session_id);
 		resp->session_id = NULL;
 	}
-	enum MHD_Result r = mhd_fn.MHD_queue_response(c, (unsigned)resp->status, mr);
+	enum MHD_Result r = mhd_fn.MHD_queue_response(c, (unsigned)status, mr);
 	mhd_fn.MHD_destroy_response(mr);
+	if (r == MHD_YES && cx) {
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ac_reqstats_record(cx->route, cx->method, status,
+				   (double)(t1.tv_sec - cx->t0.tv_sec) +
+				       (double)(t1.tv_nsec - cx->t0.tv_nsec) / 1e9);
+	}
 	return r;
 }
 
@@ -313,7 +326,7 @@ static enum MHD_Result refuse(ac_server_t *srv, struct MHD_Connection *c, conn_c
 			return MHD_YES;
 		}
 	}
-	return send_response(srv, c, resp);
+	return send_response(srv, c, cx, resp);
 }
 
 static enum MHD_Result on_headers(ac_server_t *srv, conn_ctx_t *cx, struct MHD_Connection *c,
@@ -346,7 +359,7 @@ static enum MHD_Result on_headers(ac_server_t *srv, conn_ctx_t *cx, struct MHD_C
 		 * "Expect: 100-continue" sends nothing more); the connection closes. */
 		ac_api_fail(&resp, 413, "Request body exceeds the maximum size of %u bytes",
 			    AC_API_BODY_MAX);
-		return send_response(srv, c, &resp);
+		return send_response(srv, c, cx, &resp);
 	}
 	if (has_cl && n > 0) {
 		/* The whole body's room, once: no doubling, no copy. */
@@ -370,6 +383,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		cx = calloc(1, sizeof(*cx));
 		if (!cx)
 			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &cx->t0);
+		cx->route = ac_api_route_index(method, url);
+		cx->method = ac_reqstats_method(method);
 		*con_cls = cx;
 		return on_headers(srv, cx, c, url, method);
 	}
@@ -423,7 +439,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		m.r.body_len = cx->len;
 		ac_api_handle(srv->api, &m.r, &resp);
 	}
-	return send_response(srv, c, &resp);
+	return send_response(srv, c, cx, &resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -533,6 +549,7 @@ int ac_server_start(const ac_server_opts_t *o, ac_api_t *api, ac_server_t **out,
 				    "api_key in agentcell.toml), or listen on 127.0.0.1",
 				    o->host);
 	}
+	ac_reqstats_start();
 	ac_server_t *srv = calloc(1, sizeof(*srv));
 	if (!srv) {
 		close(fd);

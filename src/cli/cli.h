@@ -120,7 +120,9 @@ const cli_command_t *cli_find(const char *name);
 /* Every command, in the order of 'agentcell --help'; NULL-terminated. */
 extern const cli_command_t *const cli_commands[];
 
-/* Prints "agentcell: <error>" and returns the exit code for it. */
+/* The program's name in errors and help: "agentcell", or "agentkernel" when invoked so. */
+extern const char *cli_prog;
+/* Prints "<cli_prog>: <error>" and returns the exit code for it. */
 int cli_error(ac_error_t *e);
 /* Prints a usage error naming the command (NULL: none) and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -170,6 +172,7 @@ typedef struct cli_sandbox_opts {
 	char *labels[AC_LABELS_MAX + 1]; /* --label (o.labels points here) */
 	int nlabels;
 	const char *lifetime_opt; /* the first --ttl/--label/--auto-* given (run: --keep only) */
+	bool no_network;	  /* --no-network */
 	char *files[AC_FILES_MAX + 1]; /* --file (o.files points here) */
 	int nfiles;
 	char *init_script_buf;	 /* --init-script-file's content */
@@ -256,5 +259,21 @@ extern const cli_command_t cli_cmd_image;
 int cmd_image(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
+
+/* ------------------------------------------------------------------ agentkernel's spelling
+ * compat.c: invoked as "agentkernel" (a link to this binary), the command line is
+ * agentkernel's: its commands, the `sandbox`/`sb` group, its flags and defaults, mapped onto
+ * the commands above. */
+
+/* True if argv0's base name is "agentkernel". */
+bool cli_compat_invoked(const char *argv0);
+/* agentkernel's main: argv[0] is the program, argv[1] the command. */
+int cli_compat_main(int argc, char **argv);
+/* agentkernel's commands (top level, then the sandbox group); NULL-terminated. */
+extern const cli_command_t *const cli_compat_commands[];
+extern const cli_command_t *const cli_compat_sandbox_commands[];
+/* The agentkernel command called name in table t (by alias too), or NULL. */
+const cli_command_t *cli_compat_find(const cli_command_t *const *t, const char *name);
+#define AGENTKERNEL_COMPAT_VERSION "0.18.0"
 
 #endif

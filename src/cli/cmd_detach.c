@@ -8,6 +8,7 @@
 
 #include "agentcell/detach.h"
 #include "base/io.h"
+#include "base/parse.h"
 #include "base/util.h"
 #include "cli/cli.h"
 
@@ -28,6 +29,8 @@ static const cli_opt_t logs_opts[] = {
 };
 
 #define ONE_ID .min_args = 1, .max_args = 1, .missing = {"no command id given"}
+/* "ID" or agentkernel's "NAME ID" (the command must then be one of NAME's). */
+#define NAME_ID .min_args = 1, .max_args = 2, .missing = {"no command id given"}
 
 const cli_command_t cli_cmd_exec_list = {
     .name = "exec-list",
@@ -53,20 +56,21 @@ const cli_command_t cli_cmd_exec_status = {
 const cli_command_t cli_cmd_exec_logs = {
     .name = "exec-logs",
     .summary = "print a background command's output",
-    .synopsis = "ID [--stderr] [--follow]",
-    .about =
-	"Prints what background command ID wrote to stdout (or stderr). Each log is\n"
-	"kept under 8 MiB: past that the oldest bytes are dropped, and a note says how many.\n",
+    .synopsis = "[NAME] ID [--stderr] [--follow]",
+    .about = "Prints what background command ID wrote to stdout (or stderr). Each log is\n"
+	     "kept under 8 MiB: past that the oldest bytes are dropped, and a note says how many.\n"
+	     "With NAME (agentkernel's form), ID must be a command of sandbox NAME.\n",
     .opts = logs_opts,
-    ONE_ID,
+    NAME_ID,
     .fn = cmd_exec_logs,
 };
 const cli_command_t cli_cmd_exec_kill = {
     .name = "exec-kill",
     .summary = "kill a background command and everything it started",
-    .synopsis = "ID",
-    .about = "Kills background command ID and every process it started.\n",
-    ONE_ID,
+    .synopsis = "[NAME] ID",
+    .about = "Kills background command ID and every process it started. With NAME\n"
+	     "(agentkernel's form), ID must be a command of sandbox NAME.\n",
+    NAME_ID,
     .fn = cmd_exec_kill,
 };
 
@@ -113,6 +117,30 @@ static void print_status(const json_t *st)
 			continue;
 		cli_print_field(keys[i], v, 12);
 	}
+}
+
+/* The command id of "ID" or "NAME ID"; with NAME, the command must belong to sandbox NAME
+ * (so agentkernel's "exec-kill NAME ID" never touches another sandbox's command). */
+static int command_id(ac_manager_t *m, const cli_command_t *c, const cli_args_t *ca,
+		      const char **id, ac_error_t **e)
+{
+	*id = ca->v[ca->n - 1];
+	if (ca->n < 2)
+		return 0;
+	const char *name = ca->v[0];
+	if (!ac_name_valid(name))
+		return ac_error_set(e, AC_ERR_INVALID, 0,
+				    "invalid sandbox name '%s' (see '%s %s --help')", name,
+				    cli_prog, c->name);
+	json_t *st = NULL;
+	if (ac_detach_status(m, *id, &st, e) < 0)
+		return -1;
+	int rc = 0;
+	if (strcmp(ac_state_str(st, "sandbox", ""), name) != 0)
+		rc = ac_error_set(e, AC_ERR_NOT_FOUND, 0,
+				  "background command '%s' is not one of sandbox '%s'", *id, name);
+	json_decref(st);
+	return rc;
 }
 
 int cmd_exec_list(int argc, char **argv)
@@ -166,8 +194,8 @@ static int copy_from(const char *path, off_t *off)
 		return -1;
 	struct stat st;
 	if (fstat(fd, &st) == 0 && st.st_size < *off) {
-		fprintf(stderr,
-			"agentcell: the log reached its 8 MiB cap: older output was dropped\n");
+		fprintf(stderr, "%s: the log reached its 8 MiB cap: older output was dropped\n",
+			cli_prog);
 		*off = 0;
 	}
 	char buf[65536];
@@ -187,7 +215,7 @@ int cmd_exec_logs(int argc, char **argv)
 	cli_status_t ps = cli_parse(&cli_cmd_exec_logs, argc, argv, &opts, &ca);
 	if (ps != CLI_OK)
 		return cli_exit(ps);
-	const char *id = ca.v[0];
+	const char *id = NULL;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
@@ -195,7 +223,8 @@ int cmd_exec_logs(int argc, char **argv)
 	ac_error_t *e = NULL;
 	_cleanup_free_ char *path = NULL;
 	json_t *st = NULL;
-	if (ac_detach_log_path(m, id, opts.stderr_log, &path, &e) < 0 ||
+	if (command_id(m, &cli_cmd_exec_logs, &ca, &id, &e) < 0 ||
+	    ac_detach_log_path(m, id, opts.stderr_log, &path, &e) < 0 ||
 	    ac_detach_status(m, id, &st, &e) < 0) {
 		ac_manager_free(m);
 		return cli_error(e);
@@ -205,15 +234,15 @@ int cmd_exec_logs(int argc, char **argv)
 	    ac_state_int(st, opts.stderr_log ? "dropped_stderr" : "dropped_stdout", 0);
 	if (dropped > 0)
 		fprintf(stderr,
-			"agentcell: the first %lld bytes of this log were dropped (logs are capped "
+			"%s: the first %lld bytes of this log were dropped (logs are capped "
 			"at 8 MiB)\n",
-			dropped);
+			cli_prog, dropped);
 	long long errs = ac_state_int(st, "write_errors", 0);
 	if (errs > 0)
 		fprintf(stderr,
-			"agentcell: this log is incomplete: %lld writes of the command's output "
+			"%s: this log is incomplete: %lld writes of the command's output "
 			"failed (%s); %lld bytes of stdout and %lld of stderr were lost\n",
-			errs, ac_state_str(st, "write_error", "?"),
+			cli_prog, errs, ac_state_str(st, "write_error", "?"),
 			ac_state_int(st, "lost_stdout", 0), ac_state_int(st, "lost_stderr", 0));
 	copy_from(path, &off);
 	bool follow = opts.follow;
@@ -237,13 +266,15 @@ int cmd_exec_kill(int argc, char **argv)
 	cli_status_t ps = cli_parse(&cli_cmd_exec_kill, argc, argv, NULL, &ca);
 	if (ps != CLI_OK)
 		return cli_exit(ps);
-	const char *id = ca.v[0];
+	const char *id = NULL;
 	int code = 0;
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
 	ac_error_t *e = NULL;
-	int rc = ac_detach_kill(m, id, &e);
+	int rc = command_id(m, &cli_cmd_exec_kill, &ca, &id, &e);
+	if (rc == 0)
+		rc = ac_detach_kill(m, id, &e);
 	ac_manager_free(m);
 	return rc < 0 ? cli_error(e) : 0;
 }

@@ -12,7 +12,7 @@ typedef struct exec_state {
 	cli_env_t env;
 	const char *workdir, *user;
 	double timeout;
-	bool interactive, tty, detach;
+	bool interactive, tty, detach, json;
 } exec_state_t;
 
 static cli_status_t opt_workdir(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
@@ -33,8 +33,8 @@ static cli_status_t opt_user(const char *cmd, const cli_opt_t *opt, const char *
 }
 
 static const cli_opt_t exec_opts[] = {
-    CLI_FN("--env", 0, "K=V", "set an environment variable (repeatable)", cli_opt_env, exec_state_t,
-	   env),
+    CLI_FN("--env", 'e', "K=V", "set an environment variable (repeatable)", cli_opt_env,
+	   exec_state_t, env),
     CLI_FN("--workdir", 'w', "DIR", "working directory inside the sandbox", opt_workdir,
 	   exec_state_t, workdir),
     CLI_FN("--user", 'u', "UID|NAME", "run as this user (default root of the sandbox)", opt_user,
@@ -50,6 +50,8 @@ static const cli_opt_t exec_opts[] = {
 	     "run in the background: print an id and return at once (see\n"
 	     "exec-list, exec-status, exec-logs, exec-kill)",
 	     exec_state_t, detach),
+    CLI_FLAG("--json", 0, "with --detach: print the command's state as JSON, not just its id",
+	     exec_state_t, json),
     CLI_END,
 };
 
@@ -79,6 +81,8 @@ int cmd_exec(int argc, char **argv)
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
+	if (eo.json && !eo.detach)
+		return cli_usage("exec", "--json only applies with --detach");
 	ac_cmd_t cmd = {.argv = ca.cmd,
 			.env = eo.env.n ? eo.env.v : NULL,
 			.cwd = eo.workdir,
@@ -97,10 +101,15 @@ int cmd_exec(int argc, char **argv)
 	ac_error_t *e = NULL;
 	if (eo.detach) {
 		char id[AC_DETACH_ID_LEN + 1];
+		json_t *st = NULL;
 		int drc = ac_detach_start(m, name, &cmd, id, &e);
+		if (drc >= 0 && eo.json)
+			drc = ac_detach_status(m, id, &st, &e);
 		ac_manager_free(m);
 		if (drc < 0)
 			return cli_error(e);
+		if (st)
+			return cli_show(st, true, NULL);
 		printf("%s\n", id);
 		return 0;
 	}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/parse.h"
+#include "base/time.h"
 #include "base/util.h"
 #include "cli/cli.h"
 
@@ -85,18 +86,48 @@ static void print_removed(const json_t *removed)
 
 static const cli_opt_t gc_opts[] = {
     CLI_FLAG("--json", 0, "a JSON array [{name, expires_at}]", flags_state_t, json),
+    CLI_FLAG("--dry-run", 0, "remove nothing; print what would be removed", flags_state_t, dry_run),
     CLI_END,
 };
 
 const cli_command_t cli_cmd_gc = {
     .name = "gc",
     .summary = "remove every expired sandbox",
-    .synopsis = "[--json]",
+    .synopsis = "[--dry-run] [--json]",
     .about = "Removes every sandbox whose TTL has expired, running or not, and prints\n"
-	     "what it removed.\n",
+	     "what it removed (with --dry-run: what it would remove, as 'would remove ...').\n",
     .opts = gc_opts,
     .fn = cmd_gc,
 };
+
+static void print_would_remove(const json_t *list)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(list, i, it)
+	    printf("would remove %s (expired at %s)\n", ac_state_str(it, "name", "?"),
+		   ac_state_str(it, "expires_at", "?"));
+}
+
+/* gc --dry-run: the expired sandboxes, by the rule gc applies; nothing is touched. Takes m. */
+static int gc_dry_run(ac_manager_t *m, bool json)
+{
+	json_t *all = NULL;
+	ac_error_t *e = NULL;
+	int rc = ac_manager_list_all(m, &all, &e);
+	ac_manager_free(m);
+	if (rc < 0)
+		return cli_error(e);
+	json_t *out = json_array();
+	int64_t now = ac_time_now_ms();
+	size_t i;
+	json_t *st;
+	json_array_foreach(all, i, st) if (ac_ttl_expired(st, now))
+	    json_array_append_new(out, json_pack("{ss sO}", "name", ac_state_str(st, "name", "?"),
+						 "expires_at", json_object_get(st, "expires_at")));
+	json_decref(all);
+	return cli_show(out, json, print_would_remove);
+}
 
 int cmd_gc(int argc, char **argv)
 {
@@ -110,6 +141,8 @@ int cmd_gc(int argc, char **argv)
 	ac_manager_t *m = cli_manager(&code);
 	if (!m)
 		return code;
+	if (op.dry_run)
+		return gc_dry_run(m, json);
 	json_t *removed = NULL;
 	ac_error_t *e = NULL;
 	int rc = ac_manager_gc(m, &removed, &e);
@@ -123,11 +156,11 @@ int cmd_gc(int argc, char **argv)
 		{
 			/* An engine that could not be asked: said, and gc goes on. */
 			if (json_object_get(f, "error"))
-				fprintf(stderr, "agentcell: gc: %s not checked: %s\n",
+				fprintf(stderr, "%s: gc: %s not checked: %s\n", cli_prog,
 					ac_state_str(f, "kind", "?"),
 					ac_state_str(f, "error", "?"));
 			else
-				fprintf(stderr, "agentcell: removed %s %s (%s)\n",
+				fprintf(stderr, "%s: removed %s %s (%s)\n", cli_prog,
 					ac_state_str(f, "kind", "?"), ac_state_str(f, "path", "?"),
 					ac_state_str(f, "why", "?"));
 		}

@@ -130,7 +130,10 @@ static bool handle_line(stdio_server_t *s, const char *line, size_t len)
 		ac_error_free(e);
 		return true;
 	}
-	return reply ? send_line(s, reply) : true;
+	bool alive = reply ? send_line(s, reply) : true;
+	/* agentkernel's shutdown: answered, then nothing more is read (calls still running
+	 * answer before the server ends). */
+	return alive && !s->conn.shutdown;
 }
 
 static bool send_too_long(stdio_server_t *s)
@@ -248,13 +251,17 @@ static const cli_opt_t mcp_opts[] = {
 
 const cli_command_t cli_cmd_mcp = {
     .name = "mcp",
+    .alias = "mcp-server",
     .summary = "serve the sandbox tools to coding agents over MCP (stdio)",
     .synopsis = "[--config FILE] [--image-root DIR]... [--mount-cwd]",
     .about =
 	"Runs an MCP (Model Context Protocol) server on standard input and output: one JSON-RPC\n"
 	"message per line. Tools: sandbox_run, sandbox_create, sandbox_exec, sandbox_list,\n"
 	"sandbox_start, sandbox_stop, sandbox_remove, sandbox_file_read, sandbox_file_write,\n"
-	"sandbox_extend_ttl. Tool calls run in parallel (up to 16). Register it with\n"
+	"sandbox_extend_ttl, sandbox_write_files, sandbox_exec_detach, sandbox_exec_status,\n"
+	"sandbox_exec_logs, sandbox_exec_kill, sandbox_exec_list. The method 'shutdown'\n"
+	"(agentkernel's) ends the server after its answer. Tool calls run in parallel (up to\n"
+	"16). Register it with\n"
 	"e.g. 'claude mcp add agentcell -- agentcell mcp' (see the README).\n",
     .opts = mcp_opts,
     .fn = cmd_mcp,

@@ -54,7 +54,7 @@ static const cli_opt_t run_opts[] = {
 	       "the code, read from FILE (at most 1 MiB of UTF-8 without NUL);\n"
 	       "'-': standard input, which then is not the program's (no -i)",
 	       run_state_t, code_file),
-    CLI_FLAG("--keep", 0, "keep the sandbox (running) and print its name on stderr", run_state_t,
+    CLI_FLAG("--keep", 'k', "keep the sandbox (running) and print its name on stderr", run_state_t,
 	     keep),
     CLI_STRING("--name", 0, "NAME", "name of the kept sandbox (with --keep)", run_state_t, name),
     CLI_FLAG("--pool", 0,
@@ -244,7 +244,7 @@ int cmd_run(int argc, char **argv)
 		fflush(stdout);
 	int rc = ac_manager_run(m, &so->o, &cmd, fds, keep, &kept, &res, &e);
 	if (kept)
-		fprintf(stderr, "agentcell: kept sandbox %s\n", kept);
+		fprintf(stderr, "%s: kept sandbox %s\n", cli_prog, kept);
 	free(kept);
 	/* A code run whose interpreter is missing says so, naming the image. */
 	if (rc < 0 && st.language)

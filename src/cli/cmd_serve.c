@@ -196,6 +196,7 @@ int cmd_serve(int argc, char **argv)
 		ac_manager_free(m);
 		return cli_error(e);
 	}
+	ac_config_print_warnings(cfg);
 	/* A create promises "created and started, or not there at all": what a serve (or
 	 * MCP server) killed between the two left is undone before we answer anything. */
 	int undone = ac_manager_undo_abandoned(m, NULL);
@@ -233,7 +234,9 @@ int cmd_serve(int argc, char **argv)
 			.keys = api_keys(cfg),
 			.batch_parallel = 4,
 			.exec_timeout = exec_timeout,
-			.languages = json_object_get(cfg, "languages")};
+			.languages = json_object_get(cfg, "languages"),
+			.allow_sudo_exec = json_is_true(
+			    json_object_get(json_object_get(cfg, "api"), "allow_sudo_exec"))};
 	if (!api.keys) {
 		fprintf(stderr, "agentcell: out of memory\n");
 		return 1;

@@ -63,7 +63,7 @@ static void usage(FILE *f)
 
 int cli_error(ac_error_t *e)
 {
-	fprintf(stderr, "agentcell: %s\n", e ? e->msg : "unknown error");
+	fprintf(stderr, "%s: %s\n", cli_prog, e ? e->msg : "unknown error");
 	int code = ac_error_exit_code(e);
 	ac_error_free(e);
 	return code;
@@ -86,6 +86,8 @@ int main(int argc, char **argv)
 	ac_backends_helper_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], AC_NET_PROXY_ARG))
 		return ac_net_proxy_main(argc, argv);
+	if (cli_compat_invoked(argv[0]))
+		return cli_compat_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;
@@ -114,8 +116,8 @@ int main(int argc, char **argv)
 	unsigned lost = ac_audit_lost(&en);
 	if (lost)
 		fprintf(stderr,
-			"agentcell: warning: %u audit record%s could not be written to the audit "
+			"%s: warning: %u audit record%s could not be written to the audit "
 			"log: %s\n",
-			lost, lost == 1 ? "" : "s", strerror(en));
+			cli_prog, lost, lost == 1 ? "" : "s", strerror(en));
 	return rc;
 }

@@ -18,6 +18,8 @@
 
 /* ------------------------------------------------------------------ errors */
 
+const char *cli_prog = "agentcell";
+
 __attribute__((format(printf, 2, 0))) static void vusage(const char *cmd, const char *fmt,
 							 va_list ap)
 {
@@ -25,11 +27,11 @@ __attribute__((format(printf, 2, 0))) static void vusage(const char *cmd, const 
 	char raw[1024], msg[1024];
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	ac_escape_controls(raw, msg, sizeof(msg));
-	fprintf(stderr, "agentcell: %s", msg);
+	fprintf(stderr, "%s: %s", cli_prog, msg);
 	if (cmd)
-		fprintf(stderr, " (see 'agentcell %s --help')\n", cmd);
+		fprintf(stderr, " (see '%s %s --help')\n", cli_prog, cmd);
 	else
-		fputs(" (see 'agentcell --help')\n", stderr);
+		fprintf(stderr, " (see '%s --help')\n", cli_prog);
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)
@@ -266,7 +268,7 @@ static void help_opts(const cli_opt_t *t)
 
 void cli_help(const cli_command_t *c)
 {
-	printf("Usage: agentcell %s%s%s\n", c->name, c->synopsis ? " " : "",
+	printf("Usage: %s %s%s%s\n", cli_prog, c->name, c->synopsis ? " " : "",
 	       c->synopsis ? c->synopsis : "");
 	if (c->about)
 		printf("\n%s", c->about);
@@ -465,8 +467,22 @@ static cli_status_t opt_read_only(const char *cmd, const cli_opt_t *opt, const c
 
 static cli_status_t opt_network(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
 {
-	ac_sandbox_opts_t *o = t;
-	o->network = o->network_set = true;
+	cli_sandbox_opts_t *so = CLI_STATE(cli_sandbox_opts_t, opt, t);
+	if (so->no_network)
+		return cli_usage_error(cmd, "--network and --no-network exclude each other");
+	so->o.network = so->o.network_set = true;
+	return CLI_OK;
+}
+
+/* --no-network: what happens without --network, said explicitly (it also overrides a
+ * config's network = true). */
+static cli_status_t opt_no_network(const char *cmd, const cli_opt_t *opt, const char *v, void *t)
+{
+	cli_sandbox_opts_t *so = CLI_STATE(cli_sandbox_opts_t, opt, t);
+	if (so->o.network)
+		return cli_usage_error(cmd, "--network and --no-network exclude each other");
+	so->no_network = so->o.network_set = true;
+	so->o.network = false;
 	return CLI_OK;
 }
 
@@ -544,13 +560,13 @@ const cli_opt_t cli_sandbox_opts[] = {
 	   SO, o),
     CLI_FN("--read-only", 0, NULL, "read-only root file system (/tmp stays a writable tmpfs)",
 	   opt_read_only, SO, o),
-    CLI_FN("--env", 0, "K=V", "set an environment variable (repeatable)", cli_opt_env, SO, env),
-    CLI_FN("--profile", 0, "P",
+    CLI_FN("--env", 'e', "K=V", "set an environment variable (repeatable)", cli_opt_env, SO, env),
+    CLI_FN("--profile", 'p', "P",
 	   "permissive | moderate (default) | restrictive\n"
 	   "permissive: --mount-cwd, no memory limit, passes PATH HOME USER\n"
 	   "LANG LC_ALL TERM; restrictive: --read-only, 256 MB, 0.5 CPU",
 	   opt_profile, SO, o),
-    CLI_FN("--backend", 0, "B",
+    CLI_FN("--backend", 'B', "B",
 	   "native (default) | docker | podman | auto: docker and podman\n"
 	   "use the Engine API (DOCKER_HOST, else the default sockets)",
 	   opt_backend, SO, o),
@@ -558,6 +574,8 @@ const cli_opt_t cli_sandbox_opts[] = {
 	   "network access: native sandboxes reach out only through agentcell's\n"
 	   "egress proxy (HTTP_PROXY/HTTPS_PROXY), under the host policy below",
 	   opt_network, SO, o),
+    CLI_FN("--no-network", 0, NULL, "no network access (the default; not with --network)",
+	   opt_no_network, SO, o),
     CLI_FN("--allow-host", 0, "HOST",
 	   "allow HOST (name, *.domain, IP or CIDR; repeatable); an IP or CIDR\n"
 	   "also opens private/loopback addresses, which are refused otherwise",
@@ -589,7 +607,7 @@ const cli_opt_t cli_sandbox_opts[] = {
 	   "mount named volume NAME ('agentcell volume create') at PATH, read-write\n"
 	   "or with :ro read-only; its files outlive the sandbox (repeatable, native)",
 	   opt_volume, SO, volumes),
-    CLI_STRING("--config", 0, "FILE",
+    CLI_STRING("--config", 'c', "FILE",
 	       "agentcell.toml to read (default ./agentcell.toml, else\n"
 	       "$AGENTCELL_HOME/agentcell.toml)",
 	       SO, config_path),
@@ -685,7 +703,7 @@ const cli_opt_t cli_lifetime_opts[] = {
 int cli_result_exit(const ac_result_t *r)
 {
 	if (r->timed_out)
-		fprintf(stderr, "agentcell: command timed out\n");
+		fprintf(stderr, "%s: command timed out\n", cli_prog);
 	return r->exit_code;
 }
 
@@ -693,8 +711,10 @@ int cli_apply_config(cli_sandbox_opts_t *so, ac_manager_t *m)
 {
 	ac_error_t *e = NULL;
 	if (ac_config_load(so->config_path, ac_store_home(ac_manager_store(m)), &so->config, &e) <
-		0 ||
-	    ac_config_apply(so->config, &so->o, &e) < 0)
+	    0)
+		return cli_error(e);
+	ac_config_print_warnings(so->config);
+	if (ac_config_apply(so->config, &so->o, &e) < 0)
 		return cli_error(e);
 	/* What the config filled in (command-line arrays live in so itself). */
 	so->config_arrays[0] = so->o.allow;

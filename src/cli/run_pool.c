@@ -69,6 +69,7 @@ static char *find_token(const cli_run_pool_t *r)
 		ac_error_free(e);
 		return NULL;
 	}
+	ac_config_print_warnings(cfg);
 	json_t *api = json_object_get(cfg, "api");
 	const char *key = json_string_value(json_object_get(api, "api_key"));
 	const char *env = json_string_value(json_object_get(api, "api_key_env"));

@@ -1,5 +1,6 @@
 /* agentcell.toml (see include/agentcell/config.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,20 +10,23 @@
 
 #include "agentcell/config.h"
 #include "agentcell/languages.h"
+#include "agentcell/metrics.h"
 #include "base/toml.h"
+#include "core/config_compat.h"
 #include "base/io.h"
 #include "base/parse.h"
 #include "base/util.h"
 #include "net/net.h"
 
 static const char *const tables[][21] = {
-    {"sandbox", "name", "image", NULL},
+    {"sandbox", "name", "image", "init_script", NULL},
     {"resources", "vcpus", "memory_mb", "pids", "disk_mb", NULL},
-    {"security", "profile", "network", "mount_cwd", "read_only", "commands", NULL},
+    {"security", "profile", "network", "mount_cwd", "read_only", "commands", "pass_env", NULL},
     {"commands", "allow", "block", "allowlist_only", NULL},
     {"network", "allow_hosts", "block_hosts", "allowlist_only", NULL},
     {"files", "host", "sandbox", NULL},
-    {"api", "api_key", "api_key_env", NULL},
+    {"api", "api_key", "api_key_env", "allow_sudo_exec", NULL},
+    {"audit", "format", NULL},
     {"pool", "size", "image", NULL},
     {"images", "insecure", NULL},
     {"kubernetes", "namespace", "context", "kubeconfig", "runtime_class", "service_account",
@@ -464,6 +468,41 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 	json_t *api = json_object_get(cfg, "api");
 	if ((v = json_object_get(api, "api_key")) && want(v, 2, path, "api.api_key", err) < 0)
 		return -1;
+	if ((v = json_object_get(api, "allow_sudo_exec")) &&
+	    want(v, 5, path, "api.allow_sudo_exec", err) < 0)
+		return -1;
+	const char *fmt = NULL;
+	if ((v = json_object_get(json_object_get(cfg, "audit"), "format")) &&
+	    (!(fmt = json_string_value(v)) ||
+	     (strcmp(fmt, "agentcell") && strcmp(fmt, "agentkernel"))))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: audit.format must be \"agentcell\" or \"agentkernel\"",
+				    path);
+	if ((v = json_object_get(json_object_get(cfg, "sandbox"), "init_script")) &&
+	    (!json_is_string(v) || !json_string_length(v) ||
+	     json_string_length(v) > AC_INIT_SCRIPT_MAX ||
+	     strlen(json_string_value(v)) != json_string_length(v)))
+		return ac_error_set(err, AC_ERR_INVALID, 0,
+				    "%s: sandbox.init_script must be a script of 1 to %d bytes",
+				    path, AC_INIT_SCRIPT_MAX);
+	if ((v = json_object_get(s, "pass_env")) && !json_is_boolean(v)) {
+		size_t i;
+		json_t *x;
+		bool ok = json_is_array(v) && json_array_size(v) <= 256;
+		json_array_foreach(v, i, x)
+		{
+			const char *n = json_string_value(x);
+			ok = ok && n && *n && strlen(n) == json_string_length(x) &&
+			     strlen(n) <= 255 && !(*n >= '0' && *n <= '9') &&
+			     strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				       "0123456789_") == strlen(n);
+		}
+		if (!ok)
+			return ac_error_set(err, AC_ERR_INVALID, 0,
+					    "%s: security.pass_env must be true or false, or an "
+					    "array of variable names",
+					    path);
+	}
 	if ((v = json_object_get(api, "api_key_env")) &&
 	    want(v, 2, path, "api.api_key_env", err) < 0)
 		return -1;
@@ -486,40 +525,145 @@ static int validate(json_t *cfg, const char *path, ac_error_t **err)
 	return 0;
 }
 
-int ac_config_load(const char *explicit_path, const char *home, json_t **out, ac_error_t **err)
+/* Reads and parses path: *text (to free) its bytes, *raw the tree. */
+static int read_tree(const char *path, char **text, size_t *len, json_t **raw, ac_error_t **err)
 {
-	char path[4200];
-	if (explicit_path) {
-		snprintf(path, sizeof(path), "%s", explicit_path);
-		if (access(path, F_OK) < 0)
-			return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "config file '%s'", path);
-	} else if (access("agentcell.toml", F_OK) == 0) {
-		snprintf(path, sizeof(path), "agentcell.toml");
-	} else {
-		snprintf(path, sizeof(path), "%s/agentcell.toml", home);
-		if (access(path, F_OK) < 0) {
-			*out = json_object();
-			return 0;
-		}
+	if (ac_read_file_at(AT_FDCWD, path, AC_TOML_MAX_SIZE, text, len, err) < 0)
+		return -1;
+	if (ac_toml_parse(*text, *len, path, raw, err) < 0) {
+		free(*text);
+		*text = NULL;
+		return -1;
 	}
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	if (ac_read_file_at(AT_FDCWD, path, AC_TOML_MAX_SIZE, &buf, &len, err) < 0)
+	return 0;
+}
+
+enum { AS_AGENTCELL, AS_AGENTKERNEL, AS_DETECTED };
+
+/* Loads path as agentcell.toml (strict) or as agentkernel.toml (mapped, warnings appended);
+ * AS_DETECTED (--config): as agentkernel.toml when its name or content says so. Adds
+ * AC_CONFIG_FILE_KEY. */
+static int load_one(const char *path, int as, json_t *warnings, json_t **out, ac_error_t **err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	json_t *raw = NULL, *cfg = NULL;
+	if (read_tree(path, &text, &len, &raw, err) < 0)
 		return -1;
-	json_t *cfg = NULL;
-	if (ac_toml_parse(buf, len, path, &cfg, err) < 0)
-		return -1;
+	bool agentkernel = as == AS_AGENTKERNEL;
+	if (as == AS_DETECTED) {
+		const char *base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		agentkernel = !strcmp(base, "agentkernel.toml") || ac_config_compat_detect(raw);
+	}
+	_cleanup_free_ char *abs = realpath(path, NULL);
+	if (agentkernel) {
+		_cleanup_free_ char *dir = abs ? strdup(abs) : NULL;
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = 0;
+		int rc = ac_config_compat_convert(raw, text, len, path, dir, &cfg, warnings, err);
+		json_decref(raw);
+		if (rc < 0)
+			return -1;
+	} else {
+		cfg = raw;
+	}
 	if (validate(cfg, path, err) < 0) {
 		json_decref(cfg);
 		return -1;
 	}
 	/* Which file it was, for the backends that read it again (a token kept there): added
 	 * after validation, which refuses every key it does not know. */
-	_cleanup_free_ char *abs = realpath(path, NULL);
 	if (abs)
 		json_object_set_new(cfg, AC_CONFIG_FILE_KEY, json_string(abs));
 	*out = cfg;
 	return 0;
+}
+
+/* ./NAME, else HOME/NAME; false when neither exists. */
+static bool find_file(const char *name, const char *home, char *path, size_t size)
+{
+	snprintf(path, size, "%s", name);
+	if (access(path, F_OK) == 0)
+		return true;
+	if (!home)
+		return false;
+	snprintf(path, size, "%s/%s", home, name);
+	return access(path, F_OK) == 0;
+}
+
+int ac_config_load(const char *explicit_path, const char *home, json_t **out, ac_error_t **err)
+{
+	char path[4200];
+	json_t *cfg = NULL, *warnings = json_array();
+	if (!warnings)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	if (explicit_path) {
+		/* One file, in the schema its name or content says. */
+		if (access(explicit_path, F_OK) < 0) {
+			json_decref(warnings);
+			return ac_error_set(err, AC_ERR_NOT_FOUND, errno, "config file '%s'",
+					    explicit_path);
+		}
+		if (load_one(explicit_path, AS_DETECTED, warnings, &cfg, err) < 0) {
+			json_decref(warnings);
+			return -1;
+		}
+	} else {
+		/* agentcell.toml, then agentkernel.toml under it: agentcell.toml's values win. */
+		if (find_file("agentcell.toml", home, path, sizeof(path)) &&
+		    load_one(path, AS_AGENTCELL, warnings, &cfg, err) < 0) {
+			json_decref(warnings);
+			return -1;
+		}
+		json_t *ak = NULL;
+		if (find_file("agentkernel.toml", home, path, sizeof(path)) &&
+		    load_one(path, AS_AGENTKERNEL, warnings, &ak, err) < 0) {
+			json_decref(warnings);
+			json_decref(cfg);
+			return -1;
+		}
+		if (cfg && ak)
+			ac_config_compat_merge(cfg, ak);
+		else if (ak)
+			cfg = json_incref(ak);
+		json_decref(ak);
+		if (!cfg)
+			cfg = json_object();
+	}
+	if (json_array_size(warnings))
+		json_object_set(cfg, AC_CONFIG_WARNINGS_KEY, warnings);
+	json_decref(warnings);
+	/* A configuration named on the command line also decides this process's audit format
+	 * (the default places are read by audit.c itself, lazily, at the first record). */
+	if (explicit_path)
+		ac_audit_set_format(ac_audit_format_of_config(cfg));
+	*out = cfg;
+	return 0;
+}
+
+void ac_config_print_warnings(json_t *cfg)
+{
+	/* Each message once per process: serve and mcp load the file again for each request. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static json_t *printed;
+	const char *prog =
+	    !strcmp(program_invocation_short_name, "agentkernel") ? "agentkernel" : "agentcell";
+	size_t i;
+	json_t *w;
+	pthread_mutex_lock(&lock);
+	if (!printed)
+		printed = json_object();
+	json_array_foreach(json_object_get(cfg, AC_CONFIG_WARNINGS_KEY), i, w)
+	{
+		const char *msg = json_string_value(w);
+		if (!msg || !printed || json_object_get(printed, msg))
+			continue;
+		json_object_set_new(printed, msg, json_true());
+		fprintf(stderr, "%s: warning: %s\n", prog, msg);
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 /* A NULL-terminated array of the strings of a JSON array (pointing into it). */
@@ -530,6 +674,53 @@ static char **strings(json_t *arr)
 	for (size_t i = 0; v && i < n; i++)
 		v[i] = (char *)json_string_value(json_array_get(arr, i));
 	return v;
+}
+
+/* [security] pass_env: the caller's variables it names (true: the permissive profile's)
+ * go before o->env, so that -e wins. The strings and the array live in keep (the array
+ * as the bytes of a JSON string: jansson's copy of them is malloc'd, so suitably
+ * aligned), freed with the configuration. */
+static int pass_env(json_t *v, json_t *keep, ac_sandbox_opts_t *o)
+{
+	const char *const *names = NULL;
+	_cleanup_free_ char **list = NULL;
+	if (json_is_true(v)) {
+		names = ac_profile_find("permissive")->pass_env;
+	} else if (json_is_array(v)) {
+		if (!(list = strings(v)))
+			return -1;
+		names = (const char *const *)list;
+	}
+	size_t n = 0, given = 0;
+	while (names && names[n])
+		n++;
+	while (o->env && o->env[given])
+		given++;
+	if (!n)
+		return 0;
+	_cleanup_free_ char **env = calloc(n + given + 1, sizeof(char *));
+	if (!env)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *val = getenv(names[i]);
+		if (!val)
+			continue;
+		json_t *str = json_sprintf("%s=%s", names[i], val);
+		if (!str || json_array_append_new(keep, str) < 0)
+			return -1;
+		env[k++] = (char *)json_string_value(str);
+	}
+	if (!k)
+		return 0;
+	for (size_t i = 0; i < given; i++)
+		env[k++] = o->env[i];
+	env[k++] = NULL;
+	json_t *bytes = json_stringn_nocheck((const char *)env, k * sizeof(char *));
+	if (!bytes || json_array_append_new(keep, bytes) < 0)
+		return -1;
+	o->env = (char **)json_string_value(bytes);
+	return 0;
 }
 
 int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
@@ -597,6 +788,11 @@ int ac_config_apply(json_t *cfg, ac_sandbox_opts_t *o, ac_error_t **err)
 		o->allowlist_only_hosts =
 		    o->allowlist_only_hosts || json_is_true(json_object_get(nt, "allowlist_only"));
 	}
+	if (!o->init_script &&
+	    (v = json_object_get(json_object_get(cfg, "sandbox"), "init_script")))
+		o->init_script = json_string_value(v);
+	if ((v = json_object_get(s, "pass_env")) && pass_env(v, keep, o) < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
 	json_t *files = json_object_get(cfg, "files");
 	if (!o->files && json_array_size(files)) {
 		size_t n = json_array_size(files);

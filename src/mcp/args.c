@@ -83,6 +83,11 @@ static bool strv_add(strv_t *s, char *owned)
 	return true;
 }
 
+bool ac_mcp_strv_add(strv_t *s, char *owned)
+{
+	return strv_add(s, owned);
+}
+
 void ac_mcp_req_free(req_t *r)
 {
 	strv_free(&r->argv);
@@ -367,5 +372,8 @@ bool ac_mcp_parse_args(tool_ctx_t *c, json_t *args, req_t *r)
 		return false;
 	if (!parse_mode(c, json_object_get(args, "mode"), &r->mode))
 		return false;
-	return parse_content(c, args, r);
+	r->id = arg_str(args, "id");
+	r->stream = arg_str(args, "stream");
+	r->files = json_object_get(args, "files");
+	return parse_content(c, args, r) && ac_mcp_parse_compat(c, args, r);
 }

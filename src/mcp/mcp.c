@@ -192,6 +192,10 @@ static json_t *dispatch(ac_mcp_t *srv, ac_mcp_conn_t *conn, const char *method, 
 			json_t *params)
 {
 	const char *v = conn->version[0] ? conn->version : AC_MCP_LATEST_VERSION;
+	/* agentkernel's shutdown (request or notification): a null result, then the
+	 * transport ends the connection or session (see ac_mcp_conn_t). */
+	if (!strcmp(method, "shutdown"))
+		conn->shutdown = true;
 	if (!id) {
 		/* notifications/initialized, notifications/cancelled (a stdio request runs to
 		 * its end), or anything else: nothing to answer. */
@@ -213,6 +217,8 @@ static json_t *dispatch(ac_mcp_t *srv, ac_mcp_conn_t *conn, const char *method, 
 	}
 	if (!strcmp(method, "tools/call"))
 		return do_tools_call(srv, v, id, params);
+	if (!strcmp(method, "shutdown"))
+		return json_pack("{ss sO sn}", "jsonrpc", "2.0", "id", id, "result");
 	return rpc_error(id, RPC_METHOD_NOT_FOUND, "Method not found: %s", method);
 }
 
@@ -435,7 +441,7 @@ static int http_post(ac_mcp_t *srv, const char *session_hdr, const char *protoco
 		out->content_type = "application/json";
 		return dump(perr, &out->body, &out->body_len, err);
 	}
-	ac_mcp_conn_t conn = {{0}};
+	ac_mcp_conn_t conn = {.shutdown = false};
 	json_t *reply = NULL;
 	if (is_initialize(in)) {
 		reply = handle_one(srv, &conn, in);
@@ -486,6 +492,13 @@ static int http_post(ac_mcp_t *srv, const char *session_hdr, const char *protoco
 	/* The lock is not held here: a tool call may take as long as its command. */
 	reply = handle_parsed(srv, &conn, in);
 	json_decref(in);
+	if (conn.shutdown) { /* agentkernel's shutdown ends the session */
+		pthread_mutex_lock(&srv->lock);
+		long j = find_session(srv, session_hdr);
+		if (j >= 0)
+			srv->sessions[j] = srv->sessions[--srv->nsessions];
+		pthread_mutex_unlock(&srv->lock);
+	}
 	if (!reply) {
 		out->status = 202;
 		return 0;

@@ -47,9 +47,13 @@ void ac_mcp_free(ac_mcp_t *srv);
  * Requests that come before initialize are served as for the latest version. */
 typedef struct ac_mcp_conn {
 	char version[16]; /* negotiated protocol version; "" before initialize */
+	/* Set by agentkernel's "shutdown" method (answered with a null result): a stdio
+	 * transport stops reading after sending the answer; over HTTP the session ends. */
+	bool shutdown;
 } ac_mcp_conn_t;
 
-/* Handles one JSON-RPC message or batch (len bytes of text, any bytes accepted). *reply
+/* Handles one JSON-RPC message or batch (methods: initialize, ping, tools/list, tools/call
+ * and agentkernel's shutdown; see ac_mcp_conn_t) (len bytes of text, any bytes accepted). *reply
  * receives the JSON text to send back (one line: no newline inside; to free), or NULL when
  * there is nothing to send (notifications and responses only). Malformed input gets its
  * JSON-RPC error reply (-32700, -32600, ...), never a failure. Returns -1 (with err) only

@@ -40,6 +40,11 @@ typedef struct req {
 	const void *data; /* file content to write, len bytes */
 	size_t len;
 	unsigned char *decoded; /* base64-decoded content (owned) */
+	/* agentkernel's arguments (src/mcp/compat.c maps the rest onto the fields above) */
+	bool sudo;		 /* sandbox_exec, sandbox_exec_detach: as root, if allowed */
+	json_t *files;		 /* sandbox_write_files: {path: content} (borrowed) */
+	const char *id, *stream; /* the sandbox_exec_* tools: command id, log stream */
+	const char *source_url;	 /* sandbox_create: refused with a tool error */
 } req_t;
 
 typedef void (*tool_fn)(tool_ctx_t *c, req_t *r);
@@ -49,6 +54,8 @@ typedef void (*tool_fn)(tool_ctx_t *c, req_t *r);
 /* Parses args into r (false: c->call says why: -32602, or internal). */
 bool ac_mcp_parse_args(tool_ctx_t *c, json_t *args, req_t *r);
 void ac_mcp_req_free(req_t *r);
+/* Appends owned (freed on failure) to s; false when out of memory. */
+bool ac_mcp_strv_add(strv_t *s, char *owned);
 /* Sets the call's result: text (UTF-8) and, where the version has it, structured (both
  * consumed; structured may be NULL). */
 void ac_mcp_result(tool_ctx_t *c, bool is_error, json_t *text, json_t *structured);
@@ -62,6 +69,16 @@ void ac_mcp_failed(tool_ctx_t *c, ac_error_t *e);
 void ac_mcp_info_result(tool_ctx_t *c, const char *line, json_t *structured);
 /* Marks the call as failed inside (-32603); returns false. */
 bool ac_mcp_out_of_memory(tool_ctx_t *c);
+
+/* ---- compat.c: agentkernel's argument names ---- */
+
+/* Maps workdir, timeout_ms, ports, compatibility_mode, fast, sudo and source_url onto r
+ * (after the rest of the arguments). False: c->call says why (-32602, or a tool error for a
+ * value that asks for what agentcell cannot do). */
+bool ac_mcp_parse_compat(tool_ctx_t *c, json_t *args, req_t *r);
+/* sudo: true only where the operator allowed it ([api] allow_sudo_exec); false: c->call
+ * holds the tool error. */
+bool ac_mcp_sudo_allowed(tool_ctx_t *c, req_t *r);
 
 /* ---- tools_sandbox.c ---- */
 
@@ -85,5 +102,14 @@ void ac_mcp_tool_run(tool_ctx_t *c, req_t *r);
 void ac_mcp_tool_exec(tool_ctx_t *c, req_t *r);
 void ac_mcp_tool_file_read(tool_ctx_t *c, req_t *r);
 void ac_mcp_tool_file_write(tool_ctx_t *c, req_t *r);
+
+/* ---- tools_detach.c ---- */
+
+void ac_mcp_tool_write_files(tool_ctx_t *c, req_t *r);
+void ac_mcp_tool_exec_detach(tool_ctx_t *c, req_t *r);
+void ac_mcp_tool_exec_status(tool_ctx_t *c, req_t *r);
+void ac_mcp_tool_exec_logs(tool_ctx_t *c, req_t *r);
+void ac_mcp_tool_exec_kill(tool_ctx_t *c, req_t *r);
+void ac_mcp_tool_exec_list(tool_ctx_t *c, req_t *r);
 
 #endif

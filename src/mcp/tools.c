@@ -54,6 +54,31 @@
 #define P_CWD                                                                                      \
 	"'cwd':{'type':'string','minLength':1,'maxLength':4096,'description':'Absolute working "   \
 	"directory inside the sandbox (default: /, or /workspace with the permissive profile)'}"
+/* agentkernel's spellings (its src/mcp.rs): mapped onto the arguments above. */
+#define P_WORKDIR                                                                                  \
+	"'workdir':{'type':'string','minLength':1,'maxLength':4096,'description':'agentkernel "    \
+	"name of cwd: absolute working directory inside the sandbox (not together with a "         \
+	"different cwd)'}"
+#define P_SUDO                                                                                     \
+	"'sudo':{'type':'boolean','description':'Run the command as root of the sandbox "          \
+	"(agentkernel). Refused unless the operator set [api] allow_sudo_exec = true in "          \
+	"agentcell.toml or agentkernel.toml'}"
+#define P_PORTS                                                                                    \
+	"'ports':{'type':'array','items':{'type':'string','minLength':1,'maxLength':80},"          \
+	"'maxItems':64,'description':'agentkernel port mappings, added to publish: "               \
+	"HOSTPORT:PORT, [ADDR:]HOSTPORT:PORT or PORT (the same port on both sides), optionally "   \
+	"with /tcp. /udp is refused: agentcell publishes TCP ports only'}"
+#define P_RUN_COMPAT                                                                               \
+	"'fast':{'type':'boolean','description':'agentkernel: use its warm container pool. "       \
+	"Accepted; both values run the command in a fresh sandbox that honours every other "       \
+	"argument (agentcell sandboxes start without a pool)'},"                                   \
+	"'timeout_ms':{'type':'integer','minimum':1,'maximum':604800000,'description':"            \
+	"'agentkernel name of timeout, in milliseconds (not together with timeout)'},"             \
+	"'compatibility_mode':{'type':'string','enum':['native','claude','codex','gemini'],"       \
+	"'description':'agentkernel agent preset, taking the place of profile: native, claude "    \
+	"and gemini run under the moderate profile, codex under the restrictive one; all of "      \
+	"them with network on unless network is given. The host directory agentkernel mounts "     \
+	"for claude, codex and gemini is not mounted (see mcp --mount-cwd)'}"
 #define P_SANDBOX                                                                                  \
 	"'backend':{'type':'string','enum':[],'description':"                                      \
 	"'Isolation backend: native (default; Linux namespaces, no daemon), docker or podman "     \
@@ -122,6 +147,16 @@
 	"'created_from_template':{'type':['string','null']},"                                      \
 	"'template_help_text':{'type':['string','null']}},'required':['name','status']}"
 
+#define P_ID                                                                                       \
+	"'id':{'type':'string','minLength':1,'maxLength':64,'description':'The command id that "   \
+	"sandbox_exec_detach returned'}"
+#define O_DETACHED                                                                                 \
+	"{'type':'object','properties':{'id':{'type':'string'},'sandbox':{'type':'string'},"       \
+	"'command':{'type':'array','items':{'type':'string'}},'pid':{'type':['integer','null']},"  \
+	"'status':{'type':'string','enum':['running','completed','failed'],'description':"         \
+	"'completed: exit code 0; failed: any other end'},'exit_code':{'type':['integer',"         \
+	"'null']},'started_at':{'type':['string','null']}},'required':['id','sandbox','status']}"
+
 typedef struct tool {
 	const char *name, *title, *description;
 	const char *input, *output;
@@ -138,13 +173,18 @@ static const tool_t tools[] = {
      "and stderr. Nothing persists: use sandbox_create and sandbox_exec to keep files between "
      "commands.",
      "{'type':'object','properties':{" P_COMMAND "," P_LANGUAGE "," P_SANDBOX "," P_TIMEOUT
-     "," P_ENV "," P_CWD "},'additionalProperties':false}",
+     "," P_ENV "," P_CWD "," P_RUN_COMPAT "," P_PORTS "},'additionalProperties':false}",
      O_EXEC, false, false, false, ac_mcp_tool_run},
     {"sandbox_create", "Create a persistent sandbox",
      "Creates a named sandbox whose files persist across commands, stop and start, and "
      "starts it (unless start is false). Run commands in it with sandbox_exec; remove it "
      "with sandbox_remove.",
-     "{'type':'object','properties':{" P_NAME "," P_SANDBOX
+     "{'type':'object','properties':{" P_NAME "," P_SANDBOX "," P_PORTS
+     ",'source_url':{'type':'string','minLength':1,'maxLength':4096,'description':"
+     "'agentkernel: a git repository to clone into /workspace. Refused with a tool error: "
+     "create the sandbox with network true and run git clone with sandbox_exec'},"
+     "'source_ref':{'type':'string','minLength':1,'maxLength':256,'description':"
+     "'agentkernel: the ref to check out after source_url (refused with it)'}"
      ",'labels':{'type':'object','additionalProperties':{'type':'string','maxLength':255},"
      "'maxProperties':64,'description':'Labels {key: value}; keys 1-63 of A-Z a-z 0-9 . _ / "
      "-, values up to 255 printable characters'},"
@@ -165,6 +205,7 @@ static const tool_t tools[] = {
      "Runs a command in a running sandbox made with sandbox_create and returns its exit "
      "code, stdout and stderr.",
      "{'type':'object','properties':{" P_NAME "," P_COMMAND "," P_TIMEOUT "," P_ENV "," P_CWD
+     "," P_WORKDIR "," P_SUDO
      ",'user':{'type':'string','minLength':1,'maxLength':256,'description':'Run as this user: "
      "a uid or a name from the sandbox /etc/passwd (default root of the sandbox)'}},"
      "'required':['name','command'],'additionalProperties':false}",
@@ -223,13 +264,64 @@ static const tool_t tools[] = {
      false, true, true, ac_mcp_tool_file_write},
     {"sandbox_extend_ttl", "Extend a sandbox time to live",
      "Pushes a sandbox expiry further out: the new expiry is the later of now and the "
-     "current expiry, plus by. A sandbox without a TTL gets one.",
+     "current expiry, plus by (default 1h). A sandbox without a TTL gets one.",
      "{'type':'object','properties':{" P_NAME ",'by':{'anyOf':[{'type':'string','minLength':1,"
      "'maxLength':32},{'type':'integer','minimum':1}],'description':'How much longer: 90s, "
-     "30m, 2h, 1d or seconds'}},'required':['name','by'],'additionalProperties':false}",
+     "30m, 2h, 1d or seconds (default 1h)'}},'required':['name'],'additionalProperties':false}",
      "{'type':'object','properties':{'name':{'type':'string'},'expires_at':{'type':'string'},"
      "'ttl_seconds':{'type':['integer','null']}},'required':['name','expires_at']}",
      false, false, false, ac_mcp_tool_extend},
+    {"sandbox_write_files", "Write several files into a sandbox",
+     "Writes several files into a sandbox (running or stopped) in one call, creating missing "
+     "parent directories and replacing existing files (mode 0644). Stops at the first file "
+     "that cannot be written; the files before it stay written.",
+     "{'type':'object','properties':{" P_NAME ",'files':{'type':'object','additionalProperties':"
+     "{'type':'string','maxLength':8388608},'maxProperties':256,'description':'{absolute path "
+     "inside the sandbox: UTF-8 content}, at least one'}},'required':['name','files'],"
+     "'additionalProperties':false}",
+     "{'type':'object','properties':{'name':{'type':'string'},'count':{'type':'integer'},"
+     "'files':{'type':'array','items':{'type':'object','properties':{'path':{'type':'string'},"
+     "'size':{'type':'integer'}},'required':['path','size']}}},'required':['name','count',"
+     "'files']}",
+     false, true, true, ac_mcp_tool_write_files},
+    {"sandbox_exec_detach", "Start a background command in a sandbox",
+     "Starts a command in the background in a running sandbox and returns at once with its "
+     "id. Follow it with sandbox_exec_status, sandbox_exec_logs and sandbox_exec_kill; its "
+     "output is kept (8 MiB per stream) until the sandbox is removed.",
+     "{'type':'object','properties':{" P_NAME "," P_COMMAND "," P_ENV "," P_CWD "," P_WORKDIR
+     "," P_SUDO ",'user':{'type':'string','minLength':1,'maxLength':256,'description':'Run as "
+     "this user: a uid or a name from the sandbox /etc/passwd (default root of the sandbox)'}},"
+     "'required':['name','command'],'additionalProperties':false}",
+     O_DETACHED, false, false, false, ac_mcp_tool_exec_detach},
+    {"sandbox_exec_status", "Status of a background command",
+     "The status of a command started with sandbox_exec_detach: running, completed (exit "
+     "code 0) or failed, with its exit code once it has ended.",
+     "{'type':'object','properties':{" P_ID "},'required':['id'],'additionalProperties':false}",
+     O_DETACHED, true, false, true, ac_mcp_tool_exec_status},
+    {"sandbox_exec_logs", "Output of a background command",
+     "The output a command started with sandbox_exec_detach has written so far: stdout "
+     "(default) or stderr.",
+     "{'type':'object','properties':{" P_ID ",'stream':{'type':'string','enum':['stdout',"
+     "'stderr'],'description':'Which stream: stdout (default) or stderr'}},'required':['id'],"
+     "'additionalProperties':false}",
+     "{'type':'object','properties':{'id':{'type':'string'},'stream':{'type':'string'},"
+     "'content':{'type':'string'}},'required':['id','stream','content']}",
+     true, false, true, ac_mcp_tool_exec_logs},
+    {"sandbox_exec_kill", "Kill a background command",
+     "Kills a command started with sandbox_exec_detach and everything it started.",
+     "{'type':'object','properties':{" P_ID "},'required':['id'],'additionalProperties':false}",
+     "{'type':'object','properties':{'id':{'type':'string'},'killed':{'type':'boolean'}},"
+     "'required':['id','killed']}",
+     false, true, true, ac_mcp_tool_exec_kill},
+    {"sandbox_exec_list", "List background commands",
+     "Lists the commands started with sandbox_exec_detach, of one sandbox or of all, oldest "
+     "first.",
+     "{'type':'object','properties':{'name':{'type':'string','minLength':1,'maxLength':63,"
+     "'description':'Only the commands of this sandbox (default: all)'}},"
+     "'additionalProperties':false}",
+     "{'type':'object','properties':{'commands':{'type':'array','items':" O_DETACHED "}},"
+     "'required':['commands']}",
+     true, false, true, ac_mcp_tool_exec_list},
 };
 
 #define NTOOLS AC_ARRAY_SIZE(tools)

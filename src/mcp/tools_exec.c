@@ -113,7 +113,8 @@ void ac_mcp_tool_run(tool_ctx_t *c, req_t *r)
 
 void ac_mcp_tool_exec(tool_ctx_t *c, req_t *r)
 {
-	run_command(c, r, r->name);
+	if (ac_mcp_sudo_allowed(c, r))
+		run_command(c, r, r->name);
 }
 
 /* ------------------------------------------------------------------ files */

@@ -17,6 +17,7 @@ int ac_mcp_apply_config(tool_ctx_t *c, ac_sandbox_opts_t *o, json_t **cfg, ac_er
 	*cfg = NULL;
 	if (ac_config_load(c->env->config_path, ac_store_home(ac_manager_store(c->m)), cfg, e) < 0)
 		return -1;
+	ac_config_print_warnings(*cfg); /* stderr (stdout is the protocol's), once each */
 	if (!*cfg)
 		*cfg = json_object(); /* the mark that o owns its arrays (ac_mcp_opts_release) */
 	/* o owns every array ac_mcp_opts_release frees: the tool's own lists are copied. */
@@ -214,6 +215,8 @@ void ac_mcp_tool_extend(tool_ctx_t *c, req_t *r)
 {
 	json_t *st = NULL;
 	ac_error_t *e = NULL;
+	if (!r->by)
+		r->by = 3600; /* agentkernel's default: 1h */
 	if (ac_manager_extend(c->m, r->name, r->by, &st, &e) < 0) {
 		ac_mcp_failed(c, e);
 		ac_error_free(e);

@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *text = (const char *)data;
 
 	/* stdio: a fresh connection */
-	ac_mcp_conn_t conn = {{0}};
+	ac_mcp_conn_t conn = {.shutdown = false};
 	char *reply = NULL;
 	if (ac_mcp_handle(srv, &conn, text, size, &reply, NULL) < 0)
 		abort();

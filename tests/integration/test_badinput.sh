@@ -211,7 +211,7 @@ for entry in "${OPTS_OF[@]}"; do
 	unlisted="" refused=""
 	for o in ${entry#*:}; do
 		name=${o%%=*}
-		if [[ $name == --* ]]; then re="^  (-[a-z], )?$name( |$)"; else re="^  $name, --"; fi
+		if [[ $name == --* ]]; then re="^  (-[a-zA-Z], )?$name( |$)"; else re="^  $name, --"; fi
 		grep -Eq -- "$re" <<<"$HELP" || unlisted+=" $name"
 		acx "$cmd" "$o" --help
 		if [ "$RC" != 0 ] || [ "$OUT" != "$HELP" ]; then refused+=" $o(exit $RC: $ERR)"; fi

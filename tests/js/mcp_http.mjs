@@ -37,7 +37,7 @@ await step('connect', async () => {
   check('http: negotiated 2025-06-18', a.transport.protocolVersion === '2025-06-18', a.transport.protocolVersion);
   check('http: serverInfo', a.client.getServerVersion()?.name === 'agentcell', show(a.client.getServerVersion()));
   const { tools } = await a.client.listTools();
-  check('http: tools/list has the ten tools', tools.length === 10 && tools.every((t) => t.outputSchema), show(tools.map((t) => t.name)));
+  check('http: tools/list has the sixteen tools', tools.length === 16 && tools.every((t) => t.outputSchema), show(tools.map((t) => t.name)));
   await a.client.ping();
   ok('http: ping');
 });

@@ -71,16 +71,17 @@ await step('connect', async () => {
 });
 
 const TOOLS = ['sandbox_run', 'sandbox_create', 'sandbox_exec', 'sandbox_list', 'sandbox_start', 'sandbox_stop',
-  'sandbox_remove', 'sandbox_file_read', 'sandbox_file_write', 'sandbox_extend_ttl'];
+  'sandbox_remove', 'sandbox_file_read', 'sandbox_file_write', 'sandbox_extend_ttl', 'sandbox_write_files',
+  'sandbox_exec_detach', 'sandbox_exec_status', 'sandbox_exec_logs', 'sandbox_exec_kill', 'sandbox_exec_list'];
 await step('tools/list', async () => {
   const { tools } = await client.listTools();
-  check('tools/list: the ten tools', JSON.stringify(tools.map((t) => t.name)) === JSON.stringify(TOOLS), show(tools.map((t) => t.name)));
+  check('tools/list: the sixteen tools', JSON.stringify(tools.map((t) => t.name)) === JSON.stringify(TOOLS), show(tools.map((t) => t.name)));
   const bad = tools.filter((t) => t.inputSchema?.type !== 'object' || t.inputSchema.additionalProperties !== false ||
     !t.outputSchema || t.outputSchema.type !== 'object' || !t.title || !t.description || !t.annotations);
   check('tools/list: closed input schemas, output schemas, titles, annotations', bad.length === 0, show(bad));
   const run = tools.find((t) => t.name === 'sandbox_run');
   const fields = Object.keys(run.inputSchema.properties).sort().join(',');
-  check('tools/list: sandbox_run fields', fields === 'allow_hosts,allowlist_only,backend,block_hosts,code,command,cpus,cwd,disk_mb,env,image,language,memory_mb,network,profile,publish,secret_bindings,template,timeout,volumes', fields);
+  check('tools/list: sandbox_run fields', fields === 'allow_hosts,allowlist_only,backend,block_hosts,code,command,compatibility_mode,cpus,cwd,disk_mb,env,fast,image,language,memory_mb,network,ports,profile,publish,secret_bindings,template,timeout,timeout_ms,volumes', fields);
   // command, or language and code: the tool checks that exactly one is given.
   check('tools/list: sandbox_run requires no single field (command or language+code)', run.inputSchema.required === undefined, JSON.stringify(run.inputSchema.required));
 });

@@ -640,9 +640,16 @@ static void test_create_validation(void **state)
 	    {"{\"name\":\"ok\",\"volumes\":[\"/a:/b\"]}", "invalid volume '/a:/b'"},
 	    {"{\"name\":\"ok\",\"volumes\":[\"v:rel\"]}", "must be an absolute path"},
 	    {"{\"name\":\"ok\",\"volumes\":\"v:/a\"}", "'volumes'"},
-	    {"{\"name\":\"ok\",\"ports\":[8080]}", "'ports' is not supported"},
-	    {"{\"name\":\"ok\",\"secrets\":{\"a\":\"b\"}}", "'secrets' is not supported"},
-	    {"{\"name\":\"ok\",\"source_url\":\"https://x\"}", "'source_url' is not supported"},
+	    {"{\"name\":\"ok\",\"ports\":[8080]}", "'ports' must be an array of strings"},
+	    {"{\"name\":\"ok\",\"secrets\":{\"a\":\"b\"}}",
+	     "'secrets' must be an array of strings"},
+	    {"{\"name\":\"ok\",\"secrets\":[\"K\"]}", "invalid 'secrets' entry 'K'"},
+	    {"{\"name\":\"ok\",\"ports\":[\"3000\"]}", "needs a host port"},
+	    {"{\"name\":\"ok\",\"secret_mappings\":[]}", "'secret_mappings' must be an object"},
+	    {"{\"name\":\"ok\",\"secret_mappings\":{\"K\":1}}", "'secret_mappings' entry 'K'"},
+	    {"{\"name\":\"ok\",\"created_from_template\":1}", "'created_from_template' must be"},
+	    {"{\"name\":\"ok\",\"placeholder_secrets\":\"yes\"}", "'placeholder_secrets' must be"},
+	    {"{\"name\":\"ok\",\"backend\":\"nope\"}", "unknown backend 'nope'"},
 	    {"{\"name\":\"ok\",\"template\":0}", "'template' must be a string"},
 	    {"{\"name\":\"ok\",\"template\":false}", "'template' must be a string"},
 	    {"{\"name\":\"ok\",\"template\":\"Bad!\"}", "invalid template name 'Bad!'"},
@@ -715,6 +722,23 @@ static void test_create_validation(void **state)
 			fail_msg("case %zu %s: expected 400 '%s', got %d %s", i, cases[i].body,
 				 cases[i].want, F->resp.status, F->resp.body);
 	}
+	/* agentkernel's fields asking for what agentcell cannot do: 501 naming them. */
+	static const struct {
+		const char *body, *want;
+	} no[] = {
+	    {"{\"name\":\"ok\",\"source_url\":\"https://x\"}", "'source_url' is not supported"},
+	    {"{\"name\":\"ok\",\"source_ref\":\"main\"}", "'source_ref' is not supported"},
+	    {"{\"name\":\"ok\",\"secret_files\":[\"K\"]}", "'secret_files' is not supported"},
+	    {"{\"name\":\"ok\",\"secrets\":[\"K=v:h.com\"]}", "a value in the request"},
+	    {"{\"name\":\"ok\",\"ports\":[\"53:53/udp\"]}", "only TCP ports"},
+	    {"{\"name\":\"ok\",\"network\":{\"subnet\":\"10.0.0.0/8\"}}", "'network.subnet'"},
+	};
+	for (size_t i = 0; i < AC_ARRAY_SIZE(no); i++) {
+		call("POST", "/sandboxes", no[i].body);
+		if (F->resp.status != 501 || !strstr(err_msg(), no[i].want))
+			fail_msg("case %s: expected 501 '%s', got %d %s", no[i].body, no[i].want,
+				 F->resp.status, F->resp.body);
+	}
 	/* Limits: 65 labels, 257 environment entries. */
 	char body[32768];
 	size_t o = (size_t)snprintf(body, sizeof(body), "{\"name\":\"ok\",\"labels\":{");
@@ -757,12 +781,19 @@ static void test_command_validation(void **state)
 	    {"{\"command\":[\"ls\"],\"full\":\"yes\"}", "'full' must be true or false"},
 	    {"{\"command\":[\"ls\"],\"env\":[\"X\"]}", "'env'[0] must look like KEY=VALUE"},
 	    {"{\"command\":[\"ls\"],\"whatever\":1}", "unknown field 'whatever'"},
+	    {"{\"command\":[\"ls\"],\"timeout_ms\":0}", "'timeout_ms' must be between"},
+	    {"{\"command\":[\"ls\"],\"timeout_ms\":1.5}", "'timeout_ms' must be"},
+	    {"{\"command\":[\"ls\"],\"timeout_ms\":5,\"timeout\":1}", "not both"},
 	};
 	static const char *const paths[] = {"/run", "/run/stream", "/sandboxes/ghost/exec",
 					    "/sandboxes/ghost/exec/stream",
 					    "/sandboxes/ghost/exec/detach"};
 	for (size_t p = 0; p < AC_ARRAY_SIZE(paths); p++)
 		for (size_t i = 0; i < AC_ARRAY_SIZE(cases); i++) {
+			/* agentkernel's /run/stream answers that one with an error event. */
+			if (!strcmp(paths[p], "/run/stream") &&
+			    !strcmp(cases[i].body, "{\"command\":[]}"))
+				continue;
 			call("POST", paths[p], cases[i].body);
 			if (F->resp.status != 400 || !strstr(err_msg(), cases[i].want))
 				fail_msg("%s %s: expected 400 '%s', got %d %s", paths[p],
@@ -786,6 +817,14 @@ static void test_command_validation(void **state)
 		    "{\"command\":[\"ls\"],\"sudo\":true,\"user\":\"bob\"}");
 	EXPECT_CALL(400, "'user' must be a string", "POST", "/sandboxes/ghost/exec",
 		    "{\"command\":[\"ls\"],\"user\":0}");
+	/* sudo: 403 unless the operator allowed it ([api] allow_sudo_exec), before anything. */
+	EXPECT_CALL(403, "allow_sudo_exec", "POST", "/sandboxes/ghost/exec",
+		    "{\"command\":[\"ls\"],\"sudo\":true}");
+	EXPECT_CALL(403, "allow_sudo_exec", "POST", "/sandboxes/ghost/exec/stream",
+		    "{\"command\":[\"ls\"],\"sudo\":true}");
+	EXPECT_CALL(403, "allow_sudo_exec", "POST", "/sandboxes/ghost/exec/detach",
+		    "{\"command\":[\"ls\"],\"sudo\":true}");
+	F->api.allow_sudo_exec = true;
 	/* Valid bodies on an unknown sandbox: 404, before anything runs or streams. */
 	static const char *const ok[] = {
 	    "{\"command\":[\"ls\"]}",
@@ -797,6 +836,25 @@ static void test_command_validation(void **state)
 		EXPECT_CALL(404, "ghost", "POST", "/sandboxes/ghost/exec/stream", ok[i]);
 		EXPECT_CALL(404, "ghost", "POST", "/sandboxes/ghost/exec/detach", ok[i]);
 	}
+	F->api.allow_sudo_exec = false;
+	/* /run/stream with an empty command: 200 and one SSE error event (agentkernel's). */
+	call("POST", "/run/stream", "{\"command\":[]}");
+	assert_int_equal(F->resp.status, 200);
+	assert_string_equal(F->resp.content_type, "text/event-stream");
+	assert_non_null(F->resp.stream.fn);
+	{
+		int pfd[2];
+		char buf[256] = "";
+		assert_int_equal(pipe(pfd), 0);
+		F->resp.stream.fn(F->resp.stream.ctx, pfd[1]);
+		close(pfd[1]);
+		ssize_t n = read(pfd[0], buf, sizeof(buf) - 1);
+		close(pfd[0]);
+		assert_true(n > 0);
+		assert_string_equal(
+		    buf, "event: error\ndata: {\"message\":\"command is required\"}\n\n");
+	}
+	ac_api_resp_clear(&F->resp);
 	/* A stopped sandbox: 409 before a stream starts or a record is made. */
 	EXPECT_CALL(409, "not running", "POST", "/sandboxes/box/exec", ok[0]);
 	EXPECT_CALL(409, "not running", "POST", "/sandboxes/box/exec/stream", ok[0]);
@@ -935,8 +993,9 @@ static void test_sandbox_routes(void **state)
 	assert_true(json_is_null(json_object_get(data(), "lifecycle")));
 	assert_true(json_is_null(json_object_get(data(), "description")));
 	/* extend */
-	EXPECT_CALL(400, "request body required", "POST", "/sandboxes/box/extend", NULL);
-	EXPECT_CALL(400, "'by' is required", "POST", "/sandboxes/box/extend", "{}");
+	/* No body, or no 'by': an hour, agentkernel's default. */
+	EXPECT_CALL(200, NULL, "POST", "/sandboxes/box/extend", NULL);
+	EXPECT_CALL(200, NULL, "POST", "/sandboxes/box/extend", "{}");
 	EXPECT_CALL(400, "'by' must be a duration", "POST", "/sandboxes/box/extend",
 		    "{\"by\":\"1w\"}");
 	EXPECT_CALL(400, "'by' must be a positive", "POST", "/sandboxes/box/extend", "{\"by\":0}");

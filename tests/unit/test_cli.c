@@ -268,13 +268,78 @@ static void test_help(void **unused)
 	assert_string_equal(out, want);
 }
 
+/* Invoked as agentkernel, errors and help name agentkernel. */
+static void test_prog_name(void **unused)
+{
+	cli_prog = "agentkernel";
+	cur = &errs[0];
+	char *out = capture(2, run_err, NULL);
+	assert_string_equal(
+	    out, "agentkernel: unknown option '--bogus' (see 'agentkernel plain --help')\n");
+	out = capture(1, run_help, "--help");
+	assert_non_null(strstr(out, "Usage: agentkernel plain NAME"));
+	cli_prog = "agentcell";
+}
+
+/* The sandbox options' short names (agentkernel's -e -B -p -c) and --no-network. */
+typedef struct sb_state {
+	cli_sandbox_opts_t so;
+} sb_state_t;
+static const cli_opt_t sb_opts[] = {
+    CLI_GROUP(cli_sandbox_opts, NULL, offsetof(sb_state_t, so)),
+    CLI_END,
+};
+static const cli_command_t sbcmd = {.name = "sb", .opts = sb_opts, .max_args = 1};
+
+static cli_status_t parse_sb(sb_state_t *st, ...)
+{
+	va_list ap;
+	int n = 0;
+	va_start(ap, st);
+	for (char *s; (s = va_arg(ap, char *)) && n < 31;)
+		argv_buf[n++] = s;
+	va_end(ap);
+	argv_buf[n] = NULL;
+	*st = (sb_state_t){0};
+	cli_args_t a;
+	return cli_parse(&sbcmd, n, argv_buf, st, &a);
+}
+
+static void test_sandbox_aliases(void **unused)
+{
+	sb_state_t st;
+	assert_int_equal(parse_sb(&st, "sb", "-e", "A=1", "-B", "native", "-p", "restrictive", "-c",
+				  "/x.toml", "--no-network", NULL),
+			 CLI_OK);
+	assert_int_equal(st.so.env.n, 1);
+	assert_string_equal(st.so.env.v[0], "A=1");
+	assert_string_equal(st.so.o.backend, "native");
+	assert_string_equal(st.so.o.profile, "restrictive");
+	assert_string_equal(st.so.config_path, "/x.toml");
+	/* --no-network: network off, and said (a config's network = true cannot turn it on). */
+	assert_true(st.so.no_network);
+	assert_true(st.so.o.network_set);
+	assert_false(st.so.o.network);
+	assert_int_equal(parse_sb(&st, "sb", "--network", NULL), CLI_OK);
+	assert_true(st.so.o.network && st.so.o.network_set && !st.so.no_network);
+	/* Both, in either order: a usage error. */
+	int saved = dup(2), dn = open("/dev/null", O_WRONLY);
+	dup2(dn, 2);
+	cli_status_t s1 = parse_sb(&st, "sb", "--network", "--no-network", NULL);
+	cli_status_t s2 = parse_sb(&st, "sb", "--no-network", "--network", NULL);
+	dup2(saved, 2);
+	close(saved);
+	close(dn);
+	assert_int_equal(s1, CLI_USAGE_ERROR);
+	assert_int_equal(s2, CLI_USAGE_ERROR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_forms),
-	    cmocka_unit_test(test_command),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_forms),     cmocka_unit_test(test_command),
+	    cmocka_unit_test(test_errors),    cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_prog_name), cmocka_unit_test(test_sandbox_aliases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,7 +259,7 @@ static void test_initialize_negotiation(void **state)
 	    {"1999-01-01", "2025-06-18"}, {"garbage", "2025-06-18"},
 	};
 	for (size_t i = 0; i < AC_ARRAY_SIZE(cases); i++) {
-		ac_mcp_conn_t conn = {{0}};
+		ac_mcp_conn_t conn = {.shutdown = false};
 		f->conn = conn;
 		json_t *r = sendf(f,
 				  "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\","
@@ -292,9 +292,10 @@ static void test_initialize_negotiation(void **state)
 /* ------------------------------------------------------------------ tools/list */
 
 static const char *const tool_names[] = {
-    "sandbox_run",	  "sandbox_create",    "sandbox_exec",	 "sandbox_list",
-    "sandbox_start",	  "sandbox_stop",      "sandbox_remove", "sandbox_file_read",
-    "sandbox_file_write", "sandbox_extend_ttl"};
+    "sandbox_run",	   "sandbox_create",	 "sandbox_exec",	"sandbox_list",
+    "sandbox_start",	   "sandbox_stop",	 "sandbox_remove",	"sandbox_file_read",
+    "sandbox_file_write",  "sandbox_extend_ttl", "sandbox_write_files", "sandbox_exec_detach",
+    "sandbox_exec_status", "sandbox_exec_logs",	 "sandbox_exec_kill",	"sandbox_exec_list"};
 
 /* Every schema node: an object whose "type" is a JSON Schema type or list of them. */
 static void check_schema_shape(json_t *s, const char *where)
@@ -374,6 +375,25 @@ static void test_tools_list(void **state)
 	assert_error(send_msg(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\","
 				 "\"params\":{\"cursor\":\"x\"}}"),
 		     -32602, "cursor");
+}
+
+/* agentkernel's shutdown: a null result, the connection marked; as a notification too. */
+static void test_shutdown(void **state)
+{
+	fixture_t *f = *state;
+	init(f, "2025-06-18");
+	assert_false(f->conn.shutdown);
+	json_t *r = send_msg(f, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"shutdown\"}");
+	assert_non_null(r);
+	assert_true(json_is_null(json_object_get(r, "result")));
+	assert_non_null(json_object_get(r, "result"));
+	assert_null(json_object_get(r, "error"));
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 9);
+	json_decref(r);
+	assert_true(f->conn.shutdown);
+	f->conn.shutdown = false;
+	assert_null(send_msg(f, "{\"jsonrpc\":\"2.0\",\"method\":\"shutdown\"}"));
+	assert_true(f->conn.shutdown);
 }
 
 static void test_tools_list_older_versions(void **state)
@@ -486,7 +506,34 @@ static void test_invalid_arguments(void **state)
 	     "{\"name\":\"x\",\"path\":\"/a\",\"content\":\"x\","
 	     "\"mode\":99999}",
 	     "mode: must be at most 4095"},
-	    {"sandbox_extend_ttl", "{\"name\":\"x\"}", "missing required field 'by'"},
+	    /* agentkernel's names */
+	    {"sandbox_run", "{\"command\":\"ls\",\"timeout\":1,\"timeout_ms\":5}", "not both"},
+	    {"sandbox_run", "{\"command\":\"ls\",\"timeout_ms\":0}", "at least 1"},
+	    {"sandbox_run", "{\"command\":\"ls\",\"fast\":1}", "fast: expected a boolean"},
+	    {"sandbox_run", "{\"command\":\"ls\",\"compatibility_mode\":\"x\"}",
+	     "one of: native, claude, codex, gemini"},
+	    {"sandbox_run",
+	     "{\"command\":\"ls\",\"compatibility_mode\":\"codex\",\"profile\":\"moderate\"}",
+	     "contradicts"},
+	    {"sandbox_run", "{\"command\":\"ls\",\"ports\":[\"80/sctp\"]}", "ports[0]"},
+	    {"sandbox_run", "{\"command\":\"ls\",\"ports\":[\"http\"]}", "must be a number"},
+	    {"sandbox_exec", "{\"name\":\"x\",\"command\":\"ls\",\"workdir\":\"tmp\"}",
+	     "workdir: must be an absolute path"},
+	    {"sandbox_exec",
+	     "{\"name\":\"x\",\"command\":\"ls\",\"workdir\":\"/a\",\"cwd\":\"/b\"}",
+	     "different directories"},
+	    {"sandbox_exec",
+	     "{\"name\":\"x\",\"command\":\"ls\",\"sudo\":true,\"user\":\"nobody\"}", "contradict"},
+	    {"sandbox_create", "{\"name\":\"x\",\"source_ref\":\"main\"}", "needs 'source_url'"},
+	    {"sandbox_write_files", "{\"name\":\"x\"}", "missing required field 'files'"},
+	    {"sandbox_write_files", "{\"name\":\"x\",\"files\":{\"/a\":1}}",
+	     "files./a: expected a string"},
+	    {"sandbox_exec_detach", "{\"name\":\"x\"}", "missing required field 'command'"},
+	    {"sandbox_exec_status", "{}", "missing required field 'id'"},
+	    {"sandbox_exec_logs", "{\"id\":\"a\",\"stream\":\"both\"}",
+	     "stream: must be one of: stdout, stderr"},
+	    {"sandbox_exec_kill", "{\"id\":\"\"}", "id: must not be empty"},
+	    {"sandbox_exec_list", "{\"sandbox\":\"x\"}", "unknown field 'sandbox'"},
 	    {"sandbox_extend_ttl", "{\"name\":\"x\",\"by\":\"soon\"}", "by: use a whole number"},
 	    {"sandbox_extend_ttl", "{\"name\":\"x\",\"by\":true}",
 	     "by: expected a string or an "
@@ -532,6 +579,32 @@ static void test_tool_failures_are_results(void **state)
 			  "ghost");
 	assert_tool_error(call_tool(f, "sandbox_extend_ttl", "{\"name\":\"ghost\",\"by\":\"1h\"}"),
 			  "ghost");
+	assert_tool_error(call_tool(f, "sandbox_extend_ttl", "{\"name\":\"ghost\"}"), "ghost");
+	/* agentkernel's tools and arguments */
+	assert_tool_error(
+	    call_tool(f, "sandbox_run", "{\"command\":\"ls\",\"ports\":[\"53:53/udp\"]}"),
+	    "UDP port mappings are not supported");
+	assert_tool_error(
+	    call_tool(f, "sandbox_create",
+		      "{\"name\":\"n\",\"source_url\":\"https://example.com/r.git\"}"),
+	    "source_url: cloning");
+	assert_tool_error(
+	    call_tool(f, "sandbox_write_files", "{\"name\":\"ghost\",\"files\":{\"/a\":\"x\"}}"),
+	    "ghost");
+	assert_tool_error(
+	    call_tool(f, "sandbox_exec_detach", "{\"name\":\"ghost\",\"command\":[\"ls\"]}"),
+	    "ghost");
+	assert_tool_error(call_tool(f, "sandbox_exec_status", "{\"id\":\"0123456789ab\"}"), NULL);
+	assert_tool_error(call_tool(f, "sandbox_exec_logs", "{\"id\":\"nope\"}"), NULL);
+	assert_tool_error(call_tool(f, "sandbox_exec_kill", "{\"id\":\"0123456789ab\"}"), NULL);
+	assert_tool_error(call_tool(f, "sandbox_exec_list", "{\"name\":\"ghost\"}"), "ghost");
+	assert_error(call_tool(f, "sandbox_write_files", "{\"name\":\"ghost\",\"files\":{}}"),
+		     -32602, "at least one");
+	json_t *el = call_tool(f, "sandbox_exec_list", "{}");
+	assert_null(json_object_get(json_object_get(el, "result"), "isError"));
+	assert_true(json_is_array(json_object_get(
+	    json_object_get(json_object_get(el, "result"), "structuredContent"), "commands")));
+	json_decref(el);
 	assert_tool_error(call_tool(f, "sandbox_start", "{\"name\":\"-bad-\"}"), "invalid");
 	assert_tool_error(call_tool(f, "sandbox_create", "{\"name\":\"bad name\"}"),
 			  "invalid sandbox name");
@@ -764,6 +837,23 @@ static void test_http_sessions(void **state)
 	assert_int_equal(ac_mcp_http_sessions(f->srv), 1);
 }
 
+/* agentkernel's shutdown over HTTP: answered, then the session is gone. */
+static void test_http_shutdown(void **state)
+{
+	fixture_t *f = *state;
+	ac_mcp_http_reply_t r;
+	char sid[AC_MCP_SESSION_ID_LEN + 1];
+	open_session(f, sid);
+	size_t before = ac_mcp_http_sessions(f->srv);
+	assert_int_equal(
+	    post(f, sid, NULL, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"shutdown\"}", &r), 200);
+	assert_non_null(strstr(r.body, "\"result\":null"));
+	ac_mcp_http_reply_free(&r);
+	assert_int_equal(ac_mcp_http_sessions(f->srv), before - 1);
+	assert_int_equal(post(f, sid, NULL, list_body, &r), 404);
+	ac_mcp_http_reply_free(&r);
+}
+
 static void test_http_session_limit(void **state)
 {
 	fixture_t *f = *state;
@@ -835,11 +925,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_initialize_negotiation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tools_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tools_list_older_versions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tool_failures_are_results, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_checker, setup, teardown),
 	    cmocka_unit_test(test_text),
 	    cmocka_unit_test_setup_teardown(test_http_sessions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_http_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_session_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_http_concurrent, setup, teardown),
 	};
