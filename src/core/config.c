@@ -559,6 +559,7 @@ static int load_one(const char *path, int as, json_t *warnings, json_t **out, ac
 	_cleanup_free_ char *abs = realpath(path, NULL);
 	if (agentkernel) {
 		_cleanup_free_ char *dir = abs ? strdup(abs) : NULL;
+		AC_ANALYZER_OWNED(dir);
 		char *slash = dir ? strrchr(dir, '/') : NULL;
 		if (slash)
 			*(slash == dir ? slash + 1 : slash) = 0;
@@ -689,6 +690,7 @@ static int pass_env(json_t *v, json_t *keep, ac_sandbox_opts_t *o)
 	} else if (json_is_array(v)) {
 		if (!(list = strings(v)))
 			return -1;
+		AC_ANALYZER_OWNED(list);
 		names = (const char *const *)list;
 	}
 	size_t n = 0, given = 0;
@@ -701,6 +703,7 @@ static int pass_env(json_t *v, json_t *keep, ac_sandbox_opts_t *o)
 	_cleanup_free_ char **env = calloc(n + given + 1, sizeof(char *));
 	if (!env)
 		return -1;
+	AC_ANALYZER_OWNED(env);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *val = getenv(names[i]);
