@@ -27,6 +27,14 @@ int ac_detach_status(ac_manager_t *m, const char *id, json_t **out, ac_error_t *
 /* Path of a command's stdout or stderr log (to free). */
 int ac_detach_log_path(ac_manager_t *m, const char *id, bool stderr_log, char **path,
 		       ac_error_t **err);
+/* A command's stdout or stderr log as a JSON string (invalid UTF-8 bytes as U+FFFD; ""
+ * while it has written nothing yet). */
+int ac_detach_read_log(ac_manager_t *m, const char *id, bool stderr_log, json_t **out,
+		       ac_error_t **err);
+/* Adds agentkernel's DetachedCommand fields to a status object (in place; returns st):
+ * "status" running (our starting or running), completed or failed (anything else), and
+ * "exit_code" null while there is none. */
+json_t *ac_detach_agentkernel_view(json_t *st);
 /* Kills a running detached command and everything it started. */
 int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err);
 

@@ -18,9 +18,7 @@
 
 #include "agentcell/error.h"
 #include "agentcell/manager.h"
-
-/* The version of this build (agentkernel_build_info, GET /stats). */
-#define AGENTCELL_VERSION "0.1.0"
+#include "agentcell/version.h"
 
 typedef enum ac_audit_format {
 	AC_AUDIT_FORMAT_AGENTCELL = 0,

@@ -7,13 +7,14 @@
 
 /* One command to run inside a sandbox. */
 typedef struct ac_cmd {
-	char **argv;	  /* NULL-terminated, argv[0] non-empty */
-	char **env;	  /* extra KEY=VALUE on top of the sandbox's, NULL-terminated or NULL */
-	const char *cwd;  /* NULL: the sandbox's default (/workspace with --mount-cwd, else /) */
-	const char *user; /* NULL: root; a uid or a name from the sandbox's /etc/passwd */
-	double timeout;	  /* seconds; 0: none. The whole command tree is killed at expiry. */
-	bool tty;	  /* run on a pseudo-terminal */
-	bool stdin_open;  /* pass stdin through; otherwise /dev/null */
+	char **argv;	 /* NULL-terminated, argv[0] non-empty */
+	char **env;	 /* extra KEY=VALUE on top of the sandbox's, NULL-terminated or NULL */
+	const char *cwd; /* NULL: the sandbox's default (/workspace with --mount-cwd, else /) */
+	const char *
+	    user; /* NULL: the sandbox's default user (the image's User, else root); a uid or a name from its /etc/passwd */
+	double timeout;	 /* seconds; 0: none. The whole command tree is killed at expiry. */
+	bool tty;	 /* run on a pseudo-terminal */
+	bool stdin_open; /* pass stdin through; otherwise /dev/null */
 	unsigned short rows, cols;
 	/* > 0: the caller's connected socket (an HTTP client's): when its peer hangs up
 	 * (POLLRDHUP), the command is no longer wanted, the native backend kills the whole

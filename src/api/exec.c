@@ -1,7 +1,6 @@
 /* Commands over HTTP: /run, /run/stream, /batch/run, /sandboxes/{name}/exec[/stream] and the
  * detached commands. Output goes through pipes to a pump thread (src/core/capture.c); streamed
  * answers (Server-Sent Events) are written as the output arrives. */
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -168,14 +167,15 @@ static int parse_exec(json_t *body, const char *sandbox, exec_req_t *x, ac_api_r
 		if (ac_body_bool(body, "sudo", &sudo, &set, resp) < 0 ||
 		    ac_body_str(body, "user", false, 256, &x->cmd.user, resp) < 0)
 			return -1;
-		/* Commands run as the sandbox's root unless a user is named; sudo says root. */
+		/* Commands run as the sandbox's default user (its image's User, else root) unless
+		 * a user is named; sudo says uid 0, whatever the image's User. */
 		if (sudo && x->cmd.user && strcmp(x->cmd.user, "root") &&
 		    strcmp(x->cmd.user, "0")) {
 			ac_api_fail(resp, 400, "'sudo' and 'user' contradict each other");
 			return -1;
 		}
 		if (sudo)
-			x->cmd.user = NULL;
+			x->cmd.user = "0";
 		x->sudo = sudo;
 	} else if (ac_api_compat_fields(body, resp) < 0 ||
 		   ac_api_sandbox_opts(body, &x->o, &x->o_env, &x->o_labels, resp) < 0 ||
@@ -682,19 +682,6 @@ void ac_h_exec_stream(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 
 /* ------------------------------------------------------------------ detached commands */
 
-/* agentkernel's DetachedCommand from our status object (consumes st). */
-static json_t *detached_info(json_t *st)
-{
-	const char *state = ac_state_str(st, "state", "failed");
-	const char *status = !strcmp(state, "running") || !strcmp(state, "starting") ? "running"
-			     : !strcmp(state, "completed")			     ? "completed"
-										     : "failed";
-	json_object_set_new(st, "status", json_string(status));
-	if (!json_object_get(st, "exit_code"))
-		json_object_set_new(st, "exit_code", json_null());
-	return st;
-}
-
 void ac_h_detach_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	exec_req_t x;
@@ -707,7 +694,7 @@ void ac_h_detach_start(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 		    ac_detach_status(api->m, id, &st, &e) < 0)
 			ac_api_fail_error(resp, e);
 		else
-			ac_api_ok(resp, 200, detached_info(st));
+			ac_api_ok(resp, 200, ac_detach_agentkernel_view(st));
 	}
 	exec_req_free(&x);
 }
@@ -733,7 +720,8 @@ void ac_h_detach_list(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 	json_t *out = json_array();
 	size_t i;
 	json_t *st;
-	json_array_foreach(list, i, st) json_array_append_new(out, detached_info(json_incref(st)));
+	json_array_foreach(list, i, st)
+	    json_array_append_new(out, ac_detach_agentkernel_view(json_incref(st)));
 	json_decref(list);
 	ac_api_ok(resp, 200, out);
 }
@@ -762,32 +750,7 @@ void ac_h_detach_get(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 {
 	json_t *st = detached_of(api, req, resp);
 	if (st)
-		ac_api_ok(resp, 200, detached_info(st));
-}
-
-static int read_log(ac_api_t *api, const char *id, bool err_log, json_t **out, ac_error_t **e)
-{
-	_cleanup_free_ char *path = NULL;
-	if (ac_detach_log_path(api->m, id, err_log, &path, e) < 0)
-		return -1;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			*out = json_string("");
-			return 0;
-		}
-		return ac_error_set(e, AC_ERR_INTERNAL, errno, "cannot open the command's log");
-	}
-	/* The shim keeps each log under 8 MiB; a little slack for the dropped-bytes note. */
-	size_t cap = (8u << 20) + 4096, len = 0;
-	char *buf = malloc(cap);
-	if (!buf)
-		return ac_error_set(e, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-	ssize_t n = ac_read_all(fd, buf, cap);
-	len = n > 0 ? (size_t)n : 0;
-	*out = ac_json_text(buf, len);
-	free(buf);
-	return 0;
+		ac_api_ok(resp, 200, ac_detach_agentkernel_view(st));
 }
 
 void ac_h_detach_logs(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
@@ -808,7 +771,7 @@ void ac_h_detach_logs(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp)
 			continue;
 		json_t *text = NULL;
 		ac_error_t *e = NULL;
-		if (read_log(api, req->params[1], i == 1, &text, &e) < 0) {
+		if (ac_detach_read_log(api->m, req->params[1], i == 1, &text, &e) < 0) {
 			json_decref(out);
 			ac_api_fail_error(resp, e);
 			return;

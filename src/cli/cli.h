@@ -7,9 +7,9 @@
 
 #include "agentcell/error.h"
 #include "agentcell/manager.h"
+#include "agentcell/version.h"
 
-#define CLI_EXIT_USAGE	  2
-#define AGENTCELL_VERSION "0.1.0"
+#define CLI_EXIT_USAGE 2
 
 /* ------------------------------------------------------------------ option tables
  *

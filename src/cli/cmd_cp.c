@@ -144,8 +144,8 @@ int cmd_files(int argc, char **argv)
 				if (cap >= AC_FILES_READ_MAX) {
 					free(buf);
 					ac_manager_free(m);
-					fprintf(stderr, "agentcell: input larger than %u bytes\n",
-						AC_FILES_READ_MAX);
+					fprintf(stderr, "%s: input larger than %u bytes\n",
+						cli_prog, AC_FILES_READ_MAX);
 					return 1;
 				}
 				char *nb = realloc(buf, cap *= 2);

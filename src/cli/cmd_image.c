@@ -270,12 +270,13 @@ static int parse(const cli_command_t *c, int argc, char **argv, image_state_t *s
 	if (b->caps & AC_CAP_IMAGE_STORE)
 		return -1;
 	bool engine = !strcmp(b->name, "docker") || !strcmp(b->name, "podman");
-	fprintf(
-	    stderr,
-	    "agentcell: 'agentcell image' acts on agentcell's image store (native backend); "
-	    "the %s backend %s: use %s%s\n",
-	    b->name, engine ? "keeps its own images" : "pulls its images where its sandboxes run",
-	    engine ? b->name : "the cluster's tools", engine ? " pull/images/rmi/save/load" : "");
+	fprintf(stderr,
+		"%s: 'agentcell image' acts on agentcell's image store (native backend); "
+		"the %s backend %s: use %s%s\n",
+		cli_prog, b->name,
+		engine ? "keeps its own images" : "pulls its images where its sandboxes run",
+		engine ? b->name : "the cluster's tools",
+		engine ? " pull/images/rmi/save/load" : "");
 	return CLI_EXIT_USAGE;
 }
 
@@ -582,7 +583,7 @@ static int image_export(int argc, char **argv)
 	if (rc < 0)
 		return cli_error(e);
 	if (strcmp(ca.v[1], "-"))
-		fprintf(stderr, "agentcell: exported %s to %s\n", ca.v[0], ca.v[1]);
+		fprintf(stderr, "%s: exported %s to %s\n", cli_prog, ca.v[0], ca.v[1]);
 	return 0;
 }
 

@@ -57,7 +57,7 @@ int cmd_create(int argc, char **argv)
 	/* What the backend wants the user to know (an unisolated driver, ignored settings). */
 	const char *warn = json_string_value(json_object_get(st, "warning"));
 	if (warn)
-		fprintf(stderr, "agentcell: warning: %s\n", warn);
+		fprintf(stderr, "%s: warning: %s\n", cli_prog, warn);
 	json_decref(st);
 	printf("%s\n", name);
 	return 0;

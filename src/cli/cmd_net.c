@@ -102,7 +102,7 @@ int cmd_secret(int argc, char **argv)
 		}
 		if (!value) {
 			ac_manager_free(m);
-			fprintf(stderr, "agentcell: cannot read the secret's value\n");
+			fprintf(stderr, "%s: cannot read the secret's value\n", cli_prog);
 			return 1;
 		}
 		rc = ac_manager_secret_set(m, key, value, len, &e);

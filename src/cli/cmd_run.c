@@ -131,7 +131,7 @@ static cli_status_t read_code_file(const char *path, char **buf, size_t *len)
 	if (strcmp(path, "-") != 0) {
 		if (ac_read_file_at(AT_FDCWD, path, AC_CODE_MAX, buf, len, &e) == 0)
 			return CLI_OK;
-		fprintf(stderr, "agentcell: --code-file: %s\n", e ? e->msg : path);
+		fprintf(stderr, "%s: --code-file: %s\n", cli_prog, e ? e->msg : path);
 		bool invalid = e && e->kind == AC_ERR_INVALID;
 		ac_error_free(e);
 		return invalid ? CLI_USAGE_ERROR : CLI_FAILED;
@@ -141,7 +141,7 @@ static cli_status_t read_code_file(const char *path, char **buf, size_t *len)
 	ssize_t n = b ? ac_read_all(0, b, AC_CODE_MAX + 1) : -1;
 	if (n < 0) {
 		free(b);
-		fprintf(stderr, "agentcell: --code-file -: cannot read standard input\n");
+		fprintf(stderr, "%s: --code-file -: cannot read standard input\n", cli_prog);
 		return CLI_FAILED;
 	}
 	if ((size_t)n > AC_CODE_MAX) {

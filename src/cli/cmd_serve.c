@@ -31,7 +31,7 @@ static char **api_keys(json_t *cfg)
 		if (cands[i] && *cands[i] && !(keys[n++] = strdup(cands[i]))) {
 			/* Out of memory: never serve with fewer keys than configured (an empty
 			 * list would mean no authentication at all). */
-			fprintf(stderr, "agentcell: out of memory\n");
+			fprintf(stderr, "%s: out of memory\n", cli_prog);
 			exit(1);
 		}
 	return keys;
@@ -46,7 +46,7 @@ static void *stop_watchdog(void *arg)
 	struct timespec t = {.tv_sec = STOP_GRACE_S};
 	siginfo_t si;
 	int sig = sigtimedwait(stop, &si, &t);
-	fprintf(stderr, "agentcell: %s: exiting with requests still running\n",
+	fprintf(stderr, "%s: %s: exiting with requests still running\n", cli_prog,
 		sig > 0 ? "stopped again" : "still busy after 10 s");
 	_exit(sig > 0 ? 130 : 0);
 }
@@ -202,14 +202,14 @@ int cmd_serve(int argc, char **argv)
 	int undone = ac_manager_undo_abandoned(m, NULL);
 	if (undone > 0)
 		fprintf(stderr,
-			"agentcell: removed %d sandbox(es) whose create an earlier server did not "
+			"%s: removed %d sandbox(es) whose create an earlier server did not "
 			"finish\n",
-			undone);
+			cli_prog, undone);
 	/* A killed server's warm pool: its sandboxes (state "pool", owner gone) go. */
 	int swept = ac_pool_sweep(m);
 	if (swept > 0)
-		fprintf(stderr, "agentcell: removed %d pool sandbox(es) of a server that is gone\n",
-			swept);
+		fprintf(stderr, "%s: removed %d pool sandbox(es) of a server that is gone\n",
+			cli_prog, swept);
 	json_t *pcfg = json_object_get(cfg, "pool");
 	ac_pool_opts_t po = {
 	    .size = st.pool_size >= 0 ? (unsigned)st.pool_size
@@ -238,7 +238,7 @@ int cmd_serve(int argc, char **argv)
 			.allow_sudo_exec = json_is_true(
 			    json_object_get(json_object_get(cfg, "api"), "allow_sudo_exec"))};
 	if (!api.keys) {
-		fprintf(stderr, "agentcell: out of memory\n");
+		fprintf(stderr, "%s: out of memory\n", cli_prog);
 		return 1;
 	}
 	ac_mcp_t *mcp = NULL;
@@ -256,7 +256,7 @@ int cmd_serve(int argc, char **argv)
 			goto out;
 		}
 		api.pool = pool;
-		fprintf(stderr, "agentcell: warm pool of %u sandbox(es), image %s\n", po.size,
+		fprintf(stderr, "%s: warm pool of %u sandbox(es), image %s\n", cli_prog, po.size,
 			po.image ? po.image : "host");
 	}
 	if (ac_server_start(&so, &api, &srv, &e) < 0) {
@@ -264,15 +264,15 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	if (so.socket_path)
-		fprintf(stderr, "agentcell: serving the API on unix:%s\n", so.socket_path);
+		fprintf(stderr, "%s: serving the API on unix:%s\n", cli_prog, so.socket_path);
 	else
-		fprintf(stderr, "agentcell: serving the API on http://%s%s%s:%u (%s)\n",
+		fprintf(stderr, "%s: serving the API on http://%s%s%s:%u (%s)\n", cli_prog,
 			strchr(so.host, ':') ? "[" : "", so.host, strchr(so.host, ':') ? "]" : "",
 			ac_server_port(srv),
 			api.keys && api.keys[0] ? "API key required" : "no API key, loopback only");
 	int sig = 0;
 	sigwait(&stop, &sig);
-	fprintf(stderr, "agentcell: %s, stopping the API server\n", strsignal(sig));
+	fprintf(stderr, "%s: %s, stopping the API server\n", cli_prog, strsignal(sig));
 	/* Stopping waits for the requests in flight; a long exec must not hold it for ever. */
 	pthread_t th;
 	if (pthread_create(&th, NULL, stop_watchdog, &stop) == 0)

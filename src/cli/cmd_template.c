@@ -71,7 +71,8 @@ int cmd_snapshot(int argc, char **argv)
 	} else {
 		const char *id = ac_state_str(rec, "id", "");
 		printf("%s\n", tmpl);
-		fprintf(stderr, "agentcell: template %s (%.19s) from sandbox %s\n", tmpl, id, name);
+		fprintf(stderr, "%s: template %s (%.19s) from sandbox %s\n", cli_prog, tmpl, id,
+			name);
 	}
 	json_decref(rec);
 	return 0;

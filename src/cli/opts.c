@@ -416,7 +416,7 @@ static cli_status_t opt_init_script_file(const char *cmd, const cli_opt_t *opt, 
 	free(so->init_script_buf);
 	so->init_script_buf = NULL;
 	if (ac_read_file_at(AT_FDCWD, v, AC_INIT_SCRIPT_MAX, &so->init_script_buf, &len, &e) < 0) {
-		fprintf(stderr, "agentcell: --init-script-file: %s\n", e ? e->msg : v);
+		fprintf(stderr, "%s: --init-script-file: %s\n", cli_prog, e ? e->msg : v);
 		ac_error_free(e);
 		return CLI_FAILED;
 	}

@@ -11,6 +11,7 @@
 #include "base/curl.h"
 #include "base/io.h"
 #include "base/util.h"
+#include "cli/cli.h"
 #include "cli/run_pool.h"
 
 /* Two streams of 16 MiB each (the server's cap), escaped as JSON, twice (output too). */
@@ -93,7 +94,7 @@ static int show(const answer_t *a, long status)
 	json_error_t je;
 	json_t *j = a->buf ? json_loadb(a->buf, a->len, 0, &je) : NULL;
 	if (!json_is_object(j)) {
-		fprintf(stderr, "agentcell: the server answered HTTP %ld without a JSON body\n",
+		fprintf(stderr, "%s: the server answered HTTP %ld without a JSON body\n", cli_prog,
 			status);
 		json_decref(j);
 		return 1;
@@ -101,7 +102,7 @@ static int show(const answer_t *a, long status)
 	json_t *data = json_object_get(j, "data");
 	if (!json_is_true(json_object_get(j, "success")) || !json_is_object(data)) {
 		const char *msg = json_string_value(json_object_get(j, "error"));
-		fprintf(stderr, "agentcell: %s\n", msg ? msg : "the server refused the run");
+		fprintf(stderr, "%s: %s\n", cli_prog, msg ? msg : "the server refused the run");
 		json_decref(j);
 		return status == 400 ? 2 : 1;
 	}
@@ -110,9 +111,9 @@ static int show(const answer_t *a, long status)
 	json_int_t code = json_integer_value(json_object_get(data, "exit_code"));
 	const char *err = json_string_value(json_object_get(data, "error"));
 	if (err)
-		fprintf(stderr, "agentcell: %s\n", err);
+		fprintf(stderr, "%s: %s\n", cli_prog, err);
 	if (json_is_true(json_object_get(data, "timed_out")))
-		fprintf(stderr, "agentcell: command timed out\n");
+		fprintf(stderr, "%s: command timed out\n", cli_prog);
 	json_decref(j);
 	return code >= 0 && code <= 255 ? (int)code : 1;
 }
@@ -162,12 +163,12 @@ int cli_run_pool(cli_run_pool_t *r)
 	ac_error_t *e = NULL;
 	char *body = request_body(r);
 	if (!body) {
-		fprintf(stderr, "agentcell: out of memory\n");
+		fprintf(stderr, "%s: out of memory\n", cli_prog);
 		return 1;
 	}
 	if (ac_curl_load(&e) < 0) {
 		free(body);
-		fprintf(stderr, "agentcell: run --pool: %s\n", e ? e->msg : "no libcurl");
+		fprintf(stderr, "%s: run --pool: %s\n", cli_prog, e ? e->msg : "no libcurl");
 		ac_error_free(e);
 		return 1;
 	}
@@ -188,7 +189,7 @@ int cli_run_pool(cli_run_pool_t *r)
 	if (!url || (token && !auth)) {
 		free(url);
 		free(body);
-		fprintf(stderr, "agentcell: out of memory\n");
+		fprintf(stderr, "%s: out of memory\n", cli_prog);
 		return 1;
 	}
 	CURL *c = ac_curl.curl_easy_init();
@@ -198,7 +199,7 @@ int cli_run_pool(cli_run_pool_t *r)
 	answer_t a = {0};
 	int rc = 1;
 	if (!c || !hdrs) {
-		fprintf(stderr, "agentcell: cannot set up the HTTP client\n");
+		fprintf(stderr, "%s: cannot set up the HTTP client\n", cli_prog);
 		goto out;
 	}
 	ac_curl.curl_easy_setopt(c, CURLOPT_URL, url);
@@ -216,11 +217,11 @@ int cli_run_pool(cli_run_pool_t *r)
 	long status = 0;
 	ac_curl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (a.over) {
-		fprintf(stderr, "agentcell: the server's answer is larger than %u MiB\n",
+		fprintf(stderr, "%s: the server's answer is larger than %u MiB\n", cli_prog,
 			ANSWER_MAX >> 20);
 	} else if (cc != CURLE_OK) {
-		fprintf(stderr, "agentcell: cannot reach the server at %.*s: %s\n", (int)bl, base,
-			ac_curl.curl_easy_strerror(cc));
+		fprintf(stderr, "%s: cannot reach the server at %.*s: %s\n", cli_prog, (int)bl,
+			base, ac_curl.curl_easy_strerror(cc));
 	} else {
 		rc = show(&a, status);
 	}

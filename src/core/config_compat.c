@@ -40,61 +40,68 @@ typedef struct rule {
 	const char *note; /* ACT_WARN: why, or what to do instead (may be NULL) */
 } rule_t;
 
+/* A key of ours under the same name; a key mapped onto ours; a key with no meaning here (a
+ * warning names it, with note if not NULL). */
+/* clang-format off */
+#define SAME(t, k, ty)      {t, k, t "." k, ty, ACT_MAP, NULL}
+#define MAP(t, k, ours, ty) {t, k, ours, ty, ACT_MAP, NULL}
+#define IGNORED(t, k, note) {t, k, NULL, TY_ANY, ACT_WARN, note}
+/* clang-format on */
+
 /* agentkernel.toml's keys (agentkernel's src/config.rs and docs/config reference), with the
  * keys of agentcell.toml's own schema in the same tables (they pass through). */
 static const rule_t rules[] = {
-    {"sandbox", "name", "sandbox.name", TY_STR, ACT_MAP, NULL},
-    {"sandbox", "base_image", "sandbox.image", TY_NESTR, ACT_MAP, NULL},
-    {"sandbox", "image", "sandbox.image", TY_NESTR, ACT_MAP, NULL},
+    SAME("sandbox", "name", TY_STR),
+    MAP("sandbox", "base_image", "sandbox.image", TY_NESTR),
+    SAME("sandbox", "image", TY_NESTR),
     {"sandbox", "runtime", NULL, TY_STR, ACT_RUNTIME, NULL},
-    {"sandbox", "init_script", "sandbox.init_script", TY_STR, ACT_MAP, NULL},
-    {"resources", "vcpus", "resources.vcpus", TY_NUM, ACT_MAP, NULL},
-    {"resources", "memory_mb", "resources.memory_mb", TY_INT, ACT_MAP, NULL},
-    {"resources", "pids", "resources.pids", TY_INT, ACT_MAP, NULL},
-    {"resources", "disk_mb", "resources.disk_mb", TY_ANY, ACT_MAP, NULL},
-    {"security", "profile", "security.profile", TY_STR, ACT_MAP, NULL},
-    {"security", "network", "security.network", TY_BOOL, ACT_MAP, NULL},
-    {"security", "mount_cwd", "security.mount_cwd", TY_BOOL, ACT_MAP, NULL},
-    {"security", "read_only", "security.read_only", TY_BOOL, ACT_MAP, NULL},
-    {"security", "pass_env", "security.pass_env", TY_ENV, ACT_MAP, NULL},
-    {"security", "mount_home", NULL, TY_ANY, ACT_WARN, "the host's home is never mounted"},
-    {"security", "seccomp", NULL, TY_ANY, ACT_WARN, "agentcell's own seccomp filter applies"},
-    {"security", "transport", NULL, TY_ANY, ACT_WARN, NULL},
-    {"security.domains", "allow", "network.allow_hosts", TY_HOSTS, ACT_MAP, NULL},
-    {"security.domains", "block", "network.block_hosts", TY_HOSTS, ACT_MAP, NULL},
-    {"security.domains", "allowlist_only", "network.allowlist_only", TY_BOOL, ACT_MAP, NULL},
-    {"security.commands", "allow", "security.commands.allow", TY_STRS, ACT_MAP, NULL},
-    {"security.commands", "block", "security.commands.block", TY_STRS, ACT_MAP, NULL},
-    {"security.commands", "allowlist_only", "security.commands.allowlist_only", TY_BOOL, ACT_MAP,
-     NULL},
-    {"network", "vsock_cid", NULL, TY_ANY, ACT_WARN, "Firecracker only"},
-    {"network", "ports", NULL, TY_ANY, ACT_WARN, "publish ports with --publish"},
-    {"network", "allow_hosts", "network.allow_hosts", TY_HOSTS, ACT_MAP, NULL},
-    {"network", "block_hosts", "network.block_hosts", TY_HOSTS, ACT_MAP, NULL},
-    {"network", "allowlist_only", "network.allowlist_only", TY_BOOL, ACT_MAP, NULL},
-    {"api", "api_key", "api.api_key", TY_STR, ACT_MAP, NULL},
-    {"api", "api_key_env", "api.api_key_env", TY_STR, ACT_MAP, NULL},
-    {"api", "allow_sudo_exec", "api.allow_sudo_exec", TY_BOOL, ACT_MAP, NULL},
-    {"api", "tls", NULL, TY_ANY, ACT_WARN, NULL},
-    {"agent", "preferred", NULL, TY_ANY, ACT_WARN, "give create --agent"},
-    {"agent", "compatibility_mode", NULL, TY_ANY, ACT_WARN, NULL},
-    {"agent", "git_name", NULL, TY_ANY, ACT_WARN, NULL},
-    {"agent", "git_email", NULL, TY_ANY, ACT_WARN, NULL},
-    {"orchestrator", "provider", NULL, TY_ANY, ACT_WARN, "choose the backend with --backend"},
+    SAME("sandbox", "init_script", TY_STR),
+    SAME("resources", "vcpus", TY_NUM),
+    SAME("resources", "memory_mb", TY_INT),
+    SAME("resources", "pids", TY_INT),
+    SAME("resources", "disk_mb", TY_ANY),
+    SAME("security", "profile", TY_STR),
+    SAME("security", "network", TY_BOOL),
+    SAME("security", "mount_cwd", TY_BOOL),
+    SAME("security", "read_only", TY_BOOL),
+    SAME("security", "pass_env", TY_ENV),
+    IGNORED("security", "mount_home", "the host's home is never mounted"),
+    IGNORED("security", "seccomp", "agentcell's own seccomp filter applies"),
+    IGNORED("security", "transport", NULL),
+    MAP("security.domains", "allow", "network.allow_hosts", TY_HOSTS),
+    MAP("security.domains", "block", "network.block_hosts", TY_HOSTS),
+    MAP("security.domains", "allowlist_only", "network.allowlist_only", TY_BOOL),
+    SAME("security.commands", "allow", TY_STRS),
+    SAME("security.commands", "block", TY_STRS),
+    SAME("security.commands", "allowlist_only", TY_BOOL),
+    IGNORED("network", "vsock_cid", "Firecracker only"),
+    IGNORED("network", "ports", "publish ports with --publish"),
+    SAME("network", "allow_hosts", TY_HOSTS),
+    SAME("network", "block_hosts", TY_HOSTS),
+    SAME("network", "allowlist_only", TY_BOOL),
+    SAME("api", "api_key", TY_STR),
+    SAME("api", "api_key_env", TY_STR),
+    SAME("api", "allow_sudo_exec", TY_BOOL),
+    IGNORED("api", "tls", NULL),
+    IGNORED("agent", "preferred", "give create --agent"),
+    IGNORED("agent", "compatibility_mode", NULL),
+    IGNORED("agent", "git_name", NULL),
+    IGNORED("agent", "git_email", NULL),
+    IGNORED("orchestrator", "provider", "choose the backend with --backend"),
     {"orchestrator", "namespace", NULL, TY_NESTR, ACT_NAMESPACE, NULL},
-    {"orchestrator", "kubeconfig", "kubernetes.kubeconfig", TY_NESTR, ACT_MAP, NULL},
-    {"orchestrator", "context", "kubernetes.context", TY_NESTR, ACT_MAP, NULL},
-    {"orchestrator", "runtime_class", "kubernetes.runtime_class", TY_NESTR, ACT_MAP, NULL},
-    {"orchestrator", "service_account", "kubernetes.service_account", TY_NESTR, ACT_MAP, NULL},
-    {"orchestrator", "node_selector", "kubernetes.node_selector", TY_STRTAB, ACT_MAP, NULL},
-    {"orchestrator", "nomad_addr", "nomad.address", TY_NESTR, ACT_MAP, NULL},
-    {"orchestrator", "nomad_token", "nomad.token", TY_NESTR, ACT_MAP, NULL},
-    {"orchestrator", "nomad_driver", "nomad.driver", TY_NESTR, ACT_MAP, NULL},
+    MAP("orchestrator", "kubeconfig", "kubernetes.kubeconfig", TY_NESTR),
+    MAP("orchestrator", "context", "kubernetes.context", TY_NESTR),
+    MAP("orchestrator", "runtime_class", "kubernetes.runtime_class", TY_NESTR),
+    MAP("orchestrator", "service_account", "kubernetes.service_account", TY_NESTR),
+    MAP("orchestrator", "node_selector", "kubernetes.node_selector", TY_STRTAB),
+    MAP("orchestrator", "nomad_addr", "nomad.address", TY_NESTR),
+    MAP("orchestrator", "nomad_token", "nomad.token", TY_NESTR),
+    MAP("orchestrator", "nomad_driver", "nomad.driver", TY_NESTR),
     {"orchestrator", "nomad_datacenter", NULL, TY_NESTR, ACT_DATACENTER, NULL},
-    {"orchestrator", "warm_pool_size", NULL, TY_ANY, ACT_WARN, "see [pool] size"},
-    {"orchestrator", "max_pool_size", NULL, TY_ANY, ACT_WARN, NULL},
-    {"orchestrator", "warm_pool_images", NULL, TY_ANY, ACT_WARN, NULL},
-    {"orchestrator", "max_sandboxes", NULL, TY_ANY, ACT_WARN, NULL},
+    IGNORED("orchestrator", "warm_pool_size", "see [pool] size"),
+    IGNORED("orchestrator", "max_pool_size", NULL),
+    IGNORED("orchestrator", "warm_pool_images", NULL),
+    IGNORED("orchestrator", "max_sandboxes", NULL),
 };
 
 /* agentkernel's tables with no meaning here as a whole: one warning each. */
@@ -203,16 +210,23 @@ static const char *text_of(const char *msg, char *out, size_t size)
 	return out;
 }
 
+/* "[table]", or "[[files]]" (an array of tables), in buf. */
+static const char *table_label(const char *table, char *buf, size_t size)
+{
+	bool arr = !strcmp(table, "files");
+	snprintf(buf, size, "%s%s%s", arr ? "[[" : "[", table, arr ? "]]" : "]");
+	return buf;
+}
+
 static int type_error(ctx_t *c, const char *table, const char *key, const char *what)
 {
 	int line = find_line(c, table, key);
 	char at[32] = "";
 	if (line > 0)
 		snprintf(at, sizeof(at), ":%d", line);
-	bool files = !strcmp(table, "files");
-	char msg[1024], clean[1024];
-	snprintf(msg, sizeof(msg), "%s%s: [%s%s%s] %.100s must be %s", c->path, at,
-		 files ? "[" : "", table, files ? "]" : "", key, what);
+	char label[192], msg[1024], clean[1024];
+	snprintf(msg, sizeof(msg), "%s%s: %s %.100s must be %s", c->path, at,
+		 table_label(table, label, sizeof(label)), key, what);
 	return ac_error_set(c->err, AC_ERR_INVALID, 0, "%s", text_of(msg, clean, sizeof(clean)));
 }
 
@@ -241,9 +255,10 @@ static int warn(ctx_t *c, const char *fmt, ...)
 
 static int warn_key(ctx_t *c, const char *table, const char *key, const char *note)
 {
-	bool files = !strcmp(table, "files");
-	return warn(c, "[%s%s%s] %.100s has no meaning here (ignored%s%s)", files ? "[" : "", table,
-		    files ? "]" : "", key, note ? "; " : "", note ? note : "");
+	char label[192];
+	return warn(c, "%s %.100s has no meaning here (ignored%s%s)",
+		    table_label(table, label, sizeof(label)), key, note ? "; " : "",
+		    note ? note : "");
 }
 
 static bool strings_only(const json_t *arr)

@@ -514,6 +514,45 @@ int ac_detach_log_path(ac_manager_t *m, const char *id, bool stderr_log, char **
 	return 0;
 }
 
+int ac_detach_read_log(ac_manager_t *m, const char *id, bool stderr_log, json_t **out,
+		       ac_error_t **err)
+{
+	_cleanup_free_ char *path = NULL;
+	if (ac_detach_log_path(m, id, stderr_log, &path, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return ac_error_set(err, AC_ERR_INTERNAL, errno,
+					    "cannot open the command's log");
+		*out = json_string("");
+		return *out ? 0 : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	}
+	/* The shim keeps each log under AC_DETACH_LOG_CAP (8 MiB); a little slack for its
+	 * dropped-bytes note. */
+	const size_t cap = (8u << 20) + 4096;
+	_cleanup_free_ char *buf = malloc(cap);
+	if (!buf)
+		return ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+	ssize_t n = ac_read_all(fd, buf, cap);
+	if (n < 0)
+		return ac_error_set(err, AC_ERR_INTERNAL, errno, "cannot read the command's log");
+	*out = ac_json_text(buf, (size_t)n);
+	return *out ? 0 : ac_error_set(err, AC_ERR_INTERNAL, ENOMEM, "out of memory");
+}
+
+json_t *ac_detach_agentkernel_view(json_t *st)
+{
+	const char *state = ac_state_str(st, "state", "failed");
+	const char *status = !strcmp(state, "running") || !strcmp(state, "starting") ? "running"
+			     : !strcmp(state, "completed")			     ? "completed"
+										     : "failed";
+	json_object_set_new(st, "status", json_string(status));
+	if (!json_object_get(st, "exit_code"))
+		json_object_set_new(st, "exit_code", json_null());
+	return st;
+}
+
 int ac_detach_kill(ac_manager_t *m, const char *id, ac_error_t **err)
 {
 	char dir[1500];

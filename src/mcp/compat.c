@@ -205,6 +205,6 @@ bool ac_mcp_sudo_allowed(tool_ctx_t *c, req_t *r)
 				  "([api] allow_sudo_exec = true in agentcell.toml)");
 		return false;
 	}
-	r->cmd.user = NULL; /* the sandbox's root */
+	r->cmd.user = "0"; /* uid 0 of the sandbox, whatever its image's User */
 	return true;
 }

@@ -3,22 +3,12 @@
  * sandbox_exec_detach, sandbox_exec_status, sandbox_exec_logs, sandbox_exec_kill and
  * sandbox_exec_list. Results carry agentkernel's DetachedCommand fields (id, sandbox,
  * command, pid, status running|completed|failed, exit_code, started_at) beside ours. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "agentcell/detach.h"
 #include "agentcell/files.h"
-#include "base/io.h"
-#include "base/json.h"
-#include "base/util.h"
 #include "mcp/tool.h"
-
-/* The shim keeps each log under 8 MiB; a little slack for its dropped-bytes note. */
-#define LOG_MAX ((8u << 20) + 4096)
 
 /* ------------------------------------------------------------------ files */
 
@@ -60,28 +50,19 @@ void ac_mcp_tool_write_files(tool_ctx_t *c, req_t *r)
 
 /* ------------------------------------------------------------------ detached commands */
 
-/* agentkernel's status (running, completed, failed) and a null exit_code beside our
- * fields (st is changed in place). */
-static json_t *detached_view(json_t *st)
+/* j pretty-printed (as agentkernel's text results are), NULL when out of memory. */
+static json_t *pretty(const json_t *j)
 {
-	const char *state = json_string_value(json_object_get(st, "state"));
-	const char *status = !state						       ? "failed"
-			     : !strcmp(state, "running") || !strcmp(state, "starting") ? "running"
-			     : !strcmp(state, "completed")			       ? "completed"
-										       : "failed";
-	json_object_set_new(st, "status", json_string(status));
-	if (!json_object_get(st, "exit_code"))
-		json_object_set_new(st, "exit_code", json_null());
-	return st;
-}
-
-/* The status object as the result: pretty-printed text (as agentkernel's) and structured.
- * st is consumed. */
-static void detached_result(tool_ctx_t *c, json_t *st)
-{
-	char *dump = json_dumps(detached_view(st), JSON_INDENT(2) | JSON_SORT_KEYS);
+	char *dump = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_t *text = dump ? json_string(dump) : NULL;
 	free(dump);
+	return text;
+}
+
+/* The status object as the result, as text and structured. st is consumed. */
+static void detached_result(tool_ctx_t *c, json_t *st)
+{
+	json_t *text = pretty(ac_detach_agentkernel_view(st));
 	ac_mcp_result(c, false, text, st);
 }
 
@@ -114,36 +95,12 @@ void ac_mcp_tool_exec_status(tool_ctx_t *c, req_t *r)
 	detached_result(c, st);
 }
 
-/* The command's log (an empty one when it has written nothing yet). */
-static int read_log(tool_ctx_t *c, const char *id, bool err_log, json_t **out, ac_error_t **e)
-{
-	_cleanup_free_ char *path = NULL;
-	if (ac_detach_log_path(c->m, id, err_log, &path, e) < 0)
-		return -1;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			*out = json_string("");
-			return 0;
-		}
-		return ac_error_set(e, AC_ERR_INTERNAL, errno, "cannot open the command's log");
-	}
-	_cleanup_free_ char *buf = malloc(LOG_MAX);
-	if (!buf)
-		return ac_error_set(e, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-	ssize_t n = ac_read_all(fd, buf, LOG_MAX);
-	if (n < 0)
-		return ac_error_set(e, AC_ERR_INTERNAL, errno, "cannot read the command's log");
-	*out = ac_json_text(buf, (size_t)n);
-	return *out ? 0 : ac_error_set(e, AC_ERR_INTERNAL, ENOMEM, "out of memory");
-}
-
 void ac_mcp_tool_exec_logs(tool_ctx_t *c, req_t *r)
 {
 	bool err_log = r->stream && !strcmp(r->stream, "stderr");
 	json_t *content = NULL;
 	ac_error_t *e = NULL;
-	if (read_log(c, r->id, err_log, &content, &e) < 0) {
+	if (ac_detach_read_log(c->m, r->id, err_log, &content, &e) < 0) {
 		ac_mcp_failed(c, e);
 		ac_error_free(e);
 		return;
@@ -180,9 +137,7 @@ void ac_mcp_tool_exec_list(tool_ctx_t *c, req_t *r)
 	}
 	size_t i;
 	json_t *st;
-	json_array_foreach(list, i, st) detached_view(st);
-	char *dump = json_dumps(list, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_t *text = dump ? json_string(dump) : NULL;
-	free(dump);
+	json_array_foreach(list, i, st) ac_detach_agentkernel_view(st);
+	json_t *text = pretty(list);
 	ac_mcp_result(c, false, text, json_pack("{so}", "commands", list));
 }

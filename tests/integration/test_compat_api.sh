@@ -3,10 +3,13 @@
 # POST /sandboxes, /run, /run/stream, /extend and /exec accept is either mapped onto ours
 # (checked by its effect: the state, the sandbox's environment, the proxy's bindings, the
 # published port, the volume) or refused with a 400/501 naming it; never a silent no-op.
+# sudo (exec, exec/stream, exec/detach) is uid 0 even on an image whose User is nobody
+# (tests/integration/user_image.sh), and 403 without [api] allow_sudo_exec.
 # Then the npm agentkernel SDK (0.18.1) against a server started as `agentkernel serve`
 # (a symlink named agentkernel): its own scenario (tests/js/sdk_scenario.mjs) and its
 # methods with the fields above (tests/js/compat_sdk.mjs).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/user_image.sh"
 ac_setup
 
 ID=$(uniq_id)
@@ -57,6 +60,14 @@ if "$PY" "$MK" image --format docker "$AC_TMP/alpine.tar" --image "$SPEC" >"$AC_
 	pass "an image tagged alpine:3.20 made and imported"
 else
 	fail "an image tagged alpine:3.20 made and imported" "$(tail -n 5 "$AC_TMP/mk.out")"
+	exit 1
+fi
+# An image whose config sets User nobody: its commands are not root unless sudo says uid 0.
+UREF=localhost/compat-user:$ID
+if user_image "$UREF"; then
+	pass "an image with User nobody made and imported"
+else
+	fail "an image with User nobody made and imported" "$(tail -n 5 "$AC_TMP/user-image.out")"
 	exit 1
 fi
 
@@ -214,6 +225,14 @@ expect "exec/stream: sudo without allow_sudo_exec -> 403" 403
 req POST "/sandboxes/$S/exec/detach" '{"command":["id","-u"],"sudo":true}'
 expect "exec/detach: sudo without allow_sudo_exec -> 403" 403
 req DELETE "/sandboxes/$S"
+S=cku-$ID
+req POST /sandboxes "{\"name\":\"$S\",\"image\":\"$UREF\"}"
+expect "create from the User nobody image -> 201" 201
+req POST "/sandboxes/$S/exec" '{"command":["id","-u"]}'
+check_eq "exec on the User nobody image: the image's User" "$USER_IMAGE_UID" "$(data .data.output | tr -d '\n')"
+req POST "/sandboxes/$S/exec" '{"command":["id","-u"],"sudo":true}'
+expect "exec on the User nobody image: sudo without allow_sudo_exec -> 403" 403 "allow_sudo_exec"
+req DELETE "/sandboxes/$S"
 
 # ================================================================== /run
 req POST /run '{"command":["cat","/etc/os-release"],"image":"alpine:3.20","fast":true}'
@@ -319,6 +338,33 @@ if start_server sudo -- --port 0 --config "$AC_TMP/sudo.toml"; then
 	expect "exec: sudo with [api] allow_sudo_exec = true -> 200" 200
 	check_eq "exec: sudo: as root" 0 "$(data .data.output | tr -d '\n')"
 	req DELETE "/sandboxes/$S"
+	# The image's User is nobody: sudo must ask for uid 0, not the default user.
+	S=ckru-$ID
+	req POST /sandboxes "{\"name\":\"$S\",\"image\":\"$UREF\"}"
+	req POST "/sandboxes/$S/exec" '{"command":["id","-u"]}'
+	check_eq "exec without sudo (User nobody image): the image's User" "$USER_IMAGE_UID" "$(data .data.output | tr -d '\n')"
+	req POST "/sandboxes/$S/exec" '{"command":["id","-u"],"sudo":false}'
+	check_eq "exec sudo false (User nobody image): the image's User" "$USER_IMAGE_UID" "$(data .data.output | tr -d '\n')"
+	req POST "/sandboxes/$S/exec" '{"command":["id","-u"],"sudo":true}'
+	check_eq "exec sudo (User nobody image): uid 0" "200 0" "$CODE $(data .data.output | tr -d '\n')"
+	req POST "/sandboxes/$S/exec" '{"command":["id","-u"],"sudo":true,"user":"root"}'
+	check_eq "exec sudo with user root (User nobody image): uid 0" "200 0" "$CODE $(data .data.output | tr -d '\n')"
+	req POST "/sandboxes/$S/exec" '{"command":["id","-u"],"sudo":true,"user":"nobody"}'
+	expect "exec sudo with user nobody: 400, they contradict" 400 "contradict"
+	curl -s --max-time 30 -X POST -H 'Content-Type: application/json' -d '{"command":["id","-u"],"sudo":true}' \
+		"$U/sandboxes/$S/exec/stream" >"$AC_TMP/sudo-sse.b"
+	check_eq "exec/stream sudo (User nobody image): uid 0" 0 \
+		"$(sed -n 's/^data: //p' "$AC_TMP/sudo-sse.b" | jq -r 'select(.stream == "stdout") | .data' 2>/dev/null | tr -d '\n')"
+	req POST "/sandboxes/$S/exec/detach" '{"command":["id","-u"],"sudo":true}'
+	XID=$(data .data.id)
+	detach_done() {
+		req GET "/sandboxes/$S/exec/detached/$XID"
+		[ "$(data .data.status)" != running ]
+	}
+	wait_until 10 detach_done
+	req GET "/sandboxes/$S/exec/detached/$XID/logs"
+	check_eq "exec/detach sudo (User nobody image): uid 0" 0 "$(data .data.stdout | tr -d '\n')"
+	req DELETE "/sandboxes/$S"
 	stop_server sudo "$SRV_PID"
 else
 	fail "serve --config with [api] allow_sudo_exec starts" "$(cat "$AC_TMP/sudo.err")"
@@ -338,6 +384,10 @@ if start_server aksudo -- -p 0; then
 	expect "agentkernel serve with agentkernel.toml [api] allow_sudo_exec: sudo -> 200" 200
 	check_eq "agentkernel serve with agentkernel.toml: sudo as root" 0 "$(data .data.output | tr -d '\n')"
 	req DELETE "/sandboxes/$S"
+	req POST /sandboxes "{\"name\":\"$S-u\",\"image\":\"$UREF\"}"
+	req POST "/sandboxes/$S-u/exec" '{"command":["id","-u"],"sudo":true}'
+	check_eq "agentkernel serve: sudo on the User nobody image is uid 0" "200 0" "$CODE $(data .data.output | tr -d '\n')"
+	req DELETE "/sandboxes/$S-u"
 	sdk sdk_scenario AGENTCELL_SUDO=allowed
 	stop_server aksudo "$SRV_PID"
 else

@@ -1,8 +1,11 @@
 #!/bin/bash
 # agentkernel's command line (issue 17): the binary invoked as "agentkernel" (a link), its
 # README examples, the `sandbox`/`sb` group, its flags and defaults checked by their effect,
-# the refusals; and the compatible aliases of agentcell's own spelling.
+# the refusals; and the compatible aliases of agentcell's own spelling. `exec --sudo` is
+# checked on an image whose User is nobody (tests/integration/user_image.sh), where only an
+# explicit uid 0 prints 0.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/user_image.sh"
 ac_setup
 
 AKDIR=$AC_TMP/bin
@@ -194,6 +197,33 @@ check_ak "README: agentkernel stop NAME" stop "$P"
 check_eq "stop: stopped" stopped "$(ac_status "$P")"
 check_ak "README: agentkernel remove NAME" remove "$P"
 check_eq "remove: gone" "" "$(ac_names | grep -x "$P")"
+
+# ------------------------------------------------------------------ --sudo is uid 0
+# On an image whose config sets User nobody, a command runs as nobody by default: only an
+# explicit uid 0 makes --sudo print 0 (a sandbox of the host base is root anyway).
+UREF=localhost/compat-user:$ID
+if user_image "$UREF"; then
+	pass "an image with User nobody made and imported"
+	U=u-$ID
+	check_ak "create $U --image (User nobody)" create "$U" --image "$UREF"
+	akx exec "$U" -- id -u
+	check_out "exec without --sudo: the image's User ($USER_IMAGE_UID)" "$USER_IMAGE_UID"
+	akx exec "$U" --sudo -- id -u
+	check_out "exec --sudo on a User nobody image: uid 0" "0"
+	akx exec "$U" --sudo -- id -g
+	check_out "exec --sudo on a User nobody image: gid 0" "0"
+	XU=$(ak exec -d "$U" --sudo -- id -u | jq -r .id 2>/dev/null)
+	wait_until 10 sh -c "'$AGENTCELL' exec-status '$XU' --json | jq -e '.state != \"running\"' >/dev/null"
+	akx exec-logs "$U" "$XU"
+	check_out "exec -d --sudo on a User nobody image: uid 0" "0"
+	XN=$(ak exec -d "$U" -- id -u | jq -r .id 2>/dev/null)
+	wait_until 10 sh -c "'$AGENTCELL' exec-status '$XN' --json | jq -e '.state != \"running\"' >/dev/null"
+	akx exec-logs "$U" "$XN"
+	check_out "exec -d without --sudo: the image's User" "$USER_IMAGE_UID"
+	check_ak "remove $U" remove "$U"
+else
+	fail "an image with User nobody made and imported" "$(tail -n 5 "$AC_TMP/user-image.out")"
+fi
 
 # ------------------------------------------------------------------ mcp-server
 init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}'

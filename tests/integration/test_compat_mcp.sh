@@ -4,7 +4,9 @@
 # compatibility_mode and ports; sandbox_exec's workdir and sudo (refused unless
 # [api] allow_sudo_exec); sandbox_extend_ttl without by (1h); the method shutdown; the tools
 # sandbox_write_files and sandbox_exec_detach/status/logs/kill/list. Each by its effect.
+# sudo is uid 0 even on an image whose User is nobody (tests/integration/user_image.sh).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/user_image.sh"
 ac_setup
 
 INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}'
@@ -109,10 +111,39 @@ check_eq "exec workdir=/tmp: the command runs there" '/tmp' "$(sc .stdout | tr -
 call sandbox_exec "{\"name\":\"$B\",\"command\":[\"id\",\"-u\"],\"sudo\":true}"
 check_eq "exec sudo without [api] allow_sudo_exec: a tool error" 'true' "$ISERR"
 check_contains "exec sudo refused: names the key" "$TXT" "allow_sudo_exec"
+# A sandbox of an image whose config sets User nobody: there sudo must ask for uid 0.
+UREF=localhost/compat-user:$ID
+BU=$B-u
+if user_image "$UREF"; then
+	pass "an image with User nobody made and imported"
+else
+	fail "an image with User nobody made and imported" "$(tail -n 5 "$AC_TMP/user-image.out")"
+fi
+call sandbox_create "{\"name\":\"$BU\",\"image\":\"$UREF\"}"
+check_eq "create $BU from the User nobody image" 'false' "$ISERR"
+call sandbox_exec "{\"name\":\"$BU\",\"command\":[\"id\",\"-u\"]}"
+check_eq "exec on the User nobody image: the image's User" "false $USER_IMAGE_UID" "$ISERR $(sc .stdout | tr -d '\n')"
+call sandbox_exec "{\"name\":\"$BU\",\"command\":[\"id\",\"-u\"],\"sudo\":true}"
+check_contains "exec sudo on the User nobody image without allow_sudo_exec: refused" "$ISERR $TXT" "true sudo: refused"
+call sandbox_exec_detach "{\"name\":\"$BU\",\"command\":[\"id\",\"-u\"],\"sudo\":true}"
+check_contains "exec_detach sudo without allow_sudo_exec: refused" "$ISERR $TXT" "true sudo: refused"
 printf '[api]\nallow_sudo_exec = true\n' >"$AC_TMP/sudo.toml"
 MCP=("$AGENTCELL" mcp --config "$AC_TMP/sudo.toml")
 call sandbox_exec "{\"name\":\"$B\",\"command\":[\"id\",\"-u\"],\"sudo\":true}"
 check_eq "exec sudo with allow_sudo_exec = true (--config): runs as root" 'false 0' "$ISERR $(sc .stdout | tr -d '\n')"
+call sandbox_exec "{\"name\":\"$BU\",\"command\":[\"id\",\"-u\"],\"sudo\":true}"
+check_eq "exec sudo on the User nobody image (allowed): uid 0" 'false 0' "$ISERR $(sc .stdout | tr -d '\n')"
+call sandbox_exec "{\"name\":\"$BU\",\"command\":[\"id\",\"-u\"],\"sudo\":false}"
+check_eq "exec sudo false on the User nobody image: the image's User" "false $USER_IMAGE_UID" "$ISERR $(sc .stdout | tr -d '\n')"
+call sandbox_exec_detach "{\"name\":\"$BU\",\"command\":[\"id\",\"-u\"],\"sudo\":true}"
+CU=$(sc .id)
+sudo_logs() { call sandbox_exec_logs "{\"id\":\"$CU\"}"; [ -n "$(sc .content)" ]; }
+wait_until 10 sudo_logs
+check_eq "exec_detach sudo on the User nobody image (allowed): uid 0" '0' "$(sc .content | tr -d '\n')"
+call sandbox_exec_detach "{\"name\":\"$BU\",\"command\":[\"id\",\"-u\"]}"
+CU=$(sc .id)
+wait_until 10 sudo_logs
+check_eq "exec_detach without sudo on the User nobody image: the image's User" "$USER_IMAGE_UID" "$(sc .content | tr -d '\n')"
 printf '[api]\nallow_sudo_exec = true\n' >"$AGENTCELL_HOME/agentcell.toml"
 MCP=("$AGENTCELL" mcp)
 call sandbox_exec "{\"name\":\"$B\",\"command\":[\"id\",\"-u\"],\"sudo\":true}"
@@ -168,7 +199,8 @@ check_eq "exec_status: exit 3 is failed with exit_code 3" 'failed 3' "$(sc .stat
 wait_until 10 ended "$C0"
 check_eq "exec_status: exit 0 is completed" 'completed 0' "$(sc .status) $(sc .exit_code)"
 call sandbox_exec_list '{}'
-check_eq "exec_list without name: all three" 3 "$(sc '.commands | length')"
+check_eq "exec_list without name: all of every sandbox (3 of $B, 2 of $BU)" '3 2 5' \
+	"$(sc "[(.commands | map(select(.sandbox == \"$B\")) | length), (.commands | map(select(.sandbox == \"$BU\")) | length), (.commands | length)] | map(tostring) | join(\" \")")"
 call sandbox_exec_status '{"id":"000000000000"}'
 check_eq "exec_status of an unknown id: a tool error" 'true' "$ISERR"
 
@@ -186,3 +218,4 @@ check_eq "agentkernel mcp-server: shutdown" 'null' "$(jq -c .result <<<"$out")"
 
 check_ac "remove $B" remove "$B"
 check_ac "remove $B-p" remove "$B-p"
+check_ac "remove $BU" remove "$BU"
