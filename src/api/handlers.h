@@ -38,6 +38,12 @@ extern const ac_body_unsupported_t ac_api_unsupported_fields[];
  * an object (empty: nothing asked), placeholder_secrets (ours always are). -1 after a
  * 400/501 naming the field. */
 int ac_api_compat_fields(json_t *body, ac_api_resp_t *resp);
+/* agentkernel's provenance fields of a create body, checked: an object of those given (NULL
+ * when none) or -1 after a 400. */
+int ac_api_provenance_fields(json_t *body, json_t **out, ac_api_resp_t *resp);
+/* Records them in the new sandbox's state under its lock, before its start; a value the
+ * image store already set (a template's) stays. */
+int ac_api_record_provenance(ac_api_t *api, const char *name, json_t *prov, ac_error_t **e);
 
 void ac_h_list(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
 void ac_h_create(ac_api_t *api, ac_api_req_t *req, ac_api_resp_t *resp);
