@@ -6,6 +6,7 @@
 
 #include "api/http.h"
 #include "api/reqstats.h"
+#include "base/time.h"
 #include "base/util.h"
 
 static const double bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -38,10 +39,7 @@ double ac_reqstats_uptime(void)
 {
 	if (!started.tv_sec && !started.tv_nsec)
 		return 0;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - started.tv_sec) +
-	       (double)(now.tv_nsec - started.tv_nsec) / 1e9;
+	return ac_time_since(&started);
 }
 
 int ac_reqstats_method(const char *method)

@@ -34,6 +34,7 @@
 #include "base/dl.h"
 #include "agentcell/server.h"
 #include "base/parse.h"
+#include "base/time.h"
 #include "base/util.h"
 #include "api/http.h"
 #include "api/reqstats.h"
@@ -258,13 +259,8 @@ static enum MHD_Result send_response(ac_server_t *srv, struct MHD_Connection *c,
 	}
 	enum MHD_Result r = mhd_fn.MHD_queue_response(c, (unsigned)status, mr);
 	mhd_fn.MHD_destroy_response(mr);
-	if (r == MHD_YES && cx) {
-		struct timespec t1;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ac_reqstats_record(cx->route, cx->method, status,
-				   (double)(t1.tv_sec - cx->t0.tv_sec) +
-				       (double)(t1.tv_nsec - cx->t0.tv_nsec) / 1e9);
-	}
+	if (r == MHD_YES && cx)
+		ac_reqstats_record(cx->route, cx->method, status, ac_time_since(&cx->t0));
 	return r;
 }
 

@@ -15,6 +15,13 @@ int64_t ac_time_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+double ac_time_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 /* Civil date of a day count since 1970-01-01 (proleptic Gregorian, eras of 400 years). */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {

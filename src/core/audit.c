@@ -39,10 +39,7 @@ void ac_audit_clock(struct timespec *t0)
 
 double ac_audit_since_ms(const struct timespec *t0)
 {
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double ms =
-	    (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+	double ms = ac_time_since(t0) * 1e3;
 	/* Microsecond precision is plenty and keeps the lines short. */
 	return (double)(long long)(ms * 1000.0 + 0.5) / 1000.0;
 }
